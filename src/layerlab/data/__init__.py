@@ -1,0 +1,39 @@
+"""Datasets: registered names, readers that take a directory, tensors out.
+
+Sources, in order: the user's `--data-dir`; the cache (~/.cache/layerlab); known system copies;
+a checksum-verified download. Offline with no copy: one line saying which file to put where.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# reader modules, in a visible list: importing one registers its datasets
+from layerlab.data import synthetic  # noqa: F401
+from layerlab.data.registry import DATASETS, as_path, describe, register_dataset
+from layerlab.data.splits import kfold_indices, split_indices, train_val_split
+from layerlab.data.tensors import Batch, BatchLoader, TensorData
+
+__all__ = [
+    "Batch",
+    "BatchLoader",
+    "DATASETS",
+    "TensorData",
+    "describe",
+    "get_dataset",
+    "kfold_indices",
+    "list_datasets",
+    "register_dataset",
+    "split_indices",
+    "train_val_split",
+]
+
+
+def get_dataset(name: str, split: str = "train", root: str | Path | None = None, **options: object) -> TensorData:
+    """Read one split of a registered dataset; `root` is a directory holding its files."""
+    reader = DATASETS.get(name).obj
+    return reader(root=as_path(root), split=split, **options)
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names()

@@ -1,0 +1,42 @@
+"""Train/validation splits and k-fold cross-validation (the course's 교차 검증)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from layerlab.data.tensors import TensorData
+from layerlab.errors import LayerlabError
+
+
+def split_indices(n: int, fraction: float, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Shuffle 0..n-1 with `seed` and cut it: the first part holds `1 - fraction` of the rows."""
+    if not 0.0 < fraction < 1.0:
+        raise LayerlabError(f"a split fraction must lie strictly between 0 and 1, got {fraction}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    cut = n - max(1, round(n * fraction))
+    return order[:cut], order[cut:]
+
+
+def train_val_split(data: TensorData, fraction: float = 0.1, seed: int = 0) -> tuple[TensorData, TensorData]:
+    """Hold out `fraction` of `data` for validation, chosen at random with `seed`."""
+    train_idx, val_idx = split_indices(len(data), fraction, seed)
+    return data.subset(train_idx), data.subset(val_idx)
+
+
+def kfold_indices(n: int, k: int = 5, seed: int = 0) -> list[tuple[Tensor, Tensor]]:
+    """k (train, validation) index pairs: every row is validated exactly once.
+
+    Fold sizes differ by at most one row, like scikit-learn's KFold(shuffle=True).
+    """
+    if not 2 <= k <= n:
+        raise LayerlabError(f"k-fold needs 2 <= k <= number of rows ({n}), got k={k}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    folds, start = [], 0
+    for size in sizes:
+        val = order[start : start + size]
+        train = torch.cat([order[:start], order[start + size :]])
+        folds.append((train, val))
+        start += size
+    return folds

@@ -1,0 +1,11 @@
+"""The model zoo: one file per family, registered by name.
+
+The modules are imported here by name, in a visible list; importing one registers its models.
+"""
+
+from __future__ import annotations
+
+from layerlab.models import mlp  # noqa: F401
+from layerlab.models.registry import MODELS, example_input, get_model, list_models, register_model
+
+__all__ = ["MODELS", "example_input", "get_model", "list_models", "register_model"]

@@ -1,0 +1,1 @@
+"""layerlab.viz."""
