@@ -1,1 +1,14 @@
-"""layerlab.labs."""
+"""Labs: one file per course exercise, one registered function per file.
+
+The modules are imported here by name, in a visible list; importing one registers its lab.
+"""
+
+from layerlab.labs import cubic_sin, mnist_mlp  # noqa: F401
+from layerlab.labs.base import LABS, LabConfig, LabResult, register_lab
+from layerlab.labs.runner import make_config, resume_lab, run_lab
+
+__all__ = ["LABS", "LabConfig", "LabResult", "list_labs", "make_config", "register_lab", "resume_lab", "run_lab"]
+
+
+def list_labs() -> list[str]:
+    return LABS.names()

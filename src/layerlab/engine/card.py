@@ -1,0 +1,48 @@
+"""The model card: what `eval` and `predict` need to rebuild a trained model from its run folder.
+
+A lab writes one (model.json) next to model.safetensors: the registered model name and its
+overrides, the input it expects, how inputs were normalised, and the class names or the target
+scaler, so predictions come back as class names or in the data's own units.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from layerlab.engine.checkpoint import atomic_write_json
+from layerlab.errors import LayerlabError
+
+
+@dataclass
+class ModelCard:
+    model: str                                   # registered model name
+    overrides: dict[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, ...] = ()
+    task: str = "classification"                 # classification | regression
+    loss: str = "cross_entropy"
+    classes: tuple[str, ...] = ()
+    mean: tuple[float, ...] | None = None        # per-channel (images) or per-feature (tables)
+    std: tuple[float, ...] | None = None
+    dataset: str = ""
+    data_dir: str | None = None
+    test_split: str = "test"
+    feature_names: tuple[str, ...] = ()
+    target_mean: float | None = None             # regression targets were standardised: undo it
+    target_std: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelCard":
+        if not path.is_file():
+            raise LayerlabError(f"{path.parent} has no model.json: this lab's run cannot be evaluated or used to predict")
+        raw = json.loads(path.read_text())
+        for key in ("input_shape", "classes", "mean", "std", "feature_names"):
+            if raw.get(key) is not None:
+                raw[key] = tuple(raw[key])
+        return cls(**raw)

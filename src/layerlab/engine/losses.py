@@ -1,0 +1,81 @@
+"""Losses by name. Each is a plain `torch.nn` module a student could also build by hand.
+
+Course vocabulary: 오차 제곱의 합 (sum of squares), MSE, cross-entropy (교차 엔트로피), the negative
+log-likelihood behind maximum likelihood, BCE for yes/no targets, Gaussian NLL for a regression
+that also predicts its own uncertainty.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor, nn
+import torch.nn.functional as F
+
+from layerlab.registry import Registry
+
+LOSSES: Registry[Callable[[], nn.Module]] = Registry("loss", "losses")
+
+
+class GaussianNLL(nn.Module):
+    """Negative log-likelihood of a Gaussian whose mean and log-variance the model predicts.
+
+    The model outputs 2·k columns: k means, then k log-variances (log keeps the variance positive).
+    """
+
+    def forward(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        mean, log_var = outputs.chunk(2, dim=-1)        # (B, k), (B, k)
+        return F.gaussian_nll_loss(mean, targets, log_var.exp(), full=True)
+
+
+@LOSSES.register("sum_of_squares", task="regression", description="Σ (prediction - target)², the course's first loss")
+def sum_of_squares() -> nn.Module:
+    return nn.MSELoss(reduction="sum")
+
+
+@LOSSES.register("mse", task="regression", description="mean squared error")
+def mse() -> nn.Module:
+    return nn.MSELoss()
+
+
+@LOSSES.register("cross_entropy", task="classification", description="softmax + negative log-likelihood of the true class")
+def cross_entropy() -> nn.Module:
+    return nn.CrossEntropyLoss()
+
+
+@LOSSES.register("nll", task="classification", description="negative log-likelihood of log-probabilities (after log_softmax)")
+def nll() -> nn.Module:
+    return nn.NLLLoss()
+
+
+@LOSSES.register("bce", task="binary", description="binary cross-entropy of probabilities (after sigmoid)")
+def bce() -> nn.Module:
+    return nn.BCELoss()
+
+
+@LOSSES.register("bce_with_logits", task="binary", description="sigmoid + binary cross-entropy, numerically stable")
+def bce_with_logits() -> nn.Module:
+    return nn.BCEWithLogitsLoss()
+
+
+@LOSSES.register("gaussian_nll", task="regression", description="Gaussian negative log-likelihood (mean and log-variance outputs)")
+def gaussian_nll() -> nn.Module:
+    return GaussianNLL()
+
+
+def get_loss(name: str | nn.Module) -> nn.Module:
+    """A loss module from its name; a module passes through (so students can bring their own)."""
+    return name if isinstance(name, nn.Module) else LOSSES.get(_canonical(name)).obj()
+
+
+def loss_task(name: str | nn.Module) -> str:
+    """classification, binary or regression: decides which metrics `evaluate` reports."""
+    if isinstance(name, nn.Module):
+        if isinstance(name, (nn.CrossEntropyLoss, nn.NLLLoss)):
+            return "classification"
+        return "binary" if isinstance(name, (nn.BCELoss, nn.BCEWithLogitsLoss)) else "regression"
+    return LOSSES.get(_canonical(name)).meta["task"]
+
+
+def _canonical(name: str) -> str:
+    return name.replace("-", "_").lower()

@@ -1,0 +1,89 @@
+"""Optimizers and learning-rate schedules by name.
+
+Schedules step once per iteration (not per epoch), so one-cycle and cosine are smooth and a
+resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from layerlab.errors import LayerlabError
+from layerlab.registry import Registry
+
+OPTIMIZERS: Registry[Callable[..., Optimizer]] = Registry("optimizer")
+SCHEDULES: Registry[Callable[..., LRScheduler]] = Registry("schedule")
+
+
+@OPTIMIZERS.register("sgd", description="w <- w - lr·grad; momentum and nesterov optional")
+def sgd(params: Iterable, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> Optimizer:
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("adam", description="adaptive moments (Kingma & Ba, 2015)")
+def adam(params: Iterable, lr: float, weight_decay: float = 0.0, **_: object) -> Optimizer:
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+@OPTIMIZERS.register("adamw", description="Adam with decoupled weight decay")
+def adamw(params: Iterable, lr: float, weight_decay: float = 0.01, **_: object) -> Optimizer:
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+@OPTIMIZERS.register("rmsprop", description="divide by a running RMS of the gradient")
+def rmsprop(params: Iterable, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, **_: object) -> Optimizer:
+    return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def get_optimizer(
+    name: str,
+    model: nn.Module,
+    lr: float,
+    *,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+) -> Optimizer:
+    """Build an optimizer over the model's trainable parameters (frozen ones are left out)."""
+    if lr <= 0:
+        raise LayerlabError(f"the learning rate must be positive, got {lr}")
+    if nesterov and momentum <= 0:
+        raise LayerlabError("nesterov needs momentum > 0 (e.g. --momentum 0.9)")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise LayerlabError("the model has no trainable parameters (is every layer frozen?)")
+    build = OPTIMIZERS.get(name.lower()).obj
+    if name.lower() == "sgd":
+        return build(params, lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    if name.lower() == "rmsprop":
+        return build(params, lr, momentum=momentum, weight_decay=weight_decay)
+    return build(params, lr, weight_decay=weight_decay) if weight_decay else build(params, lr)
+
+
+@SCHEDULES.register("step", description="multiply the rate by gamma every step_epochs epochs")
+def step(opt: Optimizer, steps_per_epoch: int, epochs: int, step_epochs: int = 10, gamma: float = 0.1) -> LRScheduler:
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, step_epochs * steps_per_epoch), gamma=gamma)
+
+
+@SCHEDULES.register("cosine", description="cosine decay from lr to 0 over the whole run")
+def cosine(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> LRScheduler:
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_per_epoch * epochs))
+
+
+@SCHEDULES.register("one-cycle", description="warm up to lr, then anneal far below it (Smith, 2018)")
+def one_cycle(opt: Optimizer, steps_per_epoch: int, epochs: int, pct_start: float = 0.25, **_: object) -> LRScheduler:
+    max_lr = [group["lr"] for group in opt.param_groups]
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=max_lr, total_steps=max(2, steps_per_epoch * epochs), pct_start=pct_start
+    )
+
+
+def get_schedule(name: str | None, opt: Optimizer, steps_per_epoch: int, epochs: int) -> LRScheduler | None:
+    if name in (None, "", "none", "constant"):
+        return None
+    return SCHEDULES.get(name.replace("_", "-")).obj(opt, steps_per_epoch, epochs)

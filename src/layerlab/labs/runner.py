@@ -1,0 +1,124 @@
+"""run_lab / resume_lab: make the run folder, call the lab, write report.md and the summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing
+from pathlib import Path
+from typing import Any
+
+from layerlab.engine.checkpoint import atomic_write_text
+from layerlab.engine.run import RunDir, seed_everything
+from layerlab.errors import LayerlabError
+from layerlab.labs.base import LABS, LabResult
+
+
+def make_config(cfg_type: type, overrides: dict[str, Any]) -> Any:
+    """The lab's frozen config with `overrides` applied; unknown fields are a one-line error."""
+    hints = typing.get_type_hints(cfg_type)
+    unknown = sorted(set(overrides) - set(hints))
+    if unknown:
+        raise LayerlabError(f"unknown option {unknown[0]!r}; this lab takes {', '.join(sorted(hints))}")
+    values = {key: coerce(value, hints[key], key) for key, value in overrides.items()}
+    return dataclasses.replace(cfg_type(), **values)
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Turn a command-line string (or JSON value) into the field's type: int, float, bool, tuple."""
+    origin = typing.get_origin(tp)
+    try:
+        if origin is tuple:
+            item = typing.get_args(tp)[0]
+            parts = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(item(p) for p in parts if str(p).strip() != "")
+        if tp is bool and isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes")
+        if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
+            inner = [a for a in typing.get_args(tp) if a is not type(None)][0]
+            return None if value in (None, "", "none") else coerce(value, inner, key)
+        return tp(value) if not isinstance(value, tp) else value
+    except (TypeError, ValueError):
+        raise LayerlabError(f"--{key.replace('_', '-')} expects {getattr(tp, '__name__', tp)}, got {value!r}") from None
+
+
+def run_lab(name: str, overrides: dict[str, Any] | None = None, *, out: str | Path = "runs") -> dict[str, Any]:
+    """Run a lab in a fresh run folder; returns the JSON-able outcome (lab, run_dir, metrics, ...)."""
+    entry = LABS.get(name)
+    cfg = make_config(entry.meta["config"], overrides or {})
+    run = RunDir.create(Path(out), name, dataclasses.asdict(cfg))
+    return _execute(name, cfg, run)
+
+
+def resume_lab(run_dir: str | Path) -> dict[str, Any]:
+    """Continue a killed run from its last checkpoint, with the config it was started with."""
+    run = RunDir.open(run_dir)
+    saved = run.config
+    entry = LABS.get(saved.get("lab", ""))
+    cfg = make_config(entry.meta["config"], saved.get("config", {}))
+    return _execute(entry.name, cfg, run)
+
+
+def _execute(name: str, cfg: Any, run: RunDir) -> dict[str, Any]:
+    entry = LABS.get(name)
+    seed_everything(cfg.seed)
+    start = time.perf_counter()
+    result = entry.obj(cfg, run)
+    seconds = time.perf_counter() - start
+    if result.summary is not None:
+        run.write_text("summary.txt", str(result.summary) + "\n")
+    if result.card is not None:
+        result.card.save(run.path / "model.json")
+    epochs = len(result.history) if result.history is not None else 0
+    outcome = {"lab": name, "run_dir": str(run.path), "epochs": epochs, "seconds": round(seconds, 2),
+               **{k: _round(v) for k, v in result.metrics.items()}}
+    if result.tables:
+        outcome["tables"] = result.tables
+    run.write_json("result.json", outcome)
+    atomic_write_text(run.path / "report.md", render_report(entry, cfg, run, result, seconds))
+    return outcome
+
+
+def render_report(entry: Any, cfg: Any, run: RunDir, result: LabResult, seconds: float) -> str:
+    lines = [f"# {entry.meta['title']}", "", f"Course unit: {entry.meta['unit']}  ", f"Lab: `{entry.name}` · "
+             f"run time {seconds:.1f} s · seed {cfg.seed}", "", "## Results", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in result.metrics.items()]
+    if result.notes:
+        lines += ["", "## What to notice", ""] + [f"- {note}" for note in result.notes]
+    for title, rows in result.tables.items():
+        lines += ["", f"## {title}", ""] + _markdown_table(rows)
+    if result.history is not None and len(result.history):
+        lines += ["", "## Training history", ""] + _markdown_table(result.history.epochs)
+    if result.figures:
+        lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in result.figures]
+    if result.summary is not None:
+        lines += ["", "## Model", "", f"{result.summary.total_params:,} parameters; per layer in `summary.txt`."]
+    lines += ["", "## Configuration", "", "```json", _json(dataclasses.asdict(cfg)), "```", ""]
+    return "\n".join(lines)
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    out += ["| " + " | ".join(_fmt(row.get(k, "")) for k in keys) + " |" for row in rows]
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+def _round(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, indent=2, sort_keys=True)
