@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m layerlab run digits-demo
+	$(PY) -m layerlab run mnist-mlp --dataset digits --epochs 30 --batch-size 32
 
 test: $(STAMP)
 	$(PY) -m pytest

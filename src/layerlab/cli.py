@@ -1,0 +1,202 @@
+"""The `layerlab` command: parse, look up in a registry, call one library function, print.
+
+User mistakes (LayerlabError) print `error: …` on one line and exit with status 2; any other
+exception is a bug and keeps its traceback. With --json the last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+from typing import Any, Sequence
+
+from layerlab.errors import LayerlabError
+
+COMMANDS = ("list", "run", "resume", "eval", "predict", "summary", "explain", "data")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
+    """One --flag per dataclass field; the dataclass stays the single source of truth."""
+    for name, tp in typing.get_type_hints(cfg_type).items():
+        flag = "--" + name.replace("_", "-")
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
+        else:
+            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper())   # coerced by make_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layerlab", description="A deep-learning course as software.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("list", help="labs, models, datasets, losses or optimizers")
+    p.add_argument("what", nargs="?", default="labs", choices=["labs", "models", "datasets", "losses", "optimizers"])
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("run", help="run a lab: layerlab run LAB [--epochs N] ...", add_help=False)
+    p.add_argument("lab", nargs="?")
+    for name in ("resume", "eval"):
+        p = sub.add_parser(name, help=f"{name} a run folder")
+        p.add_argument("run_dir")
+        p.add_argument("--json", action="store_true")
+    p = sub.add_parser("predict", help="class + probabilities for images (or CSV rows) with a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
+    p.add_argument("model")
+    p.add_argument("--input", help="C,H,W (default: the model's registered input shape)")
+    p.add_argument("--json", action="store_true")
+    sub.add_parser("explain", help="a course concept as numbers and a picture", add_help=False)
+    p = sub.add_parser("data", help="list datasets or describe one")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "info"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "explain":
+            return _explain(argv[1:])
+        if argv and argv[0] == "run":
+            return _run(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 0
+        return {"list": _list, "resume": _resume, "eval": _eval, "predict": _predict,
+                "summary": _summary, "data": _data}[args.command](args)
+    except LayerlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the last finished epoch's checkpoint is intact (layerlab resume RUN_DIR)", file=sys.stderr)
+        return 130
+
+
+def _emit(obj: Any, as_json: bool, human: str) -> None:
+    print(json.dumps(obj) if as_json else human)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from layerlab.data import DATASETS
+    from layerlab.engine import LOSSES, OPTIMIZERS
+    from layerlab.labs import LABS
+    from layerlab.models import MODELS
+
+    registry = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS}[args.what]
+    rows = []
+    for name in registry.names():
+        meta = registry.get(name).meta
+        text = meta.get("title") or meta.get("description", "")
+        if args.what == "models":
+            text = f"{meta['num_params']:>12,} params  input {tuple(meta['input_shape'])}  {text}"
+        rows.append({"name": name, "description": text})
+    _emit({args.what: rows}, args.json, "\n".join(f"{r['name']:<22} {r['description']}" for r in rows))
+    return 0
+
+
+def _run(argv: list[str]) -> int:
+    from layerlab.labs import LABS, run_lab
+
+    if not argv or argv[0].startswith("-"):
+        if any(a in ("-h", "--help") for a in argv):
+            print("usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
+                  "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]")
+            return 0
+        raise LayerlabError(f"run needs a lab name: one of {', '.join(LABS.names())}")
+    entry = LABS.get(argv[0])
+    parser = argparse.ArgumentParser(prog=f"layerlab run {argv[0]}", description=entry.meta["title"])
+    add_config_flags(parser, entry.meta["config"])
+    parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    parser.add_argument("--json", action="store_true")
+    args = _parse(parser, argv[1:])
+    overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json")}
+    outcome = run_lab(argv[0], overrides, out=args.out)
+    _finish_run(outcome, args.json)
+    return 0
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:   # argparse already printed its message; keep our exit code contract
+        if exc.code in (0, None):
+            raise
+        raise SystemExit(2) from None
+
+
+def _finish_run(outcome: dict[str, Any], as_json: bool) -> None:
+    metrics = {k: v for k, v in outcome.items() if k not in ("lab", "run_dir", "tables")}
+    human = "\n".join([f"{k}: {v}" for k, v in metrics.items()] +
+                      [f"run folder: {outcome['run_dir']}  (open report.md there; figures in figures/)"])
+    _emit({k: v for k, v in outcome.items() if k != "tables"} if as_json else outcome, as_json, human)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from layerlab.labs import resume_lab
+
+    _finish_run(resume_lab(args.run_dir), args.json)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from layerlab.engine.deploy import evaluate_run
+
+    metrics = evaluate_run(args.run_dir)
+    _emit({"run_dir": args.run_dir, **metrics}, args.json, "\n".join(f"{k}: {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from layerlab.engine.deploy import predict_files
+
+    results = predict_files(args.run_dir, args.files)
+    lines = []
+    for r in results:
+        if "class" in r:
+            top = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
+            lines.append(f"{r['file']}: {r['class']} ({r['probability']:.3f})   top: {top}")
+            lines += [f"  note: {n}" for n in r["notes"]]
+        else:
+            lines.append(f"{r['file']} row {r['row']}: {r['prediction']:.4f}")
+    _emit({"predictions": results}, args.json, "\n".join(lines))
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from layerlab.inspect import summary
+    from layerlab.models import MODELS, get_model
+
+    entry = MODELS.get(args.model)
+    shape = entry.meta["input_shape"]
+    if args.input:
+        try:
+            shape = tuple(int(s) for s in args.input.split(","))
+        except ValueError:
+            raise LayerlabError(f"--input expects C,H,W integers like 3,224,224; got {args.input!r}") from None
+    table = summary(get_model(args.model), tuple(shape), dtype=entry.meta["input_dtype"])
+    _emit({"model": args.model, **table.to_dict()}, args.json, str(table))
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from layerlab.data import DATASETS, describe
+
+    if args.action == "list" or not args.name:
+        rows = [describe(n) for n in DATASETS.names()]
+        _emit({"datasets": rows}, args.json, "\n".join(f"{r['name']:<20} {r['description']}" for r in rows))
+        return 0
+    info = describe(args.name)
+    _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+    return 0
+
+
+def _explain(argv: list[str]) -> int:
+    try:
+        from layerlab.viz.explain.cli import main as explain_main
+    except ImportError:
+        raise LayerlabError("`layerlab explain` is not part of this build yet") from None
+    return explain_main(argv)

@@ -1,0 +1,158 @@
+"""fit must train exactly like a hand-written loop, resume exactly, and stop cleanly on NaN."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from layerlab.data import BatchLoader, TensorData
+from layerlab.engine import RunDir, evaluate, fit
+from layerlab.engine.checkpoint import load_state
+from layerlab.engine.trainer_state import DivergenceError
+from layerlab.errors import LayerlabError
+from layerlab.models import get_model
+
+
+@pytest.fixture
+def tiny() -> TensorData:
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.randn(96, 4, generator=g)
+    targets = (inputs[:, 0] + inputs[:, 1] > 0).long() + (inputs[:, 2] > 1).long()
+    return TensorData(inputs, targets, ("a", "b", "c"))
+
+
+def test_fit_equals_a_hand_written_loop(tiny):
+    torch.manual_seed(0)
+    ours = get_model("mlp", sizes=(4, 8, 3))
+    theirs = copy.deepcopy(ours)
+    batches = [tiny[i : i + 16] for i in range(0, 96, 16)]          # fixed order, as by hand
+    fit(ours, batches, loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, device="cpu", progress=False)
+    opt = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    for _ in range(2):
+        for x, y in batches:
+            opt.zero_grad()
+            F.cross_entropy(theirs(x), y).backward()
+            opt.step()
+    torch.testing.assert_close(ours.state_dict(), theirs.state_dict())
+
+
+def test_fit_with_adam_and_a_batch_loader_matches_a_hand_loop(tiny):
+    torch.manual_seed(1)
+    ours = get_model("mlp", sizes=(4, 8, 3))
+    theirs = copy.deepcopy(ours)
+    loader = BatchLoader(tiny, 32, shuffle=True, seed=5)
+    fit(ours, loader, optimizer="adam", lr=1e-2, epochs=3, device="cpu", progress=False)
+    opt = torch.optim.Adam(theirs.parameters(), lr=1e-2)
+    for epoch in range(1, 4):
+        loader.set_epoch(epoch)
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(theirs(x), y).backward()
+            opt.step()
+    torch.testing.assert_close(ours.state_dict(), theirs.state_dict())
+
+
+def test_history_metrics_match_a_fresh_evaluation(tiny):
+    torch.manual_seed(0)
+    model = get_model("mlp", sizes=(4, 16, 3))
+    history = fit(model, tiny, val=tiny, optimizer="adam", lr=1e-2, epochs=4, device="cpu", progress=False)
+    assert [row["epoch"] for row in history.epochs] == [1, 2, 3, 4]
+    fresh = evaluate(model, tiny, loss="cross_entropy")
+    assert history.last["val_accuracy"] == pytest.approx(fresh["accuracy"])
+    assert history.last["val_loss"] == pytest.approx(fresh["loss"], rel=1e-5)
+    assert history.series("train_loss")[-1] < history.series("train_loss")[0]
+
+
+def test_regression_metrics_are_rmse_and_mae():
+    model = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        model.bias.fill_(0.0)
+    data = TensorData(torch.tensor([[1.0], [2.0], [3.0], [4.0]]), torch.tensor([[1.0], [2.0], [3.0], [6.0]]))
+    metrics = evaluate(model, data, loss="mse")
+    assert metrics["rmse"] == pytest.approx(1.0)     # errors 0, 0, 0, -2: sqrt(4/4)
+    assert metrics["mae"] == pytest.approx(0.5)
+    assert metrics["loss"] == pytest.approx(1.0)
+
+
+def test_divergence_stops_with_one_line_naming_epoch_iteration_and_lr(tiny, tmp_path):
+    torch.manual_seed(0)
+    model = get_model("mlp", sizes=(4, 8, 3))
+    data = TensorData(tiny.inputs, torch.randn(96, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    run = RunDir.create(tmp_path, "lab", {})
+
+    def raise_the_rate_after_epoch_1(row: dict) -> None:
+        for group in opt.param_groups:
+            group["lr"] = 1e6
+
+    with pytest.raises(DivergenceError, match=r"epoch \d, iteration \d+ with learning rate 1e\+06") as info:
+        fit(model, data, loss="mse", optimizer=opt, epochs=3, device="cpu", progress=False, run=run,
+            log=raise_the_rate_after_epoch_1)
+    assert "\n" not in str(info.value)
+    kept = load_state(run.checkpoint_path())
+    bad_epoch = int(str(info.value).split("at epoch ")[1].split(",")[0])
+    assert kept["epoch"] == bad_epoch - 1 >= 1                  # the last good checkpoint is intact
+    assert all(torch.isfinite(v).all() for v in kept["model"].values())
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(tiny):
+    torch.manual_seed(0)
+    model = get_model("mlp", sizes=(4, 64, 3))
+    noisy = TensorData(tiny.inputs, torch.randint(0, 3, (96,), generator=torch.Generator().manual_seed(1)))
+    history = fit(model, noisy, val=tiny, optimizer="adam", lr=0.05, epochs=60, patience=3,
+                  monitor="val_loss", device="cpu", progress=False)
+    assert history.stopped_early and len(history) < 60
+    best = min(history.series("val_loss"))
+    assert evaluate(model, tiny)["loss"] == pytest.approx(best, rel=1e-5)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_in_process_matches_an_uninterrupted_run(tiny, tmp_path):
+    def train(run: RunDir, stop_after: int | None = None) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = get_model("mlp", sizes=(4, 8, 3), dropout=0.3)   # dropout: RNG state must be restored
+
+        def kill(row: dict) -> None:
+            if row["epoch"] == stop_after:
+                raise _Killed
+
+        fit(model, tiny, optimizer="sgd", lr=0.1, momentum=0.9, schedule="cosine", epochs=4,
+            device="cpu", progress=False, run=run, seed=3, log=kill)
+        return model
+
+    whole = train(RunDir.create(tmp_path / "a", "lab", {}))
+    run = RunDir.create(tmp_path / "b", "lab", {})
+    with pytest.raises(_Killed):
+        train(run, stop_after=2)
+    resumed = train(run)
+    torch.testing.assert_close(resumed.state_dict(), whole.state_dict())
+    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_bad_options_are_clear_errors(tiny):
+    model = get_model("mlp", sizes=(4, 8, 3))
+    with pytest.raises(LayerlabError, match="learning rate must be positive"):
+        fit(model, tiny, lr=-1, progress=False)
+    with pytest.raises(LayerlabError, match="unknown optimizer 'adma'; did you mean adam"):
+        fit(model, tiny, optimizer="adma", progress=False)
+    with pytest.raises(LayerlabError, match="unknown loss"):
+        fit(model, tiny, loss="cross-entropyy", progress=False)
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine", "one-cycle"])
+def test_schedules_change_the_rate_every_iteration(tiny, schedule):
+    model = get_model("mlp", sizes=(4, 8, 3))
+    history = fit(model, tiny, optimizer="sgd", lr=0.1, epochs=3, schedule=schedule, batch_size=8, device="cpu", progress=False)
+    rates = history.series("lr")
+    assert len(set(rates)) > 1 or schedule == "step"
+    assert all(math.isfinite(r) for r in rates)

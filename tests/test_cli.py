@@ -1,0 +1,98 @@
+"""The command line contract of DESIGN.md §6, run as a user would (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from layerlab.engine.checkpoint import load_state
+
+
+def layerlab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "layerlab", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def last_json(proc: subprocess.CompletedProcess) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_summary_json_reports_the_course_mlp_size():
+    out = last_json(layerlab("summary", "mlp", "--json"))
+    assert out["total_params"] == 50_890
+    assert [layer["formula"] for layer in out["layers"] if layer["params"]] == ["784·64 + 64 = 50,240", "64·10 + 10 = 650"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "mnist-mpl"], "error: unknown lab 'mnist-mpl'; did you mean mnist-mlp?"),
+    (["run", "cubic-sin", "--iterations", "many"], "error: --iterations expects int, got 'many'"),
+    (["summary", "mlp", "--input", "a,b"], "error: --input expects C,H,W integers"),
+    (["resume", "/nonexistent/run"], "error: /nonexistent/run is not a layerlab run folder"),
+    (["run", "cubic-sin", "--method", "magic"], "error: --method must be manual, autograd or optim"),
+])
+def test_user_mistakes_are_one_line_errors_with_exit_code_2(args, message):
+    proc = layerlab(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(message)
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_run_eval_and_predict_on_digits(tmp_path):
+    out = last_json(layerlab("run", "mnist-mlp", "--dataset", "digits", "--epochs", "12", "--batch-size", "32",
+                             "--out", str(tmp_path), "--json"))
+    assert out["lab"] == "mnist-mlp" and out["epochs"] == 12 and out["test_accuracy"] >= 0.93
+    run = Path(out["run_dir"])
+    for name in ("config.json", "metrics.jsonl", "model.safetensors", "checkpoint.pt", "report.md", "summary.txt",
+                 "model.json", "figures/curves.png", "figures/confusion_matrix.png", "figures/predictions.png"):
+        assert (run / name).is_file(), name
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 12
+    again = last_json(layerlab("eval", str(run), "--json"))
+    assert again["test_accuracy"] == pytest.approx(out["test_accuracy"])
+    # an RGB image of another size: converted and resized, and the user is told
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digit = load_digits().images[0] * 255 / 16                       # a "0"
+    Image.fromarray(digit.astype("uint8")).convert("RGB").resize((40, 40)).save(tmp_path / "zero.png")
+    pred = last_json(layerlab("predict", str(run), str(tmp_path / "zero.png"), "--json"))["predictions"][0]
+    assert pred["class"] == "0" and pred["probability"] > 0.5
+    assert any("RGB" in n for n in pred["notes"]) and any("resized 40x40 to 8x8" in n for n in pred["notes"])
+    assert abs(sum(t["probability"] for t in pred["top"]) - 1) < 0.01 or len(pred["top"]) == 5
+
+
+def test_a_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
+    args = ["run", "mnist-mlp", "--dataset", "digits", "--epochs", "6", "--batch-size", "4", "--no-progress", "--json"]
+    whole = last_json(layerlab(*args, "--out", str(tmp_path / "whole")))
+    proc = subprocess.Popen([sys.executable, "-m", "layerlab", *args, "--out", str(tmp_path / "killed")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    checkpoints: list[Path] = []
+    while time.time() < deadline and not checkpoints:
+        checkpoints = list((tmp_path / "killed").glob("mnist-mlp/*/checkpoint.pt"))
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run = checkpoints[0].parent
+    assert load_state(run / "checkpoint.pt")["epoch"] < 6
+    resumed = last_json(layerlab("resume", str(run), "--json"))
+    assert resumed["test_accuracy"] == whole["test_accuracy"] and resumed["test_loss"] == whole["test_loss"]
+    a, b = load_file(str(run / "model.safetensors")), load_file(str(Path(whole["run_dir"]) / "model.safetensors"))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_list_and_data_commands():
+    labs = last_json(layerlab("list", "labs", "--json"))["labs"]
+    assert {"cubic-sin", "mnist-mlp"} <= {row["name"] for row in labs}
+    info = last_json(layerlab("data", "info", "digits", "--json"))
+    assert info["input_shape"] == [1, 8, 8] and info["num_classes"] == 10
