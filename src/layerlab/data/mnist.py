@@ -144,6 +144,7 @@ def _read(name: str, files: dict, classes: tuple[str, ...], root: Path | None, s
     "t10k-labels-idx1-ubyte.gz (or unpacked) in --data-dir",
 )
 def mnist(root: Path | None = None, split: str = "train", download: bool = True) -> TensorData:
+    """Digits 0-9; `download=False` keeps it offline (then a missing file is a one-line error)."""
     data = _read("mnist", MNIST_FILES, DIGIT_CLASSES, root, split, (), download)
     data.meta.update({"mean": (0.1307,), "std": (0.3081,)})
     return data
@@ -161,6 +162,7 @@ def mnist(root: Path | None = None, split: str = "train", download: bool = True)
     "or `apt install dataset-fashion-mnist`",
 )
 def fashion_mnist(root: Path | None = None, split: str = "train", download: bool = True) -> TensorData:
+    """Clothing in 10 classes, same format as MNIST; also found in Debian's package copy."""
     data = _read("fashion-mnist", FASHION_FILES, FASHION_CLASSES, root, split, fashion_system_dirs(), download)
     data.meta.update({"mean": (0.2860,), "std": (0.3530,)})
     return data
