@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 # reader modules, in a visible list: importing one registers its datasets
+from layerlab.data import mnist  # noqa: F401
 from layerlab.data import synthetic  # noqa: F401
+from layerlab.data import tabular  # noqa: F401
 from layerlab.data.registry import DATASETS, as_path, describe, register_dataset
 from layerlab.data.splits import kfold_indices, split_indices, train_val_split
 from layerlab.data.tensors import Batch, BatchLoader, TensorData

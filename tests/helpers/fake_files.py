@@ -1,0 +1,87 @@
+"""Writers of tiny dataset files, so reader tests never need the network or the real data."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from layerlab.data.idx import write_idx
+
+MNIST_PREFIX = {"train": "train", "test": "t10k"}  # the official file-name prefixes per split
+
+
+def write_fake_mnist(
+    folder: Path, sizes: dict[str, int] | None = None, *, gz: bool = True, seed: int = 0
+) -> dict[str, tuple[Tensor, Tensor]]:
+    """Write MNIST-style IDX files for each split; returns {split: (images (N,28,28) uint8, labels (N,) uint8)}."""
+    sizes = sizes or {"train": 6, "test": 4}
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(seed)
+    suffix = ".gz" if gz else ""
+    written = {}
+    for split, n in sizes.items():
+        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+        labels = torch.randint(0, 10, (n,), generator=g, dtype=torch.uint8)
+        prefix = MNIST_PREFIX[split]
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+        written[split] = (images, labels)
+    return written
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]], *, quote_all: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+BOSTON_LOWER = ("crim", "zn", "indus", "chas", "nox", "rm", "age", "dis", "rad", "tax", "ptratio", "b", "lstat", "medv")
+
+
+def boston_rows(n: int = 10) -> list[list[float]]:
+    """n rows of 14 numbers; CRIM is the row number, so a test can tell rows apart after a shuffle."""
+    return [
+        [float(i), 18.0, 2.31, float(i % 2), 0.5, 6.0 + i / 10, 65.2, 4.09, 1.0, 296.0, 15.3, 396.9, 4.98, 20.0 + i]
+        for i in range(n)
+    ]
+
+
+def write_fake_boston(folder: Path, rows: list[list[float]], *, uppercase: bool = False) -> Path:
+    """BostonHousing.csv (lowercase headers, quoted chas, as mlbench) or boston_housing.csv (uppercase)."""
+    if uppercase:
+        return write_csv(folder / "boston_housing.csv", [h.upper() for h in BOSTON_LOWER], rows)
+    path = folder / "BostonHousing.csv"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(f'"{h}"' for h in BOSTON_LOWER)]
+    for row in rows:
+        cells = [repr(v) for v in row]
+        cells[3] = f'"{int(row[3])}"'  # chas is quoted in the mlbench file
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+CALIFORNIA_HEADER = ("longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms",
+                     "population", "households", "median_income", "median_house_value", "ocean_proximity")
+OCEAN = ("<1H OCEAN", "INLAND", "ISLAND", "NEAR BAY", "NEAR OCEAN")
+
+
+def california_rows(n: int = 10, blank_bedrooms: Sequence[int] = ()) -> list[list[object]]:
+    """n rows in housing.csv's column order; total_bedrooms is 100 + 10 * row, blank at the given rows."""
+    rows: list[list[object]] = []
+    for i in range(n):
+        bedrooms: object = "" if i in blank_bedrooms else 100.0 + 10 * i
+        rows.append([-122.0 + i / 100, 37.0, 41.0, 880.0 + i, bedrooms, 322.0, 126.0, 3.0 + i / 10,
+                     100000.0 + 1000 * i, OCEAN[i % len(OCEAN)]])
+    return rows
+
+
+def write_fake_california(folder: Path, rows: list[list[object]]) -> Path:
+    return write_csv(folder / "housing.csv", CALIFORNIA_HEADER, rows)
