@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from layerlab.models import mlp  # noqa: F401
 from layerlab.models import rnn  # noqa: F401
+from layerlab.models import seq2seq  # noqa: F401
 from layerlab.models.registry import MODELS, example_input, get_model, list_models, register_model
 
 __all__ = ["MODELS", "example_input", "get_model", "list_models", "register_model"]
