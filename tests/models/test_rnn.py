@@ -158,7 +158,7 @@ def test_char_lstm_logits_and_generation() -> None:
 
 
 def test_unknown_cell_and_config_field_are_clear_errors() -> None:
-    with pytest.raises(ValueError, match="rnn, lstm, gru"):
+    with pytest.raises(LayerlabError, match="rnn, lstm, gru"):
         SequenceRegressor(SequenceConfig(cell="transformer"))
     with pytest.raises(LayerlabError, match="does not accept"):
         get_model("lstm", hiden_size=3)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from layerlab.errors import LayerlabError
 from layerlab.models.registry import register_model
 
 LSTMState = tuple[Tensor, Tensor]  # (h, c): hidden state and cell state (장기 기억)
@@ -152,8 +153,9 @@ class _ScratchLayer(nn.Module):
 
     def weights(self, k: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """Layer k's (W, U, b_ih, b_hh)."""
-        get = lambda name: getattr(self, f"{name}_l{k}", None)   # noqa: E731  (biases may be absent)
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
+        b_ih, b_hh = getattr(self, f"bias_ih_l{k}", None), getattr(self, f"bias_hh_l{k}", None)   # bias=False: none
+        return w_ih, w_hh, b_ih, b_hh
 
     def _step(self, x: Tensor, state: Any, k: int) -> Any:
         raise TypeError("build ScratchRNN, ScratchLSTM or ScratchGRU, not the shared base")
@@ -239,7 +241,7 @@ def recurrent_layer(cell: str, scratch: bool, input_size: int, hidden_size: int,
                     dropout: float = 0.0) -> nn.Module:
     """A batch-first recurrent layer: the from-scratch one or torch.nn's, with identical state_dict keys."""
     if (cell, scratch) not in _LAYERS:
-        raise ValueError(f"cell must be one of rnn, lstm, gru; got {cell!r}")
+        raise LayerlabError(f"cell must be one of rnn, lstm, gru; got {cell!r}")
     return _LAYERS[cell, scratch](input_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
 
 
