@@ -12,6 +12,8 @@ from pathlib import Path
 from layerlab.data import mnist  # noqa: F401
 from layerlab.data import synthetic  # noqa: F401
 from layerlab.data import tabular  # noqa: F401
+from layerlab.data import text  # noqa: F401
+from layerlab.data import timeseries  # noqa: F401
 from layerlab.data.registry import DATASETS, as_path, describe, register_dataset
 from layerlab.data.splits import kfold_indices, split_indices, train_val_split
 from layerlab.data.tensors import Batch, BatchLoader, TensorData

@@ -6,6 +6,8 @@ The modules are imported here by name, in a visible list; importing one register
 from __future__ import annotations
 
 from layerlab.models import mlp  # noqa: F401
+from layerlab.models import rnn  # noqa: F401
+from layerlab.models import seq2seq  # noqa: F401
 from layerlab.models.registry import MODELS, example_input, get_model, list_models, register_model
 
 __all__ = ["MODELS", "example_input", "get_model", "list_models", "register_model"]
