@@ -10,6 +10,7 @@ from pathlib import Path
 
 # reader modules, in a visible list: importing one registers its datasets
 from layerlab.data import synthetic  # noqa: F401
+from layerlab.data import cifar, images  # noqa: F401
 from layerlab.data.registry import DATASETS, as_path, describe, register_dataset
 from layerlab.data.splits import kfold_indices, split_indices, train_val_split
 from layerlab.data.tensors import Batch, BatchLoader, TensorData
