@@ -215,6 +215,8 @@ def _decode(name: str, encoded: bytes | Path, channels: int | None, size: Size |
             if size is not None:
                 image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # PIL wants (W, H)
             return np.asarray(image, dtype=np.uint8)
+    except Image.UnidentifiedImageError:
+        raise LayerlabError(f"cannot decode image {name}: not a readable PNG or JPEG file") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise LayerlabError(f"cannot decode image {name}: {reason}") from None
