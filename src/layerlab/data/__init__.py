@@ -11,7 +11,8 @@ from pathlib import Path
 # reader modules, in a visible list: importing one registers its datasets
 from layerlab.data import mnist  # noqa: F401
 from layerlab.data import synthetic  # noqa: F401
-from layerlab.data import cifar, images  # noqa: F401
+from layerlab.data import cifar  # noqa: F401
+from layerlab.data import images  # noqa: F401
 from layerlab.data import tabular  # noqa: F401
 from layerlab.data import text  # noqa: F401
 from layerlab.data import timeseries  # noqa: F401

@@ -1,0 +1,63 @@
+"""Blocks shared by two or more models of the zoo, and torchvision's weight initialisation.
+
+What to notice: the course's "basic block" (기본 블록) Conv3x3 → ReLU → Conv3x3 → ReLU → MaxPool
+keeps the image size through both convs (padding 1) and halves it in the pool, so three blocks
+turn a 32x32 CIFAR image into 4x4 maps. VGG is the same idea repeated, written as data.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+
+def conv_bn_relu(in_ch: int, out_ch: int, *, batch_norm: bool = True) -> list[nn.Module]:
+    """Conv3x3 (padding 1, size kept) → [BatchNorm] → ReLU, as a list to splice into a Sequential.
+
+    With batch norm the conv's bias is redundant (BN subtracts the mean), but we keep it, as
+    torchvision's VGG-BN does, so published weights load.
+    """
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(out_ch))
+    layers.append(nn.ReLU(inplace=True))
+    return layers
+
+
+def vgg_block(in_ch: int, out_ch: int, hidden: int, *, batch_norm: bool = False) -> nn.Sequential:
+    """The course's basic block: Conv3x3(in→hidden) → ReLU → Conv3x3(hidden→out) → ReLU → MaxPool2.
+
+    Children are named like the course's `BasicBlock` (conv1, conv2, pool), so its
+    state_dict keys read `block1.conv1.weight`. Shapes: (B, in, H, W) -> (B, out, H/2, W/2).
+    """
+    parts: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(in_ch, hidden, kernel_size=3, padding=1))]
+    if batch_norm:
+        parts.append(("bn1", nn.BatchNorm2d(hidden)))
+    parts.append(("relu1", nn.ReLU(inplace=True)))
+    parts.append(("conv2", nn.Conv2d(hidden, out_ch, kernel_size=3, padding=1)))
+    if batch_norm:
+        parts.append(("bn2", nn.BatchNorm2d(out_ch)))
+    parts.append(("relu2", nn.ReLU(inplace=True)))
+    parts.append(("pool", nn.MaxPool2d(kernel_size=2, stride=2)))  # H, W halve
+    return nn.Sequential(OrderedDict(parts))
+
+
+def init_like_torchvision(model: nn.Module, *, linear_std: float | None) -> None:
+    """Initialise as torchvision's VGG and ResNet do.
+
+    Convs: Kaiming normal with fan_out (keeps the gradient scale through ReLU layers), bias 0.
+    BatchNorm: weight 1, bias 0 (start as the identity). Linear: normal(0, linear_std) with bias 0
+    when `linear_std` is given (VGG uses 0.01), otherwise PyTorch's default (ResNet's choice).
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and linear_std is not None:
+            nn.init.normal_(m.weight, 0.0, linear_std)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,181 @@
+"""ResNet (He, Zhang, Ren & Sun, 2015), in torchvision's layout. Course unit: ResNet (4주차).
+
+What to notice: a residual block computes F(x) and outputs ReLU(F(x) + x). The skip connection
+lets the gradient flow past F, which is what lets 18, 34 or 50 layers train where a plain deep
+stack degrades. Adding needs equal shapes: when a block halves the image (stride 2) or changes
+the channel count, the shortcut becomes a 1x1 conv + BN (`downsample`) that matches them.
+
+    ImageNet stem: 7x7 conv stride 2 (224 → 112) + 3x3 max-pool stride 2 (→ 56), then
+    layer1..layer4 at 56, 28, 14, 7 with 64, 128, 256, 512 channels (x4 for Bottleneck),
+    global average pool, one FC layer.
+    CIFAR stem ("resnet18-cifar"): a 3x3 conv with stride 1 and no max-pool, because a 32x32
+    image shrunk 4x by the ImageNet stem would leave layer4 only 1x1 maps.
+
+Parameter counts: resnet18 11,689,512 · resnet34 21,797,672 · resnet50 25,557,032 (1000 classes)
+· resnet18-cifar 11,173,962 (10 classes). state_dict keys are torchvision's (`conv1`, `bn1`,
+`layer1.0.conv1`, `layer2.0.downsample.0`, `fc`), so the published ImageNet weights load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from layerlab.errors import LayerlabError
+from layerlab.models.layers import init_like_torchvision
+from layerlab.models.registry import register_model
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    block: str = "basic"                            # "basic" (two 3x3 convs) or "bottleneck" (1x1-3x3-1x1)
+    layers: tuple[int, int, int, int] = (2, 2, 2, 2)  # blocks per stage: (2,2,2,2) is ResNet-18
+    in_channels: int = 3
+    num_classes: int = 1000                         # ImageNet
+    stem: str = "imagenet"                          # "imagenet" (7x7/2 + pool) or "cifar" (3x3/1)
+    zero_init_residual: bool = False                # last BN of each block starts at 0: block = identity
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs: out = ReLU(BN(conv(ReLU(BN(conv(x))))) + shortcut(x)). ResNet-18/34."""
+
+    expansion = 1  # output channels = planes · expansion
+
+    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)  # BN follows, so the conv needs no bias
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = _shortcut(in_ch, planes * self.expansion, stride)
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (B, in_ch, H, W)
+        identity = x if self.downsample is None else self.downsample(x)  # (B, planes, H/s, W/s)
+        out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H/s, W/s)
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)          # F(x) + x
+
+
+class Bottleneck(nn.Module):
+    """1x1 squeeze → 3x3 → 1x1 expand (x4), cheaper than two 3x3 at wide channels. ResNet-50."""
+
+    expansion = 4
+
+    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, planes, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        # stride sits on the 3x3 conv (torchvision's "ResNet v1.5"), not on the first 1x1
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * self.expansion, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _shortcut(in_ch, planes * self.expansion, stride)
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (B, in_ch, H, W)
+        identity = x if self.downsample is None else self.downsample(x)  # (B, 4·planes, H/s, W/s)
+        out = self.relu(self.bn1(self.conv1(x)))    # (B, planes, H, W)
+        out = self.relu(self.bn2(self.conv2(out)))  # (B, planes, H/s, W/s)
+        out = self.bn3(self.conv3(out))             # (B, 4·planes, H/s, W/s)
+        return self.relu(out + identity)
+
+
+def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Sequential | None:
+    """None (identity) when shapes already match; else 1x1 conv (stride s) + BN, torchvision's keys."""
+    if stride == 1 and in_ch == out_ch:
+        return None
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False),  # downsample.0
+        nn.BatchNorm2d(out_ch),                                              # downsample.1
+    )
+
+
+_BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
+class ResNet(nn.Module):
+    def __init__(self, cfg: ResNetConfig = ResNetConfig()) -> None:
+        super().__init__()
+        if cfg.block not in _BLOCKS:
+            raise LayerlabError(f"block must be one of {sorted(_BLOCKS)}, got {cfg.block!r}")
+        if cfg.stem not in ("imagenet", "cifar"):
+            raise LayerlabError(f"stem must be 'imagenet' or 'cifar', got {cfg.stem!r}")
+        if len(cfg.layers) != 4:
+            raise LayerlabError(f"layers must give 4 block counts, got {cfg.layers}")
+        self.cfg = cfg
+        block = _BLOCKS[cfg.block]
+        imagenet = cfg.stem == "imagenet"
+        kernel, stride = (7, 2) if imagenet else (3, 1)
+        self.conv1 = nn.Conv2d(cfg.in_channels, 64, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        # Identity has no parameters, so the CIFAR stem keeps torchvision's keys
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if imagenet else nn.Identity()
+        channels = 64
+        stages: list[nn.Sequential] = []
+        for i, (planes, count) in enumerate(zip((64, 128, 256, 512), cfg.layers)):
+            stride = 1 if i == 0 else 2  # every stage after the first halves the image
+            blocks = [block(channels, planes, stride)]
+            channels = planes * block.expansion
+            blocks += [block(channels, planes) for _ in range(count - 1)]
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # global average pool: one number per channel
+        self.fc = nn.Linear(channels, cfg.num_classes)
+        init_like_torchvision(self, linear_std=None)  # ResNet keeps PyTorch's default Linear init
+        if cfg.zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    last_bn = m.bn3 if isinstance(m, Bottleneck) else m.bn2
+                    nn.init.zeros_(last_bn.weight)
+
+    def forward_features(self, x: Tensor) -> Tensor:  # x: (B, 3, 224, 224)
+        x = self.relu(self.bn1(self.conv1(x)))  # (B, 64, 112, 112)   (224 + 2·3 - 7)/2 + 1 = 112
+        x = self.maxpool(x)                     # (B, 64, 56, 56)     (CIFAR stem: 32x32 throughout)
+        x = self.layer1(x)                      # (B, 64·e, 56, 56)   e = block.expansion (1 or 4)
+        x = self.layer2(x)                      # (B, 128·e, 28, 28)
+        x = self.layer3(x)                      # (B, 256·e, 14, 14)
+        return self.layer4(x)                   # (B, 512·e, 7, 7)    (CIFAR stem: 4x4)
+
+    def forward_head(self, features: Tensor) -> Tensor:  # features: (B, 512·e, h, w)
+        x = self.avgpool(features)  # (B, 512·e, 1, 1)
+        x = torch.flatten(x, 1)     # (B, 512·e)
+        return self.fc(x)           # logits: (B, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _resnet(defaults: dict[str, Any], overrides: dict[str, Any]) -> ResNet:
+    merged = {**defaults, **overrides}
+    merged["layers"] = tuple(merged["layers"])  # the CLI passes lists; the config is frozen
+    return ResNet(ResNetConfig(**merged))
+
+
+@register_model("resnet18", input_shape=(3, 224, 224), num_params=11_689_512,
+                description="ResNet-18: BasicBlock x (2,2,2,2), ImageNet stem, torchvision weights load")
+def resnet18(**overrides: Any) -> ResNet:
+    return _resnet({"block": "basic", "layers": (2, 2, 2, 2)}, overrides)
+
+
+@register_model("resnet34", input_shape=(3, 224, 224), num_params=21_797_672,
+                description="ResNet-34: BasicBlock x (3,4,6,3), ImageNet stem, torchvision weights load")
+def resnet34(**overrides: Any) -> ResNet:
+    return _resnet({"block": "basic", "layers": (3, 4, 6, 3)}, overrides)
+
+
+@register_model("resnet50", input_shape=(3, 224, 224), num_params=25_557_032,
+                description="ResNet-50: Bottleneck x (3,4,6,3), ImageNet stem, torchvision weights load")
+def resnet50(**overrides: Any) -> ResNet:
+    return _resnet({"block": "bottleneck", "layers": (3, 4, 6, 3)}, overrides)
+
+
+@register_model("resnet18-cifar", input_shape=(3, 32, 32), num_params=11_173_962,
+                description="ResNet-18 for 32x32 CIFAR images: 3x3 stride-1 stem, no max-pool, 10 classes")
+def resnet18_cifar(**overrides: Any) -> ResNet:
+    return _resnet({"block": "basic", "layers": (2, 2, 2, 2), "stem": "cifar", "num_classes": 10}, overrides)
