@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m layerlab run mnist-mlp --dataset digits --epochs 30 --batch-size 32
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 test-all: $(STAMP)
 	$(PY) -m pytest -m ''

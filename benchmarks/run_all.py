@@ -1,0 +1,10 @@
+"""`make bench`: run each benchmark in turn (never two at once: they would share 2 cores)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+for script in sorted(Path(__file__).parent.glob("*.py")):
+    if script.name != "run_all.py":
+        print(f"== {script.name}", flush=True)
+        subprocess.run([sys.executable, str(script)], check=True)
