@@ -25,6 +25,13 @@ def _check_positive(**values: int) -> None:
             raise LayerlabError(f"{name} must be a whole number >= 1, got {value}")
 
 
+def _a(n: int) -> str:
+    """The size with its article: "a 7x7", but "an 8x8" and "an 11x11" (as the number is spoken)."""
+    digits = str(n)
+    spoken_vowel = digits.startswith("8") or (len(digits) % 3 == 2 and digits[:2] in ("11", "18"))
+    return f"an {n}x{n}" if spoken_vowel else f"a {n}x{n}"
+
+
 def fitting_padding(n: int, kernel: int, stride: int = 1, dilation: int = 1) -> int | None:
     """The smallest zero padding P (0..F) for which (N - F + 2P) is a multiple of S, or None."""
     effective = dilation * (kernel - 1) + 1
@@ -67,7 +74,7 @@ def conv_output_size(
     span = n - effective + 2 * padding
     if span < 0:
         raise LayerlabError(
-            f"a {kernel}x{kernel} filter is larger than a {n}x{n} input with padding {padding}: "
+            f"{_a(kernel)} filter is larger than {_a(n)} input with padding {padding}: "
             f"{conv_working(n, effective, stride, padding)} is below 1"
         )
     if strict and span % stride:
@@ -78,7 +85,7 @@ def conv_output_size(
 def _does_not_fit(n: int, kernel: int, stride: int, padding: int, dilation: int) -> str:
     effective = dilation * (kernel - 1) + 1
     head = (
-        f"a {kernel}x{kernel} filter with stride {stride} does not fit a {n}x{n} input: "
+        f"{_a(kernel)} filter with stride {stride} does not fit {_a(n)} input: "
         f"{conv_working(n, effective, stride, padding)} is not a whole number"
     )
     fix = fitting_padding(n, kernel, stride, dilation)
@@ -107,7 +114,7 @@ def pool_output_size(
         raise LayerlabError(f"pool padding must lie in 0..{kernel // 2} (half the window), got {padding}")
     span = n + 2 * padding - kernel
     if span < 0:
-        raise LayerlabError(f"a {kernel}x{kernel} pooling window does not fit a {n}x{n} input")
+        raise LayerlabError(f"{_a(kernel)} pooling window does not fit {_a(n)} input")
     if not ceil_mode:
         return span // stride + 1
     out = -(-span // stride) + 1

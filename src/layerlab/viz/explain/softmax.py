@@ -41,7 +41,7 @@ def softmax_numbers(logits: Sequence[float], target: int | None = None) -> dict:
         "exp_shifted": exps.tolist(),
         "probabilities": probs.tolist(),
         "argmax": int(probs.argmax()),
-        "cross_entropy_per_class": (-probs.log()).tolist(),
+        "cross_entropy_per_class": (-F.log_softmax(z, 0)).tolist(),  # finite even where p rounds to 0
         "target": target,
     }
     if target is not None:
