@@ -29,7 +29,10 @@ def test_default_figure_goes_to_the_current_folder(capsys, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert main(["softmax", "--lang", "ko"]) == 0
     assert (tmp_path / "explain-softmax.png").is_file()
-    assert "argmax = class 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "argmax = class 1" in out
+    assert "course note 000 says the argmax of [0.15, 0.3, 0.2, 0.25, 0.1] is class 2" in out
+    assert "so it is class 1" in out and "-ln 0.2097 = 1.5619" in out
 
 
 def test_json_is_the_last_line_and_holds_the_numbers(capsys, tmp_path):

@@ -119,5 +119,6 @@ def test_padding_topic_grows_the_image_by_twice_the_width(tmp_path):
     result = explain("padding", ["10"], out=tmp_path / "p.png")
     h, w = result.numbers["image_shape"]
     assert result.numbers["padded_image_shape"] == [h + 20, w + 20]
+    assert f"({h}x{w}) padded by 10 -> {h + 20}x{w + 20} in every mode" in result.text
     with pytest.raises(LayerlabError, match="smaller than the image"):
         explain("padding", ["500"], out=tmp_path / "p.png")

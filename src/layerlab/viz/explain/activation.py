@@ -26,6 +26,20 @@ LEAKY_SLOPE = 0.1  # nn.LeakyReLU defaults to 0.01; 0.1 keeps the slope visible 
 DEPTH = 10
 USAGE = "layerlab explain activation [A [B]]   (the course's sigmoid 1/(1+e^-(A·x+B)), default A=1 B=0)"
 
+# the figure's title and its caption: what to notice
+TITLE = {"en": "Activation functions and their slopes", "ko": "활성화 함수와 기울기"}
+CAPTION = {
+    "en": (
+        "Notice that the sigmoid's slope never exceeds 0.25, so after {depth} sigmoid layers a gradient "
+        "is at most 0.25^{depth} ≈ 1e-6 of its size, while ReLU passes it through unchanged."
+    ),
+    "ko": (
+        "시그모이드의 기울기는 0.25를 넘지 않아 {depth}개 층을 지나면 기울기가 "
+        "0.25^{depth} ≈ 1e-6 이하로 사라지지만(기울기 소실), ReLU는 그대로 전달한다는 "
+        "점에 주목하세요."
+    ),
+}
+
 
 def activations(a: float = 1.0, b: float = 0.0) -> dict[str, Callable[[Tensor], Tensor]]:
     return {
@@ -75,7 +89,8 @@ def activation_numbers(a: float = 1.0, b: float = 0.0) -> dict:
 
 @register_topic(
     "activation",
-    description="sigmoid (with the course's a, b), tanh, ReLU, leaky ReLU, GELU, their slopes, and sigmoid' <= 0.25 over 10 layers",
+    description="sigmoid (with the course's a, b), tanh, ReLU, leaky ReLU, GELU, their slopes, "
+    "and sigmoid' <= 0.25 over 10 layers",
     usage=USAGE,
 )
 def activation(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
@@ -98,9 +113,11 @@ def _text(numbers: dict) -> str:
         "largest slope: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers["max_slope"].items()),
         f"sigmoid'(x) = sigmoid(x)(1 - sigmoid(x)) <= 0.5·0.5 = 0.25, reached at x = 0",
         f"with a and b: the slope of 1/(1+e^-(a·x+b)) peaks at a/4 = {numbers['a'] / 4:.4g}, at x = -b/a",
-        f"through {d} sigmoid layers a gradient is multiplied by at most 0.25**{d} = {numbers['sigmoid_bound_after_depth']:.4g}",
+        f"through {d} sigmoid layers a gradient is multiplied by at most "
+        f"0.25**{d} = {numbers['sigmoid_bound_after_depth']:.4g}",
         f"  measured (autograd, {d} sigmoids in a row at x=0): {numbers['sigmoid_chain_gradient']:.4g}",
-        f"  {d} tanh in a row: {numbers['tanh_chain_gradient']:.4g}; {d} ReLU in a row at x=1: {numbers['relu_chain_gradient']:.4g}",
+        f"  {d} tanh in a row: {numbers['tanh_chain_gradient']:.4g}; "
+        f"{d} ReLU in a row at x=1: {numbers['relu_chain_gradient']:.4g}",
     ]
     return "\n".join(lines)
 
@@ -121,23 +138,20 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         a, b = numbers["a"], numbers["b"]
         shapes = [(0.5, 0.0), (1.0, 0.0), (3.0, 0.0), (1.0, -2.0)]
         for sa, sb in shapes + ([(a, b)] if (a, b) not in shapes else []):  # the user's a, b drawn thick
-            ax[1, 0].plot(x.numpy(), torch.sigmoid(sa * x + sb).numpy(), lw=2.5 if (sa, sb) == (a, b) else 1.2, label=f"a={sa:g}, b={sb:g}")
-        label(ax[1, 0], tr(lang, "sigmoid 1/(1+e^-(a·x+b)): a = steepness, b = shift", "시그모이드 1/(1+e^-(a·x+b)): a = 가파른 정도, b = 좌우 이동"),
-              "x", "σ(a·x+b)")
+            width = 2.5 if (sa, sb) == (a, b) else 1.2
+            ax[1, 0].plot(x.numpy(), torch.sigmoid(sa * x + sb).numpy(), lw=width, label=f"a={sa:g}, b={sb:g}")
+        title = tr(lang, "sigmoid 1/(1+e^-(a·x+b)): a = steepness, b = shift",
+                   "시그모이드 1/(1+e^-(a·x+b)): a = 가파른 정도, b = 좌우 이동")
+        label(ax[1, 0], title, "x", "σ(a·x+b)")
         depths = list(range(1, numbers["depth"] + 1))
-        ax[1, 1].semilogy(depths, [0.25**n for n in depths], "o-", label=tr(lang, "sigmoid bound 0.25^n", "시그모이드 상한 0.25^n"))
-        ax[1, 1].semilogy(depths, [chain_gradient(torch.sigmoid, n) for n in depths], "s--", label=tr(lang, "sigmoid, measured", "시그모이드 (측정)"))
+        measured = [chain_gradient(torch.sigmoid, n) for n in depths]
+        bound = tr(lang, "sigmoid bound 0.25^n", "시그모이드 상한 0.25^n")
+        ax[1, 1].semilogy(depths, [0.25**n for n in depths], "o-", label=bound)
+        ax[1, 1].semilogy(depths, measured, "s--", label=tr(lang, "sigmoid, measured", "시그모이드 (측정)"))
         ax[1, 1].semilogy(depths, [chain_gradient(torch.relu, n, 1.0) for n in depths], "^-", label="ReLU")
         label(ax[1, 1], tr(lang, "gradient left after n layers", "n개 층을 지난 뒤 남은 기울기"),
               tr(lang, "number of layers n", "층의 수 n"), tr(lang, "gradient (log scale)", "기울기 (로그 눈금)"))
         for panel in ax.flat:
             panel.legend(fontsize=7)
             panel.grid(alpha=0.3)
-        save_figure(
-            fig, out,
-            tr(lang, "Activation functions and their slopes", "활성화 함수와 기울기"),
-            tr(lang,
-               f"Notice that the sigmoid's slope never exceeds 0.25, so after {numbers['depth']} sigmoid layers a gradient is at most 0.25^{numbers['depth']} ≈ 1e-6 of its size, while ReLU passes it through unchanged.",
-               f"시그모이드의 기울기는 0.25를 넘지 않아 {numbers['depth']}개 층을 지나면 기울기가 0.25^{numbers['depth']} ≈ 1e-6 이하로 사라지지만(기울기 소실), ReLU는 그대로 전달한다는 점에 주목하세요."),
-            lang,
-        )
+        save_figure(fig, out, TITLE[lang], CAPTION[lang].format(depth=numbers["depth"]), lang)

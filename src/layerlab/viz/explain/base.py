@@ -39,7 +39,9 @@ class Explanation:
     figure: Path | None = None
 
 
-def register_topic(name: str, *, description: str, usage: str, options: Sequence[str] = ()) -> Callable[[TopicFn], TopicFn]:
+def register_topic(
+    name: str, *, description: str, usage: str, options: Sequence[str] = ()
+) -> Callable[[TopicFn], TopicFn]:
     """Register a topic under the name the user types; `options` are the keyword options it takes."""
     return TOPICS.register(name, description=description, usage=usage, options=tuple(options))
 

@@ -40,7 +40,23 @@ PRESETS: dict[str, list[list[float]]] = {
     "sobel-y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],  # responds to up-down change: horizontal edges
 }
 MAX_KERNEL = 9
-USAGE = "layerlab explain conv [blur|sharpen|emboss|outline|sobel-x|sobel-y|identity|'a,b,c;d,e,f;g,h,i'] [--image FILE]"
+USAGE = (
+    "layerlab explain conv [blur|sharpen|emboss|outline|sobel-x|sobel-y|identity|'a,b,c;d,e,f;g,h,i'] "
+    "[--image FILE]"
+)
+
+# the figure's title and its caption: what to notice
+TITLE = {"en": "Convolution with the '{name}' kernel", "ko": "'{name}' 커널로 합성곱 (Convolution)"}
+CAPTION = {
+    "en": (
+        "Notice that each output cell is the dot product of the kernel with the patch under it, so the "
+        "kernel's numbers alone decide what the feature map shows."
+    ),
+    "ko": (
+        "출력의 각 칸은 커널과 그 아래 패치의 내적(곱의 합)이므로, 커널의 숫자만으로 특징 맵이 무엇을 "
+        "보여줄지 정해진다는 점에 주목하세요."
+    ),
+}
 
 
 def resolve_kernel(arg: str | None) -> tuple[str, Tensor]:
@@ -57,7 +73,9 @@ def resolve_kernel(arg: str | None) -> tuple[str, Tensor]:
         return arg, torch.tensor(PRESETS[arg], dtype=torch.float64)
     rows = parse_matrix(arg, "a custom kernel")
     if len(rows) != len(rows[0]) or len(rows) > MAX_KERNEL:
-        raise LayerlabError(f"a custom kernel must be square and at most {MAX_KERNEL}x{MAX_KERNEL}, got {len(rows)}x{len(rows[0])}")
+        raise LayerlabError(
+            f"a custom kernel must be square and at most {MAX_KERNEL}x{MAX_KERNEL}, got {len(rows)}x{len(rows[0])}"
+        )
     return "custom", torch.tensor(rows, dtype=torch.float64)
 
 
@@ -99,7 +117,8 @@ def convolve_image(image: Tensor, kernel: Tensor) -> Tensor:
 
 @register_topic(
     "conv",
-    description="a kernel (blur, sharpen, emboss, outline, sobel, custom) applied to an image, and by hand to a tiny matrix",
+    description="a kernel (blur, sharpen, emboss, outline, sobel, custom) applied to an image, "
+    "and by hand to a tiny matrix",
     usage=USAGE,
     options=("image",),
 )
@@ -107,7 +126,7 @@ def conv(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
     expect_at_most(args, 1, USAGE)
     name, kernel = resolve_kernel(args[0] if args else None)
     k = kernel.shape[0]
-    picture = load_gray_image(image, "china.jpg")
+    picture = load_gray_image(image, "china.jpg", max_side=112)  # small enough to see a 3x3 kernel act
     feature_map = convolve_image(picture, kernel)
     small = tiny_input(max(5, k + 2))
     small_out, dots = sliding_window(small, kernel)
@@ -163,15 +182,8 @@ def _draw(out: Path, lang: str, picture: Tensor, kernel: Tensor, feature_map: Te
                     highlight=[(0, 0, k, k, "tab:red"), (0, 1, k, k, "tab:orange")])
         value = float(small_out[0, 0])
         products = small[:k, :k] * kernel  # the first window times the kernel, element by element
-        show_matrix(ax[1, 1], products, tr(lang, f"window × kernel, summed = {value:.4g}", f"윈도우 × 커널, 합 = {value:.4g} (내적)"),
-                    lang, fmt="{:.3g}", cmap="Oranges")
+        title = tr(lang, f"window × kernel, summed = {value:.4g}", f"윈도우 × 커널, 합 = {value:.4g} (내적)")
+        show_matrix(ax[1, 1], products, title, lang, fmt="{:.3g}", cmap="Oranges")
         show_matrix(ax[1, 2], small_out, tr(lang, f"output: out[0,0] = {value:.4g}", f"출력: out[0,0] = {value:.4g}"),
                     lang, fmt="{:.3g}", highlight=[(0, 0, 1, 1, "tab:red"), (0, 1, 1, 1, "tab:orange")])
-        save_figure(
-            fig, out,
-            tr(lang, f"Convolution with the '{name}' kernel", f"'{name}' 커널로 합성곱 (Convolution)"),
-            tr(lang,
-               "Notice that each output cell is the dot product of the kernel with the patch under it, so the kernel's numbers alone decide what the feature map shows.",
-               "출력의 각 칸은 커널과 그 아래 패치의 내적(곱의 합)이므로, 커널의 숫자만으로 특징 맵이 무엇을 보여줄지 정해진다는 점에 주목하세요."),
-            lang,
-        )
+        save_figure(fig, out, TITLE[lang].format(name=name), CAPTION[lang], lang)

@@ -29,6 +29,22 @@ START_1D = (0.0,)
 START_2D = (-4.0, 2.0)
 USAGE = "layerlab explain lr [RATE...]   (1 to 5 learning rates, default 0.02 0.3 0.42)"
 
+# the figure's title and its caption: what to notice
+TITLE = {
+    "en": "Learning rate: too small, good, too large",
+    "ko": "학습률 (Learning Rate): 너무 작음, 적절함, 너무 큼",
+}
+CAPTION = {
+    "en": (
+        "Notice that a small rate crawls, a good one reaches the bottom of the bowl in a few steps, and "
+        "one above 2/curvature = {edge:g} overshoots further every step and diverges."
+    ),
+    "ko": (
+        "학습률이 너무 작으면 느리게 기어가고, 적절하면 몇 단계 만에 바닥에 닿으며, 2/곡률 = "
+        "{edge:g} 보다 크면 매 단계 더 멀리 넘어가 발산한다는 점에 주목하세요."
+    ),
+}
+
 
 def loss_1d(w: Tensor) -> Tensor:
     """A bowl with its minimum at w = 3: 2.5·(w - 3)^2."""
@@ -88,12 +104,14 @@ def _text(numbers: dict) -> str:
     lines = [
         "update rule: w <- w - lr · dL/dw   (one step per iteration)",
         "1-D loss L(w) = 2.5·(w - 3)^2, start w = 0;  2-D loss L(x, y) = 0.5·x^2 + 2.5·y^2, start (-4, 2)",
-        f"the steepest curvature is {CURVATURE:g}, so steps shrink only while lr < 2/{CURVATURE:g} = {numbers['stable_below']:g}",
+        f"the steepest curvature is {CURVATURE:g}, "
+        f"so steps shrink only while lr < 2/{CURVATURE:g} = {numbers['stable_below']:g}",
     ]
     for one, two in zip(numbers["one_d"], numbers["two_d"]):
         lines.append(
-            f"lr {one['lr']:<6g} 1-D: w {one['path'][0][0]:g} -> {one['path'][-1][0]:.4g}, loss {one['losses'][0]:.4g} -> "
-            f"{one['losses'][-1]:.4g} ({one['verdict']});  2-D: loss {two['losses'][0]:.4g} -> {two['losses'][-1]:.4g} ({two['verdict']})"
+            f"lr {one['lr']:<6g} 1-D: w {one['path'][0][0]:g} -> {one['path'][-1][0]:.4g}, "
+            f"loss {one['losses'][0]:.4g} -> {one['losses'][-1]:.4g} ({one['verdict']});  "
+            f"2-D: loss {two['losses'][0]:.4g} -> {two['losses'][-1]:.4g} ({two['verdict']})"
         )
     return "\n".join(lines)
 
@@ -115,7 +133,8 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
             ws = np.array([p[0] for p in one["path"]])
             ax[0, 0].plot(ws, 2.5 * (ws - 3) ** 2, "o-", ms=3, lw=1, color=f"C{i}", label=name)
             path = np.array(two["path"])
-            ax[0, 1].plot(path[:, 0], path[:, 1], "o-", ms=3, lw=1, color=f"C{i}", label=f"lr {two['lr']:g}: {_verdict_name(lang, two['verdict'])}")
+            name = f"lr {two['lr']:g}: {_verdict_name(lang, two['verdict'])}"
+            ax[0, 1].plot(path[:, 0], path[:, 1], "o-", ms=3, lw=1, color=f"C{i}", label=name)
             ax[0, 2].semilogy(two["losses"], "o-", ms=3, color=f"C{i}", label=f"lr {two['lr']:g}")
         ax[0, 0].set_xlim(-1.5, 7.5)
         ax[0, 0].set_ylim(-2, 60)
@@ -124,16 +143,9 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         label(ax[0, 0], tr(lang, "1-D loss 2.5·(w-3)²", "1차원 loss 2.5·(w-3)²"), tr(lang, "weight w", "가중치 w"), "loss")
         label(ax[0, 1], tr(lang, "2-D loss 0.5·x² + 2.5·y² (contours)", "2차원 loss 0.5·x² + 2.5·y² (등고선)"),
               tr(lang, "weight x", "가중치 x"), tr(lang, "weight y", "가중치 y"))
-        label(ax[0, 2], tr(lang, "2-D loss at every step", "단계별 2차원 loss"), tr(lang, "step (iteration)", "단계 (iteration)"),
-              tr(lang, "loss (log scale)", "loss (로그 눈금)"))
+        label(ax[0, 2], tr(lang, "2-D loss at every step", "단계별 2차원 loss"),
+              tr(lang, "step (iteration)", "단계 (iteration)"), tr(lang, "loss (log scale)", "loss (로그 눈금)"))
         for panel in ax.flat:
             panel.legend(fontsize=8)
             panel.grid(alpha=0.3)
-        save_figure(
-            fig, out,
-            tr(lang, "Learning rate: too small, good, too large", "학습률 (Learning Rate): 너무 작음, 적절함, 너무 큼"),
-            tr(lang,
-               f"Notice that a small rate crawls, a good one reaches the bottom of the bowl in a few steps, and one above 2/curvature = {numbers['stable_below']:g} overshoots further every step and diverges.",
-               f"학습률이 너무 작으면 느리게 기어가고, 적절하면 몇 단계 만에 바닥에 닿으며, 2/곡률 = {numbers['stable_below']:g} 보다 크면 매 단계 더 멀리 넘어가 발산한다는 점에 주목하세요."),
-            lang,
-        )
+        save_figure(fig, out, TITLE[lang], CAPTION[lang].format(edge=numbers["stable_below"]), lang)

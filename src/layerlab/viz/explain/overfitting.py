@@ -29,6 +29,22 @@ DEGREES = tuple(range(13))
 N_TRAIN, N_VAL, NOISE, FOLDS, RESAMPLES = 20, 300, 0.3, 5, 500
 USAGE = "layerlab explain overfitting [--seed S]"
 
+# the figure's title and its caption: what to notice
+TITLE = {
+    "en": "Overfitting: training vs validation error",
+    "ko": "과적합 (Overfitting): 학습 오차와 검증 오차",
+}
+CAPTION = {
+    "en": (
+        "Notice that the training error keeps falling as the degree grows while the validation error "
+        "turns back up, and that cross-validation finds the bottom of that U."
+    ),
+    "ko": (
+        "차수가 커질수록 학습 오차는 계속 줄지만 검증 오차는 다시 올라가며(과적합), 교차 "
+        "검증(cross-validation)이 그 U자의 바닥을 찾아낸다는 점에 주목하세요."
+    ),
+}
+
 
 def true_function(x: np.ndarray) -> np.ndarray:
     return np.sin(np.pi * x)
@@ -84,10 +100,12 @@ def overfitting_numbers(seed: int = 0, degrees: Sequence[int] = DEGREES) -> dict
         coef = fit(x, y, degree)
         folds = cross_validation(x, y, degree, seed=seed)
         bias2, variance = bias_variance(x, degree, seed)
-        for key, value in zip(rows, (mse(coef, x, y), mse(coef, xv, yv), float(np.mean(folds)), folds, bias2, variance)):
+        values = (mse(coef, x, y), mse(coef, xv, yv), float(np.mean(folds)), folds, bias2, variance)
+        for key, value in zip(rows, values):
             rows[key].append(value)
     return {
-        "seed": seed, "degrees": list(degrees), "n_train": N_TRAIN, "n_val": N_VAL, "noise_var": NOISE**2, "folds": FOLDS,
+        "seed": seed, "degrees": list(degrees), "n_train": N_TRAIN, "n_val": N_VAL,
+        "noise_var": NOISE**2, "folds": FOLDS,
         **rows,
         "best_degree_val": int(degrees[int(np.argmin(rows["val_mse"]))]),
         "best_degree_cv": int(degrees[int(np.argmin(rows["cv_mse"]))]),
@@ -97,7 +115,8 @@ def overfitting_numbers(seed: int = 0, degrees: Sequence[int] = DEGREES) -> dict
 
 @register_topic(
     "overfitting",
-    description="train vs validation error as polynomial degree grows, 5-fold cross-validation, bias-variance trade-off",
+    description="train vs validation error as polynomial degree grows, 5-fold cross-validation, "
+    "bias-variance trade-off",
     usage=USAGE,
     options=("seed",),
 )
@@ -119,7 +138,8 @@ def _text(numbers: dict) -> str:
         lines.append(f"{d:>6} " + " ".join(f"{v:9.4f}" if v < 1e4 else f"{v:9.2e}" for v in cells))
     lines += [
         "the training error only falls as the degree grows; the validation error falls, then rises (overfitting)",
-        f"best degree by validation: {numbers['best_degree_val']}; by {numbers['folds']}-fold cross-validation: {numbers['best_degree_cv']}",
+        f"best degree by validation: {numbers['best_degree_val']}; "
+        f"by {numbers['folds']}-fold cross-validation: {numbers['best_degree_cv']}",
         "bias² falls and variance rises with the degree: the bias-variance trade-off",
     ]
     return "\n".join(lines)
@@ -135,15 +155,19 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         ax[0, 0].plot(x, y, "k.", ms=6, label=tr(lang, "training data", "학습 데이터"))
         ax[0, 0].plot(grid, true_function(grid), color="0.6", ls="--", label="sin(πx)")
         for d in shown:
-            ax[0, 0].plot(grid, np.polynomial.legendre.legval(grid, fit(x, y, d)), label=tr(lang, f"degree {d}", f"{d}차"))
+            curve = np.polynomial.legendre.legval(grid, fit(x, y, d))
+            ax[0, 0].plot(grid, curve, label=tr(lang, f"degree {d}", f"{d}차"))
         ax[0, 0].set_ylim(-2, 2)
         label(ax[0, 0], tr(lang, "underfit, good fit, overfit", "과소적합, 적절, 과적합"), "x", "y")
         ax[0, 1].semilogy(degrees, numbers["train_mse"], "o-", label=tr(lang, "training error", "학습 오차 (train)"))
         ax[0, 1].semilogy(degrees, numbers["val_mse"], "s-", label=tr(lang, "validation error", "검증 오차 (validation)"))
-        ax[0, 1].semilogy(degrees, numbers["cv_mse"], "^--", label=tr(lang, f"{numbers['folds']}-fold cross-validation", f"{numbers['folds']}-겹 교차 검증"))
+        k = numbers["folds"]
+        cross = tr(lang, f"{k}-fold cross-validation", f"{k}-겹 교차 검증")
+        ax[0, 1].semilogy(degrees, numbers["cv_mse"], "^--", label=cross)
         ax[0, 1].axvline(numbers["best_degree_cv"], color="0.5", ls=":")
         label(ax[0, 1], tr(lang, "error vs model capacity", "모델 복잡도에 따른 오차"),
-              tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"), tr(lang, "mean squared error (log)", "평균 제곱 오차 (로그)"))
+              tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"),
+              tr(lang, "mean squared error (log)", "평균 제곱 오차 (로그)"))
         ax[0, 2].semilogy(degrees, numbers["bias2"], "o-", label="bias²")
         ax[0, 2].semilogy(degrees, numbers["variance"], "s-", label="variance")
         total = np.array(numbers["bias2"]) + np.array(numbers["variance"]) + numbers["noise_var"]
@@ -154,11 +178,4 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         for panel in ax.flat:
             panel.legend(fontsize=8)
             panel.grid(alpha=0.3)
-        save_figure(
-            fig, out,
-            tr(lang, "Overfitting: training vs validation error", "과적합 (Overfitting): 학습 오차와 검증 오차"),
-            tr(lang,
-               "Notice that the training error keeps falling as the degree grows while the validation error turns back up, and that cross-validation finds the bottom of that U.",
-               "차수가 커질수록 학습 오차는 계속 줄지만 검증 오차는 다시 올라가며(과적합), 교차 검증(cross-validation)이 그 U자의 바닥을 찾아낸다는 점에 주목하세요."),
-            lang,
-        )
+        save_figure(fig, out, TITLE[lang], CAPTION[lang], lang)

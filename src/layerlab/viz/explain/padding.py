@@ -30,6 +30,19 @@ MODES = ("zero", "reflect", "replicate")
 TINY = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 USAGE = "layerlab explain padding [P]   (P = padding width in pixels on the image, default 16) [--image FILE]"
 
+# the figure's title and its caption: what to notice
+TITLE = {"en": "Padding the same image three ways", "ko": "같은 이미지에 세 가지 패딩 (Padding)"}
+CAPTION = {
+    "en": (
+        "Notice the red frame around the original pixels: zero padding adds a dark border that a filter "
+        "will read as an edge, while reflect and replicate continue the picture."
+    ),
+    "ko": (
+        "빨간 테두리 안이 원본 픽셀입니다: 제로 패딩은 필터가 경계(edge)로 읽을 어두운 테두리를 "
+        "만들고, 반사·복제 패딩은 그림을 자연스럽게 이어 간다는 점에 주목하세요."
+    ),
+}
+
 
 def pad(x: Tensor, width: int, mode: str) -> Tensor:
     """Pad a 2-D tensor by `width` on every side; `mode` is zero, reflect or replicate."""
@@ -60,7 +73,8 @@ def padding(args: Sequence[str], *, out: Path, lang: str, image: Path | str | No
     width = parse_int(args[0], "P (padding width)", 1) if args else 16
     picture = load_gray_image(image, "flower.jpg", max_side=160)
     if width >= min(picture.shape):
-        raise LayerlabError(f"padding {width} must be smaller than the image's shorter side ({min(picture.shape)} pixels)")
+        shorter = min(picture.shape)
+        raise LayerlabError(f"padding {width} must be smaller than the image's shorter side ({shorter} pixels)")
     numbers = padding_numbers(1)
     numbers.update(image=str(image) if image else "flower.jpg", image_shape=list(picture.shape), width=width,
                    padded_image_shape=[picture.shape[0] + 2 * width, picture.shape[1] + 2 * width])
@@ -72,7 +86,8 @@ def padding(args: Sequence[str], *, out: Path, lang: str, image: Path | str | No
 def _text(numbers: dict) -> str:
     h, w = numbers["image_shape"]
     ph, pw = numbers["padded_image_shape"]
-    lines = [f"the 3x3 matrix 1..9 padded by 1 on every side -> {numbers['padded_shape'][0]}x{numbers['padded_shape'][1]}:"]
+    th, tw = numbers["padded_shape"]
+    lines = [f"the 3x3 matrix 1..9 padded by 1 on every side -> {th}x{tw}:"]
     notes = {
         "zero": "zero: a frame of 0 (nn.Conv2d's padding=1)",
         "reflect": "reflect: mirrored around the border pixel, which is not repeated",
@@ -103,11 +118,4 @@ def _draw(out: Path, lang: str, padded: dict[str, Tensor], numbers: dict) -> Non
             label_image(ax[0, col], f"{names[mode]}, P={p}", lang)
             show_matrix(ax[1, col], numbers["padded"][mode], names[mode] + " (1..9, P=1)", lang,
                         cmap="Greens", highlight=[(1, 1, 3, 3, "tab:red")])
-        save_figure(
-            fig, out,
-            tr(lang, "Padding the same image three ways", "같은 이미지에 세 가지 패딩 (Padding)"),
-            tr(lang,
-               "Notice the red frame around the original pixels: zero padding adds a dark border that a filter will read as an edge, while reflect and replicate continue the picture.",
-               "빨간 테두리 안이 원본 픽셀입니다: 제로 패딩은 필터가 경계(edge)로 읽을 어두운 테두리를 만들고, 반사·복제 패딩은 그림을 자연스럽게 이어 간다는 점에 주목하세요."),
-            lang,
-        )
+        save_figure(fig, out, TITLE[lang], CAPTION[lang], lang)

@@ -34,6 +34,19 @@ from layerlab.viz.style import HIGHLIGHTS, figure_style, label_image, new_figure
 COURSE_MATRIX = [[2, 2, 7, 3], [9, 4, 6, 1], [8, 5, 2, 4], [3, 1, 2, 6]]
 USAGE = "layerlab explain pool ['2,2,7,3;9,4,6,1;8,5,2,4;3,1,2,6'] [F [S]] [--image FILE]"
 
+# the figure's title and its caption: what to notice
+TITLE = {"en": "Max and average pooling", "ko": "최대 풀링과 평균 풀링 (Pooling)"}
+CAPTION = {
+    "en": (
+        "Notice that each coloured window becomes one number, its largest value or its mean, so pooling "
+        "compresses the feature map without any weights to learn."
+    ),
+    "ko": (
+        "색칠된 각 윈도우가 하나의 숫자(최댓값 또는 평균)가 되어, 풀링은 학습할 가중치 없이 특징 맵을 "
+        "압축한다는 점에 주목하세요."
+    ),
+}
+
 
 def pool_numbers(matrix: Sequence[Sequence[float]], size: int = 2, stride: int | None = None) -> dict:
     """Max and average pooling of a small matrix, each window written out."""
@@ -105,7 +118,8 @@ def pool(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
 def _text(numbers: dict) -> str:
     h, w = numbers["output_shape"]
     lines = [
-        f"input ({len(numbers['input'])}x{len(numbers['input'][0])}), window {numbers['size']}x{numbers['size']}, stride {numbers['stride']} -> {h}x{w}:",
+        f"input ({len(numbers['input'])}x{len(numbers['input'][0])}), window {numbers['size']}x{numbers['size']}, "
+        f"stride {numbers['stride']} -> {h}x{w}:",
         format_matrix(numbers["input"]),
         *numbers["windows"],
         "max pooling:",
@@ -138,12 +152,6 @@ def _draw(out: Path, lang: str, numbers: dict, picture: Tensor, pooled: dict[str
             result = pooled[kind]
             ax[1, col].imshow(result.numpy(), cmap="gray_r" if picture.shape[0] <= 8 else "gray", vmin=0, vmax=1)
             name = tr(lang, kind, "최대" if kind == "max" else "평균")
-            label_image(ax[1, col], tr(lang, f"{name} pooled {tuple(result.shape)}", f"{name} 풀링 {tuple(result.shape)}"), lang)
-        save_figure(
-            fig, out,
-            tr(lang, "Max and average pooling", "최대 풀링과 평균 풀링 (Pooling)"),
-            tr(lang,
-               "Notice that each coloured window becomes one number, its largest value or its mean, so pooling compresses the feature map without any weights to learn.",
-               "색칠된 각 윈도우가 하나의 숫자(최댓값 또는 평균)가 되어, 풀링은 학습할 가중치 없이 특징 맵을 압축한다는 점에 주목하세요."),
-            lang,
-        )
+            shape = tuple(result.shape)
+            label_image(ax[1, col], tr(lang, f"{name} pooled {shape}", f"{name} 풀링 {shape}"), lang)
+        save_figure(fig, out, TITLE[lang], CAPTION[lang], lang)

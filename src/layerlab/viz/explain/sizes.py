@@ -12,13 +12,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layerlab.errors import LayerlabError
 from layerlab.inspect.arithmetic import conv_output_size, conv_working
 from layerlab.viz.explain.base import Explanation, expect_at_most, parse_int, register_topic
 from layerlab.viz.style import figure_style, label, new_figure, save_figure, tr
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 USAGE = "layerlab explain conv-size [N F [S [P]]]   (input size, filter size, stride=1, padding=0; default 7 3 2 0)"
+
+# the figure's title and its caption: what to notice
+TITLE = {"en": "Conv output size: {working}", "ko": "합성곱 출력 크기: {working}"}
+CAPTION = {
+    "en": (
+        "Notice that the filter slides S pixels at a time, so the size is a whole number only when the "
+        "last window ends exactly on the last pixel; padding is how you make it fit."
+    ),
+    "ko": (
+        "필터는 S 픽셀씩 이동하므로 마지막 윈도우가 마지막 픽셀에서 정확히 끝날 때만 출력 크기가 정수가 "
+        "되며, 패딩(padding)으로 크기를 맞춘다는 점에 주목하세요."
+    ),
+}
 MAX_SIZE = 4096
 COURSE_EXAMPLE = ("7", "3", "2", "0")  # course note 003: 7x7 input, 3x3 filter, stride 2 -> 3x3
 
@@ -97,7 +114,8 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         strip = ax[0, 0]
         strip.axvspan(-p - 0.5, -0.5, color="0.85")
         strip.axvspan(n - 0.5, n + p - 0.5, color="0.85", label=tr(lang, "zero padding", "제로 패딩"))
-        strip.axvspan(-0.5, n - 0.5, color="tab:blue", alpha=0.08, label=tr(lang, f"input ({n} pixels)", f"입력 ({n} 픽셀)"))
+        inside = tr(lang, f"input ({n} pixels)", f"입력 ({n} 픽셀)")
+        strip.axvspan(-0.5, n - 0.5, color="tab:blue", alpha=0.08, label=inside)
         for row, (i, start) in enumerate(shown):
             strip.add_patch(Rectangle((start - 0.5, row + 0.1), f, 0.8, color=f"C{i % 10}", alpha=0.8))
             strip.text(start + f / 2 - 0.5, row + 0.5, str(i), ha="center", va="center", fontsize=7, color="white")
@@ -108,17 +126,10 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         label(strip, tr(lang, f"{o} windows of {f} pixels, stride {s}", f"{f}픽셀 필터의 {o}개 위치, stride {s}"),
               tr(lang, "input pixel (one side)", "입력 픽셀 (한 변)"), tr(lang, "output position", "출력 위치"))
         _draw_paddings(ax[0, 1], lang, numbers)
-        save_figure(
-            fig, out,
-            tr(lang, f"Conv output size: {numbers['working']}", f"합성곱 출력 크기: {numbers['working']}"),
-            tr(lang,
-               "Notice that the filter slides S pixels at a time, so the size is a whole number only when the last window ends exactly on the last pixel; padding is how you make it fit.",
-               "필터는 S 픽셀씩 이동하므로 마지막 윈도우가 마지막 픽셀에서 정확히 끝날 때만 출력 크기가 정수가 되며, 패딩(padding)으로 크기를 맞춘다는 점에 주목하세요."),
-            lang,
-        )
+        save_figure(fig, out, TITLE[lang].format(working=numbers["working"]), CAPTION[lang], lang)
 
 
-def _draw_paddings(ax, lang: str, numbers: dict) -> None:
+def _draw_paddings(ax: Axes, lang: str, numbers: dict) -> None:
     rows = numbers["paddings"]
     xs = [q["padding"] for q in rows]
     ys = [q["exact"] for q in rows]

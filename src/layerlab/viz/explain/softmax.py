@@ -27,6 +27,19 @@ COURSE_TARGET = 3  # the note's one-hot answer [0, 0, 0, 1, 0]
 MAX_CLASSES = 50
 USAGE = "layerlab explain softmax [LOGITS...] [--target K]   e.g. softmax 2.0 1.0 0.1 --target 0"
 
+# the figure's title and its caption: what to notice
+TITLE = {"en": "Softmax, argmax and cross-entropy", "ko": "소프트맥스, argmax, 교차 엔트로피"}
+CAPTION = {
+    "en": (
+        "Notice that softmax keeps the order of the scores, so the argmax is the same class, and the loss "
+        "depends only on the probability given to the right class."
+    ),
+    "ko": (
+        "소프트맥스는 점수의 순서를 바꾸지 않아 argmax가 같은 클래스이고, loss는 정답 클래스에 준 "
+        "확률에만 달려 있다는 점에 주목하세요."
+    ),
+}
+
 
 def softmax_numbers(logits: Sequence[float], target: int | None = None) -> dict:
     """Probabilities, argmax, and the cross-entropy for the target (and for every possible one)."""
@@ -52,7 +65,8 @@ def softmax_numbers(logits: Sequence[float], target: int | None = None) -> dict:
 
 @register_topic(
     "softmax",
-    description="logits -> probabilities, argmax, and cross-entropy against a one-hot target (course vector by default)",
+    description="logits -> probabilities, argmax, and cross-entropy against a one-hot target "
+    "(course vector by default)",
     usage=USAGE,
     options=("target",),
 )
@@ -76,7 +90,8 @@ def _text(numbers: dict) -> str:
     top = max(z)
     lines = [
         "logits z:        " + "  ".join(f"{v:8.4g}" for v in z),
-        f"exp(z - {top:g}):   " + "  ".join(f"{v:8.4f}" for v in numbers["exp_shifted"]) + f"   sum = {sum(numbers['exp_shifted']):.4f}",
+        f"exp(z - {top:g}):   " + "  ".join(f"{v:8.4f}" for v in numbers["exp_shifted"])
+        + f"   sum = {sum(numbers['exp_shifted']):.4f}",
         "softmax p = exp/sum: " + "  ".join(f"{v:.4f}" for v in p) + f"   (sums to {sum(p):.4f})",
         f"argmax = class {k} (counting from 0): the largest score {z[k]:g} gets the largest probability {p[k]:.4f}",
     ]
@@ -90,7 +105,8 @@ def _text(numbers: dict) -> str:
             f"  the prediction is {'right' if k == t else 'wrong'}: argmax {k} vs target {t}",
         ]
         if all(0 <= v <= 1 for v in z) and math.isclose(sum(z), 1.0, abs_tol=1e-9):
-            lines.append(f"  (these scores already sum to 1; read as probabilities, -ln {z[t]:g} = {-math.log(z[t]) if z[t] > 0 else math.inf:.4f})")
+            direct = -math.log(z[t]) if z[t] > 0 else math.inf
+            lines.append(f"  (these scores already sum to 1; read as probabilities, -ln {z[t]:g} = {direct:.4f})")
     per = ", ".join(f"{i}: {v:.3f}" for i, v in enumerate(numbers["cross_entropy_per_class"]))
     lines.append(f"cross-entropy if the answer were class ... {per}")
     return "\n".join(lines)
@@ -109,7 +125,8 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         for i, v in enumerate(p):
             ax[0, 1].text(i, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
         if t is not None:
-            ax[0, 1].bar([t], [1.0], fill=False, ec="tab:green", lw=2, ls="--", label=tr(lang, f"target {t} (one-hot)", f"정답 {t} (원-핫)"))
+            answer = tr(lang, f"target {t} (one-hot)", f"정답 {t} (원-핫)")
+            ax[0, 1].bar([t], [1.0], fill=False, ec="tab:green", lw=2, ls="--", label=answer)
             ax[0, 1].legend(fontsize=8)
         label(ax[0, 1], tr(lang, "softmax probabilities", "소프트맥스 확률 (softmax)"),
               tr(lang, "class (counting from 0)", "클래스 (0부터)"), tr(lang, "probability", "확률"))
@@ -123,11 +140,4 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
               tr(lang, "probability given to the right class", "정답 클래스의 확률"), tr(lang, "loss", "손실 (loss)"))
         for panel in ax.flat:
             panel.grid(alpha=0.3)
-        save_figure(
-            fig, out,
-            tr(lang, "Softmax, argmax and cross-entropy", "소프트맥스, argmax, 교차 엔트로피"),
-            tr(lang,
-               "Notice that softmax keeps the order of the scores, so the argmax is the same class, and the loss depends only on the probability given to the right class.",
-               "소프트맥스는 점수의 순서를 바꾸지 않아 argmax가 같은 클래스이고, loss는 정답 클래스에 준 확률에만 달려 있다는 점에 주목하세요."),
-            lang,
-        )
+        save_figure(fig, out, TITLE[lang], CAPTION[lang], lang)

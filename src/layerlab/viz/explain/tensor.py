@@ -23,6 +23,22 @@ from layerlab.viz.style import figure_style, label, new_figure, save_figure, sho
 
 USAGE = "layerlab explain tensor"
 
+# the figure's title and its caption: what to notice
+TITLE = {
+    "en": "Tensors: shape, broadcasting, dot product, reshape vs transpose",
+    "ko": "텐서: shape, 브로드캐스팅, 내적, reshape와 transpose",
+}
+CAPTION = {
+    "en": (
+        "Notice that reshape(3, 2) and the transpose have the same shape but a different order, and that "
+        "broadcasting copies b into the red row it was missing."
+    ),
+    "ko": (
+        "reshape(3, 2)와 전치(transpose)는 shape은 같지만 순서가 다르고, "
+        "브로드캐스팅은 빠진 빨간 행에 b를 복사한다는 점에 주목하세요."
+    ),
+}
+
 
 def _describe(t: Tensor) -> dict:
     return {"rank": t.dim(), "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."), "numel": t.numel()}
@@ -43,13 +59,14 @@ def tensor_numbers() -> dict:
     u, v = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6])
     m = torch.tensor([[1, 0], [0, 1], [1, 1]])
     column, row = torch.tensor([[0], [10], [20]]), torch.tensor([[1, 2, 3, 4]])
+    data = torch.zeros(300, 20)  # the course's reshape example: 6,000 numbers in any shape
     return {
         "examples": {name: _describe(t) for name, t in examples.items()},
         "a": a.tolist(),
         "reshape": a.reshape(3, 2).tolist(),
         "transpose": a.T.tolist(),
         "transpose_is_contiguous": a.T.is_contiguous(),
-        "reshape_chain": [list(torch.zeros(300, 20).reshape(20, 300).shape), list(torch.zeros(300, 20).reshape(15, 400).shape)],
+        "reshape_chain": [list(data.reshape(20, 300).shape), list(data.reshape(15, 400).shape)],
         "x": x.tolist(), "b": b.tolist(), "x_plus_b": (x + b).tolist(),
         "column_plus_row": (column + row).tolist(), "column_plus_row_shape": list((column + row).shape),
         "dot": {"u": u.tolist(), "v": v.tolist(), "products": (u * v).tolist(), "value": int(torch.dot(u, v))},
@@ -105,7 +122,8 @@ def _text(numbers: dict) -> str:
         format_matrix(numbers["reshape"]),
         f"a.T swaps rows and columns (same shape, different order; contiguous: {numbers['transpose_is_contiguous']}):",
         format_matrix(numbers["transpose"]),
-        f"reshape keeps the element count: (300, 20) -> {tuple(numbers['reshape_chain'][0])} -> {tuple(numbers['reshape_chain'][1])}",
+        "reshape keeps the element count: (300, 20) -> "
+        + " -> ".join(str(tuple(shape)) for shape in numbers["reshape_chain"]),
     ]
     return "\n".join(lines)
 
@@ -114,27 +132,24 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
     dot = numbers["dot"]
     with figure_style(lang):
         fig, ax = new_figure(2, 4, (13.0, 6.6))
-        show_matrix(ax[0, 0], numbers["a"], tr(lang, "a: rank 2, shape (2, 3), int64", "a: 랭크 2, shape (2, 3), int64"), lang)
+        show_matrix(ax[0, 0], numbers["a"], tr(lang, "a: rank 2, shape (2, 3), int64", "a: 랭크 2, shape (2, 3), int64"),
+                    lang)
         show_matrix(ax[0, 1], numbers["reshape"], "a.reshape(3, 2)", lang, cmap="Greens")
-        show_matrix(ax[0, 2], numbers["transpose"], tr(lang, "a.T (transpose)", "a.T (전치 transpose)"), lang, cmap="Oranges")
+        show_matrix(ax[0, 2], numbers["transpose"], tr(lang, "a.T (transpose)", "a.T (전치 transpose)"), lang,
+                    cmap="Oranges")
         ax[0, 3].bar(range(3), dot["products"], color=["C0", "C1", "C2"])
         for i, (p, q) in enumerate(zip(dot["u"], dot["v"])):
             ax[0, 3].text(i, p * q, f"{p}·{q} = {p * q}", ha="center", va="bottom", fontsize=8)
         ax[0, 3].set_xticks(range(3))
         ax[0, 3].set_ylim(0, max(dot["products"]) * 1.2)  # room for the labels above the bars
-        label(ax[0, 3], tr(lang, f"dot product [1,2,3]·[4,5,6] = {dot['value']}", f"내적 (dot product) [1,2,3]·[4,5,6] = {dot['value']}"),
+        title = f"[1,2,3]·[4,5,6] = {dot['value']}"
+        label(ax[0, 3], tr(lang, f"dot product {title}", f"내적 (dot product) {title}"),
               tr(lang, "element index", "원소 번호"), tr(lang, "product u_i·v_i", "곱 u_i·v_i"))
         show_matrix(ax[1, 0], numbers["x"], "x (2, 3)", lang)
-        show_matrix(ax[1, 1], [numbers["b"], numbers["b"]], tr(lang, "b (3,) broadcast to (2, 3)", "b (3,) → (2, 3) 브로드캐스팅"),
-                    lang, cmap="Purples", highlight=[(1, 0, 1, 3, "tab:red")])
+        title = tr(lang, "b (3,) broadcast to (2, 3)", "b (3,) → (2, 3) 브로드캐스팅")
+        copied = [(1, 0, 1, 3, "tab:red")]  # the row broadcasting adds
+        show_matrix(ax[1, 1], [numbers["b"], numbers["b"]], title, lang, cmap="Purples", highlight=copied)
         show_matrix(ax[1, 2], numbers["x_plus_b"], "x + b (2, 3)", lang, cmap="Greens")
-        show_matrix(ax[1, 3], numbers["matmul"]["value"], tr(lang, "x @ m: (2, 3) @ (3, 2) = (2, 2)", "행렬곱 x @ m: (2, 3) @ (3, 2) = (2, 2)"),
-                    lang, cmap="Oranges")
-        save_figure(
-            fig, out,
-            tr(lang, "Tensors: shape, broadcasting, dot product, reshape vs transpose", "텐서: shape, 브로드캐스팅, 내적, reshape와 transpose"),
-            tr(lang,
-               "Notice that reshape(3, 2) and the transpose have the same shape but a different order, and that broadcasting copies b into the red row it was missing.",
-               "reshape(3, 2)와 전치(transpose)는 shape은 같지만 순서가 다르고, 브로드캐스팅은 빠진 빨간 행에 b를 복사한다는 점에 주목하세요."),
-            lang,
-        )
+        title = tr(lang, "x @ m: (2, 3) @ (3, 2) = (2, 2)", "행렬곱 x @ m: (2, 3) @ (3, 2) = (2, 2)")
+        show_matrix(ax[1, 3], numbers["matmul"]["value"], title, lang, cmap="Oranges")
+        save_figure(fig, out, TITLE[lang], CAPTION[lang], lang)
