@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+BENCH  := .bench-venv
 
 .PHONY: demo test test-all bench install clean
 
@@ -23,8 +24,16 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -m ''
 
-bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+# The benchmarks run in their own venv: the peers they compare against (Keras, Lightning,
+# scikit-learn's MLP) must never become dependencies of layerlab.
+$(BENCH)/.installed-stamp: pyproject.toml benchmarks/requirements.txt
+	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BENCH)/bin/pip install -q --disable-pip-version-check -e . -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH)/.installed-stamp
+	$(BENCH)/bin/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -66,7 +66,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        for inputs, targets in _as_loader(data, batch_size, meter.loss_sum.device, transform, shuffle=False, seed=0):
+        for inputs, targets in _as_loader(data, batch_size, meter.device, transform, shuffle=False, seed=0):
             with _autocast(inputs.device, amp):
                 outputs = model(inputs)
                 batch_loss = loss_fn(outputs.float(), targets)

@@ -7,38 +7,46 @@ from torch import Tensor
 
 
 class Meter:
-    """Running sums for one pass over a dataset: loss, correct predictions, squared/absolute errors."""
+    """Loss, correct predictions and squared/absolute errors over one pass over a dataset.
+
+    `update` only keeps references (one argmax per batch for classification), so the training
+    step pays no extra kernels per iteration; `compute` does the sums once, with one sync.
+    """
 
     def __init__(self, task: str, device: torch.device) -> None:
-        self.task = task
-        zero = torch.zeros((), dtype=torch.float64, device=device)
-        self.loss_sum, self.correct, self.sq_err, self.abs_err = zero.clone(), zero.clone(), zero.clone(), zero.clone()
-        self.count = 0      # samples (host-side int: known without a sync)
-        self.elements = 0   # target elements, for regression means
+        self.task, self.device = task, device
+        self.losses: list[Tensor] = []       # per-batch losses, weighted by batch size at the end
+        self.sizes: list[int] = []           # samples per batch (host-side: known without a sync)
+        self.outputs: list[Tensor] = []      # argmax (classification) or the outputs (regression)
+        self.targets: list[Tensor] = []
 
     def update(self, loss: Tensor, outputs: Tensor, targets: Tensor, loss_is_sum: bool = False) -> None:
         n = targets.shape[0]
-        self.loss_sum += loss.detach().double() * (1 if loss_is_sum else n)
-        self.count += n
+        self.losses.append(loss.detach() / n if loss_is_sum else loss.detach())
+        self.sizes.append(n)
         if self.task == "classification":
-            self.correct += (outputs.argmax(dim=1) == targets).sum()     # evaluation by argmax
+            self.outputs.append(outputs.argmax(dim=1))                 # evaluation by argmax
         elif self.task == "binary":
-            self.correct += ((outputs > 0).to(targets.dtype) == targets).sum()
+            self.outputs.append(outputs.detach() > 0)
         else:
-            err = outputs[..., : targets.shape[-1]].detach().double() - targets.double()
-            self.sq_err += err.pow(2).sum()
-            self.abs_err += err.abs().sum()
-            self.elements += targets.numel()
+            outputs = outputs[..., : targets.shape[-1]] if outputs.dim() == targets.dim() else outputs
+            self.outputs.append(outputs.detach().reshape(targets.shape))     # (B, 1) vs (B,): no broadcast
+        self.targets.append(targets)
 
     def compute(self, prefix: str = "") -> dict[str, float]:
-        if self.count == 0:
+        if not self.sizes:
             return {}
-        out = {f"{prefix}loss": self.loss_sum.item() / self.count}
+        losses = torch.stack(self.losses).double()
+        sizes = torch.tensor(self.sizes, dtype=torch.float64, device=losses.device)
+        out = {f"{prefix}loss": ((losses * sizes).sum() / sizes.sum()).item()}
+        outputs = torch.cat([o.reshape(-1) for o in self.outputs])   # flat: sequence lengths may differ
+        targets = torch.cat([t.reshape(-1) for t in self.targets])
         if self.task in ("classification", "binary"):
-            out[f"{prefix}accuracy"] = self.correct.item() / self.count
+            out[f"{prefix}accuracy"] = (outputs.to(targets.dtype) == targets).double().mean().item()
         else:
-            out[f"{prefix}rmse"] = (self.sq_err.item() / self.elements) ** 0.5
-            out[f"{prefix}mae"] = self.abs_err.item() / self.elements
+            err = outputs.double() - targets.double()
+            out[f"{prefix}rmse"] = err.pow(2).mean().sqrt().item()
+            out[f"{prefix}mae"] = err.abs().mean().item()
         return out
 
 
