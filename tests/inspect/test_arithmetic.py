@@ -64,9 +64,13 @@ def test_conv_working_writes_the_formula_with_numbers():
 @pytest.mark.parametrize("dilation", [1, 2])
 def test_conv_output_size_matches_nn_conv2d(n, kernel, stride, padding, dilation):
     effective = dilation * (kernel - 1) + 1
-    if n + 2 * padding < effective:
-        pytest.skip("the kernel does not fit at all")
     conv = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding, dilation=dilation)
+    if n + 2 * padding < effective:               # the kernel does not fit at all: both refuse
+        with pytest.raises(RuntimeError):
+            conv(torch.zeros(1, 1, n, n))
+        with pytest.raises(LayerlabError, match=f"filter{' .dilated to ' if dilation > 1 else ' '}.*is larger than"):
+            conv_output_size(n, kernel, stride, padding, dilation, strict=False)
+        return
     expected = conv(torch.zeros(1, 1, n, n)).shape[-1]
     assert conv_output_size(n, kernel, stride, padding, dilation, strict=False) == expected
     if (n - effective + 2 * padding) % stride == 0:

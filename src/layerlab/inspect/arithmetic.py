@@ -74,7 +74,8 @@ def conv_output_size(
     span = n - effective + 2 * padding
     if span < 0:
         raise LayerlabError(
-            f"{_a(kernel)} filter is larger than {_a(n)} input with padding {padding}: "
+            f"{_a(kernel)} filter{f' (dilated to {effective}x{effective})' if dilation > 1 else ''} is larger than "
+            f"{_a(n)} input with padding {padding}: "
             f"{conv_working(n, effective, stride, padding)} is below 1"
         )
     if strict and span % stride:
