@@ -40,6 +40,17 @@ def cache_dir() -> Path:
     return Path(base) / "layerlab"
 
 
+def find_file(root: Path | None, dataset: str, filename: str) -> Path:
+    """A file with no published checksum: `root/filename`, else `root/dataset/filename`, else the
+    cache (cache_dir()/dataset/). Missing everywhere: one line saying where to put it."""
+    candidates = [] if root is None else [Path(root) / filename, Path(root) / dataset / filename]
+    candidates.append(cache_dir() / dataset / filename)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise LayerlabError(f"{dataset} needs {filename}: put it in --data-dir (looked in {candidates[0].parent})")
+
+
 # ---------------------------------------------------------------------------------------------
 # Checksums
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from layerlab.data.download import cache_dir
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import channel_stats
@@ -289,14 +290,8 @@ def _decode_split(source: Path, split: str, size: Size | None, channels: int | N
 # --- the decode cache ------------------------------------------------------------------------------
 
 
-def _cache_root() -> Path:
-    """$XDG_CACHE_HOME/layerlab, else ~/.cache/layerlab (the freedesktop convention)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "layerlab"
-
-
-def resolve_cache_dir(cache_dir: Path | None) -> Path:
-    return Path(cache_dir) if cache_dir is not None else _cache_root()
+def resolve_cache_dir(folder: Path | None) -> Path:
+    return Path(folder) if folder is not None else cache_dir()
 
 
 def file_sha256(path: Path) -> str:

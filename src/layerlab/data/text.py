@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 import torch
 from torch import Tensor
 
+from layerlab.data.download import find_file
 from layerlab.data.registry import register_dataset
 from layerlab.data.splits import split_indices
 from layerlab.data.tensors import TensorData
@@ -29,16 +30,6 @@ from layerlab.errors import LayerlabError
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
-
-
-def _find_file(root: Path | None, dataset: str, filename: str) -> Path:
-    """`root/filename`, else `root/dataset/filename`, else the cache ~/.cache/layerlab/dataset/."""
-    candidates = [] if root is None else [root / filename, root / dataset / filename]
-    candidates.append(Path.home() / ".cache" / "layerlab" / dataset / filename)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise LayerlabError(f"{dataset} needs {filename}: put it in --data-dir (looked in {candidates[0].parent})")
 
 
 def _check_split(name: str, split: str, allowed: tuple[str, ...]) -> None:
@@ -127,7 +118,7 @@ class CharCorpus:
 )
 def tiny_shakespeare(root: Path | None = None, split: str = "train", seq_len: int = 64) -> TensorData:
     """Non-overlapping pieces of `seq_len` ids; classes are the vocabulary's characters."""
-    corpus = CharCorpus.from_file(_find_file(root, "tiny-shakespeare", "input.txt"))
+    corpus = CharCorpus.from_file(find_file(root, "tiny-shakespeare", "input.txt"))
     inputs, targets = corpus.chunks(seq_len, split)
     return TensorData(inputs, targets, tuple(corpus.vocab), "tiny-shakespeare",
                       {"vocab": "".join(corpus.vocab), "characters": len(corpus.ids(split))})
@@ -230,7 +221,7 @@ def kor_eng(root: Path | None = None, split: str = "train", reverse: bool = Fals
     are a fixed random 10% (seed 0); vocabularies come from the training pairs. `reverse`: English -> Korean.
     """
     _check_split("kor-eng", split, ("train", "test"))
-    pairs = read_sentence_pairs(_find_file(root, "kor-eng", "kor.txt"))
+    pairs = read_sentence_pairs(find_file(root, "kor-eng", "kor.txt"))
     src_lang, tgt_lang = ("en", "ko") if reverse else ("ko", "en")
     tokens = [(tokenize(_side(p, src_lang), src_lang), tokenize(_side(p, tgt_lang), tgt_lang)) for p in pairs]
     train_idx, test_idx = split_indices(len(pairs), test_fraction, seed=0)

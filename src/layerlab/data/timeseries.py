@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from layerlab.data.download import find_file
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.errors import LayerlabError
@@ -196,16 +197,6 @@ def scaler_from_state(state: dict[str, Any]) -> Scaler:
 _SPLITS = ("train", "val", "test")
 
 
-def _find_file(root: Path | None, dataset: str, filename: str) -> Path:
-    """`root/filename`, else `root/dataset/filename`, else the cache ~/.cache/layerlab/dataset/."""
-    candidates = [] if root is None else [root / filename, root / dataset / filename]
-    candidates.append(Path.home() / ".cache" / "layerlab" / dataset / filename)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise LayerlabError(f"{dataset} needs {filename}: put it in --data-dir (looked in {candidates[0].parent})")
-
-
 def windowed_split(table: DatedTable, split: str, window: int = 30, horizon: int = 1, target: str = "Close",
                    scaler: str = "minmax", fractions: Sequence[float] = (0.7, 0.15, 0.15),
                    name: str = "") -> TensorData:
@@ -243,7 +234,7 @@ def nflx_stock(root: Path | None = None, split: str = "train", window: int = 30,
                columns: Sequence[str] = ("Close",), target: str = "Close", scaler: str = "minmax",
                fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> TensorData:
     """Splits are chronological 70/15/15 (881/189/189 days); train has 851 windows, val and test 189."""
-    table = read_dated_csv(_find_file(root, "nflx-stock", "NFLX.csv"), columns)
+    table = read_dated_csv(find_file(root, "nflx-stock", "NFLX.csv"), columns)
     data = windowed_split(table, split, window, horizon, target, scaler, fractions, "nflx-stock")
     data.meta["source"] = "NFLX.csv"
     return data
