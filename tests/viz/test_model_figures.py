@@ -9,7 +9,7 @@ from torch import nn
 
 from layerlab.errors import LayerlabError
 from layerlab.inspect import capture
-from layerlab.models import get_model
+from layerlab.models import MODELS, get_model
 from layerlab.viz.model import find_stages, look_inside, model_figures
 from test_explain_render import font_problems  # same folder: the missing-glyph check
 
@@ -54,6 +54,31 @@ def test_vgg_and_alexnet_stages_end_at_their_pooling_layers():
     assert all(isinstance(vgg.get_submodule(n), nn.MaxPool2d) for n in find_stages(vgg))
     assert find_stages(alexnet) == ["features.2", "features.5", "features.12"]
     assert find_stages(get_model("cifar-cnn", **SMALL_CIFAR)) == ["features.block1", "features.block2", "features.block3"]
+
+
+def is_conv_classifier(name: str) -> bool:
+    with torch.device("meta"):  # structure only: building VGG-19 this way takes milliseconds
+        model = get_model(name)
+    return hasattr(model, "forward_features") and any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+CONV_MODELS = [name for name in MODELS.names() if is_conv_classifier(name)]
+
+
+@pytest.mark.parametrize("name", CONV_MODELS)
+def test_every_conv_model_in_the_zoo_has_stages_that_shrink_to_its_features(name):
+    meta = MODELS.get(name).meta
+    with torch.device("meta"):  # shapes only: no weights are filled in, nothing is computed
+        model = get_model(name).eval()
+        inputs = torch.empty(1, *meta["input_shape"], dtype=meta["input_dtype"])
+        stages = find_stages(model)
+        with torch.no_grad(), capture(model, *stages) as maps:
+            features = model.forward_features(inputs)
+    shapes = [tuple(maps[s].shape[1:]) for s in stages]
+    assert len(stages) >= 2 and all(len(shape) == 3 for shape in shapes)
+    assert [c for c, _, _ in shapes] == sorted(c for c, _, _ in shapes)                # channels grow
+    assert [h for _, h, _ in shapes] == sorted((h for _, h, _ in shapes), reverse=True)  # maps shrink
+    assert shapes[-1] == tuple(features.shape[1:])  # the last stage is what the classifier head sees
 
 
 def test_one_layer_and_the_models_training_mode_is_restored():
