@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -198,11 +198,13 @@ def _displayable(display: Tensor) -> Tensor:
     return x
 
 
-def _show(ax: Axes, picture: Tensor, **kwargs: Any) -> None:
+def _show_input(ax: Axes, picture: Tensor, lang: str) -> None:
     if picture.dim() == 2:
-        ax.imshow(picture.numpy(), cmap=kwargs.pop("cmap", "gray"), **kwargs)
+        ax.imshow(picture.numpy(), cmap="gray", vmin=0, vmax=1)
     else:
         ax.imshow(picture.numpy())
+    label_image(ax, tr(lang, "input", "입력"), lang)
+    ax.locator_params(nbins=5)  # a 28-pixel axis gets 0, 6, 12, ... instead of crowded labels
 
 
 def _bare(ax: Axes) -> None:
@@ -261,8 +263,7 @@ def _draw_feature_maps(view: ModelView, picture: Tensor, path: Path, lang: str, 
     fig = Figure(figsize=(2.6 + 1.25 * cols, max(3.6, 1.35 * len(rows) + 1.6)), dpi=DPI, layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[2.2, 1.25 * cols])
     ax_in = left.subplots()
-    _show(ax_in, picture)
-    label_image(ax_in, tr(lang, "input", "입력"), lang)
+    _show_input(ax_in, picture, lang)
     axes = right.subplots(len(rows), cols, squeeze=False)
     for r, (name, maps, channels) in enumerate(rows):
         for c, ax in enumerate(axes[r]):
@@ -278,9 +279,9 @@ def _draw_feature_maps(view: ModelView, picture: Tensor, path: Path, lang: str, 
     heading = tr(lang, f"{title}: feature maps of {what} (channels@height x width)",
                  f"{title}: {what} 특성 맵 (채널@높이 x 너비)")
     caption = tr(lang,
-                 "Bright cells are where a channel responds; early stages keep the input's shape, later "
+                 "Bright cells are where a channel responds (each map has its own colour scale); early stages keep the input's shape, later "
                  "ones are smaller, with more channels, and respond to more abstract patterns.",
-                 "밝은 곳은 그 채널이 강하게 반응한 위치입니다. 앞 단계는 입력의 모양을 유지하고, 뒤 단계로 "
+                 "밝은 곳은 그 채널이 강하게 반응한 위치이며(맵마다 색 범위가 다름), 앞 단계는 입력의 모양을 유지하고, 뒤 단계로 "
                  "갈수록 맵은 작아지고 채널은 많아지며 더 추상적인 패턴에 반응합니다.")
     return save_figure(fig, path, heading, caption, lang)
 
@@ -288,8 +289,7 @@ def _draw_feature_maps(view: ModelView, picture: Tensor, path: Path, lang: str, 
 def _draw_top(view: ModelView, picture: Tensor, path: Path, lang: str, title: str) -> Path:
     top = view.top()
     fig, axes = new_figure(1, 2, size=(10.0, 4.6))
-    _show(axes[0, 0], picture)
-    label_image(axes[0, 0], tr(lang, "input", "입력"), lang)
+    _show_input(axes[0, 0], picture, lang)
     ax = axes[0, 1]
     names = [name for name, _ in top][::-1]  # barh draws bottom-up: the most probable on top
     probs = [p for _, p in top][::-1]
