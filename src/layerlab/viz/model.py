@@ -295,13 +295,13 @@ def _draw_top(view: ModelView, picture: Tensor, path: Path, lang: str, title: st
     probs = [p for _, p in top][::-1]
     bars = ax.barh(range(len(top)), probs, color=["0.6"] * (len(top) - 1) + ["tab:blue"])
     ax.set_yticks(range(len(top)), names)
-    ax.bar_label(bars, labels=[f"{p:.3f}" for p in probs], padding=3)
+    ax.bar_label(bars, labels=[f"{p:.4f}" for p in probs], padding=3)
     ax.set_xlim(0, 1.15)
     ax.set_xlabel(tr(lang, "probability (softmax)", "확률 (소프트맥스)"))
     ax.set_ylabel(tr(lang, "class", "클래스"))
     ax.set_title(tr(lang, f"top {len(top)} of {len(view.classes)} classes", f"{len(view.classes)}개 중 상위 {len(top)}개"))
     best, p = top[0]
-    heading = tr(lang, f"{title} predicts '{best}' ({p:.1%})", f"{title}의 예측: '{best}' ({p:.1%})")
+    heading = tr(lang, f"{title} predicts '{best}' ({p:.2%})", f"{title}의 예측: '{best}' ({p:.2%})")
     caption = tr(lang,
                  "Softmax turns the logits into probabilities that sum to 1 over all classes; the longest "
                  "bar is the prediction, and a close second means the model is unsure.",
