@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from layerlab.errors import LayerlabError
 
-COMMANDS = ("list", "run", "resume", "eval", "predict", "summary", "explain", "data")
+COMMANDS = ("list", "run", "resume", "eval", "predict", "summary", "explain", "viz", "data")
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="C,H,W (default: the model's registered input shape)")
     p.add_argument("--json", action="store_true")
     sub.add_parser("explain", help="a course concept as numbers and a picture", add_help=False)
+    p = sub.add_parser("viz", help="a trained run's first-layer filters, feature maps and top predictions for one image")
+    p.add_argument("run_dir")
+    p.add_argument("--image", help="your image (default: the run's first test image)")
+    p.add_argument("--layer", help="show this layer's feature maps only (e.g. features.3, layer2)")
+    p.add_argument("--lang", default="en", choices=["en", "ko"])
+    p.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/figures/viz)")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("data", help="list datasets or describe one")
     p.add_argument("action", nargs="?", default="list", choices=["list", "info"])
     p.add_argument("name", nargs="?")
@@ -67,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().print_help()
             return 0
         return {"list": _list, "resume": _resume, "eval": _eval, "predict": _predict,
-                "summary": _summary, "data": _data}[args.command](args)
+                "summary": _summary, "viz": _viz, "data": _data}[args.command](args)
     except LayerlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -179,6 +186,14 @@ def _summary(args: argparse.Namespace) -> int:
             raise LayerlabError(f"--input expects C,H,W integers like 3,224,224; got {args.input!r}") from None
     table = summary(get_model(args.model), tuple(shape), dtype=entry.meta["input_dtype"])
     _emit({"model": args.model, **table.to_dict()}, args.json, str(table))
+    return 0
+
+
+def _viz(args: argparse.Namespace) -> int:
+    from layerlab.viz.model_run import describe_run_view, visualize_run
+
+    result = visualize_run(args.run_dir, image=args.image, layer=args.layer, lang=args.lang, out=args.out)
+    _emit(result, args.json, describe_run_view(result))
     return 0
 
 

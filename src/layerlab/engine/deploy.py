@@ -53,10 +53,16 @@ def predict_files(run_dir: str | Path, files: list[str]) -> list[dict[str, Any]]
     return results
 
 
-def _predict_image(model: nn.Module, card: ModelCard, path: Path) -> dict[str, Any]:
+def image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]:
+    """One image file as the model's input: (uint8 pixels (C, H, W), normalised batch (1, C, H, W), notes)."""
     channels, height, width = card.input_shape
     image, notes = load_image(path, channels, (height, width), dark_background=card.dataset in ("mnist", "fashion-mnist", "digits"))
     inputs, _ = float_normalize(card.mean, card.std)(image.unsqueeze(0), torch.zeros(1), torch.Generator())
+    return image, inputs, notes
+
+
+def _predict_image(model: nn.Module, card: ModelCard, path: Path) -> dict[str, Any]:
+    _, inputs, notes = image_input(card, path)
     with torch.no_grad():
         probs = torch.softmax(model(inputs).float(), dim=1)[0]
     top = probs.argsort(descending=True)[:5]

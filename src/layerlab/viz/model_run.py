@@ -1,0 +1,86 @@
+"""`layerlab viz RUN_DIR`: a trained run's filters, feature maps and top predictions for one image.
+
+The input is the user's `--image` (converted to what the model expects, and the user told how)
+or else the first test image of the run's own dataset. The figures go to RUN_DIR/figures/viz
+unless `--out` says otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from layerlab.data import get_dataset
+from layerlab.data.transforms import float_normalize
+from layerlab.engine.card import ModelCard
+from layerlab.engine.deploy import image_input, load_trained
+from layerlab.engine.run import RunDir
+from layerlab.errors import LayerlabError
+from layerlab.viz.model import draw_model_figures, first_conv, look_inside
+
+
+def visualize_run(run_dir: str | Path, *, image: str | Path | None = None, layer: str | None = None,
+                  lang: str = "en", out: str | Path | None = None) -> dict[str, Any]:
+    """Draw the three model figures for one input; return what was shown as a JSON-able dict."""
+    run = RunDir.open(run_dir)
+    model, card = load_trained(run.path)
+    first_conv(model)  # a model with no conv layer stops here, before any image is read
+    if len(card.input_shape) != 3:
+        raise LayerlabError(f"viz needs an image model; {card.model} takes inputs shaped {card.input_shape}")
+    if image is not None:
+        pixels, inputs, notes = image_input(card, Path(image))
+        source = str(image)
+    else:
+        pixels, inputs, notes, source = _first_test_image(card)
+    view = look_inside(model, inputs[0], classes=card.classes or None, layer=layer)
+    out_dir = Path(out) if out is not None else run.figures / "viz"
+    paths = draw_model_figures(view, pixels, out_dir, lang=lang, title=card.model)
+    return {
+        "run_dir": str(run.path), "model": card.model, "input": source, "notes": notes,
+        "first_conv": view.first_conv, "filters": list(view.filters.shape),
+        "feature_maps": {name: list(maps.shape) for name, maps in view.maps.items()},
+        "top": [{"class": name, "probability": round(p, 4)} for name, p in view.top()],
+        "figures": [str(p) for p in paths],
+    }
+
+
+def _first_test_image(card: ModelCard) -> tuple[Tensor, Tensor, list[str], str]:
+    """The run's first test image: (uint8 pixels, normalised batch of one, notes, where it came from)."""
+    try:
+        test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
+    except LayerlabError as exc:
+        raise LayerlabError(f"cannot load the run's {card.dataset or 'unnamed'} test images ({exc}); "
+                            "give one with --image FILE") from None
+    if len(test) == 0 or test.inputs.dim() != 4:
+        raise LayerlabError(f"the run's {card.dataset} test split has no images; give one with --image FILE")
+    pixels, target = test[0]
+    notes = []
+    channels, height, width = card.input_shape
+    if pixels.shape[0] != channels:
+        raise LayerlabError(f"{card.dataset} images have {pixels.shape[0]} channels but the model takes {channels}; "
+                            "give one with --image FILE")
+    if tuple(pixels.shape[1:]) != (height, width):
+        notes.append(f"resized {pixels.shape[2]}x{pixels.shape[1]} to {width}x{height}")
+        resized = F.interpolate(pixels[None].float(), size=(height, width), mode="bilinear", align_corners=False)
+        pixels = resized[0].round().clamp(0, 255).to(torch.uint8) if pixels.dtype == torch.uint8 else resized[0]
+    inputs, _ = float_normalize(card.mean, card.std)(pixels.unsqueeze(0), torch.zeros(1), torch.Generator())
+    label = test.classes[int(target)] if test.classes else str(int(target))
+    return pixels, inputs, notes, f"test image 0 of {card.dataset} (true class {label})"
+
+
+def describe_run_view(result: dict[str, Any]) -> str:
+    """The human-readable lines `layerlab viz` prints."""
+    lines = [f"input: {result['input']}"] + [f"  note: {n}" for n in result["notes"]]
+    best = result["top"][0]
+    lines.append(f"prediction: {best['class']} ({best['probability']:.3f})   top {len(result['top'])}:")
+    lines += [f"  {t['class']:<20} {t['probability']:.4f}" for t in result["top"]]
+    out_ch, in_ch, kh, kw = result["filters"]
+    lines.append(f"first conv layer {result['first_conv']}: {out_ch} filters of {in_ch}x{kh}x{kw}")
+    maps = ", ".join(f"{name} {c}@{h}x{w}" for name, (c, h, w) in result["feature_maps"].items())
+    lines.append(f"feature maps: {maps}")
+    lines += ["figures:"] + [f"  {p}" for p in result["figures"]]
+    return "\n".join(lines)
