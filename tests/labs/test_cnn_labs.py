@@ -52,6 +52,9 @@ def _easy_cifar_folder(root: Path, per_class: dict[str, int]) -> None:
                 Image.fromarray(image).save(root / split / name / f"{i:03d}.png")
 
 
+FIGURES = {"curves", "confusion_matrix", "predictions", "filters", "feature_maps", "top_predictions"}
+
+
 def _assert_run_folder(run_dir: Path, figures: set[str]) -> None:
     for name in ("report.md", "result.json", "summary.txt", "model.json", "model.safetensors", "checkpoint.pt"):
         assert (run_dir / name).is_file(), name
@@ -68,7 +71,7 @@ def test_lenet_mnist_learns_an_easy_digit_task_and_writes_the_run_folder(tmp_pat
     assert 0.9 <= out["test_accuracy"] <= 1.0  # chance is 0.1
     assert out["epochs"] == 3
     run_dir = Path(out["run_dir"])
-    _assert_run_folder(run_dir, {"curves", "confusion_matrix", "predictions"})
+    _assert_run_folder(run_dir, FIGURES)
     summary = (run_dir / "summary.txt").read_text()
     assert "61,706" in summary  # padding 2 turns 28x28 into 32x32 without changing the count
     assert json.loads((run_dir / "model.json").read_text())["overrides"]["padding"] == 2
@@ -88,7 +91,7 @@ def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_pat
     assert [float(v) for v in line.group(2).split(",")] == pytest.approx(std, abs=5e-5)
     assert out["mean_r"] == pytest.approx(mean[0], abs=1e-6)
     assert 0.3 <= out["test_accuracy"] <= 1.0  # chance is 0.1: the colours are learnable in 3 short epochs
-    _assert_run_folder(Path(out["run_dir"]), {"curves", "confusion_matrix", "predictions"})
+    _assert_run_folder(Path(out["run_dir"]), FIGURES)
 
 
 def test_course_net_flag_builds_the_registered_course_net():

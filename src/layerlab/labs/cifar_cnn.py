@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from layerlab.data import get_dataset, train_val_split
@@ -24,6 +25,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, register_lab
 from layerlab.models import get_model
+from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
 
 MEASURED = "not yet measured"
@@ -85,6 +87,8 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     # 4. Report: test accuracy, mistakes, and what the convolutions learned
     metrics = evaluate(model, test, loss="cross_entropy", transform=plain, amp=cfg.amp, prefix="test_")
     figures, numbers = classification_figures(model, test, run, history=history, transform=plain, amp=cfg.amp)
+    image, _ = plain(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
+    figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
     notes = [f"Normalised with the training split's mean ({', '.join(f'{m:.4f}' for m in mean)}) and std "
              f"({', '.join(f'{s:.4f}' for s in std)}); the test images use the same numbers.",
              f"{table.total_params:,} parameters and {table.total_macs / 1e6:.1f}M multiply-accumulates per image "

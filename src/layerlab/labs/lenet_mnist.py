@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from layerlab.data import get_dataset, train_val_split
 from layerlab.data.transforms import float_normalize
 from layerlab.engine import RunDir, evaluate, fit
@@ -20,6 +22,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, register_lab
 from layerlab.models import get_model
+from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
 
 
@@ -61,6 +64,8 @@ def lenet_mnist(cfg: LenetMnistConfig, run: RunDir) -> LabResult:
     # 4. Report: accuracy by argmax, mistakes, and what the convolutions learned
     metrics = evaluate(model, test, loss="cross_entropy", transform=transform, prefix="test_")
     figures, numbers = classification_figures(model, test, run, history=history, transform=transform)
+    image, _ = transform(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
+    figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
     conv1 = sum(p.numel() for p in model.features[0].parameters())  # 6·(1·5·5) + 6 = 156
     notes = [f"Padding {overrides['padding']} on conv1 makes a {height}x{width} image act like 32x32; "
              f"the model still has {table.total_params:,} parameters (per layer in summary.txt).",
