@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from layerlab.cli import main
 from layerlab.data import get_dataset, train_val_split
 from layerlab.data.cifar import CLASSES
 from layerlab.data.idx import write_idx
@@ -92,6 +93,18 @@ def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_pat
     assert out["mean_r"] == pytest.approx(mean[0], abs=1e-6)
     assert 0.3 <= out["test_accuracy"] <= 1.0  # chance is 0.1: the colours are learnable in 3 short epochs
     _assert_run_folder(Path(out["run_dir"]), FIGURES)
+
+
+def test_quick_course_net_from_the_command_line_and_a_one_line_error_for_mismatched_widths(tmp_path, capsys):
+    root = tmp_path / "cifar"
+    _easy_cifar_folder(root, {"train": 8, "test": 2})
+    common = ["--data-dir", str(root), "--out", str(tmp_path / "runs"), "--quick", "--no-progress", "--json"]
+    assert main(["run", "cifar-cnn", "--course-net", "--optimizer", "adam", "--lr", "1e-3", *common]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["epochs"] == 1 and 0.0 <= out["test_accuracy"] <= 1.0
+    assert "total parameters: 9,457,962" in (Path(out["run_dir"]) / "summary.txt").read_text()
+    assert main(["run", "cifar-cnn", "--widths", "32,64", *common]) == 2
+    assert capsys.readouterr().err.strip() == "error: block_hidden needs one width per block (2) or () for 'same as widths', got (16, 64, 128)"
 
 
 def test_course_net_flag_builds_the_registered_course_net():
