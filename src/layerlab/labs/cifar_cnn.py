@@ -8,7 +8,9 @@ conv and a smaller head (4096 → 512 → 256 → 10 instead of 4096 → 2048 �
 (nesterov, weight decay 5e-4), label smoothing 0.1, bf16 autocast, channels_last (on this CPU
 1,649 vs 1,115 images/s in NCHW: max-pool is cheap in NHWC).
 The course's exact net (no BN, 9,457,962 parameters): `--course-net --optimizer adam --lr 1e-3`.
-Measured (2 shared CPU cores, defaults, whole `layerlab run`): see MEASURED below.
+Measured (2 CPU cores shared with other jobs, defaults, 15 epochs, whole `layerlab run ... --json`
+including the data load): test accuracy 0.8641 in 12 min 28 s wall (745 s inside the lab; the
+epochs took 32-49 s, one 157 s while other jobs ran, so about 9 min on a quiet machine).
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from layerlab.labs.base import LabConfig, LabResult, register_lab
 from layerlab.models import get_model
 from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
-
-MEASURED = "not yet measured"
 
 
 @dataclass(frozen=True)
