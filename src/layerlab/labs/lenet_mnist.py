@@ -1,0 +1,80 @@
+"""Lab: LeNet-5 on MNIST / Fashion-MNIST. Course unit: CNN의 시작 — LeNet-5 (3주차).
+
+Goal: >= 0.985 MNIST test accuracy by default (Fashion-MNIST: `--dataset fashion-mnist`, about 0.90).
+Shows: a 28x28 digit padded to the paper's 32x32 (padding=2 on conv1: no extra weights), two
+conv + pool stages (6 then 16 maps), three FC layers, 61,706 parameters counted by hand in
+models/lenet.py; the learned 5x5 filters of conv1 and the feature maps of one digit per stage.
+The paper's tanh + average pooling: `--activation tanh --pool avg`; ReLU + max pooling (the
+default) trains faster.
+Measured (2 shared CPU cores, defaults: 4 epochs, Adam one-cycle, whole `layerlab run ... --json`):
+MNIST test accuracy 0.9919 in 17 s wall (15.4 s inside the lab).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from layerlab.data import get_dataset, train_val_split
+from layerlab.data.transforms import float_normalize
+from layerlab.engine import RunDir, evaluate, fit
+from layerlab.engine.card import ModelCard
+from layerlab.inspect import summary
+from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.models import get_model
+from layerlab.viz.model import model_figures
+from layerlab.viz.reports import classification_figures
+
+
+@dataclass(frozen=True)
+class LenetMnistConfig(LabConfig):
+    dataset: str = "mnist"         # mnist | fashion-mnist
+    activation: str = "relu"       # the paper: tanh
+    pool: str = "max"              # the paper: avg (subsampling)
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 3e-3               # the peak rate of the one-cycle schedule
+    optimizer: str = "adam"
+    schedule: str = "one-cycle"
+    val_fraction: float = 0.1      # held out from the training split, for the validation curve
+
+
+@register_lab("lenet-mnist", config=LenetMnistConfig, title="LeNet-5 on MNIST: the first convolutional network",
+              unit="3주차 CNN: LeNet-5, 합성곱과 풀링")
+def lenet_mnist(cfg: LenetMnistConfig, run: RunDir) -> LabResult:
+    # 1. Data: uint8 digits (N, 1, 28, 28); each batch becomes float and is normalised
+    train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir or None)
+    test = get_dataset(cfg.dataset, split="test", root=cfg.data_dir or None)
+    if cfg.quick:
+        train, test = train.subset(slice(0, 2048)), test.subset(slice(0, 512))
+    train, val = train_val_split(train, cfg.val_fraction, seed=cfg.seed)
+    mean, std = train.meta.get("mean"), train.meta.get("std")
+    transform = float_normalize(mean, std)
+    # 2. Model: padding 2 turns 28x28 into the paper's 32x32 -> 6@28x28 -> 6@14x14 -> 16@10x10 -> 16@5x5
+    channels, height, width = train.inputs.shape[1:]
+    overrides = {"in_channels": channels, "num_classes": train.num_classes, "activation": cfg.activation,
+                 "pool": cfg.pool, "padding": (32 - height) // 2}
+    model = get_model("lenet5", **overrides)
+    table = summary(model, (channels, height, width))
+    # 3. Train: Adam with a one-cycle schedule; a checkpoint after every epoch
+    history = fit(model, train, val=val, loss="cross_entropy", optimizer=cfg.optimizer, lr=cfg.lr,
+                  epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, schedule=cfg.schedule,
+                  device=cfg.device, seed=cfg.seed, transform=transform, eval_transform=transform,
+                  run=run, progress=cfg.progress)
+    # 4. Report: accuracy by argmax, mistakes, and what the convolutions learned
+    metrics = evaluate(model, test, loss="cross_entropy", transform=transform, prefix="test_")
+    figures, numbers = classification_figures(model, test, run, history=history, transform=transform)
+    image, _ = transform(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
+    figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
+    conv1 = sum(p.numel() for p in model.features[0].parameters())  # 6·(1·5·5) + 6 = 156
+    notes = [f"Padding {overrides['padding']} on conv1 makes a {height}x{width} image act like 32x32; "
+             f"the model still has {table.total_params:,} parameters (per layer in summary.txt).",
+             f"conv1 holds {conv1:,} numbers: 6 filters of 5x5 (+ biases), shared across the whole image.",
+             f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
+    card = ModelCard("lenet5", overrides, (channels, height, width), "classification", "cross_entropy",
+                     train.classes, mean, std, cfg.dataset, cfg.data_dir or None, "test")
+    tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
+              "Most confidently wrong": numbers["confidently_wrong"]}
+    return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, tables=tables,
+                     figures=figures)

@@ -1,0 +1,129 @@
+"""lenet-mnist and cifar-cnn end to end, on small files the tests write; the real defaults are @slow."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from layerlab.cli import main
+from layerlab.data import get_dataset, train_val_split
+from layerlab.data.cifar import CLASSES
+from layerlab.data.idx import write_idx
+from layerlab.data.transforms import channel_stats
+from layerlab.labs import run_lab
+from layerlab.labs.cifar_cnn import CifarCnnConfig, model_overrides
+from layerlab.models import get_model
+from tests.helpers.fake_files import MNIST_PREFIX
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # never the user's ~/.cache
+
+
+def _easy_digits(folder: Path, sizes: dict[str, int]) -> None:
+    """IDX files of noisy 28x28 images whose class is a bright bar at row 2 + 2·label: learnable in a few steps."""
+    folder.mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    for split, n in sizes.items():
+        labels = torch.arange(n) % 10
+        images = torch.randint(0, 60, (n, 28, 28), generator=g)
+        for i, label in enumerate(labels.tolist()):
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        write_idx(folder / f"{MNIST_PREFIX[split]}-images-idx3-ubyte", images.to(torch.uint8))
+        write_idx(folder / f"{MNIST_PREFIX[split]}-labels-idx1-ubyte", labels.to(torch.uint8))
+
+
+def _easy_cifar_folder(root: Path, per_class: dict[str, int]) -> None:
+    """train/<class>/*.png, test/<class>/*.png: noise whose red and green levels say the class."""
+    rng = np.random.default_rng(0)
+    for split, count in per_class.items():
+        for label, name in enumerate(CLASSES):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                image = rng.integers(0, 80, (32, 32, 3), dtype=np.uint8)
+                image[..., 0] += np.uint8(17 * label)          # red rises with the class
+                image[..., 1] += np.uint8(170 - 17 * label)    # green falls with it
+                Image.fromarray(image).save(root / split / name / f"{i:03d}.png")
+
+
+FIGURES = {"curves", "confusion_matrix", "predictions", "filters", "feature_maps", "top_predictions"}
+
+
+def _assert_run_folder(run_dir: Path, figures: set[str]) -> None:
+    for name in ("report.md", "result.json", "summary.txt", "model.json", "model.safetensors", "checkpoint.pt"):
+        assert (run_dir / name).is_file(), name
+    written = {p.stem for p in (run_dir / "figures").glob("*.png")}
+    assert figures <= written, figures - written
+    report = (run_dir / "report.md").read_text()
+    assert "test_accuracy" in report and "figures/confusion_matrix.png" in report
+
+
+def test_lenet_mnist_learns_an_easy_digit_task_and_writes_the_run_folder(tmp_path):
+    _easy_digits(tmp_path / "digits", {"train": 400, "test": 100})
+    out = run_lab("lenet-mnist", {"data_dir": str(tmp_path / "digits"), "epochs": 3, "batch_size": 32,
+                                  "progress": False}, out=tmp_path / "runs")
+    assert 0.9 <= out["test_accuracy"] <= 1.0  # chance is 0.1
+    assert out["epochs"] == 3
+    run_dir = Path(out["run_dir"])
+    _assert_run_folder(run_dir, FIGURES)
+    summary = (run_dir / "summary.txt").read_text()
+    assert "61,706" in summary  # padding 2 turns 28x28 into 32x32 without changing the count
+    assert json.loads((run_dir / "model.json").read_text())["overrides"]["padding"] == 2
+
+
+def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_path, capsys):
+    root = tmp_path / "cifar"
+    _easy_cifar_folder(root, {"train": 30, "test": 6})
+    out = run_lab("cifar-cnn", {"data_dir": str(root), "epochs": 3, "batch_size": 32, "lr": 0.05,
+                                "progress": False}, out=tmp_path / "runs")
+    # the printed mean/std are channel_stats of the training part (after the validation cut), computed here again
+    train, _ = train_val_split(get_dataset("cifar10", root=root, split="train"), CifarCnnConfig.val_fraction, seed=0)
+    mean, std = channel_stats(train)
+    line = re.search(r"training-split mean (.*)  std (.*)", capsys.readouterr().out)
+    assert line is not None
+    assert [float(v) for v in line.group(1).split(",")] == pytest.approx(mean, abs=5e-5)
+    assert [float(v) for v in line.group(2).split(",")] == pytest.approx(std, abs=5e-5)
+    assert out["mean_r"] == pytest.approx(mean[0], abs=1e-6)
+    assert 0.3 <= out["test_accuracy"] <= 1.0  # chance is 0.1: the colours are learnable in 3 short epochs
+    _assert_run_folder(Path(out["run_dir"]), FIGURES)
+
+
+def test_quick_course_net_from_the_command_line_and_a_one_line_error_for_mismatched_widths(tmp_path, capsys):
+    root = tmp_path / "cifar"
+    _easy_cifar_folder(root, {"train": 8, "test": 2})
+    common = ["--data-dir", str(root), "--out", str(tmp_path / "runs"), "--quick", "--no-progress", "--json"]
+    assert main(["run", "cifar-cnn", "--course-net", "--optimizer", "adam", "--lr", "1e-3", *common]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["epochs"] == 1 and 0.0 <= out["test_accuracy"] <= 1.0
+    assert "total parameters: 9,457,962" in (Path(out["run_dir"]) / "summary.txt").read_text()
+    assert main(["run", "cifar-cnn", "--widths", "32,64", *common]) == 2
+    assert capsys.readouterr().err.strip() == "error: block_hidden needs one width per block (2) or () for 'same as widths', got (16, 64, 128)"
+
+
+def test_course_net_flag_builds_the_registered_course_net():
+    overrides = model_overrides(CifarCnnConfig(course_net=True), 10)
+    assert sum(p.numel() for p in get_model("cifar-cnn", **overrides).parameters()) == 9_457_962
+    default = get_model("cifar-cnn", **model_overrides(CifarCnnConfig(), 10))
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in default.modules())
+
+
+@pytest.mark.slow
+def test_lenet_mnist_default_reaches_0_985_on_real_mnist(shared_datasets, tmp_path):
+    torch.set_num_threads(2)
+    out = run_lab("lenet-mnist", {"data_dir": str(shared_datasets / "mnist"), "progress": False}, out=tmp_path)
+    assert out["test_accuracy"] >= 0.985
+
+
+@pytest.mark.slow
+def test_cifar_cnn_default_reaches_0_85_within_15_minutes(shared_datasets, tmp_path):
+    torch.set_num_threads(2)
+    out = run_lab("cifar-cnn", {"data_dir": str(shared_datasets / "cifar10-jpg"), "progress": False}, out=tmp_path)
+    assert out["test_accuracy"] >= 0.85
+    assert out["seconds"] <= 15 * 60
