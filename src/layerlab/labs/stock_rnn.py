@@ -30,6 +30,7 @@ from layerlab.models import get_model
 from layerlab.viz.curves import plot_history, plot_lines
 
 CELLS = ("rnn", "lstm", "gru")
+TIE_PCT = 1.0   # within ±1% of persistence's RMSE counts as a tie: smaller gaps are noise
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
     test, val = splits["test"], splits["val"]
     true, naive = to_dollars(test.targets, test), persistence(test)
     # 2-3. One model per cell, trained on the same windows
+    base = dollar_errors(naive, true)
     rows, curves, models, histories = [], {"actual": true, "persistence": naive}, {}, {}
     for cell in cells:
         model, histories[cell] = train_cell(cell, splits, cfg, run)
@@ -93,12 +95,11 @@ def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
         val_err = dollar_errors(to_dollars(predict(model, val)[0], val), to_dollars(val.targets, val))
         err = dollar_errors(pred, true)
         rows.append({"model": cell, "test_rmse": err["rmse"], "test_mae": err["mae"], "val_rmse": val_err["rmse"],
-                     "epochs": len(histories[cell]), "beats_persistence": err["rmse"] < dollar_errors(naive, true)["rmse"]})
+                     "epochs": len(histories[cell]), "rmse_vs_persistence_pct": 100 * (err["rmse"] / base["rmse"] - 1)})
         curves[cell], models[cell] = pred, model
-    base = dollar_errors(naive, true)
     rows.append({"model": "persistence", "test_rmse": base["rmse"], "test_mae": base["mae"],
                  "val_rmse": dollar_errors(persistence(val), to_dollars(val.targets, val))["rmse"], "epochs": 0,
-                 "beats_persistence": False})
+                 "rmse_vs_persistence_pct": 0.0})
     # 4. Report: dollars side by side; the run keeps the model that did best on *validation*
     metrics = {f"{r['model']}_{k}": r[k] for r in rows for k in ("test_rmse", "test_mae")}
     best = min(cells, key=lambda c: next(r["val_rmse"] for r in rows if r["model"] == c))
@@ -126,12 +127,14 @@ def _notes(rows: list[dict], cfg: StockRnnConfig, best: str, period: str) -> lis
     notes = [f"Test period {period}: persistence (tomorrow = today) misses by ${base['test_rmse']:.2f} RMSE, "
              f"${base['test_mae']:.2f} MAE."]
     for r in rows[:-1]:
-        verdict = "beats" if r["beats_persistence"] else "does NOT beat"
-        notes.append(f"{r['model'].upper()}: ${r['test_rmse']:.2f} RMSE, ${r['test_mae']:.2f} MAE: {verdict} persistence "
-                     f"({100 * (r['test_rmse'] / base['test_rmse'] - 1):+.1f}% RMSE).")
-    if not any(r["beats_persistence"] for r in rows[:-1]):
-        notes.append("No model beats persistence: the day's change is mostly noise that 30 past closes do not "
-                     "predict. That is the lesson, not a bug: always compare with the naive forecast.")
+        pct = r["rmse_vs_persistence_pct"]
+        verdict = "beats" if pct < -TIE_PCT else "LOSES TO" if pct > TIE_PCT else f"ties with (within {TIE_PCT:g}%)"
+        notes.append(f"{r['model'].upper()}: ${r['test_rmse']:.2f} RMSE, ${r['test_mae']:.2f} MAE: {verdict} "
+                     f"persistence ({pct:+.2f}% RMSE).")
+    if not any(r["rmse_vs_persistence_pct"] < -TIE_PCT for r in rows[:-1]):
+        notes.append("No model beats persistence by more than noise: the day's change is mostly unpredictable from "
+                     "30 past closes, so the best a model learns is 'about no change'. That is the lesson, not a "
+                     "bug: always compare a forecast with the naive one.")
     notes.append(f"Models predict the {cfg.target}{' from today' if cfg.target == 'change' else ''}; the scaler "
                  f"was fitted on training days only; `layerlab predict` uses the {best.upper()} (best validation "
                  f"RMSE) on CSV rows day_1..day_{cfg.window} (dollars, oldest first).")
