@@ -104,12 +104,7 @@ def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
     metrics = {f"{r['model']}_{k}": r[k] for r in rows for k in ("test_rmse", "test_mae")}
     best = min(cells, key=lambda c: next(r["val_rmse"] for r in rows if r["model"] == c))
     save_weights(models[best], run.weights_path())
-    scaler = test.meta["scaler"]
-    low, high = scaler["min"][0], scaler["max"][0]
-    card = ModelCard("next-day", {"cell": best, "hidden_size": cfg.hidden_size, "change": cfg.target == "change"},
-                     (cfg.window,), "regression", "mse", (), (low,) * cfg.window, (high - low,) * cfg.window, "",
-                     None, "test", tuple(f"day_{i}" for i in range(1, cfg.window + 1)), low, high - low,
-                     {"scaler": scaler, "test_dates": [test.meta["dates"][0], test.meta["dates"][-1]]})
+    card = _card(best, cfg, test)
     days = torch.arange(len(true))
     period = f"{test.meta['dates'][0]} .. {test.meta['dates'][-1]}"
     figures = [run.save_figure(plot_lines(days, curves, f"NFLX close, test period {period}", "test day", "close ($)"),
@@ -120,6 +115,17 @@ def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
     return LabResult(metrics=metrics, history=histories[best], summary=summary(models[best], (cfg.window, 1)),
                      card=card, notes=_notes(rows, cfg, best, period), tables={"Test errors in dollars": rows},
                      figures=figures)
+
+
+def _card(best: str, cfg: StockRnnConfig, test: TensorData) -> ModelCard:
+    """What `layerlab predict` needs: CSV rows day_1..day_W in dollars are scaled with the training
+    min/max (mean=min, std=max-min in the card's terms) and the output is scaled back to dollars."""
+    scaler = test.meta["scaler"]
+    low, span = scaler["min"][0], scaler["max"][0] - scaler["min"][0]
+    return ModelCard("next-day", {"cell": best, "hidden_size": cfg.hidden_size, "change": cfg.target == "change"},
+                     input_shape=(cfg.window,), task="regression", loss="mse", mean=(low,) * cfg.window,
+                     std=(span,) * cfg.window, feature_names=tuple(f"day_{i}" for i in range(1, cfg.window + 1)),
+                     target_mean=low, target_std=span, extra={"scaler": scaler, "test_dates": test.meta["dates"]})
 
 
 def _notes(rows: list[dict], cfg: StockRnnConfig, best: str, period: str) -> list[str]:
