@@ -13,11 +13,19 @@ class Meter:
         self.task = task
         zero = torch.zeros((), dtype=torch.float64, device=device)
         self.loss_sum, self.correct, self.sq_err, self.abs_err = zero.clone(), zero.clone(), zero.clone(), zero.clone()
+        self.tokens = zero.clone()   # seq2seq: real (non-<pad>) target tokens
         self.count = 0      # samples (host-side int: known without a sync)
         self.elements = 0   # target elements, for regression means
 
     def update(self, loss: Tensor, outputs: Tensor, targets: Tensor, loss_is_sum: bool = False) -> None:
         n = targets.shape[0]
+        if self.task == "seq2seq":     # logits (B, T, V), token ids (B, T): a token mean, <pad> (id 0) excluded
+            real = targets != 0
+            self.loss_sum += loss.detach().double() * real.sum()
+            self.correct += ((outputs.argmax(dim=-1) == targets) & real).sum()
+            self.tokens += real.sum()
+            self.count += n
+            return
         self.loss_sum += loss.detach().double() * (1 if loss_is_sum else n)
         self.count += n
         if self.task == "classification":
@@ -33,6 +41,9 @@ class Meter:
     def compute(self, prefix: str = "") -> dict[str, float]:
         if self.count == 0:
             return {}
+        if self.task == "seq2seq":     # accuracy: next-token predictions under teacher forcing
+            tokens = max(self.tokens.item(), 1.0)
+            return {f"{prefix}loss": self.loss_sum.item() / tokens, f"{prefix}accuracy": self.correct.item() / tokens}
         out = {f"{prefix}loss": self.loss_sum.item() / self.count}
         if self.task in ("classification", "binary"):
             out[f"{prefix}accuracy"] = self.correct.item() / self.count
