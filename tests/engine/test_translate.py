@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 
 from layerlab.data import TensorData
 from layerlab.engine import evaluate, fit
 from layerlab.engine.losses import SequenceCrossEntropy, loss_task
-from layerlab.engine.translate import greedy_translate, teacher_forcing
+from layerlab.engine.translate import beam_translate, greedy_translate, teacher_forcing
 from layerlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, TeacherForced
 
 # source ids + <eos>=2, right-padded; targets <bos>=1 + ids + <eos>=2, right-padded (the kor-eng layout)
@@ -65,3 +67,33 @@ def test_fit_trains_a_seq2seq_model_through_the_ordinary_loop() -> None:
     for (ids, weights), length in zip(translations, (3, 2, 4)):
         assert weights.shape == (len(ids) + 1, length)           # one row per output word and <eos>
         torch.testing.assert_close(weights.sum(dim=1), torch.ones(len(ids) + 1))
+
+
+def test_beam_search_of_width_one_is_greedy_decoding() -> None:
+    model = _model()
+    greedy = greedy_translate(model, SOURCES, max_len=6)
+    beam = beam_translate(model, SOURCES, beam_size=1, max_len=6)
+    for (g_ids, g_weights), (b_ids, b_weights) in zip(greedy, beam):
+        assert g_ids == b_ids
+        torch.testing.assert_close(g_weights, b_weights)
+
+
+def _log_probability(model: Seq2Seq, src: torch.Tensor, ids: list[int]) -> float:
+    tgt_in = torch.tensor([[1] + ids[:-1]])
+    logits, _ = model(src, tgt_in)
+    return torch.log_softmax(logits[0], -1)[torch.arange(len(ids)), ids].sum().item()
+
+
+def test_a_wide_enough_beam_finds_the_most_probable_translation() -> None:
+    """Vocabulary of 5 (<pad>, <bos>, <eos> and two words), at most 3 steps: a beam of 5² = 25 keeps
+    every partial translation, so it must find the best of all sequences, enumerated here by brute force."""
+    torch.manual_seed(3)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab_size=10, tgt_vocab_size=5, embedding_dim=8, hidden_size=16)).eval()
+    src = torch.tensor([[4, 8, 9, 2]])
+    with torch.no_grad():
+        every = [list(seq) for n in (1, 2, 3) for seq in itertools.product(range(5), repeat=n)
+                 if (seq[-1] == 2 and 2 not in seq[:-1]) or (n == 3 and 2 not in seq)]   # ended by <eos>, or cut at 3
+        best = max(every, key=lambda ids: _log_probability(model, src, ids))
+        ids, weights = beam_translate(model, src, beam_size=25, max_len=3)[0]
+    assert ids == (best[:-1] if best[-1] == 2 else best)
+    assert weights.shape == (len(best), 4)

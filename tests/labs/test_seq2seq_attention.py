@@ -51,15 +51,16 @@ def test_quick_run_reports_both_models_and_draws_attention(tmp_path: Path) -> No
             assert abs(sum(row) - 1.0) < 1e-5 and min(row) >= 0.0
 
 
-def test_reverse_translates_english_to_korean(tmp_path: Path) -> None:
+def test_reverse_translates_english_to_korean_with_beam_search(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     data = write_pairs(tmp_path / "data")
     outcome = run_lab("seq2seq-attention", {"data_dir": str(data), "quick": True, "progress": False, "reverse": True,
-                                            "compare": False, "heatmaps": 1}, out=tmp_path / "runs")
+                                            "compare": False, "heatmaps": 1, "beam": 3}, out=tmp_path / "runs")
     assert "no_attention_bleu4" not in outcome
     record = json.loads((Path(outcome["run_dir"]) / "attention.json").read_text(encoding="utf-8"))[0]
     assert record["source"][0] in {e for _, e in SUBJECTS}    # English source words
     assert any("\uac00" <= ch <= "\ud7a3" for word in record["reference"] for ch in word)   # Hangul reference
+    assert "beam search of width 3" in (Path(outcome["run_dir"]) / "report.md").read_text(encoding="utf-8")
 
 
 def test_a_length_filter_that_keeps_nothing_is_a_clear_error(tmp_path: Path) -> None:

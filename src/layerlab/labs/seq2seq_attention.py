@@ -19,7 +19,7 @@ from layerlab.data import TensorData, get_dataset
 from layerlab.data.text import SentencePair, Vocab, tokenize
 from layerlab.engine import History, RunDir, fit, seed_everything
 from layerlab.engine.bleu import corpus_bleu
-from layerlab.engine.translate import greedy_translate, teacher_forcing
+from layerlab.engine.translate import beam_translate, greedy_translate, teacher_forcing
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LabConfig, LabResult, register_lab
 from layerlab.models import get_model
@@ -39,6 +39,7 @@ class Seq2SeqAttentionConfig(LabConfig):
     hidden_size: int = 128
     clip_grad_norm: float = 1.0     # recurrent nets: an occasional huge gradient would undo training
     compare: bool = True            # also train the same model without attention
+    beam: int = 1                   # 1: greedy decoding; more: beam search keeping that many translations
     heatmaps: int = 4
     examples: int = 8
 
@@ -56,6 +57,13 @@ def train_translator(name: str, train: TensorData, test: TensorData, cfg: Seq2Se
                   transform=teacher_forcing, eval_transform=teacher_forcing, device=cfg.device, seed=cfg.seed,
                   progress=cfg.progress)
     return model, history
+
+
+def translate(model: Seq2Seq, test: TensorData, cfg: Seq2SeqAttentionConfig) -> list[tuple[list[int], Any]]:
+    max_len = test.targets.shape[1] + 2                              # a little longer than any reference
+    if cfg.beam > 1:
+        return beam_translate(model, test.inputs, cfg.beam, max_len)
+    return greedy_translate(model, test.inputs, max_len)
 
 
 def sides(pair: SentencePair, reverse: bool) -> tuple[list[str], list[str]]:
@@ -93,8 +101,9 @@ def heatmap_figures(run: RunDir, picks: list[int], translations: list[Any], sour
 @register_lab("seq2seq-attention", config=Seq2SeqAttentionConfig, title="Seq2seq translation with and without attention",
               unit="Attention Mechanism: Bahdanau attention on Korean-English sentence pairs")
 def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
-    if cfg.max_tokens < 1 or cfg.min_freq < 1:
-        raise LayerlabError(f"--max-tokens and --min-freq must be at least 1; got {cfg.max_tokens} and {cfg.min_freq}")
+    if min(cfg.max_tokens, cfg.min_freq, cfg.beam) < 1:
+        raise LayerlabError(f"--max-tokens, --min-freq and --beam must be at least 1; got {cfg.max_tokens}, "
+                            f"{cfg.min_freq} and {cfg.beam}")
     # 1. Data: token ids; the vocabularies come from the training pairs only
     options = {"root": cfg.data_dir or None, "reverse": cfg.reverse, "min_freq": cfg.min_freq, "max_tokens": cfg.max_tokens}
     train, test = get_dataset("kor-eng", split="train", **options), get_dataset("kor-eng", split="test", **options)
@@ -109,7 +118,7 @@ def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
     histories, translations, metrics = {}, {}, {}
     for name in names:
         model, histories[name] = train_translator(name, train, test, cfg)
-        translations[name] = greedy_translate(model, test.inputs, max_len=test.targets.shape[1] + 2)
+        translations[name] = translate(model, test, cfg)
         hypotheses = [vocab.decode(ids) for ids, _ in translations[name]]
         prefix = name.replace(" ", "_")
         metrics |= bleu_scores(hypotheses, list(references), prefix)
@@ -130,7 +139,7 @@ def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
     notes = [f"{direction}: {len(train)} training and {len(test)} held-out pairs of at most {cfg.max_tokens} tokens; "
              f"vocabularies {len(train.meta['src_vocab'])} source and {len(vocab)} target tokens.",
              "BLEU is corpus BLEU (Papineni et al., 2002) on lowercased word tokens against one reference per sentence; "
-             "greedy decoding. The held-out pairs are only scored, never used to choose anything.",
+             f"{'beam search of width %d' % cfg.beam if cfg.beam > 1 else 'greedy decoding'}. The held-out pairs are only scored, never used to choose anything.",
              "Both models: the same seed, batches, optimizer and epochs; only the attention differs."]
     return LabResult(metrics=metrics, history=histories["attention"], notes=notes,
                      tables={"BLEU on held-out pairs": scores, "Example translations": examples}, figures=figures)
