@@ -37,6 +37,7 @@ class Seq2SeqAttentionConfig(LabConfig):
     min_freq: int = 1               # rarer words become <unk>
     embedding_dim: int = 64
     hidden_size: int = 128
+    dropout: float = 0.3
     clip_grad_norm: float = 1.0     # recurrent nets: an occasional huge gradient would undo training
     compare: bool = True            # also train the same model without attention
     beam: int = 1                   # 1: greedy decoding; more: beam search keeping that many translations
@@ -51,7 +52,7 @@ def train_translator(name: str, train: TensorData, test: TensorData, cfg: Seq2Se
     """The same seed, batches and budget for either model: only the attention differs."""
     seed_everything(cfg.seed)
     model = get_model(MODELS[name], src_vocab_size=len(train.meta["src_vocab"]), tgt_vocab_size=len(train.meta["tgt_vocab"]),
-                      embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size)
+                      embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
     history = fit(TeacherForced(model), train, val=test, loss="sequence_cross_entropy", optimizer="adam", lr=cfg.lr,
                   epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, clip_grad_norm=cfg.clip_grad_norm,
                   transform=teacher_forcing, eval_transform=teacher_forcing, device=cfg.device, seed=cfg.seed,
