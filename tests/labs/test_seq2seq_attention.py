@@ -71,8 +71,12 @@ def test_a_length_filter_that_keeps_nothing_is_a_clear_error(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_attention_beats_no_attention_on_the_real_pairs(shared_datasets: Path, tmp_path: Path) -> None:
+def test_both_models_translate_the_real_pairs(shared_datasets: Path, tmp_path: Path) -> None:
+    # measured (seed 0): BLEU-4 0.149 with attention, 0.146 without; BLEU-1 0.44 both; held-out loss
+    # 3.55 vs 3.64 (attention lower in all three settings tried). BLEU's ordering is within noise at
+    # this size, so only the loss ordering and a floor under BLEU are asserted.
     outcome = run_lab("seq2seq-attention", {"data_dir": str(shared_datasets / "kor-eng"), "progress": False},
                       out=tmp_path / "runs")
-    assert outcome["attention_bleu4"] > outcome["no_attention_bleu4"]
-    assert outcome["attention_bleu1"] > outcome["no_attention_bleu1"]
+    for model in ("attention", "no_attention"):
+        assert outcome[f"{model}_bleu1"] >= 0.38 and outcome[f"{model}_bleu4"] >= 0.10
+    assert outcome["attention_val_loss"] < outcome["no_attention_val_loss"]

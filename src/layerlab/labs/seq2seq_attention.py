@@ -6,8 +6,10 @@ state as the whole sentence. Score both by corpus BLEU on held-out pairs, and lo
 attention model looked while it wrote each English word.
 Shows: teacher forcing (decoder reads target[:-1], predicts target[1:], <pad> ignored), greedy
 decoding, BLEU-1/2/4, attention heat-maps. `--reverse` translates English -> Korean.
-Expected: attention scores higher BLEU; a few thousand short pairs are little data, so both
-models produce short, often approximate sentences (see the README for measured figures).
+Expected (measured, default run: 3,188 training / 354 held-out pairs of <= 10 tokens, 20 epochs):
+BLEU-1/2/4 = 0.44/0.26/0.149 with attention and 0.44/0.26/0.146 without, held-out loss 3.55 vs 3.64.
+On sentences this short and data this small, attention barely helps BLEU: the encoder's final
+state still holds a 5-word sentence. The lesson is in the comparison itself, not a big gap.
 """
 
 from __future__ import annotations
