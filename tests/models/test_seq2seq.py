@@ -141,3 +141,13 @@ def test_registered_seq2seq_models_have_documented_size(name: str) -> None:
     logits, _ = model(src, torch.full((2, 3), BOS))
     logits.sum().backward()
     assert logits.shape == (2, 3, 2_485)
+
+
+def test_dropout_acts_in_training_only() -> None:
+    torch.manual_seed(4)
+    plain = _small()
+    dropped = Seq2Seq(Seq2SeqConfig(**{**plain.cfg.__dict__, "dropout": 0.5}))
+    dropped.load_state_dict(plain.state_dict())                 # dropout adds no parameters
+    src, tgt_in = _padded_batch(), torch.tensor([[1, 4, 5], [1, 7, 2], [1, 3, 3]])
+    torch.testing.assert_close(dropped.eval()(src, tgt_in)[0], plain.eval()(src, tgt_in)[0])
+    assert not torch.allclose(dropped.train()(src, tgt_in)[0], plain(src, tgt_in)[0])

@@ -198,7 +198,7 @@ class Vocab:
 
 def pad_sequences(sequences: list[list[int]], length: int | None = None) -> Tensor:
     """Right-pad id lists with <pad>=0 into one (N, length) tensor (default: the longest)."""
-    length = max(map(len, sequences)) if length is None else length
+    length = max(map(len, sequences), default=0) if length is None else length
     out = torch.full((len(sequences), length), PAD, dtype=torch.long)
     for row, ids in enumerate(sequences):
         out[row, : len(ids)] = torch.tensor(ids[:length], dtype=torch.long)

@@ -49,7 +49,7 @@ def predict(
     """Model outputs and targets for a whole dataset, in order, on the CPU."""
     outputs, targets = [], []
     for inputs, batch_targets in _as_loader(data, batch_size, device or _device_of(model), transform, shuffle=False, seed=0):
-        with _autocast(inputs.device, amp):
+        with _autocast(batch_targets.device, amp):
             outputs.append(_eval_forward(model, inputs).float().cpu())
         targets.append(batch_targets.cpu())
     return torch.cat(outputs), torch.cat(targets)
@@ -67,7 +67,7 @@ def evaluate(
     model.eval()
     try:
         for inputs, targets in _as_loader(data, batch_size, meter.device, transform, shuffle=False, seed=0):
-            with _autocast(inputs.device, amp):
+            with _autocast(targets.device, amp):   # targets: inputs may be a tuple (seq2seq: source, decoder input)
                 outputs = model(inputs)
                 batch_loss = loss_fn(outputs.float(), targets)
             meter.update(batch_loss, outputs.float(), targets, loss_is_sum=_sums(loss_fn))
@@ -170,8 +170,8 @@ def _train_epoch(model: nn.Module, loader: Any, loss_fn: nn.Module, optimizer: O
     for step, (inputs, targets) in enumerate(loader, start=1):
         if opts.channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        meter = meter or Meter(task, inputs.device)
-        with _autocast(inputs.device, opts.amp):
+        meter = meter or Meter(task, targets.device)
+        with _autocast(targets.device, opts.amp):
             loss, logits = train_step(model, (inputs, targets), loss_fn, optimizer, opts.clip_grad_norm)
         if scheduler is not None:
             scheduler.step()

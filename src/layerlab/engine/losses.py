@@ -28,6 +28,19 @@ class GaussianNLL(nn.Module):
         return F.gaussian_nll_loss(mean, targets, log_var.exp(), full=True)
 
 
+class SequenceCrossEntropy(nn.CrossEntropyLoss):
+    """Cross-entropy of every next-token prediction of a batch of sentences; <pad> (id 0) counts for nothing.
+
+    logits (B, T, V) and targets (B, T) are flattened to B·T predictions; the mean is over real tokens.
+    """
+
+    def __init__(self, pad_id: int = 0) -> None:
+        super().__init__(ignore_index=pad_id)
+
+    def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return super().forward(logits.flatten(0, 1), targets.flatten())     # (B·T, V), (B·T,)
+
+
 @LOSSES.register("sum_of_squares", task="regression", description="Σ (prediction - target)², the course's first loss")
 def sum_of_squares() -> nn.Module:
     return nn.MSELoss(reduction="sum")
@@ -63,14 +76,22 @@ def gaussian_nll() -> nn.Module:
     return GaussianNLL()
 
 
+@LOSSES.register("sequence_cross_entropy", task="seq2seq",
+                 description="cross-entropy over the tokens of padded target sentences (seq2seq, teacher forcing)")
+def sequence_cross_entropy() -> nn.Module:
+    return SequenceCrossEntropy()
+
+
 def get_loss(name: str | nn.Module) -> nn.Module:
     """A loss module from its name; a module passes through (so students can bring their own)."""
     return name if isinstance(name, nn.Module) else LOSSES.get(_canonical(name)).obj()
 
 
 def loss_task(name: str | nn.Module) -> str:
-    """classification, binary or regression: decides which metrics `evaluate` reports."""
+    """classification, binary, regression or seq2seq: decides which metrics `evaluate` reports."""
     if isinstance(name, nn.Module):
+        if isinstance(name, SequenceCrossEntropy):
+            return "seq2seq"
         if isinstance(name, (nn.CrossEntropyLoss, nn.NLLLoss)):
             return "classification"
         return "binary" if isinstance(name, (nn.BCELoss, nn.BCEWithLogitsLoss)) else "regression"

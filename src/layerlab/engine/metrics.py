@@ -15,15 +15,21 @@ class Meter:
 
     def __init__(self, task: str, device: torch.device) -> None:
         self.task, self.device = task, device
-        self.losses: list[Tensor] = []       # per-batch losses, weighted by batch size at the end
-        self.sizes: list[int] = []           # samples per batch (host-side: known without a sync)
-        self.outputs: list[Tensor] = []      # argmax (classification) or the outputs (regression)
+        self.losses: list[Tensor] = []            # per-batch mean losses
+        self.weights: list[int | Tensor] = []     # what each mean is over: samples, or real tokens (seq2seq)
+        self.outputs: list[Tensor] = []           # argmax (classification), outputs (regression), correct tokens
         self.targets: list[Tensor] = []
 
     def update(self, loss: Tensor, outputs: Tensor, targets: Tensor, loss_is_sum: bool = False) -> None:
         n = targets.shape[0]
+        if self.task == "seq2seq":     # logits (B, T, V), token ids (B, T): a token mean, <pad> (id 0) excluded
+            real = targets != 0
+            self.losses.append(loss.detach())
+            self.weights.append(real.sum())
+            self.outputs.append(((outputs.argmax(dim=-1) == targets) & real).sum())
+            return
         self.losses.append(loss.detach() / n if loss_is_sum else loss.detach())
-        self.sizes.append(n)
+        self.weights.append(n)
         if self.task == "classification":
             self.outputs.append(outputs.argmax(dim=1))                 # evaluation by argmax
         elif self.task == "binary":
@@ -34,10 +40,15 @@ class Meter:
         self.targets.append(targets)
 
     def compute(self, prefix: str = "") -> dict[str, float]:
-        if not self.sizes:
+        if not self.weights:
             return {}
         losses = torch.stack(self.losses).double()
-        sizes = torch.tensor(self.sizes, dtype=torch.float64, device=losses.device)
+        if self.task == "seq2seq":     # accuracy: next-token predictions under teacher forcing
+            tokens = torch.stack(self.weights).double()
+            total = tokens.sum().clamp(min=1.0)
+            return {f"{prefix}loss": ((losses * tokens).sum() / total).item(),
+                    f"{prefix}accuracy": (torch.stack(self.outputs).sum() / total).item()}
+        sizes = torch.tensor(self.weights, dtype=torch.float64, device=losses.device)
         out = {f"{prefix}loss": ((losses * sizes).sum() / sizes.sum()).item()}
         outputs = torch.cat([o.reshape(-1) for o in self.outputs])   # flat: sequence lengths may differ
         targets = torch.cat([t.reshape(-1) for t in self.targets])

@@ -40,6 +40,7 @@ class Seq2SeqConfig:
     embedding_dim: int = 64
     hidden_size: int = 128
     attention: bool = True          # False: the decoder sees only the encoder's final state
+    dropout: float = 0.0            # on embeddings and before the output layer; a few thousand pairs overfit fast
     pad_id: int = 0
 
 
@@ -86,13 +87,14 @@ class Seq2Seq(nn.Module):
         self.attention = AdditiveAttention(H) if cfg.attention else None
         self.decoder = nn.GRUCell(E + H, H)          # input: [previous token's embedding; context]
         self.out = nn.Linear(2 * H, cfg.tgt_vocab_size)   # from [s_t; c_t] to next-token logits
+        self.dropout = nn.Dropout(cfg.dropout)       # active in training only (model.train())
 
     def encode(self, src: Tensor) -> Encoded:   # src: (B, S) right-padded token ids
         mask = src != self.cfg.pad_id                                # (B, S)
         lengths = mask.sum(dim=1)                                    # (B,)
         if bool((lengths == 0).any()):
             raise LayerlabError("every source sentence needs at least one token that is not <pad> (id 0)")
-        x = self.src_embedding(src)                                  # (B, S, E)
+        x = self.dropout(self.src_embedding(src))                    # (B, S, E)
         # packing makes the GRU stop at each sentence's last real token, so `final` is not
         # the state after reading a run of <pad> tokens
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -103,14 +105,14 @@ class Seq2Seq(nn.Module):
 
     def decode_step(self, y_prev: Tensor, s: Tensor, enc: Encoded) -> tuple[Tensor, Tensor, Tensor]:
         """One decoder step: previous token (B,) and state s_{t-1} (B, H) -> logits (B, V), s_t, α_t (B, S)."""
-        emb = self.tgt_embedding(y_prev)                             # (B, E)
+        emb = self.dropout(self.tgt_embedding(y_prev))               # (B, E)
         if self.attention is not None:
             context, weights = self.attention(s, enc.keys, enc.memory, enc.mask)   # (B, H), (B, S)
         else:
             context = enc.final                                      # the same summary at every step
             weights = nn.functional.one_hot(enc.last, enc.mask.shape[1]).to(emb.dtype)   # all on h_S
         s = self.decoder(torch.cat([emb, context], dim=-1), s)      # (B, E + H) -> (B, H)
-        logits = self.out(torch.cat([s, context], dim=-1))          # (B, 2H) -> (B, V)
+        logits = self.out(self.dropout(torch.cat([s, context], dim=-1)))   # (B, 2H) -> (B, V)
         return logits, s, weights
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
@@ -148,6 +150,22 @@ class Seq2Seq(nn.Module):
             if bool(finished.all()):
                 break
         return torch.stack(tokens, dim=1), torch.stack(weights, dim=1)   # (B, L), (B, L, S)
+
+
+class TeacherForced(nn.Module):
+    """A Seq2Seq seen by the training loop: one input (src, tgt_in) in, logits out.
+
+    layerlab's `train_step` calls `model(inputs)` and scores its output with the loss; this wrapper
+    unpacks the pair and keeps only the logits (attention weights are for looking at, not for the loss).
+    """
+
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: tuple[Tensor, Tensor]) -> Tensor:
+        src, tgt_in = inputs                                         # (B, S), (B, T)
+        return self.model(src, tgt_in)[0]                            # (B, T, V)
 
 
 def _seq2seq(attention: bool, overrides: dict[str, Any]) -> Seq2Seq:
