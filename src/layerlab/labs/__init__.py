@@ -3,7 +3,7 @@
 The modules are imported here by name, in a visible list; importing one registers its lab.
 """
 
-from layerlab.labs import cubic_sin, house_prices, mnist_mlp, resnet_cifar  # noqa: F401
+from layerlab.labs import cubic_sin, house_prices, mnist_mlp, resnet_cifar, transfer_vgg16  # noqa: F401
 from layerlab.labs.base import LABS, LabConfig, LabResult, register_lab
 from layerlab.labs.runner import make_config, resume_lab, run_lab
 
