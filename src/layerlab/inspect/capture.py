@@ -29,7 +29,8 @@ def capture(model: nn.Module, *names: str) -> Iterator[dict[str, Tensor]]:
     def hook_for(name: str):
         def hook(module: nn.Module, inputs: object, output: object) -> None:
             tensor = output[0] if isinstance(output, (tuple, list)) else output
-            records[name] = tensor.detach()
+            # a copy: an in-place ReLU right after this layer would otherwise rewrite the record
+            records[name] = tensor.detach().clone()
         return hook
 
     handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
