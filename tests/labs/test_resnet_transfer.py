@@ -79,7 +79,8 @@ def test_resnet_lab_compare_trains_both_and_writes_one_figure(fake_cifar, tmp_pa
     out = run_lab("resnet-cifar", {**FAST, "data_dir": str(fake_cifar), "compare": True}, out=tmp_path / "runs")
     run = Path(out["run_dir"])
     assert 0.0 <= out["test_accuracy"] <= 1.0 and 0.0 <= out["plain_test_accuracy"] <= 1.0
-    assert (run / "figures" / "skip_vs_plain.png").stat().st_size > 10_000
+    for name in ("skip_vs_plain", "curves", "filters", "feature_maps", "top_predictions"):
+        assert (run / "figures" / f"{name}.png").stat().st_size > 5_000, name
     report = (run / "report.md").read_text()
     assert "`layer2.0.downsample.0` (8→16, 1x1, stride 2)" in report and "without (figures/skip_vs_plain.png)" in report
     # the plain net's weights are saved beside the residual net's and hold no shortcut

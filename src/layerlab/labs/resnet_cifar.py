@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from layerlab.data import get_dataset, train_val_split
@@ -30,6 +31,7 @@ from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, register_lab
 from layerlab.models import get_model
 from layerlab.viz.compare import plot_runs
+from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
 
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}  # blocks per stage
@@ -76,6 +78,8 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
     # 4. Report: test accuracy, where the shortcuts are, the usual figures and the comparison
     metrics = evaluate(model, test, loss="cross_entropy", transform=plain, amp=cfg.amp, prefix="test_")
     figures, numbers = classification_figures(model, test, run, history=history, transform=plain, amp=cfg.amp)
+    image = plain(test.inputs[:1], test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
+    figures += model_figures(model, image, run.figures, display=test.inputs[0], classes=test.classes)
     table = summary(model, tuple(train.inputs.shape[1:]))
     notes = _notes(model, table.total_params, variants[0], len(train), metrics["test_accuracy"])
     tables: dict[str, list[dict[str, Any]]] = {}

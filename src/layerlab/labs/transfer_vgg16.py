@@ -38,6 +38,7 @@ from layerlab.models import get_model
 from layerlab.models.pretrained import IMAGENET_URLS, load_pretrained
 from layerlab.models.transfer import freeze_features, last_block, replace_head, unfreeze
 from layerlab.viz.compare import plot_runs
+from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
 
 
@@ -56,6 +57,8 @@ class TransferVgg16Config(LabConfig):
     epochs: int = 30                  # fine-tuning epochs (4 steps each with 200 images)
     batch_size: int = 50
     lr: float = 1e-3                  # Adam, fine-tuning and from scratch alike
+    amp: bool = True                  # bf16 autocast
+    channels_last: bool = True
 
 
 @register_lab("transfer-vgg16", config=TransferVgg16Config, title="Transfer learning: a pretrained VGG on new classes",
@@ -71,12 +74,13 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     per_class = min(cfg.per_class, 10) if cfg.quick else cfg.per_class
     target_train = _pick(train, cfg.classes, per_class, cfg.seed)
     target_test = _pick(test, cfg.classes)
-    augment, plain = augment_pipeline(mean, std, channels_last=True), eval_pipeline(mean, std, channels_last=True)
+    augment = augment_pipeline(mean, std, channels_last=cfg.channels_last)
+    plain = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. Pretrained weights: a file, ImageNet, or our own net pretrained on the other classes
     source, pretrain_metrics, arch = _weights(cfg, train, augment, plain, run)
     # 3. Transfer: load, replace the head, freeze the features, fine-tune on the few new images
     budget = {"optimizer": "adam", "lr": cfg.lr, "epochs": 2 if cfg.quick else cfg.epochs,
-              "batch_size": cfg.batch_size, "amp": True, "channels_last": True, "device": cfg.device,
+              "batch_size": cfg.batch_size, "amp": cfg.amp, "channels_last": cfg.channels_last, "device": cfg.device,
               "seed": cfg.seed, "transform": augment, "eval_transform": plain, "progress": cfg.progress}
     seed_everything(cfg.seed)
     model, name, overrides = _build(cfg, arch, len(cfg.classes))
@@ -87,18 +91,20 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
         frozen -= unfreeze(last_block(model))
     # the test images draw the curves only: no choice is made from them (no early stopping)
     history = fit(model, target_train, val=target_test, run=run, stage="main", **budget)
-    metrics = {**evaluate(model, target_test, transform=plain, amp=True, prefix="test_"), **pretrain_metrics}
+    metrics = {**evaluate(model, target_test, transform=plain, amp=cfg.amp, prefix="test_"), **pretrain_metrics}
     runs = {"transfer": history.epochs}
     if cfg.baseline:  # 4. The same net from random weights, every layer trainable, same budget
         seed_everything(cfg.seed)
         scratch, _, _ = _build(cfg, arch, len(cfg.classes))
         scratch_history = fit(scratch, target_train, val=target_test, run=run, stage="scratch", **budget)
-        metrics["scratch_test_accuracy"] = evaluate(scratch, target_test, transform=plain, amp=True)["accuracy"]
+        metrics["scratch_test_accuracy"] = evaluate(scratch, target_test, transform=plain, amp=cfg.amp)["accuracy"]
         runs["from scratch"] = scratch_history.epochs
     # 5. Report
-    figures, numbers = classification_figures(model, target_test, run, history=history, transform=plain, amp=True)
+    figures, numbers = classification_figures(model, target_test, run, history=history, transform=plain, amp=cfg.amp)
     figures.append(run.save_figure(plot_runs(runs, title=f"{' vs '.join(cfg.classes)} from {per_class} "
                                              "images per class: transfer vs from scratch"), "transfer_vs_scratch"))
+    image = plain(target_test.inputs[:1], target_test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
+    figures += model_figures(model, image, run.figures, display=target_test.inputs[0], classes=target_test.classes)
     table = summary(model, tuple(train.inputs.shape[1:]))
     notes = [f"Weights: {source}. Frozen {frozen:,} of {table.total_params:,} parameters"
              f"{' (last block unfrozen)' if cfg.unfreeze_last else ''}; the new head has {len(cfg.classes)} outputs.",
@@ -152,7 +158,7 @@ def _weights(cfg: TransferVgg16Config, train: TensorData, augment: Any, plain: A
     model, _, _ = _build(cfg, "cifar-vgg", len(others))
     fit(model, source, val=val, run=run, stage="pretrain", loss=nn.CrossEntropyLoss(label_smoothing=0.1),
         optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="one-cycle",
-        epochs=1 if cfg.quick else cfg.pretrain_epochs, batch_size=128, amp=True, channels_last=True,
+        epochs=1 if cfg.quick else cfg.pretrain_epochs, batch_size=128, amp=cfg.amp, channels_last=cfg.channels_last,
         device=cfg.device, seed=cfg.seed, transform=augment, eval_transform=plain, progress=cfg.progress)
-    pretrain = evaluate(model, val, transform=plain, amp=True)
+    pretrain = evaluate(model, val, transform=plain, amp=cfg.amp)
     return str(run.weights_path("pretrain")), {"pretrain_val_accuracy": pretrain["accuracy"]}, "cifar-vgg"
