@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from layerlab.cli import main
+from layerlab.engine.deploy import load_trained
 from layerlab.errors import LayerlabError
 from layerlab.labs import run_lab
 from layerlab.models import get_model
@@ -86,6 +87,8 @@ def test_resnet_lab_compare_trains_both_and_writes_one_figure(fake_cifar, tmp_pa
     # the plain net's weights are saved beside the residual net's and hold no shortcut
     assert not [k for k in load_file(run / "model-plain.safetensors") if "downsample" in k]
     assert any("downsample" in k for k in load_file(run / "model.safetensors"))
+    model, card = load_trained(run)  # the model card rebuilds the same net: eval and predict work
+    assert card.overrides["width"] == 8 and model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
 # --- transfer: the reusable moves ----------------------------------------------------------------
@@ -151,6 +154,8 @@ def test_transfer_lab_trains_the_classifier_and_leaves_frozen_weights_alone(fake
     pretrained = {k: v.clone() for k, v in _tiny_vgg(8).state_dict().items()}
     save_file(pretrained, tmp_path / "tiny.safetensors")
     out, after = _lab(fake_cifar, tmp_path, tmp_path / "tiny.safetensors")
+    model, card = load_trained(out["run_dir"])
+    assert card.classes == ("cat", "dog") and model(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
     assert after["classifier.fc2.weight"].shape == (2, 16)  # the new head: cat, dog
     for key, value in pretrained.items():
         if key.startswith("features.") and not key.endswith("num_batches_tracked"):
