@@ -91,6 +91,14 @@ def test_resnet_lab_compare_trains_both_and_writes_one_figure(fake_cifar, tmp_pa
     assert card.overrides["width"] == 8 and model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
+def test_resnet_lab_no_skip_alone_is_the_main_model_and_its_notes_say_so(fake_cifar, tmp_path):
+    out = run_lab("resnet-cifar", {**FAST, "data_dir": str(fake_cifar), "skip": False}, out=tmp_path / "runs")
+    model, card = load_trained(out["run_dir"])
+    assert card.overrides["skip"] is False and not [n for n, _ in model.named_modules() if "downsample" in n]
+    assert "No skip connections (--no-skip)" in (Path(out["run_dir"]) / "report.md").read_text()
+    assert "plain_test_accuracy" not in out
+
+
 # --- transfer: the reusable moves ----------------------------------------------------------------
 
 

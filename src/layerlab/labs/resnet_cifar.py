@@ -74,7 +74,9 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
     plain = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. + 3. Model and training: the residual net, the plain net, or both with the same budget
     variants = [True, False] if cfg.compare else [cfg.skip]
-    trained = {skip: _train(cfg, skip, train, val, augment, plain, run) for skip in variants}
+    # the first variant is the run's main model (model.safetensors); the plain one in a --compare run is "plain"
+    trained = {skip: _train(cfg, skip, train, val, augment, plain, run, "main" if i == 0 else "plain")
+               for i, skip in enumerate(variants)}
     model, overrides, history = trained[variants[0]]
     # 4. Report: test accuracy, where the shortcuts are, the usual figures and the comparison
     metrics = evaluate(model, test, loss="cross_entropy", transform=plain, amp=cfg.amp, prefix="test_")
@@ -102,8 +104,8 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
 
 
 def _train(cfg: ResnetCifarConfig, skip: bool, train: Any, val: Any, augment: Any, plain: Any,
-           run: RunDir) -> tuple[nn.Module, dict[str, Any], Any]:
-    """Build the net (with or without skips) and fit it; the residual net is the run's main stage."""
+           run: RunDir, stage: str) -> tuple[nn.Module, dict[str, Any], Any]:
+    """Build the net (with or without skips) and fit it as `stage` of the run."""
     overrides = {"width": cfg.width, "layers": DEPTHS[cfg.depth], "skip": skip, "num_classes": train.num_classes}
     if cfg.quick:
         overrides["width"] = min(cfg.width, 8)
@@ -112,7 +114,7 @@ def _train(cfg: ResnetCifarConfig, skip: bool, train: Any, val: Any, augment: An
                   optimizer="sgd", lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay,
                   epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, schedule="one-cycle",
                   amp=cfg.amp, channels_last=cfg.channels_last, device=cfg.device, seed=cfg.seed,
-                  transform=augment, eval_transform=plain, run=run, stage="main" if skip else "plain",
+                  transform=augment, eval_transform=plain, run=run, stage=stage,
                   progress=cfg.progress)
     return model, overrides, history
 
