@@ -53,7 +53,7 @@ class ResnetCifarConfig(LabConfig):
     label_smoothing: float = 0.1
     val_fraction: float = 0.1
     amp: bool = True               # bf16 autocast: ~2x faster convs on CPUs with AVX-512 BF16
-    channels_last: bool = True     # NHWC: faster convs and max-pool on CPU (measured in benchmarks/)
+    channels_last: bool = True     # NHWC: 1,770 vs 1,629 images/s (NCHW) at width 16, measured
 
 
 @register_lab("resnet-cifar", config=ResnetCifarConfig, title="ResNet-18 on CIFAR-10: the skip connection",
@@ -71,24 +71,24 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
     if cfg.train_size:
         train = train.subset(slice(0, cfg.train_size))
     augment = augment_pipeline(mean, std, channels_last=cfg.channels_last)
-    plain = eval_pipeline(mean, std, channels_last=cfg.channels_last)
+    to_eval = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. + 3. Model and training: the residual net, the plain net, or both with the same budget
     variants = [True, False] if cfg.compare else [cfg.skip]
     # the first variant is the run's main model (model.safetensors); the plain one in a --compare run is "plain"
-    trained = {skip: _train(cfg, skip, train, val, augment, plain, run, "main" if i == 0 else "plain")
+    trained = {skip: _train(cfg, skip, train, val, augment, to_eval, run, "main" if i == 0 else "plain")
                for i, skip in enumerate(variants)}
     model, overrides, history = trained[variants[0]]
     # 4. Report: test accuracy, where the shortcuts are, the usual figures and the comparison
-    metrics = evaluate(model, test, loss="cross_entropy", transform=plain, amp=cfg.amp, prefix="test_")
-    figures, numbers = classification_figures(model, test, run, history=history, transform=plain, amp=cfg.amp)
-    image = plain(test.inputs[:1], test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
+    metrics = evaluate(model, test, loss="cross_entropy", transform=to_eval, amp=cfg.amp, prefix="test_")
+    figures, numbers = classification_figures(model, test, run, history=history, transform=to_eval, amp=cfg.amp)
+    image = to_eval(test.inputs[:1], test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
     figures += model_figures(model, image, run.figures, display=test.inputs[0], classes=test.classes)
     table = summary(model, tuple(train.inputs.shape[1:]))
     notes = _notes(model, table.total_params, variants[0], len(train), metrics["test_accuracy"])
     tables: dict[str, list[dict[str, Any]]] = {}
     if cfg.compare:
         plain_model, _, plain_history = trained[False]
-        plain_metrics = evaluate(plain_model, test, loss="cross_entropy", transform=plain, amp=cfg.amp, prefix="")
+        plain_metrics = evaluate(plain_model, test, loss="cross_entropy", transform=to_eval, amp=cfg.amp, prefix="")
         metrics["plain_test_accuracy"] = plain_metrics["accuracy"]
         figures.append(run.save_figure(plot_runs(
             {"with skip (ResNet)": history.epochs, "without skip (plain)": plain_history.epochs},
@@ -103,7 +103,7 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
                      figures=figures)
 
 
-def _train(cfg: ResnetCifarConfig, skip: bool, train: Any, val: Any, augment: Any, plain: Any,
+def _train(cfg: ResnetCifarConfig, skip: bool, train: Any, val: Any, augment: Any, to_eval: Any,
            run: RunDir, stage: str) -> tuple[nn.Module, dict[str, Any], Any]:
     """Build the net (with or without skips) and fit it as `stage` of the run."""
     overrides = {"width": cfg.width, "layers": DEPTHS[cfg.depth], "skip": skip, "num_classes": train.num_classes}
@@ -114,7 +114,7 @@ def _train(cfg: ResnetCifarConfig, skip: bool, train: Any, val: Any, augment: An
                   optimizer="sgd", lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay,
                   epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, schedule="one-cycle",
                   amp=cfg.amp, channels_last=cfg.channels_last, device=cfg.device, seed=cfg.seed,
-                  transform=augment, eval_transform=plain, run=run, stage=stage,
+                  transform=augment, eval_transform=to_eval, run=run, stage=stage,
                   progress=cfg.progress)
     return model, overrides, history
 

@@ -75,13 +75,13 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     target_train = _pick(train, cfg.classes, per_class, cfg.seed)
     target_test = _pick(test, cfg.classes)
     augment = augment_pipeline(mean, std, channels_last=cfg.channels_last)
-    plain = eval_pipeline(mean, std, channels_last=cfg.channels_last)
+    to_eval = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. Pretrained weights: a file, ImageNet, or our own net pretrained on the other classes
-    source, pretrain_metrics, arch = _weights(cfg, train, augment, plain, run)
+    source, pretrain_metrics, arch = _weights(cfg, train, augment, to_eval, run)
     # 3. Transfer: load, replace the head, freeze the features, fine-tune on the few new images
     budget = {"optimizer": "adam", "lr": cfg.lr, "epochs": 2 if cfg.quick else cfg.epochs,
               "batch_size": cfg.batch_size, "amp": cfg.amp, "channels_last": cfg.channels_last, "device": cfg.device,
-              "seed": cfg.seed, "transform": augment, "eval_transform": plain, "progress": cfg.progress}
+              "seed": cfg.seed, "transform": augment, "eval_transform": to_eval, "progress": cfg.progress}
     seed_everything(cfg.seed)
     model, name, overrides = _build(cfg, arch, len(cfg.classes))
     load_pretrained(model, source, skip_mismatched_head=True)
@@ -91,19 +91,19 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
         frozen -= unfreeze(last_block(model))
     # the test images draw the curves only: no choice is made from them (no early stopping)
     history = fit(model, target_train, val=target_test, run=run, stage="main", **budget)
-    metrics = {**evaluate(model, target_test, transform=plain, amp=cfg.amp, prefix="test_"), **pretrain_metrics}
+    metrics = {**evaluate(model, target_test, transform=to_eval, amp=cfg.amp, prefix="test_"), **pretrain_metrics}
     runs = {"transfer": history.epochs}
     if cfg.baseline:  # 4. The same net from random weights, every layer trainable, same budget
         seed_everything(cfg.seed)
         scratch, _, _ = _build(cfg, arch, len(cfg.classes))
         scratch_history = fit(scratch, target_train, val=target_test, run=run, stage="scratch", **budget)
-        metrics["scratch_test_accuracy"] = evaluate(scratch, target_test, transform=plain, amp=cfg.amp)["accuracy"]
+        metrics["scratch_test_accuracy"] = evaluate(scratch, target_test, transform=to_eval, amp=cfg.amp)["accuracy"]
         runs["from scratch"] = scratch_history.epochs
     # 5. Report
-    figures, numbers = classification_figures(model, target_test, run, history=history, transform=plain, amp=cfg.amp)
+    figures, numbers = classification_figures(model, target_test, run, history=history, transform=to_eval, amp=cfg.amp)
     figures.append(run.save_figure(plot_runs(runs, title=f"{' vs '.join(cfg.classes)} from {per_class} "
                                              "images per class: transfer vs from scratch"), "transfer_vs_scratch"))
-    image = plain(target_test.inputs[:1], target_test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
+    image = to_eval(target_test.inputs[:1], target_test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
     figures += model_figures(model, image, run.figures, display=target_test.inputs[0], classes=target_test.classes)
     table = summary(model, tuple(train.inputs.shape[1:]))
     notes = [f"Weights: {source}. Frozen {frozen:,} of {table.total_params:,} parameters"
@@ -141,7 +141,7 @@ def _build(cfg: TransferVgg16Config, arch: str, num_classes: int) -> tuple[nn.Mo
     return get_model("cifar-cnn", **overrides), "cifar-cnn", overrides
 
 
-def _weights(cfg: TransferVgg16Config, train: TensorData, augment: Any, plain: Any,
+def _weights(cfg: TransferVgg16Config, train: TensorData, augment: Any, to_eval: Any,
              run: RunDir) -> tuple[str, dict[str, float], str]:
     """(weights source, pretraining metrics, architecture): the user's weights, or pretrain cifar-vgg here."""
     if cfg.weights == "imagenet":
@@ -159,6 +159,6 @@ def _weights(cfg: TransferVgg16Config, train: TensorData, augment: Any, plain: A
     fit(model, source, val=val, run=run, stage="pretrain", loss=nn.CrossEntropyLoss(label_smoothing=0.1),
         optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="one-cycle",
         epochs=1 if cfg.quick else cfg.pretrain_epochs, batch_size=128, amp=cfg.amp, channels_last=cfg.channels_last,
-        device=cfg.device, seed=cfg.seed, transform=augment, eval_transform=plain, progress=cfg.progress)
-    pretrain = evaluate(model, val, transform=plain, amp=cfg.amp)
+        device=cfg.device, seed=cfg.seed, transform=augment, eval_transform=to_eval, progress=cfg.progress)
+    pretrain = evaluate(model, val, transform=to_eval, amp=cfg.amp)
     return str(run.weights_path("pretrain")), {"pretrain_val_accuracy": pretrain["accuracy"]}, "cifar-vgg"
