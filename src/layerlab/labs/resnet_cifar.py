@@ -11,7 +11,8 @@ Budget: the paper's ResNet-18 (`--width 64`, 11,173,962 parameters) trains at 15
 2 CPU cores with bf16 autocast + channels_last (measured on a bare step): 5 minutes per epoch.
 The CPU default is the same 18-layer net at width 16 (701,466 parameters, 1,750 images/s inside
 `fit`, ~26 s per epoch; width 32: 2,797,610 parameters, 505 images/s): 15 epochs of 45,000 images.
-Measured (2 shared CPU cores, defaults): see the lab table in the README and the report.
+Measured (2 shared CPU cores, defaults, seed 0): test accuracy 0.8465 in 380 s (~24 s per epoch).
+`--compare --epochs 5 --train-size 20000`: 0.6924 with skips vs 0.6513 without, 124 s for both.
 On a GPU with bf16 + channels_last the full recipe (`--width 64 --epochs 30`) targets >= 0.94.
 """
 
