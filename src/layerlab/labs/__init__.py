@@ -3,7 +3,10 @@
 The modules are imported here by name, in a visible list; importing one registers its lab.
 """
 
-from layerlab.labs import char_rnn, cifar_cnn, cubic_sin, house_prices, lenet_mnist, mnist_mlp, seq2seq_attention, stock_rnn  # noqa: F401
+from layerlab.labs import (  # noqa: F401
+    char_rnn, cifar_cnn, cubic_sin, house_prices, lenet_mnist, mnist_mlp, resnet_cifar, seq2seq_attention, stock_rnn,
+    transfer_vgg16,
+)
 from layerlab.labs.base import LABS, LabConfig, LabResult, register_lab
 from layerlab.labs.runner import make_config, resume_lab, run_lab
 

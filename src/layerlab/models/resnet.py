@@ -4,6 +4,9 @@ What to notice: a residual block computes F(x) and outputs ReLU(F(x) + x). The s
 lets the gradient flow past F, which is what lets 18, 34 or 50 layers train where a plain deep
 stack degrades. Adding needs equal shapes: when a block halves the image (stride 2) or changes
 the channel count, the shortcut becomes a 1x1 conv + BN (`downsample`) that matches them.
+`skip=False` builds the same net without shortcuts (the paper's "plain" baseline): each block
+outputs ReLU(F(x)) and no `downsample` exists. `width` scales every stage's channels (64 = the
+paper; 16 is a 16x cheaper net for CPU lessons).
 
     ImageNet stem: 7x7 conv stride 2 (224 → 112) + 3x3 max-pool stride 2 (→ 56), then
     layer1..layer4 at 56, 28, 14, 7 with 64, 128, 256, 512 channels (x4 for Bottleneck),
@@ -37,6 +40,8 @@ class ResNetConfig:
     num_classes: int = 1000                         # ImageNet
     stem: str = "imagenet"                          # "imagenet" (7x7/2 + pool) or "cifar" (3x3/1)
     zero_init_residual: bool = False                # last BN of each block starts at 0: block = identity
+    skip: bool = True                               # False: a "plain" net, blocks output ReLU(F(x)), no shortcut
+    width: int = 64                                 # channels of the stem and layer1 (x2 per stage): 64 is the paper's
 
 
 class BasicBlock(nn.Module):
@@ -44,20 +49,23 @@ class BasicBlock(nn.Module):
 
     expansion = 1  # output channels = planes · expansion
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
+    def __init__(self, in_ch: int, planes: int, stride: int = 1, skip: bool = True) -> None:
         super().__init__()
+        self.skip = skip
         self.conv1 = nn.Conv2d(in_ch, planes, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)  # BN follows, so the conv needs no bias
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = _shortcut(in_ch, planes * self.expansion, stride)
+        self.downsample = _shortcut(in_ch, planes * self.expansion, stride) if skip else None
 
     def forward(self, x: Tensor) -> Tensor:  # x: (B, in_ch, H, W)
-        identity = x if self.downsample is None else self.downsample(x)  # (B, planes, H/s, W/s)
         out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H/s, W/s)
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)          # F(x) + x
+        if not self.skip:
+            return self.relu(out)                 # F(x) alone: the plain net
+        identity = x if self.downsample is None else self.downsample(x)  # (B, planes, H/s, W/s)
+        return self.relu(out + identity)          # F(x) + x: the skip connection
 
 
 class Bottleneck(nn.Module):
@@ -65,8 +73,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
+    def __init__(self, in_ch: int, planes: int, stride: int = 1, skip: bool = True) -> None:
         super().__init__()
+        self.skip = skip
         self.conv1 = nn.Conv2d(in_ch, planes, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         # stride sits on the 3x3 conv (torchvision's "ResNet v1.5"), not on the first 1x1
@@ -75,13 +84,15 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, planes * self.expansion, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = _shortcut(in_ch, planes * self.expansion, stride)
+        self.downsample = _shortcut(in_ch, planes * self.expansion, stride) if skip else None
 
     def forward(self, x: Tensor) -> Tensor:  # x: (B, in_ch, H, W)
-        identity = x if self.downsample is None else self.downsample(x)  # (B, 4·planes, H/s, W/s)
         out = self.relu(self.bn1(self.conv1(x)))    # (B, planes, H, W)
         out = self.relu(self.bn2(self.conv2(out)))  # (B, planes, H/s, W/s)
         out = self.bn3(self.conv3(out))             # (B, 4·planes, H/s, W/s)
+        if not self.skip:
+            return self.relu(out)
+        identity = x if self.downsample is None else self.downsample(x)  # (B, 4·planes, H/s, W/s)
         return self.relu(out + identity)
 
 
@@ -107,22 +118,25 @@ class ResNet(nn.Module):
             raise LayerlabError(f"stem must be 'imagenet' or 'cifar', got {cfg.stem!r}")
         if len(cfg.layers) != 4:
             raise LayerlabError(f"layers must give 4 block counts, got {cfg.layers}")
+        if cfg.width < 1:
+            raise LayerlabError(f"width must be a positive channel count, got {cfg.width}")
         self.cfg = cfg
         block = _BLOCKS[cfg.block]
         imagenet = cfg.stem == "imagenet"
         kernel, stride = (7, 2) if imagenet else (3, 1)
-        self.conv1 = nn.Conv2d(cfg.in_channels, 64, kernel, stride=stride, padding=kernel // 2, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        w = cfg.width
+        self.conv1 = nn.Conv2d(cfg.in_channels, w, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU(inplace=True)
         # Identity has no parameters, so the CIFAR stem keeps torchvision's keys
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if imagenet else nn.Identity()
-        channels = 64
+        channels = w
         stages: list[nn.Sequential] = []
-        for i, (planes, count) in enumerate(zip((64, 128, 256, 512), cfg.layers)):
+        for i, (planes, count) in enumerate(zip((w, 2 * w, 4 * w, 8 * w), cfg.layers)):
             stride = 1 if i == 0 else 2  # every stage after the first halves the image
-            blocks = [block(channels, planes, stride)]
+            blocks = [block(channels, planes, stride, cfg.skip)]
             channels = planes * block.expansion
-            blocks += [block(channels, planes) for _ in range(count - 1)]
+            blocks += [block(channels, planes, 1, cfg.skip) for _ in range(count - 1)]
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))  # global average pool: one number per channel
