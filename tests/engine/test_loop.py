@@ -156,3 +156,22 @@ def test_schedules_change_the_rate_every_iteration(tiny, schedule):
     rates = history.series("lr")
     assert len(set(rates)) > 1 or schedule == "step"
     assert all(math.isfinite(r) for r in rates)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 7, 40])
+def test_one_cycle_runs_any_number_of_steps_and_peaks_at_the_given_rate(steps):
+    from layerlab.engine.optim import get_schedule
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    schedule = get_schedule("one-cycle", opt, steps, 1)
+    rates = [opt.param_groups[0]["lr"]]
+    for _ in range(steps):
+        opt.step()
+        schedule.step()
+        rates.append(opt.param_groups[0]["lr"])
+    used = rates[:steps]                                   # the rate of each optimizer step
+    assert max(used) <= 0.5 + 1e-12
+    if steps >= 3:                                         # warms up to the rate, anneals far below it
+        assert max(used) == pytest.approx(0.5)
+        assert used[0] < 0.5 and used[-1] < 0.5 * 1e-2

@@ -88,9 +88,10 @@ def cosine(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> LR
 @SCHEDULES.register("one-cycle", description="warm up to lr, then anneal far below it (Smith, 2018)")
 def one_cycle(opt: Optimizer, steps_per_epoch: int, epochs: int, pct_start: float = 0.25, **_: object) -> LRScheduler:
     max_lr = [group["lr"] for group in opt.param_groups]
-    return torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=max_lr, total_steps=max(2, steps_per_epoch * epochs), pct_start=pct_start
-    )
+    total = max(3, steps_per_epoch * epochs)
+    # both phases need at least one step, or torch divides by a zero-length phase (tiny runs)
+    pct = min(max(pct_start, 2 / total), (total - 1) / total)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total, pct_start=pct)
 
 
 def get_schedule(name: str | None, opt: Optimizer, steps_per_epoch: int, epochs: int) -> LRScheduler | None:
