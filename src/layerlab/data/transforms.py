@@ -40,16 +40,15 @@ def compose(*steps: BatchTransform) -> BatchTransform:
 def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> BatchTransform:
     """The usual first transform: pixels to floats in [0, 1], then (x - mean) / std if given.
 
-    Done as one fused multiply-add, x · 1/(255·std) + (-mean/std), straight from uint8: the
-    per-batch cost of holding images as compact uint8 is one kernel, not five.
+    Done as x.float() · 1/(255·std) + (-mean/std), the last two in place: three cheap kernels
+    (torch.addcmul straight from uint8 measured ~3x slower on this CPU, the textbook five-step
+    version slower still).
     """
     constants: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def run(inputs: Tensor, targets: Tensor, g: torch.Generator) -> Batch:
         if mean is None or std is None:
             return to_float(inputs), targets
-        if inputs.dtype not in (torch.uint8, torch.float32):
-            inputs = inputs.float()
         key = (inputs.dtype, inputs.device, inputs.dim())
         if key not in constants:
             shape = (1, -1) + (1,) * (inputs.dim() - 2)
@@ -58,7 +57,9 @@ def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | 
             pixel = 255.0 if inputs.dtype == torch.uint8 else 1.0
             constants[key] = (-mean_t / std_t, 1.0 / (pixel * std_t))
         shift, scale = constants[key]
-        return torch.addcmul(shift, inputs, scale), targets
+        # in place only on the fresh float copy of uint8 data: float inputs are never written into
+        x = inputs.float().mul_(scale) if inputs.dtype == torch.uint8 else inputs.float() * scale
+        return x.add_(shift), targets
 
     return run
 
