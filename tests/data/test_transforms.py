@@ -169,3 +169,16 @@ def test_augment_pipeline_without_crop_or_flip_equals_eval_and_with_them_equals_
     steps, _ = float_normalize(mean, std)(steps, None, g)
     assert out.dtype == torch.float32 and out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, steps)
+
+
+def test_select_classes_relabels_in_the_given_order_and_names_a_missing_class():
+    from layerlab.data.tensors import select_classes
+
+    data = TensorData(torch.arange(12).view(12, 1), torch.tensor([0, 1, 2] * 4), ("a", "b", "c"), "toy")
+    picked = select_classes(data, ("c", "a"))
+    assert picked.classes == ("c", "a")
+    assert picked.inputs.flatten().tolist() == [2, 5, 8, 11, 0, 3, 6, 9]
+    assert picked.targets.tolist() == [0] * 4 + [1] * 4
+    assert len(select_classes(data, ("b",), per_class=2, seed=3)) == 2
+    with pytest.raises(LayerlabError, match="toy has no class 'z'; its classes: a, b, c"):
+        select_classes(data, ("a", "z"))

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from layerlab.cli import main
-from layerlab.engine.deploy import load_trained
+from layerlab.engine.deploy import evaluate_run, load_trained
 from layerlab.errors import LayerlabError
 from layerlab.labs import run_lab
 from layerlab.models import get_model
@@ -164,6 +164,8 @@ def test_transfer_lab_trains_the_classifier_and_leaves_frozen_weights_alone(fake
     out, after = _lab(fake_cifar, tmp_path, tmp_path / "tiny.safetensors")
     model, card = load_trained(out["run_dir"])
     assert card.classes == ("cat", "dog") and model(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
+    # `layerlab eval` scores the 2-class model on the cat and dog test images only, as the lab did
+    assert evaluate_run(out["run_dir"])["test_accuracy"] == pytest.approx(out["test_accuracy"], abs=1e-6)
     assert after["classifier.fc2.weight"].shape == (2, 16)  # the new head: cat, dog
     for key, value in pretrained.items():
         if key.startswith("features.") and not key.endswith("num_batches_tracked"):

@@ -9,7 +9,7 @@ Images stay uint8 until the batch is formed; a batch transform turns them into f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -121,3 +121,21 @@ class BatchLoader:
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)
             yield inputs, targets
+
+
+def select_classes(data: TensorData, classes: Sequence[str], per_class: int = 0, seed: int = 0) -> TensorData:
+    """The samples of `classes` (names), relabelled 0..len-1 in that order; `per_class` > 0 keeps
+    that many of each, drawn with `seed`. Transfer learning's "2 new classes from 10"."""
+    missing = [name for name in classes if name not in data.classes]
+    if missing:
+        raise LayerlabError(f"{data.name or 'the dataset'} has no class {missing[0]!r}; its classes: {', '.join(data.classes)}")
+    g = torch.Generator().manual_seed(seed)
+    chosen, labels = [], []
+    for new, name in enumerate(classes):
+        rows = (data.targets == data.classes.index(name)).nonzero().flatten()
+        if per_class:
+            rows = rows[torch.randperm(len(rows), generator=g)[:per_class]]
+        chosen.append(rows)
+        labels.append(torch.full((len(rows),), new, dtype=data.targets.dtype))
+    rows = torch.cat(chosen)
+    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, dict(data.meta))

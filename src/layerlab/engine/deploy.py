@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from layerlab.data import get_dataset
 from layerlab.data.imagefile import load_image
+from layerlab.data.tensors import select_classes
 from layerlab.data.transforms import float_normalize
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import load_weights
@@ -33,6 +34,8 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     model, card = load_trained(run_dir)
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
     transform = float_normalize(card.mean, card.std)
+    if card.task == "classification" and test.classes and card.classes and tuple(card.classes) != tuple(test.classes):
+        test = select_classes(test, card.classes)   # a model of some of the classes (transfer learning)
     if card.task == "classification":
         return evaluate(model, test, loss=card.loss, transform=transform, prefix="test_")
     outputs, targets = predict(model, test, transform=transform)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from layerlab.data import get_dataset, train_val_split
-from layerlab.data.tensors import TensorData
+from layerlab.data.tensors import TensorData, select_classes
 from layerlab.data.transforms import augment_pipeline, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
@@ -74,8 +74,8 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     if missing or len(cfg.classes) < 2:
         raise LayerlabError(f"--classes needs 2+ of {', '.join(train.classes)}; got {','.join(cfg.classes)}")
     per_class = min(cfg.per_class, 10) if cfg.quick else cfg.per_class
-    target_train = _pick(train, cfg.classes, per_class, cfg.seed)
-    target_test = _pick(test, cfg.classes)
+    target_train = select_classes(train, cfg.classes, per_class, cfg.seed)
+    target_test = select_classes(test, cfg.classes)
     augment = augment_pipeline(mean, std, channels_last=cfg.channels_last)
     to_eval = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. Pretrained weights: a file, ImageNet, or our own net pretrained on the other classes
@@ -120,20 +120,6 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
                      figures=figures)
 
 
-def _pick(data: TensorData, classes: tuple[str, ...], per_class: int = 0, seed: int = 0) -> TensorData:
-    """The images of `classes`, relabelled 0..len-1; `per_class` > 0 keeps that many of each, drawn with `seed`."""
-    g = torch.Generator().manual_seed(seed)
-    chosen, labels = [], []
-    for new, name in enumerate(classes):
-        rows = (data.targets == data.classes.index(name)).nonzero().flatten()
-        if per_class:
-            rows = rows[torch.randperm(len(rows), generator=g)[:per_class]]
-        chosen.append(rows)
-        labels.append(torch.full((len(rows),), new, dtype=data.targets.dtype))
-    rows = torch.cat(chosen)
-    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, dict(data.meta))
-
-
 def _build(cfg: TransferVgg16Config, arch: str, num_classes: int) -> tuple[nn.Module, str, dict[str, Any]]:
     """(model, registered name, overrides) for `num_classes`; "cifar-vgg" is cifar-cnn with BN, narrow widths, dropout."""
     if arch != "cifar-vgg":
@@ -153,7 +139,7 @@ def _weights(cfg: TransferVgg16Config, train: TensorData, augment: Any, to_eval:
     if cfg.weights:
         return cfg.weights, {}, cfg.model
     others = tuple(c for c in train.classes if c not in cfg.classes)
-    source = _pick(train, others)
+    source = select_classes(train, others)
     if cfg.quick:
         source = source.subset(slice(0, None, max(1, len(source) // 1000)))
     source, val = train_val_split(source, 0.1, seed=cfg.seed)
