@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from layerlab.engine.card import ModelCard
-from layerlab.engine.deploy import predict_files
+from layerlab.engine.deploy import evaluate_run, predict_files
+from layerlab.errors import LayerlabError
 from layerlab.labs import run_lab
 
 ROWS, WINDOW = 160, 5
@@ -71,6 +72,8 @@ def test_stock_rnn_reports_every_cell_and_persistence_in_dollars(tmp_path):
     assert rmse(errors) == pytest.approx(rows[best]["test_rmse"], rel=1e-3)
     assert {p.name for p in (run_dir / "figures").iterdir()} >= {"test_period.png", "last_30_days.png"}
     assert "persistence" in (run_dir / "report.md").read_text()
+    with pytest.raises(LayerlabError, match="tested inside its lab.*layerlab predict"):
+        evaluate_run(run_dir)                  # one clear line, not "unknown dataset ''"
 
 
 def test_stock_rnn_test_period_prices_change_neither_scaler_nor_training(tmp_path):

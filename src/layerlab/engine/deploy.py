@@ -32,6 +32,9 @@ def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
 def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     """Test-split metrics of a saved model, computed afresh from its files."""
     model, card = load_trained(run_dir)
+    if not card.dataset:
+        raise LayerlabError(f"{run_dir} was tested inside its lab (see its report.md and result.json); "
+                            "`layerlab eval` cannot rebuild that test set, but `layerlab predict` works")
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
     transform = float_normalize(card.mean, card.std)
     if card.task == "classification" and test.classes and card.classes and tuple(card.classes) != tuple(test.classes):
