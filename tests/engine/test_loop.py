@@ -175,3 +175,30 @@ def test_one_cycle_runs_any_number_of_steps_and_peaks_at_the_given_rate(steps):
     if steps >= 3:                                         # warms up to the rate, anneals far below it
         assert max(used) == pytest.approx(0.5)
         assert used[0] < 0.5 and used[-1] < 0.5 * 1e-2
+
+
+def test_meter_gives_the_same_accuracy_however_often_it_reduces_held_logits(monkeypatch):
+    from layerlab.engine.metrics import Meter
+
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(n, 5, generator=g), torch.randint(0, 5, (n,), generator=g)) for n in (7, 16, 16, 3)]
+    expected = sum((x.argmax(1) == y).sum().item() for x, y in batches) / 42
+    for flush in (1, 50, 1 << 22):
+        monkeypatch.setattr(Meter, "FLUSH", flush)
+        meter = Meter("classification", torch.device("cpu"))
+        for x, y in batches:
+            meter.update(torch.tensor(1.0), x, y)
+        assert meter.compute()["accuracy"] == pytest.approx(expected)
+    meter = Meter("classification", torch.device("cpu"))   # per-position logits of different lengths
+    meter.update(torch.tensor(1.0), torch.randn(2, 5, 3, generator=g), torch.randint(0, 5, (2, 3), generator=g))
+    meter.update(torch.tensor(1.0), torch.randn(2, 5, 4, generator=g), torch.randint(0, 5, (2, 4), generator=g))
+    assert 0.0 <= meter.compute()["accuracy"] <= 1.0
+
+
+def test_divergence_after_the_periodic_checks_still_names_its_iteration():
+    from layerlab.engine.trainer_state import check_finite
+
+    losses = [torch.tensor(0.5)] * 300 + [torch.tensor(float("nan"))]
+    check_finite(losses[:300], 2, 0.1)                      # all finite so far
+    with pytest.raises(DivergenceError, match="epoch 2, iteration 301 with learning rate 0.1"):
+        check_finite(losses, 2, 0.1, start=256)

@@ -164,7 +164,7 @@ def _train_epoch(model: nn.Module, loader: Any, loss_fn: nn.Module, optimizer: O
         loader.set_epoch(epoch)
     model.train()
     task = loss_task(opts.loss)
-    meter, losses = None, []
+    meter, losses, checked = None, [], 0
     bar = EpochProgress(epoch, opts.epochs, _length(loader), enabled=opts.progress)
     lr = optimizer.param_groups[0]["lr"]
     for step, (inputs, targets) in enumerate(loader, start=1):
@@ -178,13 +178,15 @@ def _train_epoch(model: nn.Module, loader: Any, loss_fn: nn.Module, optimizer: O
         losses.append(loss)
         meter.update(loss, logits.float(), targets, loss_is_sum=_sums(loss_fn))
         if bar.due():                      # the only syncs: a few per second at most
-            check_finite(losses, epoch, lr)
+            check_finite(losses, epoch, lr, checked)
+            checked = len(losses)
             bar.draw(step, losses[-1].item())
         elif step % 256 == 0:              # logs: still stop a diverged epoch early
-            check_finite(losses, epoch, lr)
+            check_finite(losses, epoch, lr, checked)
+            checked = len(losses)
     if meter is None:
         raise LayerlabError("the training data produced no batches (is it empty, or smaller than one batch with drop_last?)")
-    check_finite(losses, epoch, lr)
+    check_finite(losses, epoch, lr, checked)
     return {"epoch": epoch, **meter.compute("train_"), "lr": lr, "seconds": round(bar.elapsed(), 3)}, bar
 
 

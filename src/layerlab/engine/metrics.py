@@ -13,12 +13,16 @@ class Meter:
     step pays no extra kernels per iteration; `compute` does the sums once, with one sync.
     """
 
+    FLUSH = 1 << 22   # logits held back for one batched argmax, at most this many values (16 MB)
+
     def __init__(self, task: str, device: torch.device) -> None:
         self.task, self.device = task, device
         self.losses: list[Tensor] = []            # per-batch mean losses
         self.weights: list[int | Tensor] = []     # what each mean is over: samples, or real tokens (seq2seq)
         self.outputs: list[Tensor] = []           # argmax (classification), outputs (regression), correct tokens
         self.targets: list[Tensor] = []
+        self.pending: list[Tensor] = []           # classification logits not yet reduced to argmax
+        self.pending_size = 0
 
     def update(self, loss: Tensor, outputs: Tensor, targets: Tensor, loss_is_sum: bool = False) -> None:
         n = targets.shape[0]
@@ -30,8 +34,11 @@ class Meter:
             return
         self.losses.append(loss.detach() / n if loss_is_sum else loss.detach())
         self.weights.append(n)
-        if self.task == "classification":
-            self.outputs.append(outputs.argmax(dim=1))                 # evaluation by argmax
+        if self.task == "classification":      # evaluation by argmax, one kernel for many batches
+            self.pending.append(outputs.detach())
+            self.pending_size += outputs.numel()
+            if self.pending_size > self.FLUSH:
+                self._flush()
         elif self.task == "binary":
             self.outputs.append(outputs.detach() > 0)
         else:
@@ -39,9 +46,19 @@ class Meter:
             self.outputs.append(outputs.detach().reshape(targets.shape))     # (B, 1) vs (B,): no broadcast
         self.targets.append(targets)
 
+    def _flush(self) -> None:
+        shapes = {t.shape[1:] for t in self.pending}
+        if len(shapes) == 1:
+            self.outputs.append(torch.cat(self.pending).argmax(dim=1))
+        else:                                   # sequences of different lengths: one by one
+            self.outputs.extend(t.argmax(dim=1) for t in self.pending)
+        self.pending, self.pending_size = [], 0
+
     def compute(self, prefix: str = "") -> dict[str, float]:
         if not self.weights:
             return {}
+        if self.pending:
+            self._flush()
         losses = torch.stack(self.losses).double()
         if self.task == "seq2seq":     # accuracy: next-token predictions under teacher forcing
             tokens = torch.stack(self.weights).double()

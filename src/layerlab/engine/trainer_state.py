@@ -22,14 +22,17 @@ class DivergenceError(LayerlabError):
     """The loss became NaN or infinite: training stops, the last good checkpoint stays."""
 
 
-def check_finite(losses: list[Tensor], epoch: int, lr: float) -> None:
-    """Raise DivergenceError naming the first bad iteration. One host sync for the whole list."""
-    values = torch.stack(losses)
+def check_finite(losses: list[Tensor], epoch: int, lr: float, start: int = 0) -> None:
+    """Raise DivergenceError naming the first bad iteration among losses[start:] (the earlier ones
+    were checked already). One host sync for the whole list."""
+    if start >= len(losses):
+        return
+    values = torch.stack(losses[start:])
     finite = torch.isfinite(values)
     if bool(finite.all()):
         return
-    iteration = int((~finite).nonzero()[0, 0]) + 1
-    bad = values[iteration - 1].item()
+    iteration = start + int((~finite).nonzero()[0, 0]) + 1
+    bad = losses[iteration - 1].item()
     raise DivergenceError(
         f"the loss became {bad} at epoch {epoch}, iteration {iteration} with learning rate {lr:g}: "
         f"the learning rate is the likely cause; try a smaller --lr (the last checkpoint is kept)"
