@@ -9,9 +9,9 @@ conv and a smaller head (4096 → 512 → 256 → 10 instead of 4096 → 2048 �
 images/s on this CPU (benchmarks/cnn_throughput.py): bf16 channels_last 1,578, bf16 NCHW 1,097,
 fp32 channels_last 845, fp32 NCHW 604 (max-pool is cheap in NHWC; AVX-512 BF16 does the rest).
 The course's exact net (no BN, 9,457,962 parameters): `--course-net --optimizer adam --lr 1e-3`.
-Measured (2 CPU cores shared with other jobs, defaults, 15 epochs, whole `layerlab run ... --json`
-including the data load): test accuracy 0.8641 in 12 min 28 s wall (745 s inside the lab; the
-epochs took 32-49 s, one 157 s while other jobs ran, so about 9 min on a quiet machine).
+Measured (2 CPU cores, defaults, 15 epochs, whole `layerlab run ... --json` including the data
+load): test accuracy 0.8648 in 8 min 32 s wall (and 0.8641 in 12 min 28 s while other jobs
+shared the cores).
 """
 
 from __future__ import annotations
