@@ -164,29 +164,33 @@ def _train_epoch(model: nn.Module, loader: Any, loss_fn: nn.Module, optimizer: O
         loader.set_epoch(epoch)
     model.train()
     task = loss_task(opts.loss)
-    meter, losses, checked = None, [], 0
+    meter, checked = None, 0
     bar = EpochProgress(epoch, opts.epochs, _length(loader), enabled=opts.progress)
     lr = optimizer.param_groups[0]["lr"]
+    is_sum, clip, live = _sums(loss_fn), opts.clip_grad_norm, bar.live   # read once: the loop stays lean
     for step, (inputs, targets) in enumerate(loader, start=1):
         if opts.channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        meter = meter or Meter(task, targets.device)
-        with _autocast(targets.device, opts.amp):
-            loss, logits = train_step(model, (inputs, targets), loss_fn, optimizer, opts.clip_grad_norm)
+        if meter is None:
+            meter = Meter(task, targets.device)
+        if opts.amp:
+            with _autocast(targets.device, True):
+                loss, logits = train_step(model, (inputs, targets), loss_fn, optimizer, clip)
+        else:
+            loss, logits = train_step(model, (inputs, targets), loss_fn, optimizer, clip)
         if scheduler is not None:
             scheduler.step()
-        losses.append(loss)
-        meter.update(loss, logits.float(), targets, loss_is_sum=_sums(loss_fn))
-        if bar.due():                      # the only syncs: a few per second at most
-            check_finite(losses, epoch, lr, checked)
-            checked = len(losses)
-            bar.draw(step, losses[-1].item())
+        meter.update(loss, logits, targets, loss_is_sum=is_sum)    # keeps the loss: meter.losses
+        if live and bar.due():             # the only syncs: a few per second at most
+            check_finite(meter.losses, epoch, lr, checked)
+            checked = step
+            bar.draw(step, loss.item())
         elif step % 256 == 0:              # logs: still stop a diverged epoch early
-            check_finite(losses, epoch, lr, checked)
-            checked = len(losses)
+            check_finite(meter.losses, epoch, lr, checked)
+            checked = step
     if meter is None:
         raise LayerlabError("the training data produced no batches (is it empty, or smaller than one batch with drop_last?)")
-    check_finite(losses, epoch, lr, checked)
+    check_finite(meter.losses, epoch, lr, checked)
     return {"epoch": epoch, **meter.compute("train_"), "lr": lr, "seconds": round(bar.elapsed(), 3)}, bar
 
 
