@@ -86,20 +86,25 @@ def run_layerlab(d: Data, epochs: int) -> tuple[list[float], float]:
     return history.series("seconds"), acc
 
 
+def train_pass(model: nn.Module, opt: torch.optim.Optimizer, batches) -> None:
+    """The loop everyone writes by hand: forward, loss, backward, step."""
+    model.train()
+    for inputs, targets in batches:
+        loss = F.cross_entropy(model(inputs), targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
 def run_hand(d: Data, epochs: int) -> tuple[list[float], float]:
     model = mlp(d.pixels)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     g = torch.Generator().manual_seed(0)
 
     def one_epoch(epoch: int) -> None:
-        model.train()
         order = torch.randperm(len(d.x), generator=g)
-        for start in range(0, len(order), BATCH):
-            idx = order[start:start + BATCH]
-            loss = F.cross_entropy(model(d.x[idx]), d.y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        idxs = (order[start:start + BATCH] for start in range(0, len(order), BATCH))
+        train_pass(model, opt, ((d.x[idx], d.y[idx]) for idx in idxs))
 
     times = timed_epochs(epochs, one_epoch)
     return times, accuracy(model, d.x_test, d.y_test)
@@ -112,15 +117,7 @@ def run_dataloader(d: Data, epochs: int) -> tuple[list[float], float]:
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     loader = DataLoader(TensorDataset(d.x, d.y), batch_size=BATCH, shuffle=True)
 
-    def one_epoch(epoch: int) -> None:
-        model.train()
-        for inputs, targets in loader:
-            loss = F.cross_entropy(model(inputs), targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    times = timed_epochs(epochs, one_epoch)
+    times = timed_epochs(epochs, lambda epoch: train_pass(model, opt, loader))
     return times, accuracy(model, d.x_test, d.y_test)
 
 

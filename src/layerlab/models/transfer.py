@@ -60,25 +60,22 @@ def replace_head(model: nn.Module, num_classes: int, *, dropout: float = 0.5) ->
 
 def freeze(module: nn.Module) -> int:
     """Stop `module` from learning: no gradients, BatchNorm statistics fixed. Returns the parameters frozen."""
-    count = 0
-    for p in module.parameters():
-        p.requires_grad_(False)
-        count += p.numel()
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = 0.0  # running mean/var = 1·old + 0·batch: unchanged
-    return count
+    return _set_learning(module, False)
 
 
 def unfreeze(module: nn.Module) -> int:
     """Let `module` learn again (BatchNorm momentum back to 0.1). Returns the parameters unfrozen."""
+    return _set_learning(module, True)
+
+
+def _set_learning(module: nn.Module, learn: bool) -> int:
     count = 0
     for p in module.parameters():
-        p.requires_grad_(True)
+        p.requires_grad_(learn)
         count += p.numel()
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = BN_MOMENTUM
+            m.momentum = BN_MOMENTUM if learn else 0.0  # 0: running mean/var = 1·old + 0·batch, unchanged
     return count
 
 
