@@ -104,7 +104,7 @@ class CharCorpus:
         order = torch.randperm(len(inputs), generator=generator)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            yield inputs[idx], targets[idx]
+            yield torch.index_select(inputs, 0, idx), torch.index_select(targets, 0, idx)  # cheaper than [idx]
 
 
 @register_dataset(
