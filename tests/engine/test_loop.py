@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from layerlab.data import BatchLoader, TensorData
 from layerlab.engine import RunDir, evaluate, fit
@@ -189,10 +190,32 @@ def test_meter_gives_the_same_accuracy_however_often_it_reduces_held_logits(monk
         for x, y in batches:
             meter.update(torch.tensor(1.0), x, y)
         assert meter.compute()["accuracy"] == pytest.approx(expected)
-    meter = Meter("classification", torch.device("cpu"))   # per-position logits of different lengths
-    meter.update(torch.tensor(1.0), torch.randn(2, 5, 3, generator=g), torch.randint(0, 5, (2, 3), generator=g))
-    meter.update(torch.tensor(1.0), torch.randn(2, 5, 4, generator=g), torch.randint(0, 5, (2, 4), generator=g))
-    assert 0.0 <= meter.compute()["accuracy"] <= 1.0
+    sequences = [(torch.randn(2, 5, t, generator=g), torch.randint(0, 5, (2, t), generator=g)) for t in (3, 4, 4)]
+    expected = sum((x.argmax(1) == y).sum().item() for x, y in sequences) / (2 * 11)
+    for flush in (1, 35, 1 << 22):                         # per-position logits of different lengths
+        monkeypatch.setattr(Meter, "FLUSH", flush)
+        meter = Meter("classification", torch.device("cpu"))
+        for x, y in sequences:
+            meter.update(torch.tensor(1.0), x, y)
+        assert meter.compute()["accuracy"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("classes", [3, 5000])   # small logits: chunks of many batches; big: one batch a chunk
+def test_a_loss_that_turns_nan_mid_epoch_is_named_and_stops_the_epoch_early(classes):
+    class NanAfter(nn.CrossEntropyLoss):
+        calls = 0
+
+        def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            NanAfter.calls += 1
+            loss = super().forward(logits, targets)
+            return loss * float("nan") if NanAfter.calls >= 300 else loss
+
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randn(2000, 4, generator=g), torch.randint(0, classes, (2000,), generator=g))
+    model = nn.Linear(4, classes)
+    with pytest.raises(DivergenceError, match="epoch 1, iteration 300 with learning rate 0.01"):
+        fit(model, data, loss=NanAfter(), optimizer="sgd", lr=0.01, batch_size=1, device="cpu", progress=False)
+    assert 300 <= NanAfter.calls <= 300 + 256 + 51        # stopped within a check's reach, not after 2,000 steps
 
 
 def test_divergence_after_the_periodic_checks_still_names_its_iteration():
@@ -201,4 +224,4 @@ def test_divergence_after_the_periodic_checks_still_names_its_iteration():
     losses = [torch.tensor(0.5)] * 300 + [torch.tensor(float("nan"))]
     check_finite(losses[:300], 2, 0.1)                      # all finite so far
     with pytest.raises(DivergenceError, match="epoch 2, iteration 301 with learning rate 0.1"):
-        check_finite(losses, 2, 0.1, start=256)
+        check_finite(losses[256:], 2, 0.1, first=257)       # a later chunk of the epoch

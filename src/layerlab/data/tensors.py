@@ -110,14 +110,14 @@ class BatchLoader:
         g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch + 1)  # augmentation draws
         stop = len(order) - (len(order) % self.batch_size if self.drop_last else 0)
         non_blocking = self.device.type == "cuda"
+        # the targets are small: one gather for the whole epoch, then each batch's are a slice of it
+        epoch_targets = torch.index_select(self.data.targets, 0, order[:stop]).to(self.device, non_blocking=non_blocking)
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
             # index_select, not inputs[idx]: the same gather without advanced indexing's general
             # machinery, many times cheaper per batch on a CPU (benchmarks/fit_vs_hand.py)
-            inputs = torch.index_select(self.data.inputs, 0, idx)
-            targets = torch.index_select(self.data.targets, 0, idx)
-            inputs = inputs.to(self.device, non_blocking=non_blocking)
-            targets = targets.to(self.device, non_blocking=non_blocking)
+            inputs = torch.index_select(self.data.inputs, 0, idx).to(self.device, non_blocking=non_blocking)
+            targets = epoch_targets[start : start + self.batch_size]
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)
             yield inputs, targets

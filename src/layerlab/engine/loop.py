@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -163,34 +164,47 @@ def _train_epoch(model: nn.Module, loader: Any, loss_fn: nn.Module, optimizer: O
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
     model.train()
-    task = loss_task(opts.loss)
-    meter, checked = None, 0
+    meter, chunk, checked = None, 1, 0
     bar = EpochProgress(epoch, opts.epochs, _length(loader), enabled=opts.progress)
     lr = optimizer.param_groups[0]["lr"]
     is_sum, clip, live = _sums(loss_fn), opts.clip_grad_norm, bar.live   # read once: the loop stays lean
+    amp, channels_last = opts.amp, opts.channels_last
+    # The step's results wait in plain lists and reach the meter a chunk of batches at a time (one
+    # argmax per chunk): per step, the loop adds three list appends to what a hand-written loop does.
+    losses: list[Tensor] = []
+    outputs: list[Tensor] = []
+    labels: list[Tensor] = []
     for step, (inputs, targets) in enumerate(loader, start=1):
-        if opts.channels_last and inputs.dim() == 4:
+        if channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        if meter is None:
-            meter = Meter(task, targets.device)
-        if opts.amp:
+        if amp:
             with _autocast(targets.device, True):
                 loss, logits = train_step(model, (inputs, targets), loss_fn, optimizer, clip)
         else:
             loss, logits = train_step(model, (inputs, targets), loss_fn, optimizer, clip)
         if scheduler is not None:
             scheduler.step()
-        meter.update(loss, logits, targets, loss_is_sum=is_sum)    # keeps the loss: meter.losses
-        if live and bar.due():             # the only syncs: a few per second at most
-            check_finite(meter.losses, epoch, lr, checked)
-            checked = step
-            bar.draw(step, loss.item())
-        elif step % 256 == 0:              # logs: still stop a diverged epoch early
-            check_finite(meter.losses, epoch, lr, checked)
-            checked = step
+        losses.append(loss)
+        outputs.append(logits)
+        labels.append(targets)
+        if meter is None:
+            meter = Meter(loss_task(opts.loss), targets.device)
+            chunk = meter.chunk(logits)
+        if live and bar.due():             # a few syncs per second at most
+            value = loss.item()
+            bar.draw(step, value)
+            if not math.isfinite(value):
+                check_finite(meter.losses[checked:] + losses, epoch, lr, first=checked + 1)
+        if len(losses) == chunk:
+            meter.extend(losses, outputs, labels, is_sum)
+            losses, outputs, labels = [], [], []
+            if step - checked >= 256:      # logs too stop a diverged epoch early: one sync per 256 steps
+                check_finite(meter.losses[checked:], epoch, lr, first=checked + 1)
+                checked = step
     if meter is None:
         raise LayerlabError("the training data produced no batches (is it empty, or smaller than one batch with drop_last?)")
-    check_finite(meter.losses, epoch, lr, checked)
+    meter.extend(losses, outputs, labels, is_sum)
+    check_finite(meter.losses[checked:], epoch, lr, first=checked + 1)
     return {"epoch": epoch, **meter.compute("train_"), "lr": lr, "seconds": round(bar.elapsed(), 3)}, bar
 
 

@@ -22,19 +22,17 @@ class DivergenceError(LayerlabError):
     """The loss became NaN or infinite: training stops, the last good checkpoint stays."""
 
 
-def check_finite(losses: list[Tensor], epoch: int, lr: float, start: int = 0) -> None:
-    """Raise DivergenceError naming the first bad iteration among losses[start:] (the earlier ones
-    were checked already). One host sync for the whole list."""
-    if start >= len(losses):
+def check_finite(losses: list[Tensor], epoch: int, lr: float, first: int = 1) -> None:
+    """Raise DivergenceError naming the first bad iteration among `losses`, the losses of
+    iterations `first`, `first + 1`, ... of the epoch. One host sync for the whole list."""
+    if not losses:
         return
-    values = torch.stack(losses[start:])
-    finite = torch.isfinite(values)
+    finite = torch.isfinite(torch.stack(losses))
     if bool(finite.all()):
         return
-    iteration = start + int((~finite).nonzero()[0, 0]) + 1
-    bad = losses[iteration - 1].item()
+    bad = int((~finite).nonzero()[0, 0])
     raise DivergenceError(
-        f"the loss became {bad} at epoch {epoch}, iteration {iteration} with learning rate {lr:g}: "
+        f"the loss became {losses[bad].item()} at epoch {epoch}, iteration {first + bad} with learning rate {lr:g}: "
         f"the learning rate is the likely cause; try a smaller --lr (the last checkpoint is kept)"
     )
 
