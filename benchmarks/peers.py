@@ -5,8 +5,9 @@ Adam 1e-3, the same number of epochs, in ONE process and one after another, so e
 sees the same machine: layerlab's `fit`, a hand-written torch loop, a torch
 `DataLoader(TensorDataset)` loop, Lightning, Keras 3 (torch backend) and scikit-learn's
 `MLPClassifier`. Prints seconds per epoch (median over the epochs after the first, which warms
-up) and test accuracy after the last epoch. The peers live in .bench-venv (`make bench`), never in
-layerlab's dependencies. Usage: python benchmarks/peers.py [--epochs 6] [--only fit,keras]
+up; then the median over rounds, each running every contender in a rotated order) and test
+accuracy after the last epoch. The peers live in .bench-venv (`make bench`), never in
+layerlab's dependencies. Usage: python benchmarks/peers.py [--epochs 6] [--rounds 3] [--only fit,keras]
 """
 
 from __future__ import annotations
@@ -203,28 +204,38 @@ CONTENDERS = {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3, help="every contender once per round, the order rotating")
     parser.add_argument("--only", default=",".join(CONTENDERS))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     d = Data()
     print(f"{d.name}: {len(d.x):,} training images, {len(d.x_test):,} test; MLP {d.pixels}-64-10, batch {BATCH}, "
-          f"Adam {LR:g}, {args.epochs} epochs, {torch.get_num_threads()} threads")
-    rows = []
+          f"Adam {LR:g}, {args.epochs} epochs, {torch.get_num_threads()} threads, {args.rounds} rounds")
+    keys = []
     for key in args.only.split(","):
-        label, package, run = CONTENDERS[key]
+        label, package, _ = CONTENDERS[key]
         try:
-            version = md.version(package)
+            md.version(package)
+            keys.append(key)
         except md.PackageNotFoundError:
             print(f"{label:40s} skipped: {package} is not installed (make bench installs it into .bench-venv)")
-            continue
-        times, acc = run(d, args.epochs)
-        per_epoch = statistics.median(times[1:] or times)
-        rows.append((per_epoch, label, version, acc))
-        print(f"{label:40s} {package} {version:10s} {per_epoch:6.3f} s/epoch   test accuracy {acc:.4f}", flush=True)
-    print("\n| tool | version | s/epoch | test accuracy |\n|---|---|---|---|")
-    for per_epoch, label, version, acc in sorted(rows):
-        print(f"| {label} | {version} | {per_epoch:.3f} | {acc:.4f} |")
-
+    seconds: dict[str, list[float]] = {key: [] for key in keys}
+    accuracy_of: dict[str, float] = {}
+    fastest = dict.fromkeys(keys, 0)
+    for r in range(args.rounds):     # the machine has slow phases: rotating the order spreads them over everyone
+        this_round = {}
+        for key in keys[r % len(keys):] + keys[: r % len(keys)]:
+            label, package, run = CONTENDERS[key]
+            times, accuracy_of[key] = run(d, args.epochs)
+            this_round[key] = statistics.median(times[1:] or times)   # epoch 1 warms up
+            seconds[key].append(this_round[key])
+            print(f"round {r + 1}  {label:40s} {this_round[key]:6.3f} s/epoch   test accuracy {accuracy_of[key]:.4f}", flush=True)
+        fastest[min(this_round, key=this_round.get)] += 1
+    rows = sorted((statistics.median(seconds[key]), key) for key in keys)
+    print(f"\n| tool | version | s/epoch (median of {args.rounds} rounds) | fastest in | test accuracy |\n|---|---|---|---|---|")
+    for per_epoch, key in rows:
+        label, package, _ = CONTENDERS[key]
+        print(f"| {label} | {md.version(package)} | {per_epoch:.3f} | {fastest[key]}/{args.rounds} | {accuracy_of[key]:.4f} |")
 
 if __name__ == "__main__":
     main()
