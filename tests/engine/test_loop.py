@@ -218,6 +218,27 @@ def test_a_loss_that_turns_nan_mid_epoch_is_named_and_stops_the_epoch_early(clas
     assert 300 <= NanAfter.calls <= 300 + 256 + 51        # stopped within a check's reach, not after 2,000 steps
 
 
+def test_in_a_terminal_the_loss_read_for_the_bar_stops_a_nan_at_once(monkeypatch, capsys):
+    from layerlab.engine import progress
+
+    class NanAfter(nn.CrossEntropyLoss):
+        calls = 0
+
+        def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            NanAfter.calls += 1
+            loss = super().forward(logits, targets)
+            return loss * float("nan") if NanAfter.calls >= 100 else loss
+
+    monkeypatch.setattr(progress, "_interactive", lambda stream: True)
+    monkeypatch.setattr(progress.EpochProgress, "due", lambda self: True)   # a redraw every step
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randn(1000, 4, generator=g), torch.randint(0, 3, (1000,), generator=g))
+    with pytest.raises(DivergenceError, match="epoch 1, iteration 100 with"):
+        fit(nn.Linear(4, 3), data, loss=NanAfter(), optimizer="sgd", lr=0.01, batch_size=1, device="cpu")
+    assert NanAfter.calls == 100                             # not one step more
+    assert "\r" in capsys.readouterr().out                   # it did draw in place
+
+
 def test_divergence_after_the_periodic_checks_still_names_its_iteration():
     from layerlab.engine.trainer_state import check_finite
 
