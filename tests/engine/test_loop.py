@@ -200,42 +200,41 @@ def test_meter_gives_the_same_accuracy_however_often_it_reduces_held_logits(monk
         assert meter.compute()["accuracy"] == pytest.approx(expected)
 
 
+class NanAfter(nn.CrossEntropyLoss):
+    """Cross-entropy that turns NaN from its `bad`-th call on (a diverging run, on cue)."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__()
+        self.bad, self.calls = bad, 0
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = super().forward(logits, targets)
+        return loss * float("nan") if self.calls >= self.bad else loss
+
+
 @pytest.mark.parametrize("classes", [3, 5000])   # small logits: chunks of many batches; big: one batch a chunk
 def test_a_loss_that_turns_nan_mid_epoch_is_named_and_stops_the_epoch_early(classes):
-    class NanAfter(nn.CrossEntropyLoss):
-        calls = 0
-
-        def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            NanAfter.calls += 1
-            loss = super().forward(logits, targets)
-            return loss * float("nan") if NanAfter.calls >= 300 else loss
-
+    loss = NanAfter(300)
     g = torch.Generator().manual_seed(0)
     data = TensorData(torch.randn(2000, 4, generator=g), torch.randint(0, classes, (2000,), generator=g))
     model = nn.Linear(4, classes)
     with pytest.raises(DivergenceError, match="epoch 1, iteration 300 with learning rate 0.01"):
-        fit(model, data, loss=NanAfter(), optimizer="sgd", lr=0.01, batch_size=1, device="cpu", progress=False)
-    assert 300 <= NanAfter.calls <= 300 + 256 + 51        # stopped within a check's reach, not after 2,000 steps
+        fit(model, data, loss=loss, optimizer="sgd", lr=0.01, batch_size=1, device="cpu", progress=False)
+    assert 300 <= loss.calls <= 300 + 256 + 51        # stopped within a check's reach, not after 2,000 steps
 
 
 def test_in_a_terminal_the_loss_read_for_the_bar_stops_a_nan_at_once(monkeypatch, capsys):
     from layerlab.engine import progress
 
-    class NanAfter(nn.CrossEntropyLoss):
-        calls = 0
-
-        def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            NanAfter.calls += 1
-            loss = super().forward(logits, targets)
-            return loss * float("nan") if NanAfter.calls >= 100 else loss
-
+    loss = NanAfter(100)
     monkeypatch.setattr(progress, "_interactive", lambda stream: True)
     monkeypatch.setattr(progress.EpochProgress, "due", lambda self: True)   # a redraw every step
     g = torch.Generator().manual_seed(0)
     data = TensorData(torch.randn(1000, 4, generator=g), torch.randint(0, 3, (1000,), generator=g))
     with pytest.raises(DivergenceError, match="epoch 1, iteration 100 with"):
-        fit(nn.Linear(4, 3), data, loss=NanAfter(), optimizer="sgd", lr=0.01, batch_size=1, device="cpu")
-    assert NanAfter.calls == 100                             # not one step more
+        fit(nn.Linear(4, 3), data, loss=loss, optimizer="sgd", lr=0.01, batch_size=1, device="cpu")
+    assert loss.calls == 100                             # not one step more
     assert "\r" in capsys.readouterr().out                   # it did draw in place
 
 
