@@ -211,21 +211,21 @@ def main() -> None:
     d = Data()
     print(f"{d.name}: {len(d.x):,} training images, {len(d.x_test):,} test; MLP {d.pixels}-64-10, batch {BATCH}, "
           f"Adam {LR:g}, {args.epochs} epochs, {torch.get_num_threads()} threads, {args.rounds} rounds")
-    keys = []
+    versions = {}
     for key in args.only.split(","):
         label, package, _ = CONTENDERS[key]
         try:
-            md.version(package)
-            keys.append(key)
+            versions[key] = md.version(package)
         except md.PackageNotFoundError:
             print(f"{label:40s} skipped: {package} is not installed (make bench installs it into .bench-venv)")
+    keys = list(versions)
     seconds: dict[str, list[float]] = {key: [] for key in keys}
     accuracy_of: dict[str, float] = {}
     fastest = dict.fromkeys(keys, 0)
     for r in range(args.rounds):     # the machine has slow phases: rotating the order spreads them over everyone
         this_round = {}
         for key in keys[r % len(keys):] + keys[: r % len(keys)]:
-            label, package, run = CONTENDERS[key]
+            label, _, run = CONTENDERS[key]
             times, accuracy_of[key] = run(d, args.epochs)
             this_round[key] = statistics.median(times[1:] or times)   # epoch 1 warms up
             seconds[key].append(this_round[key])
@@ -234,8 +234,8 @@ def main() -> None:
     rows = sorted((statistics.median(seconds[key]), key) for key in keys)
     print(f"\n| tool | version | s/epoch (median of {args.rounds} rounds) | fastest in | test accuracy |\n|---|---|---|---|---|")
     for per_epoch, key in rows:
-        label, package, _ = CONTENDERS[key]
-        print(f"| {label} | {md.version(package)} | {per_epoch:.3f} | {fastest[key]}/{args.rounds} | {accuracy_of[key]:.4f} |")
+        print(f"| {CONTENDERS[key][0]} | {versions[key]} | {per_epoch:.3f} | {fastest[key]}/{args.rounds} | {accuracy_of[key]:.4f} |")
+
 
 if __name__ == "__main__":
     main()

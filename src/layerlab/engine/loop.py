@@ -28,6 +28,9 @@ from layerlab.engine.trainer_state import DivergenceError, check_finite, restore
 from layerlab.errors import LayerlabError
 
 
+CHECK_EVERY = 256   # steps between divergence checks when no progress bar reads the loss
+
+
 def train_step(
     model: nn.Module, batch: Batch, loss_fn: nn.Module, optimizer: Optimizer, clip_grad_norm: float | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -189,7 +192,7 @@ def _train_epoch(model: nn.Module, loader: Any, loss_fn: nn.Module, optimizer: O
         labels.append(targets)
         if meter is None:
             meter = Meter(loss_task(opts.loss), targets.device)
-            chunk = meter.chunk(logits)
+            chunk = meter.chunk(logits, most=CHECK_EVERY)
         if live and bar.due():             # a few syncs per second at most
             value = loss.item()
             bar.draw(step, value)
@@ -198,7 +201,7 @@ def _train_epoch(model: nn.Module, loader: Any, loss_fn: nn.Module, optimizer: O
         if len(losses) == chunk:
             meter.extend(losses, outputs, labels, is_sum)
             losses, outputs, labels = [], [], []
-            if step - checked >= 256:      # logs too stop a diverged epoch early: one sync per 256 steps
+            if step - checked >= CHECK_EVERY:   # logs too stop a diverged epoch early, one sync each time
                 check_finite(meter.losses[checked:], epoch, lr, first=checked + 1)
                 checked = step
     if meter is None:

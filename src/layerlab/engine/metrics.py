@@ -11,8 +11,8 @@ class Meter:
 
     `update` only keeps references, so the training step pays no extra kernels per iteration.
     Classification logits wait in `pending` and are reduced to a count of correct predictions a
-    few dozen batches at a time, while they are still in the CPU's cache (one argmax for the whole
-    epoch at the end read them back from memory: 3x the cost on the course MLP).
+    few dozen batches at a time, while they are still in the CPU's cache (one argmax over the
+    whole epoch at its end cost ~2.5 ms more per Fashion-MNIST epoch on the course MLP).
     `compute` does the remaining sums once, with one sync.
     """
 
@@ -32,11 +32,7 @@ class Meter:
     def update(self, loss: Tensor, outputs: Tensor, targets: Tensor, loss_is_sum: bool = False) -> None:
         n = targets.shape[0]
         if self.task == "classification":      # evaluation by argmax, one kernel for many batches
-            self.losses.append(loss.detach() / n if loss_is_sum else loss.detach())
-            self.weights.append(n)
-            self.pending.append(outputs.detach())
-            self.pending_targets.append(targets)
-            self.pending_size += outputs.numel()
+            self._hold([loss.detach()], [outputs.detach()], [targets], loss_is_sum)
             if self.pending_size > self.FLUSH:
                 self._flush()
             return
@@ -62,14 +58,18 @@ class Meter:
             for loss, batch_outputs, batch_targets in zip(losses, outputs, targets):
                 self.update(loss, batch_outputs, batch_targets, loss_is_sum)
             return
+        self._hold(losses, outputs, targets, loss_is_sum)
+        self._flush()
+
+    def _hold(self, losses: list[Tensor], outputs: list[Tensor], targets: list[Tensor], loss_is_sum: bool) -> None:
         sizes = [t.shape[0] for t in targets]
         self.losses.extend([loss / n for loss, n in zip(losses, sizes)] if loss_is_sum else losses)
         self.weights.extend(sizes)
         self.pending.extend(outputs)
         self.pending_targets.extend(targets)
-        self._flush()
+        self.pending_size += sum(o.numel() for o in outputs)
 
-    def chunk(self, outputs: Tensor, most: int = 256) -> int:
+    def chunk(self, outputs: Tensor, most: int) -> int:
         """How many batches like this one `extend` should take at a time: FLUSH values of logits."""
         return max(1, min(most, self.FLUSH // max(outputs.numel(), 1))) if self.task == "classification" else most
 
