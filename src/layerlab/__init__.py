@@ -9,10 +9,10 @@ The public API, in one place (everything else is reached by its module path):
 """
 
 from layerlab.data import get_dataset, list_datasets
-from layerlab.engine import evaluate, fit, predict, train_step
+from layerlab.engine import Step, Supervised, evaluate, fit, predict, train_step
 from layerlab.inspect import capture, summary
 from layerlab.labs import list_labs, run_lab
 from layerlab.models import get_model, list_models
 
-__all__ = ["capture", "evaluate", "fit", "get_dataset", "get_model", "list_datasets", "list_labs", "list_models",
+__all__ = ["Step", "Supervised", "capture", "evaluate", "fit", "get_dataset", "get_model", "list_datasets", "list_labs", "list_models",
            "predict", "run_lab", "summary", "train_step"]

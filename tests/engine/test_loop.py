@@ -99,7 +99,7 @@ def test_divergence_stops_with_one_line_naming_epoch_iteration_and_lr(tiny, tmp_
     kept = load_state(run.checkpoint_path())
     bad_epoch = int(str(info.value).split("at epoch ")[1].split(",")[0])
     assert kept["epoch"] == bad_epoch - 1 >= 1                  # the last good checkpoint is intact
-    assert all(torch.isfinite(v).all() for v in kept["model"].values())
+    assert all(torch.isfinite(v).all() for v in kept["models"]["model"].values())
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(tiny):
@@ -178,26 +178,26 @@ def test_one_cycle_runs_any_number_of_steps_and_peaks_at_the_given_rate(steps):
         assert used[0] < 0.5 and used[-1] < 0.5 * 1e-2
 
 
-def test_meter_gives_the_same_accuracy_however_often_it_reduces_held_logits(monkeypatch):
-    from layerlab.engine.metrics import Meter
+def test_accuracy_is_the_same_however_often_it_reduces_held_logits(monkeypatch):
+    from layerlab.engine.metrics import Accuracy
 
     g = torch.Generator().manual_seed(0)
     batches = [(torch.randn(n, 5, generator=g), torch.randint(0, 5, (n,), generator=g)) for n in (7, 16, 16, 3)]
     expected = sum((x.argmax(1) == y).sum().item() for x, y in batches) / 42
     for flush in (1, 50, 1 << 22):
-        monkeypatch.setattr(Meter, "FLUSH", flush)
-        meter = Meter("classification", torch.device("cpu"))
+        monkeypatch.setattr(Accuracy, "FLUSH", flush)
+        metric = Accuracy()
         for x, y in batches:
-            meter.update(torch.tensor(1.0), x, y)
-        assert meter.compute()["accuracy"] == pytest.approx(expected)
+            metric.update(x, y)
+        assert metric.compute() == pytest.approx(expected)
     sequences = [(torch.randn(2, 5, t, generator=g), torch.randint(0, 5, (2, t), generator=g)) for t in (3, 4, 4)]
     expected = sum((x.argmax(1) == y).sum().item() for x, y in sequences) / (2 * 11)
     for flush in (1, 35, 1 << 22):                         # per-position logits of different lengths
-        monkeypatch.setattr(Meter, "FLUSH", flush)
-        meter = Meter("classification", torch.device("cpu"))
+        monkeypatch.setattr(Accuracy, "FLUSH", flush)
+        metric = Accuracy()
         for x, y in sequences:
-            meter.update(torch.tensor(1.0), x, y)
-        assert meter.compute()["accuracy"] == pytest.approx(expected)
+            metric.update(x, y)
+        assert metric.compute() == pytest.approx(expected)
 
 
 class NanAfter(nn.CrossEntropyLoss):

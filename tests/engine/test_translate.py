@@ -9,9 +9,11 @@ import torch.nn.functional as F
 
 from layerlab.data import TensorData
 from layerlab.engine import evaluate, fit
-from layerlab.engine.losses import SequenceCrossEntropy, loss_task
-from layerlab.engine.translate import beam_translate, greedy_translate, teacher_forcing
-from layerlab.models.seq2seq import Seq2Seq, Seq2SeqConfig, TeacherForced
+from layerlab.engine.losses import SequenceCrossEntropy, loss_metrics
+from layerlab.engine.metrics import TokenAccuracy
+from layerlab.engine.translate import beam_translate, greedy_translate
+from layerlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from layerlab.tasks import TeacherForcing
 
 # source ids + <eos>=2, right-padded; targets <bos>=1 + ids + <eos>=2, right-padded (the kor-eng layout)
 SOURCES = torch.tensor([[5, 6, 2, 0, 0, 0], [7, 2, 0, 0, 0, 0], [4, 8, 9, 2, 0, 0]])
@@ -24,7 +26,7 @@ def _model() -> Seq2Seq:
 
 
 def test_teacher_forcing_shifts_by_one_and_cuts_padding_columns() -> None:
-    (src, tgt_in), tgt_out = teacher_forcing(SOURCES, TARGETS, torch.Generator())
+    src, tgt_in, tgt_out = TeacherForcing(_model(), pad_id=0)._shift((SOURCES, TARGETS))
     assert src.shape == (3, 4)                                   # the longest source: 3 ids + <eos>
     assert tgt_in.tolist()[2] == [1, 9, 8, 4, 4] and tgt_out.tolist()[2] == [9, 8, 4, 4, 2]
     assert tgt_in.tolist()[1] == [1, 7, 2, 0, 0] and tgt_out.tolist()[1] == [7, 2, 0, 0, 0]
@@ -37,14 +39,15 @@ def test_sequence_cross_entropy_ignores_padding() -> None:
     by_hand = torch.stack([F.cross_entropy(logits[0, 0:1], targets[0, 0:1]), F.cross_entropy(logits[0, 1:2], targets[0, 1:2]),
                            F.cross_entropy(logits[1, 0:1], targets[1, 0:1])]).mean()   # the 3 real tokens
     torch.testing.assert_close(SequenceCrossEntropy()(logits, targets), by_hand)
-    assert loss_task("sequence_cross_entropy") == "seq2seq" and loss_task(SequenceCrossEntropy()) == "seq2seq"
+    accuracy = loss_metrics(SequenceCrossEntropy(pad_id=0))["accuracy"]
+    assert isinstance(accuracy, TokenAccuracy) and accuracy.ignore_index == 0
 
 
 def test_evaluate_reports_the_mean_over_real_tokens_of_all_batches() -> None:
     model = _model()
     data = TensorData(SOURCES, TARGETS)
-    metrics = evaluate(TeacherForced(model), data, loss="sequence_cross_entropy", batch_size=2, transform=teacher_forcing)
-    (src, tgt_in), tgt_out = teacher_forcing(SOURCES, TARGETS, torch.Generator())
+    metrics = evaluate(TeacherForcing(model, pad_id=0), data, batch_size=2)
+    src, tgt_in, tgt_out = TeacherForcing(model, pad_id=0)._shift((SOURCES, TARGETS))
     with torch.no_grad():
         logits, _ = model(src, tgt_in)
     real = tgt_out != 0                                          # 3 + 2 + 5 = 10 tokens, batches of 5 and 5
@@ -57,8 +60,7 @@ def test_evaluate_reports_the_mean_over_real_tokens_of_all_batches() -> None:
 def test_fit_trains_a_seq2seq_model_through_the_ordinary_loop() -> None:
     model = _model()
     data = TensorData(SOURCES, TARGETS)
-    history = fit(TeacherForced(model), data, val=data, loss="sequence_cross_entropy", optimizer="adam", lr=0.05,
-                  epochs=30, batch_size=3, transform=teacher_forcing, eval_transform=teacher_forcing,
+    history = fit(TeacherForcing(model, pad_id=0, optimizer="adam", lr=0.05), data, val=data, epochs=30, batch_size=3,
                   progress=False, device="cpu")
     assert history.epochs[-1]["val_loss"] < 0.2 * history.epochs[0]["val_loss"]
     assert history.epochs[-1]["val_accuracy"] == 1.0            # three sentences, memorised

@@ -33,7 +33,7 @@ def test_quick_run_reports_both_models_and_draws_attention(tmp_path: Path) -> No
     for model in ("attention", "no_attention"):
         for n in (1, 2, 4):
             assert 0.0 <= outcome[f"{model}_bleu{n}"] <= 1.0
-        assert outcome[f"{model}_val_loss"] > 0
+        assert outcome[f"{model}_test_loss"] > 0
     assert outcome["attention_parameters"] > outcome["no_attention_parameters"]   # + W_q, W_k, v and a wider GRU input
     run = Path(outcome["run_dir"])
     report = (run / "report.md").read_text(encoding="utf-8")
@@ -79,4 +79,4 @@ def test_both_models_translate_the_real_pairs(shared_datasets: Path, tmp_path: P
                       out=tmp_path / "runs")
     for model in ("attention", "no_attention"):
         assert outcome[f"{model}_bleu1"] >= 0.38 and outcome[f"{model}_bleu4"] >= 0.10
-    assert outcome["attention_val_loss"] < outcome["no_attention_val_loss"]
+    assert outcome["attention_test_loss"] < outcome["no_attention_test_loss"]

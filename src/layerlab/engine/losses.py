@@ -12,6 +12,7 @@ from typing import Callable
 from torch import Tensor, nn
 import torch.nn.functional as F
 
+from layerlab.engine.metrics import MAE, RMSE, Accuracy, BinaryAccuracy, MeanLoss, Metric, TokenAccuracy
 from layerlab.registry import Registry
 
 LOSSES: Registry[Callable[[], nn.Module]] = Registry("loss", "losses")
@@ -29,13 +30,15 @@ class GaussianNLL(nn.Module):
 
 
 class SequenceCrossEntropy(nn.CrossEntropyLoss):
-    """Cross-entropy of every next-token prediction of a batch of sentences; <pad> (id 0) counts for nothing.
+    """Cross-entropy of every next-token prediction of a batch of sequences; `pad_id` counts for nothing.
 
-    logits (B, T, V) and targets (B, T) are flattened to B·T predictions; the mean is over real tokens.
+    logits (B, T, V) and targets (B, T) are flattened to B·T predictions; the mean is over real
+    tokens. `pad_id=None`: every position is real (a character language model's fixed-length pieces).
     """
 
-    def __init__(self, pad_id: int = 0) -> None:
-        super().__init__(ignore_index=pad_id)
+    def __init__(self, pad_id: int | None = 0) -> None:
+        super().__init__(ignore_index=-100 if pad_id is None else pad_id)
+        self.pad_id = pad_id          # what a step weighs a batch's mean by: its real tokens
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return super().forward(logits.flatten(0, 1), targets.flatten())     # (B·T, V), (B·T,)
@@ -87,15 +90,24 @@ def get_loss(name: str | nn.Module) -> nn.Module:
     return name if isinstance(name, nn.Module) else LOSSES.get(_canonical(name)).obj()
 
 
-def loss_task(name: str | nn.Module) -> str:
-    """classification, binary, regression or seq2seq: decides which metrics `evaluate` reports."""
-    if isinstance(name, nn.Module):
-        if isinstance(name, SequenceCrossEntropy):
-            return "seq2seq"
-        if isinstance(name, (nn.CrossEntropyLoss, nn.NLLLoss)):
-            return "classification"
-        return "binary" if isinstance(name, (nn.BCELoss, nn.BCEWithLogitsLoss)) else "regression"
-    return LOSSES.get(_canonical(name)).meta["task"]
+def loss_metrics(loss_fn: nn.Module) -> dict[str, Metric]:
+    """The metrics a loss implies, declared by the loss's type (never guessed from a name):
+    classification losses score argmax accuracy, BCE yes/no accuracy at the threshold its outputs
+    need (0 for logits, 0.5 for probabilities), squared error RMSE and MAE. A loss not listed here
+    reports its mean only; pass `metrics=` to fit/evaluate for more."""
+    metrics: dict[str, Metric] = {"loss": MeanLoss()}
+    if isinstance(loss_fn, SequenceCrossEntropy):
+        metrics["accuracy"] = Accuracy(class_dim=-1) if loss_fn.pad_id is None else TokenAccuracy(pad_id=loss_fn.pad_id)
+    elif isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        ignore = loss_fn.ignore_index
+        metrics["accuracy"] = Accuracy(ignore_index=ignore if ignore >= 0 else None)
+    elif isinstance(loss_fn, nn.BCEWithLogitsLoss):
+        metrics["accuracy"] = BinaryAccuracy(threshold=0.0)        # logits: sigmoid(0) = 0.5
+    elif isinstance(loss_fn, nn.BCELoss):
+        metrics["accuracy"] = BinaryAccuracy(threshold=0.5)        # probabilities
+    elif isinstance(loss_fn, (nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss)):
+        metrics |= {"rmse": RMSE(), "mae": MAE()}
+    return metrics
 
 
 def _canonical(name: str) -> str:

@@ -1,9 +1,7 @@
-"""Sequence-to-sequence batches for the loop, and greedy or beam-search translation of whole datasets.
+"""Greedy or beam-search translation of whole datasets by a trained encoder-decoder.
 
-A "kor-eng" row holds source ids + <eos> (padded) and <bos> + target ids + <eos> (padded).
-Teacher forcing trains the decoder to read target[:-1] and predict target[1:]:
-    decoder input  <bos> I   am  fine .
-    prediction     I     am  fine .  <eos>
+Training (teacher forcing) is the TeacherForcing step in layerlab/tasks/sequence.py; here the
+decoder reads its own previous word, as it must when there is no reference.
 """
 
 from __future__ import annotations
@@ -14,17 +12,6 @@ from torch import Tensor
 from layerlab.data.text import BOS, EOS, PAD
 from layerlab.errors import LayerlabError
 from layerlab.models.seq2seq import Seq2Seq
-
-
-def teacher_forcing(inputs: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[tuple[Tensor, Tensor], Tensor]:
-    """A batch transform: ((source, decoder input), next tokens), cut to the batch's longest sentence.
-
-    The dataset pads every row to the longest sentence of the whole corpus; cutting the all-<pad>
-    columns saves decoder steps (the decoder runs once per target column).
-    """
-    source = inputs[:, : int((inputs != PAD).sum(dim=1).max())]        # (B, S_batch)
-    target = targets[:, : int((targets != PAD).sum(dim=1).max())]      # (B, T_batch + 1)
-    return (source, target[:, :-1]), target[:, 1:]                     # (B, T_batch) each
 
 
 @torch.no_grad()

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from layerlab.data import TensorData, get_dataset
-from layerlab.data.text import SentencePair, Vocab, tokenize
+from layerlab.data.text import PAD, SentencePair, Vocab, tokenize
 from layerlab.engine import History, RunDir, fit, seed_everything
 from layerlab.engine.bleu import corpus_bleu
-from layerlab.engine.translate import beam_translate, greedy_translate, teacher_forcing
+from layerlab.engine.translate import beam_translate, greedy_translate
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LabConfig, LabResult, register_lab
 from layerlab.models import get_model
-from layerlab.models.seq2seq import Seq2Seq, TeacherForced
+from layerlab.models.seq2seq import Seq2Seq
+from layerlab.tasks import TeacherForcing
 from layerlab.viz.translation import plot_attention, plot_compared_histories
 
 
@@ -50,15 +51,17 @@ class Seq2SeqAttentionConfig(LabConfig):
 MODELS = {"attention": "seq2seq-attention", "no attention": "seq2seq"}
 
 
-def train_translator(name: str, train: TensorData, test: TensorData, cfg: Seq2SeqAttentionConfig) -> tuple[Seq2Seq, History]:
-    """The same seed, batches and budget for either model: only the attention differs."""
+def train_translator(name: str, train: TensorData, test: TensorData, cfg: Seq2SeqAttentionConfig,
+                     run: RunDir) -> tuple[Seq2Seq, History]:
+    """The same seed, batches and budget for either model: only the attention differs. The held-out
+    pairs are scored after every epoch as "test": watched, never used to choose anything."""
     seed_everything(cfg.seed)
     model = get_model(MODELS[name], src_vocab_size=len(train.meta["src_vocab"]), tgt_vocab_size=len(train.meta["tgt_vocab"]),
                       embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
-    history = fit(TeacherForced(model), train, val=test, loss="sequence_cross_entropy", optimizer="adam", lr=cfg.lr,
-                  epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, clip_grad_norm=cfg.clip_grad_norm,
-                  transform=teacher_forcing, eval_transform=teacher_forcing, device=cfg.device, seed=cfg.seed,
-                  progress=cfg.progress)
+    step = TeacherForcing(model, pad_id=PAD, optimizer="adam", lr=cfg.lr, clip_grad_norm=cfg.clip_grad_norm)
+    history = fit(step, train, val=test, val_name="test", epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size,
+                  device=cfg.device, seed=cfg.seed, progress=cfg.progress, run=run,
+                  stage="main" if name == "attention" else "no-attention")
     return model, history
 
 
@@ -120,12 +123,12 @@ def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
     names = list(MODELS) if cfg.compare else ["attention"]
     histories, translations, metrics = {}, {}, {}
     for name in names:
-        model, histories[name] = train_translator(name, train, test, cfg)
+        model, histories[name] = train_translator(name, train, test, cfg, run)
         translations[name] = translate(model, test, cfg)
         hypotheses = [vocab.decode(ids) for ids, _ in translations[name]]
         prefix = name.replace(" ", "_")
         metrics |= bleu_scores(hypotheses, list(references), prefix)
-        metrics[f"{prefix}_val_loss"] = histories[name].last["val_loss"]
+        metrics[f"{prefix}_test_loss"] = histories[name].last["test_loss"]
         metrics[f"{prefix}_parameters"] = sum(p.numel() for p in model.parameters())
     # 4. Report: BLEU side by side, example translations, heat-maps, both training curves
     long_enough = [i for i, s in enumerate(sources) if len(s) >= 3] or list(range(len(sources)))
@@ -138,7 +141,7 @@ def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
                                    "curves"))
     direction = train.meta["direction"]
     scores = [{"model": name, **{f"BLEU-{n}": metrics[f"{name.replace(' ', '_')}_bleu{n}"] for n in (1, 2, 4)},
-               "held-out loss": metrics[f"{name.replace(' ', '_')}_val_loss"]} for name in names]
+               "held-out loss": metrics[f"{name.replace(' ', '_')}_test_loss"]} for name in names]
     notes = [f"{direction}: {len(train)} training and {len(test)} held-out pairs of at most {cfg.max_tokens} tokens; "
              f"vocabularies {len(train.meta['src_vocab'])} source and {len(vocab)} target tokens.",
              "BLEU is corpus BLEU (Papineni et al., 2002) on lowercased word tokens against one reference per sentence; "

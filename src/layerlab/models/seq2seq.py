@@ -152,22 +152,6 @@ class Seq2Seq(nn.Module):
         return torch.stack(tokens, dim=1), torch.stack(weights, dim=1)   # (B, L), (B, L, S)
 
 
-class TeacherForced(nn.Module):
-    """A Seq2Seq seen by the training loop: one input (src, tgt_in) in, logits out.
-
-    layerlab's `train_step` calls `model(inputs)` and scores its output with the loss; this wrapper
-    unpacks the pair and keeps only the logits (attention weights are for looking at, not for the loss).
-    """
-
-    def __init__(self, model: Seq2Seq) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs: tuple[Tensor, Tensor]) -> Tensor:
-        src, tgt_in = inputs                                         # (B, S), (B, T)
-        return self.model(src, tgt_in)[0]                            # (B, T, V)
-
-
 def _seq2seq(attention: bool, overrides: dict[str, Any]) -> Seq2Seq:
     return Seq2Seq(Seq2SeqConfig(attention=attention, **overrides))
 

@@ -40,10 +40,10 @@ def plot_compared_histories(histories: dict[str, Sequence[dict[str, Any]]], titl
         epochs = [r["epoch"] for r in rows]
         colour = f"C{i}"
         for ax, key in zip(axes, ("loss", "accuracy")):
-            for split, style in (("train", "-"), ("val", "--")):
+            for split, style in (("train", "-"), ("val", "--"), ("test", "--")):
                 values = [r.get(f"{split}_{key}") for r in rows]
                 if all(v is not None for v in values):
-                    label = f"{name}, {'train' if split == 'train' else 'held-out'}"
+                    label = f"{name}, {'train' if split == 'train' else 'held-out ' + split}"
                     ax.plot(epochs, values, style, color=colour, marker="o", markersize=3, label=label)
     for ax, key in zip(axes, ("cross-entropy per target token", "next-token accuracy (teacher forcing)")):
         ax.set_xlabel("epoch")

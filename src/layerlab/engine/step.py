@@ -1,0 +1,154 @@
+"""Steps: what one training iteration and one evaluation batch do, for one kind of problem.
+
+`fit` repeats a step over batches and epochs; the step owns its models and optimizers (dicts by
+name) and says what it measured. `Supervised` is the course diagram: `train_step` below, one model,
+one loss, one optimizer. A GAN (two models, two optimizers), a VAE (a loss that needs mu and
+log-variance) or a CTC recogniser is a small Step of its own beside it, not an adapter around the
+model (docs/engine.md shows how to write one).
+
+A step's `train(batch)` and `evaluate(batch)` return detached per-batch values by name, e.g.
+{"loss": ..., "count": 64, "outputs": logits, "targets": labels}; its `metrics()` are fresh metric
+objects that read those names. Nothing in a step calls `.item()`: a host sync per step would stall
+a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from layerlab.engine.losses import get_loss, loss_metrics
+from layerlab.engine.metrics import Metric, Metrics
+from layerlab.engine.optim import get_optimizer
+
+
+def train_step(model: nn.Module, batch: tuple[Any, Tensor], loss_fn: nn.Module, optimizer: Optimizer, *,
+               clip_grad_norm: float | None = None,
+               precision: contextlib.AbstractContextManager = contextlib.nullcontext()) -> tuple[Tensor, Tensor]:
+    inputs, targets = batch
+    with precision:                        # optional bf16 autocast: the forward and the loss, never backward
+        logits = model(inputs)             # Data -> Model -> logits
+        loss = loss_fn(logits, targets)    # logits -> Loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()                        # Loss -> gradients
+    if clip_grad_norm is not None:         # optional: cap the gradient's length before the step
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()                       # Optimizer -> Model
+    return loss.detach(), logits.detach()  # no .item() here: that would sync the GPU every step
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on `device` when enabled (CUDA, or a CPU with AVX-512 BF16); else nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+class Step(ABC):
+    """What `fit` trains: models and optimizers by name, and a train/evaluate pair.
+
+    Subclasses set `models` and `optimizers` and implement `train`, `evaluate` and `metrics`.
+    `loss_keys` names the values the divergence guard watches (a GAN has two losses).
+    """
+
+    models: dict[str, nn.Module]
+    optimizers: dict[str, Optimizer]
+    loss_keys: tuple[str, ...] = ("loss",)
+
+    @abstractmethod
+    def train(self, batch: Any) -> dict[str, Any]:
+        """One iteration on one batch: forward, loss, backward, optimizer step(s); detached values out."""
+
+    @abstractmethod
+    def evaluate(self, batch: Any) -> dict[str, Any]:
+        """The same values for a batch that is only scored (called under torch.no_grad, models in eval mode)."""
+
+    @abstractmethod
+    def metrics(self) -> Metrics:
+        """Fresh metric objects for one pass over a dataset."""
+
+    def to(self, device: torch.device, *, channels_last: bool = False) -> "Step":
+        for model in self.models.values():
+            model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+        return self
+
+    def train_mode(self, on: bool = True) -> None:
+        for model in self.models.values():
+            model.train(on)
+
+    @property
+    def device(self) -> torch.device:
+        for model in self.models.values():
+            for p in model.parameters():
+                return p.device
+        return torch.device("cpu")
+
+
+class Supervised(Step):
+    """Inputs -> model -> outputs, scored against targets by one loss, one optimizer: the course's pipeline.
+
+    `metrics` defaults to what the loss declares (layerlab.engine.losses.loss_metrics): accuracy for
+    cross-entropy, yes/no accuracy for BCE, RMSE and MAE for squared error; a loss it does not know
+    reports its mean only, unless you pass `metrics={"name": Metric, ...}`.
+    """
+
+    def __init__(self, model: nn.Module, *, loss: str | nn.Module = "cross_entropy", optimizer: str | Optimizer | None = "sgd",
+                 lr: float = 0.1, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+                 metrics: dict[str, Metric] | None = None, clip_grad_norm: float | None = None, amp: bool = False,
+                 channels_last: bool = False, compile: bool = False) -> None:
+        self.model = model
+        self.loss_fn = get_loss(loss)
+        self.models = {"model": model}
+        if optimizer is None:                  # evaluation only
+            self.optimizers = {}
+        elif isinstance(optimizer, Optimizer):
+            self.optimizers = {"optimizer": optimizer}
+        else:
+            self.optimizers = {"optimizer": get_optimizer(optimizer, model, lr, momentum=momentum, nesterov=nesterov,
+                                                          weight_decay=weight_decay)}
+        self._metrics = metrics
+        self.clip_grad_norm, self.amp, self.channels_last = clip_grad_norm, amp, channels_last
+        self.forward_model = torch.compile(model) if compile else model
+        self._sums = getattr(self.loss_fn, "reduction", "mean") == "sum"   # sum of squares: report a per-sample mean
+        self._pad = getattr(self.loss_fn, "pad_id", None)                  # token losses: a mean over real tokens
+
+    def metrics(self) -> Metrics:
+        if self._metrics is not None:
+            return Metrics({name: _fresh(metric) for name, metric in self._metrics.items()})
+        return Metrics(loss_metrics(self.loss_fn))
+
+    def _inputs(self, inputs: Any) -> Any:
+        if self.channels_last and isinstance(inputs, Tensor) and inputs.dim() == 4:
+            return inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
+    def _values(self, loss: Tensor, outputs: Tensor, targets: Any) -> dict[str, Any]:
+        count = (targets != self._pad).sum() if self._pad is not None else len(targets)
+        return {"loss": loss / count if self._sums else loss, "count": count, "outputs": outputs, "targets": targets}
+
+    def train(self, batch: tuple[Any, Any]) -> dict[str, Any]:
+        inputs, targets = batch
+        precision = autocast(targets.device if isinstance(targets, Tensor) else self.device, self.amp)
+        loss, outputs = train_step(self.forward_model, (self._inputs(inputs), targets), self.loss_fn,
+                                   self.optimizers["optimizer"], clip_grad_norm=self.clip_grad_norm, precision=precision)
+        return self._values(loss, outputs, targets)
+
+    def evaluate(self, batch: tuple[Any, Any]) -> dict[str, Any]:
+        inputs, targets = batch
+        with autocast(targets.device if isinstance(targets, Tensor) else self.device, self.amp):
+            outputs = self.model(self._inputs(inputs)).float()
+            loss = self.loss_fn(outputs, targets)
+        return self._values(loss.float(), outputs, targets)
+
+
+def _fresh(metric: Metric) -> Metric:
+    """A metric with empty sums, so each pass starts from zero without rebuilding the user's objects."""
+    fresh = copy.copy(metric)
+    fresh.reset()
+    return fresh

@@ -1,0 +1,8 @@
+"""Problem types beyond the one-model supervised step: each a small Step (train/evaluate + metrics).
+
+The supervised step itself lives in engine/step.py, because `fit(model, ...)` builds it by default.
+"""
+
+from layerlab.tasks.sequence import TeacherForcing
+
+__all__ = ["TeacherForcing"]
