@@ -91,19 +91,19 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     frozen = freeze_features(model)
     if cfg.unfreeze_last:
         frozen -= unfreeze(last_block(model))
-    # the test images draw the curves only: no choice is made from them (no early stopping)
-    history = fit(model, target_train, val=target_test, run=run, stage="main", **budget)
+    # the test images draw the curves only, logged as test_*: no choice is made from them (no early stopping)
+    history = fit(model, target_train, val=target_test, val_name="test", run=run, stage="main", **budget)
     metrics = {**evaluate(model, target_test, transform=to_eval, amp=cfg.amp, prefix="test_"), **pretrain_metrics}
     runs = {"transfer": history.epochs}
     if cfg.baseline:  # 4. The same net from random weights, every layer trainable, same budget
         seed_everything(cfg.seed)
         scratch, _, _ = _build(cfg, arch, len(cfg.classes))
-        scratch_history = fit(scratch, target_train, val=target_test, run=run, stage="scratch", **budget)
+        scratch_history = fit(scratch, target_train, val=target_test, val_name="test", run=run, stage="scratch", **budget)
         metrics["scratch_test_accuracy"] = evaluate(scratch, target_test, transform=to_eval, amp=cfg.amp)["accuracy"]
         runs["from scratch"] = scratch_history.epochs
     # 5. Report
     figures, numbers = classification_figures(model, target_test, run, history=history, transform=to_eval, amp=cfg.amp)
-    figures.append(run.save_figure(plot_runs(runs, title=f"{' vs '.join(cfg.classes)} from {per_class} "
+    figures.append(run.save_figure(plot_runs(runs, keys=("train_loss", "test_accuracy"), title=f"{' vs '.join(cfg.classes)} from {per_class} "
                                              "images per class: transfer vs from scratch"), "transfer_vs_scratch"))
     image = to_eval(target_test.inputs[:1], target_test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
     figures += model_figures(model, image, run.figures, display=target_test.inputs[0], classes=target_test.classes)

@@ -27,7 +27,7 @@ def plot_history(rows: Sequence[dict[str, Any]], title: str = "Training curves")
     fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5, 3.6), squeeze=False)
     epochs = [r["epoch"] for r in rows]
     for ax, key in zip(axes[0], ["loss"] + ([metric] if metric else [])):
-        for split, style in (("train", "-o"), ("val", "-s")):
+        for split, style in (("train", "-o"), ("val", "-s"), ("test", "-^")):
             values = [r.get(f"{split}_{key}") for r in rows]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, style, markersize=3, label=split)
