@@ -5,7 +5,8 @@ write new "Shakespeare" one sampled character at a time. Judged by validation pe
 exp(cross-entropy per character): the number of characters the model is "choosing between".
 Baseline: a unigram model (each character's frequency in the training text, no context at all),
 about 27; the LSTM must beat it by a wide margin. Published: char-rnn (2x512 LSTM, hours) ≈ 3.9-4.1.
-Default budget: about 10 minutes on 2 CPU cores (bf16 autocast; `--no-amp` for fp32).
+Expected with the defaults (10 epochs, bf16 autocast; `--no-amp` for fp32): validation perplexity
+below 5, at least 5x lower than the unigram baseline.
 """
 
 from __future__ import annotations
