@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 BENCH  := .bench-venv
 
-.PHONY: demo test test-all bench install clean
+.PHONY: demo test test-all bench bench-labs install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ $(BENCH)/.installed-stamp: pyproject.toml benchmarks/requirements.txt
 
 bench: $(BENCH)/.installed-stamp
 	$(BENCH)/bin/python benchmarks/run_all.py
+
+# The README's lab table: every lab's default run, one at a time, each between two matmul canaries.
+bench-labs: $(STAMP)
+	$(PY) benchmarks/labs.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
