@@ -1,4 +1,4 @@
-"""The import direction of STYLE.md §2: errors, registry <- data, models <- inspect <- engine <- viz <- labs <- cli."""
+"""The import direction of STYLE.md §2: errors, files, registry <- data, models <- inspect <- engine <- viz <- labs <- cli."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "layerlab"
-RANK = {"errors": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "viz": 4, "labs": 5, "cli": 6, "__main__": 7}
+RANK = {"errors": -1, "files": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "viz": 4, "labs": 5, "cli": 6, "__main__": 7}
 
 
 def layer_of(path: Path) -> str:

@@ -18,7 +18,6 @@ import os
 import stat
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -30,6 +29,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Sequence
 
 from layerlab.errors import LayerlabError
+from layerlab.files import atomic_open
 
 CHUNK = 1 << 20  # 1 MiB: big enough to keep Python overhead low, small enough for a smooth bar
 
@@ -162,46 +162,23 @@ def download(
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        # the temp file lives beside dest so that os.replace is a rename within one file system
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as error:
         raise LayerlabError(f"download {url}: cannot write into {dest.parent} ({error.strerror})") from None
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        # the bytes stream into a temporary file beside dest that becomes dest only once verified
+        with atomic_open(dest, suffix=".part") as out:
             hashers = _hashers(sha256, md5)
             _stream(url, out, hashers, progress, timeout)
             problem = _mismatch(hashers, sha256, md5)
             if problem:
                 raise LayerlabError(f"download {url}: checksum mismatch, {problem}")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException as error:  # also Ctrl-C: never leave a .part file behind
-        tmp.unlink(missing_ok=True)
-        if isinstance(error, urllib.error.HTTPError):
-            raise LayerlabError(f"download {url}: HTTP {error.code} {error.reason}") from None
-        if isinstance(error, urllib.error.URLError):
-            raise LayerlabError(f"download {url}: {error.reason}") from None
-        if isinstance(error, (OSError, HTTPException)):
-            raise LayerlabError(f"download {url}: {type(error).__name__}: {error}") from None
-        raise
-    _fsync_dir(dest.parent)
+    except urllib.error.HTTPError as error:
+        raise LayerlabError(f"download {url}: HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        raise LayerlabError(f"download {url}: {error.reason}") from None
+    except (OSError, HTTPException) as error:
+        raise LayerlabError(f"download {url}: {type(error).__name__}: {error}") from None
     return dest
-
-
-def _fsync_dir(folder: Path) -> None:
-    # makes the rename itself durable after a power cut; not every platform can open a folder
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,9 +17,7 @@ import hashlib
 import io
 import itertools
 import multiprocessing
-import os
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import channel_stats
 from layerlab.errors import LayerlabError
+from layerlab.files import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
@@ -359,18 +358,13 @@ def load_cached_stats(path: Path, build: Callable[[], Decoded]) -> tuple[tuple[f
 
 
 def _save_atomically(path: Path, data: Decoded) -> None:
-    # temp file + os.replace: a reader never sees a half-written cache, even if we are killed
+    # one atomic write (layerlab.files): a reader never sees a half-written cache, even if we are killed
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, inputs=data.inputs, targets=data.targets, classes=np.array(data.classes, dtype=str),
+        mean=np.array(data.mean), std=np.array(data.std),
+    )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        atomic_write_bytes(path, buffer.getbuffer())
     except OSError:
-        return  # a read-only cache only costs a second decode next time
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f, inputs=data.inputs, targets=data.targets, classes=np.array(data.classes, dtype=str),
-                mean=np.array(data.mean), std=np.array(data.std),
-            )
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        pass  # a read-only cache only costs a second decode next time
