@@ -1,12 +1,10 @@
-"""Finding, downloading and unpacking dataset files: the one place where bytes come from outside.
+"""Finding and downloading dataset files: the one place where bytes come from outside.
 
 This is security code, kept in one module so it can be reviewed in one sitting:
 
 - `download` streams into a temporary file beside the destination, checks the length the server
   announced and the published checksum, fsyncs, and only then renames the file into place
   (`os.replace` is atomic). A failed or interrupted download never leaves a file that looks good.
-- `safe_extract` refuses archive members that would land outside the destination folder
-  (absolute paths, `..`, links pointing outside, device files) before it writes anything.
 - `locate` decides where a dataset's files come from, offline first (DESIGN.md §4): the user's
   folder, the cache, known system copies, and only then the network.
 """
@@ -15,17 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import sys
-import tarfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from http.client import HTTPException
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import IO, Sequence
 
 from layerlab.errors import LayerlabError
@@ -179,110 +174,6 @@ def download(
     except (OSError, HTTPException) as error:
         raise LayerlabError(f"download {url}: {type(error).__name__}: {error}") from None
     return dest
-
-
-# ---------------------------------------------------------------------------------------------
-# Safe extraction
-# ---------------------------------------------------------------------------------------------
-
-
-def _inside(path: str | Path, root: Path) -> bool:
-    """Does `path` (after following every symlink that exists now) stay within `root`?"""
-    real = Path(os.path.realpath(path))
-    return real == root or root in real.parents
-
-
-def _check_name(archive: Path, name: str, what: str = "") -> None:
-    """Refuse absolute names, drive letters and '..' in either path flavour (`what` names the member)."""
-    what = what or f"member {name!r}"
-    posix, windows = PurePosixPath(name), PureWindowsPath(name)
-    if posix.is_absolute() or windows.is_absolute() or windows.drive or name.startswith("\\"):
-        raise LayerlabError(f"{archive.name}: refusing {what} with an absolute path")
-    if ".." in posix.parts or ".." in windows.parts:
-        raise LayerlabError(f"{archive.name}: refusing {what} with a '..' component")
-
-
-def _check_tar_member(archive: Path, member: tarfile.TarInfo, root: Path) -> None:
-    _check_name(archive, member.name)
-    if member.isdev():  # character/block devices and FIFOs
-        raise LayerlabError(f"{archive.name}: refusing device or FIFO member {member.name!r}")
-    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        raise LayerlabError(f"{archive.name}: refusing member {member.name!r} of unknown type")
-    if not _inside(root / member.name, root):  # writing through a link extracted earlier
-        raise LayerlabError(f"{archive.name}: member {member.name!r} would land outside {root}")
-    if member.issym():
-        if os.path.isabs(member.linkname) or not _inside(root / os.path.dirname(member.name) / member.linkname, root):
-            raise LayerlabError(f"{archive.name}: symlink {member.name!r} -> {member.linkname!r} points outside")
-    if member.islnk():  # a hard link's target is a name inside the archive
-        _check_name(archive, member.linkname, f"hard link {member.name!r} -> {member.linkname!r}")
-        if not _inside(root / member.linkname, root):
-            raise LayerlabError(f"{archive.name}: hard link {member.name!r} -> {member.linkname!r} points outside")
-
-
-# tarfile.FilterError exists where the "data" filter does (Python >= 3.11.4)
-_FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
-
-
-def _extract_tar(archive: Path, root: Path) -> list[Path]:
-    with tarfile.open(archive) as tar:
-        members = tar.getmembers()
-        for member in members:  # refuse the whole archive before writing a single byte
-            _check_tar_member(archive, member, root)
-        written = []
-        for member in members:
-            _check_tar_member(archive, member, root)  # again: earlier members may be links now
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.12, 3.11.4+: the stdlib's own guard too
-                tar.extract(member, root, filter="data")
-            else:
-                tar.extract(member, root)
-            if not member.isdir():
-                written.append(root / member.name)
-    for path in written:  # a link made early may have been re-pointed by a later member
-        if path.is_symlink() and not _inside(path, root):
-            path.unlink()
-            raise LayerlabError(f"{archive.name}: link {path.relative_to(root)} ends up outside {root}")
-    return written
-
-
-def _extract_zip(archive: Path, root: Path) -> list[Path]:
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        for info in infos:
-            _check_name(archive, info.filename)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):  # zipfile would write the link target as a plain text file
-                raise LayerlabError(f"{archive.name}: refusing symlink member {info.filename!r}")
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-                raise LayerlabError(f"{archive.name}: refusing device or FIFO member {info.filename!r}")
-        written = []
-        for info in infos:
-            if not _inside(root / info.filename, root):
-                raise LayerlabError(f"{archive.name}: member {info.filename!r} would land outside {root}")
-            path = Path(zf.extract(info, root))
-            if not info.is_dir():
-                written.append(path)
-    return written
-
-
-def safe_extract(archive: Path, dest: Path) -> list[Path]:
-    """Unpack a tar (plain, gz, bz2, xz) or zip archive into `dest`; returns the files written.
-
-    Any member that could write outside `dest` makes the whole archive an error, checked
-    before anything is written.
-    """
-    archive, dest = Path(archive), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    root = Path(os.path.realpath(dest))
-    try:
-        if tarfile.is_tarfile(archive):
-            return _extract_tar(archive, root)
-        if zipfile.is_zipfile(archive):
-            return _extract_zip(archive, root)
-    except _FILTER_ERRORS as error:  # the stdlib's data filter found something we did not
-        raise LayerlabError(f"{archive.name}: refusing member: {error}") from None
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
-        raise LayerlabError(f"{archive.name}: damaged archive ({error})") from None
-    raise LayerlabError(f"{archive.name}: expected a .tar(.gz/.bz2/.xz) or .zip archive")
 
 
 # ---------------------------------------------------------------------------------------------
