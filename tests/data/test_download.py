@@ -226,12 +226,13 @@ def test_locate_accepts_unpacked_files_aliases_and_a_per_dataset_subfolder(tmp_p
     assert locate("demo", [spec], root, allow_download=False)["images.gz"] == root / "demo" / "images.old"
 
 
-def test_locate_reads_layerlab_data_when_no_root_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "env").mkdir()
-    (tmp_path / "env" / "data.bin").write_bytes(b"from the environment")
+def test_locate_reads_the_datasets_subfolder_of_layerlab_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "env" / "demo").mkdir(parents=True)
+    (tmp_path / "env" / "data.bin").write_bytes(b"loose: which dataset's would it be?")
+    (tmp_path / "env" / "demo" / "data.bin").write_bytes(b"from the environment")
     monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "env"))
     spec = spec_for("http://127.0.0.1:9")
-    assert locate("demo", [spec], None, allow_download=False)["data.bin"] == tmp_path / "env" / "data.bin"
+    assert locate("demo", [spec], None, allow_download=False)["data.bin"] == tmp_path / "env" / "demo" / "data.bin"
 
 
 def test_locate_rejects_a_data_folder_that_does_not_exist(tmp_path: Path) -> None:
@@ -246,11 +247,14 @@ def test_offline_with_no_copy_says_in_one_line_which_files_to_put_where(tmp_path
         locate("demo", specs, None)
     message = str(info.value)
     assert message.startswith(
-        f"demo: put a.gz, b.gz into a folder and pass --data-dir FOLDER (download from {url}/a.gz failed: "
+        f"demo: put a.gz, b.gz into a folder and pass --data-dir FOLDER (or put them in {private_cache / 'demo'}) "
+        f"(download from {url}/a.gz failed: "
     )
     assert "efused" in message and "\n" not in message
     with pytest.raises(LayerlabError, match=r"put a\.gz, b\.gz into a folder .*\(downloads are turned off\)"):
         locate("demo", specs, None, allow_download=False)
+    with pytest.raises(LayerlabError, match=r"demo: put notes.txt into .* \(it has no official download address\)"):
+        locate("demo", [FileSpec("notes.txt")], None)
     assert files_in(private_cache) == []
 
 

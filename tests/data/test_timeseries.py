@@ -111,7 +111,8 @@ def test_nflx_reader_on_a_small_file_reports_dates_and_dollars(tmp_path: Path) -
     scaler = scaler_from_state(test.meta["scaler"])
     dollars = scaler.inverse_transform(test.targets.double(), column=test.meta["target_column"])
     torch.testing.assert_close(dollars[:, 0], test.meta["prices"], atol=1e-4, rtol=0)
-    with pytest.raises(LayerlabError, match="NFLX.csv"):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LayerlabError, match="nflx-stock: put NFLX.csv into a folder and pass --data-dir FOLDER"):
         get_dataset("nflx-stock", root=tmp_path / "empty")
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from layerlab.data.download import cache_dir
+from layerlab.data.download import cache_dir, dataset_folders, find_copy
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import channel_stats
@@ -72,7 +72,7 @@ def decoded_arrays(inputs: np.ndarray, targets: np.ndarray, classes: tuple[str, 
     "image-folder",
     task="classification",
     input_shape=None,
-    splits=("train", "test"),
+    splits=("train", "val", "test"),
     description="your own images: DIR/train/<class>/*.png|jpg and DIR/test/<class>/..., or a .tar.gz/.zip of that",
     files="pass --data-dir DIR where DIR/train/<class>/ and DIR/test/<class>/ hold .png/.jpg files (or DIR is a .tar.gz/.zip of them)",
 )
@@ -89,17 +89,25 @@ def image_folder(
     share one size. `channels` forces 1 (grayscale) or 3 (RGB); by default images are RGB unless
     every one of them is grayscale.
     """
-    if root is None:
-        raise LayerlabError("image-folder needs a root: a folder with train/<class>/*.png|jpg (or a .tar.gz/.zip of it)")
-    root = Path(root)
-    if not root.exists():
-        raise LayerlabError(f"image-folder: {root} does not exist (expected a folder or a .tar.gz/.zip archive)")
+    root = _find_images(root)
     data = load_split(root, split, size=size, channels=channels, cache_dir=cache_dir)
     if split == "train":
         mean, std = data.mean, data.std
     else:  # normalise every split with the statistics the model is trained with
         mean, std = load_stats(root, "train", size=size, channels=channels, cache_dir=cache_dir)
     return data.to_tensor_data("image-folder", {"mean": mean, "std": std, "source": str(root)})
+
+
+def _find_images(root: Path | None) -> Path:
+    """The folder (with train/<class>/) or archive the usual order finds first (download.find_copy)."""
+    found = find_copy("image-folder", root, lambda folder: folder if is_archive(folder) or (folder / "train").is_dir() else None)
+    if found is None:
+        looked = ", ".join(str(p) for p in dataset_folders("image-folder", root))
+        raise LayerlabError(
+            f"image-folder: no train/<class>/ folders found (looked in {looked}); pass --data-dir DIR where "
+            "DIR/train/<class>/ and DIR/test/<class>/ hold .png/.jpg files (or DIR is a .tar.gz/.zip of them)"
+        )
+    return found
 
 
 def load_split(

@@ -123,12 +123,10 @@ def part_windows(series: Tensor, part: slice, window: int = 30, horizon: int = 1
 _SPLITS = ("train", "val", "test")
 
 
-def windowed_split(table: DatedTable, split: str, window: int = 30, horizon: int = 1, target: str = "Close",
+def windowed_split(table: DatedTable, split: str, *, window: int = 30, horizon: int = 1, target: str = "Close",
                    scaler: str = "minmax", fractions: Sequence[float] = (0.7, 0.15, 0.15),
                    name: str = "") -> TensorData:
     """One split of a dated table as scaled windows; the scaler is fitted on the training rows only."""
-    if split not in _SPLITS:
-        raise LayerlabError(f"expected a split in {_SPLITS}, got {split!r}")
     parts = dict(zip(_SPLITS, chronological_split(len(table.dates), fractions)))
     fitted = get_scaler(scaler).fit(table.values[parts["train"]])   # training rows only: no peeking
     scaled = fitted.transform(table.values)                          # (T, F)
@@ -159,6 +157,7 @@ def nflx_stock(root: Path | None = None, split: str = "train", window: int = 30,
                fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> TensorData:
     """Splits are chronological 70/15/15 (881/189/189 days); train has 851 windows, val and test 189."""
     table = read_dated_csv(find_file(root, "nflx-stock", "NFLX.csv"), columns)
-    data = windowed_split(table, split, window, horizon, target, scaler, fractions, "nflx-stock")
+    data = windowed_split(table, split, window=window, horizon=horizon, target=target, scaler=scaler,
+                          fractions=fractions, name="nflx-stock")
     data.meta["source"] = "NFLX.csv"
     return data
