@@ -168,6 +168,26 @@ def test_test_split_meta_carries_the_train_statistics(tmp_path):
     assert test.meta["mean"] == train.meta["mean"] and test.meta["std"] == train.meta["std"]
 
 
+def test_every_split_numbers_its_classes_as_the_training_split_does(tmp_path):
+    _write_folder(tmp_path / "pets")  # train: ant, bee, cat -> 0, 1, 2
+    _write_folder(tmp_path / "pets", classes=("cat", "ant"), per_class=(1, 1), split="test")  # no bee
+    test = get_dataset("image-folder", root=tmp_path / "pets", split="test")
+    assert test.classes == ("ant", "bee", "cat")
+    assert test.targets.tolist() == [0, 2]  # cat keeps id 2; counted from the test folders it would be 1
+    assert test.inputs[:, 0, 0, 0].tolist() == [10, 50]  # the files: ant's, then cat's (red = 40 * rank + 10)
+
+
+def test_a_class_folder_the_training_split_lacks_is_a_one_line_error(tmp_path):
+    _write_folder(tmp_path / "pets")
+    _write_folder(tmp_path / "pets", classes=("ant", "dog"), per_class=(1, 1), split="val")
+    with pytest.raises(LayerlabError) as info:
+        get_dataset("image-folder", root=tmp_path / "pets", split="val")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.endswith("val/dog/ is a class the training split lacks (its classes: ant, bee, cat); "
+                            "add train/dog/ or remove val/dog/")
+
+
 # --- the decode cache ----------------------------------------------------------------------------
 
 

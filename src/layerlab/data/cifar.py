@@ -59,10 +59,10 @@ def cifar10(root: Path | None = None, split: str = "train", cache_dir: Path | No
     if split == "train":
         mean, std = data.mean, data.std
     elif kind == "images":
-        mean, std = images.load_stats(source, "train", channels=3, cache_dir=cache_dir)
+        _, mean, std = images.load_summary(source, "train", channels=3, cache_dir=cache_dir)
     else:
         path = _python_cache_path(source, "train", cache_dir)
-        mean, std = images.load_cached_stats(path, lambda: _load(kind, source, "train", cache_dir))
+        _, mean, std = images.load_cached_summary(path, lambda: _load(kind, source, "train", cache_dir))
     return data.to_tensor_data("cifar10", {"mean": mean, "std": std, "source": str(source)})
 
 

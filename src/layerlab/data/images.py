@@ -1,7 +1,8 @@
 """Image folders (one subfolder per class), also inside a .tar/.tar.gz/.tgz/.zip archive.
 
-Layout: `root/<split>/<class>/<name>.png|.jpg|.jpeg`, e.g. `root/train/cat/0001.jpg`. Classes are
-sorted by name and numbered from 0, so label ids are the same on every machine. An archive holds
+Layout: `root/<split>/<class>/<name>.png|.jpg|.jpeg`, e.g. `root/train/cat/0001.jpg`. The classes
+are the TRAINING split's folders, sorted by name and numbered from 0, so label ids are the same on
+every machine and in every split; a val/test folder the training split lacks is an error. An archive holds
 the same layout (optionally under one top folder) and is read member by member in memory: nothing
 is unpacked to disk, links are never followed.
 
@@ -83,18 +84,21 @@ def image_folder(
     channels: int | None = None,
     cache_dir: Path | None = None,
 ) -> TensorData:
-    """One split of a folder or archive of class folders; meta holds the TRAINING split's mean and std.
+    """One split of a folder or archive of class folders, in the TRAINING split's terms.
 
-    `size` resizes every image to (H, W) (one int: square); without it all images must already
-    share one size. `channels` forces 1 (grayscale) or 3 (RGB); by default images are RGB unless
-    every one of them is grayscale.
+    Every split numbers its classes as the training split does (a test split missing a class
+    keeps the later ids), and meta holds the training split's mean and std, the statistics the
+    model is trained with. `size` resizes every image to (H, W) (one int: square); without it all
+    images must already share one size. `channels` forces 1 (grayscale) or 3 (RGB); by default
+    images are RGB unless every one of them is grayscale.
     """
     root = _find_images(root)
-    data = load_split(root, split, size=size, channels=channels, cache_dir=cache_dir)
     if split == "train":
+        data = load_split(root, split, size=size, channels=channels, cache_dir=cache_dir)
         mean, std = data.mean, data.std
-    else:  # normalise every split with the statistics the model is trained with
-        mean, std = load_stats(root, "train", size=size, channels=channels, cache_dir=cache_dir)
+    else:
+        classes, mean, std = load_summary(root, "train", size=size, channels=channels, cache_dir=cache_dir)
+        data = load_split(root, split, size=size, channels=channels, cache_dir=cache_dir, classes=classes)
     return data.to_tensor_data("image-folder", {"mean": mean, "std": std, "source": str(root)})
 
 
@@ -117,27 +121,32 @@ def load_split(
     size: int | Size | None = None,
     channels: int | None = None,
     cache_dir: Path | None = None,
+    classes: tuple[str, ...] | None = None,
     workers: int = 2,
 ) -> Decoded:
-    """Decode `source/<split>/<class>/*` once (cached), then return the arrays."""
+    """Decode `source/<split>/<class>/*` once (cached), then return the arrays.
+
+    `classes` fixes the class ids (the training split's classes, for every other split); without
+    it they are this split's own folder names, sorted. A folder outside `classes` is an error.
+    """
     size = _as_size(size)
     if channels not in (None, 1, 3):
         raise LayerlabError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
-    path = _split_cache_path(source, split, size, channels, cache_dir)
-    return load_cached(path, lambda: _decode_split(source, split, size, channels, workers))
+    path = _split_cache_path(source, split, size, channels, cache_dir, classes)
+    return load_cached(path, lambda: _decode_split(source, split, size, channels, workers, classes))
 
 
-def load_stats(
+def load_summary(
     source: Path,
     split: str,
     *,
     size: int | Size | None = None,
     channels: int | None = None,
     cache_dir: Path | None = None,
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) per channel of one split; on a cache hit only those two small arrays are read."""
+) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+    """(classes, mean, std) of one split; on a cache hit only these small arrays are read."""
     path = _split_cache_path(source, split, _as_size(size), channels, cache_dir)
-    return load_cached_stats(path, lambda: load_split(source, split, size=size, channels=channels, cache_dir=cache_dir))
+    return load_cached_summary(path, lambda: load_split(source, split, size=size, channels=channels, cache_dir=cache_dir))
 
 
 def _as_size(size: int | Size | None) -> Size | None:
@@ -277,7 +286,9 @@ def _decode_chunks(
         yield from pool.imap(_decode_chunk, jobs)
 
 
-def _decode_split(source: Path, split: str, size: Size | None, channels: int | None, workers: int) -> Decoded:
+def _decode_split(
+    source: Path, split: str, size: Size | None, channels: int | None, workers: int, classes: tuple[str, ...] | None
+) -> Decoded:
     labels: list[str] = []
     blocks, first_names = [], []
     for chunk_labels, names, block in _decode_chunks(_items(source, split), channels, size, workers):
@@ -288,7 +299,13 @@ def _decode_split(source: Path, split: str, size: Size | None, channels: int | N
     if not labels:
         raise LayerlabError(f"no .png/.jpg images under {source} in {split}/<class>/ (one folder per class)")
     images = _join(blocks, first_names).transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    classes = tuple(sorted(set(labels)))
+    classes = classes or tuple(sorted(set(labels)))
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise LayerlabError(
+            f"{source}: {split}/{unknown[0]}/ is a class the training split lacks (its classes: {', '.join(classes)}); "
+            f"add train/{unknown[0]}/ or remove {split}/{unknown[0]}/"
+        )
     ids = {label: i for i, label in enumerate(classes)}
     targets = np.array([ids[label] for label in labels], dtype=np.int64)
     return decoded_arrays(np.ascontiguousarray(images), targets, classes)
@@ -328,7 +345,12 @@ def cache_path(cache_dir: Path | None, name: str, *key: object) -> Path:
 
 
 def _split_cache_path(
-    source: Path, split: str, size: Size | None, channels: int | None, cache_dir: Path | None
+    source: Path,
+    split: str,
+    size: Size | None,
+    channels: int | None,
+    cache_dir: Path | None,
+    classes: tuple[str, ...] | None = None,
 ) -> Path:
     if source.is_dir():
         checksum = folder_fingerprint(source / split) if (source / split).is_dir() else "missing"
@@ -337,7 +359,9 @@ def _split_cache_path(
     else:
         raise LayerlabError(f"{source} does not exist (expected a folder of class folders or an archive of them)")
     stem = source.name.split(".")[0] or "images"
-    return cache_path(cache_dir, f"{stem}-{split}", checksum, split, size, channels)
+    # the class ids are part of what is cached: other training classes, other targets
+    key = (checksum, split, size, channels) if classes is None else (checksum, split, size, channels, classes)
+    return cache_path(cache_dir, f"{stem}-{split}", *key)
 
 
 def load_cached(path: Path, build: Callable[[], Decoded]) -> Decoded:
@@ -355,14 +379,17 @@ def load_cached(path: Path, build: Callable[[], Decoded]) -> Decoded:
     return data
 
 
-def load_cached_stats(path: Path, build: Callable[[], Decoded]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) saved at `path` (a .npz reads only the members asked for), else from `build()`."""
+def load_cached_summary(
+    path: Path, build: Callable[[], Decoded]
+) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+    """(classes, mean, std) saved at `path` (a .npz reads only the members asked for), else from `build()`."""
     try:
         with np.load(path, allow_pickle=False) as saved:
-            return tuple(saved["mean"].tolist()), tuple(saved["std"].tolist())
+            classes = tuple(str(c) for c in saved["classes"])
+            return classes, tuple(saved["mean"].tolist()), tuple(saved["std"].tolist())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         data = build()  # builds and caches the whole split: the next read of it is then free
-        return data.mean, data.std
+        return data.classes, data.mean, data.std
 
 
 def _save_atomically(path: Path, data: Decoded) -> None:
