@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import pickle
@@ -114,6 +115,52 @@ def test_tar_with_a_path_traversal_member_is_refused(tmp_path):
     with pytest.raises(LayerlabError, match=r"unsafe member name '\.\./\.\./train/cat/x\.png'"):
         images.load_split(archive, "train")
     assert not (tmp_path.parent / "train").exists()
+
+
+def _forged_tar_gz(path: Path, name: str, declared: int) -> Path:
+    """A .tar.gz whose one member's header declares `declared` bytes but carries only 512."""
+    info = tarfile.TarInfo(name)
+    info.size = declared
+    with gzip.open(path, "wb") as f:
+        f.write(info.tobuf(format=tarfile.GNU_FORMAT) + b"\x89PNG" + bytes(508))
+    return path
+
+
+def test_an_archive_member_declaring_a_huge_size_is_refused_before_it_is_read(tmp_path):
+    archive = _forged_tar_gz(tmp_path / "forged.tar.gz", "top/train/cat/huge.png", 2**30)  # "1 GiB"
+    with pytest.raises(LayerlabError) as info:
+        get_dataset("image-folder", root=archive)
+    assert str(info.value) == (
+        "forged.tar.gz: member 'top/train/cat/huge.png' declares 1,073,741,824 bytes, over the limit of "
+        "67,108,864 for one image; pass max_image_bytes=N to read larger images"
+    )
+    # any member counts, not only this split's images: skipping one would decompress it all the same
+    _forged_tar_gz(tmp_path / "other.tar.gz", "top/README.txt", 2**30)
+    with pytest.raises(LayerlabError, match="member 'top/README.txt' declares 1,073,741,824 bytes"):
+        images.load_split(tmp_path / "other.tar.gz", "train")
+    # with the limit raised through get_dataset, the member is read and found to be cut short
+    with pytest.raises(LayerlabError, match="cannot read .*forged.tar.gz"):
+        get_dataset("image-folder", root=archive, max_image_bytes=2**31)
+
+
+def test_the_member_limit_applies_to_tar_and_zip_and_can_be_raised(tmp_path):
+    _write_folder(tmp_path / "pets")
+    tar = _tar_of(tmp_path / "pets", tmp_path / "pets.tar.gz")
+    zip_path = tmp_path / "pets.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for file in sorted((tmp_path / "pets").rglob("*.png")):
+            zf.write(file, file.relative_to(tmp_path / "pets").as_posix())
+    for archive in (tar, zip_path):
+        with pytest.raises(LayerlabError, match=r"over the limit of 10 for one image; pass max_image_bytes=N"):
+            images.load_split(archive, "train", max_image_bytes=10)
+        assert images.load_split(archive, "train").targets.tolist() == [0, 0, 0, 1, 2, 2]  # 64 MiB by default
+
+
+def test_cifar10_refuses_a_forged_batch_size_before_reading_it(tmp_path):
+    _forged_tar_gz(tmp_path / "cifar-10-python.tar.gz", "cifar-10-batches-py/data_batch_1", 2**30)
+    with pytest.raises(LayerlabError, match="member 'cifar-10-batches-py/data_batch_1' declares 1,073,741,824 bytes; "
+                                            "an official CIFAR-10 batch has about 31 MB"):
+        get_dataset("cifar10", root=tmp_path / "cifar-10-python.tar.gz")
 
 
 def test_grayscale_images_give_one_channel_and_channels_can_be_forced(tmp_path):

@@ -38,6 +38,7 @@ MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR page
 PYTHON_ARCHIVE = "cifar-10-python.tar.gz"
 PYTHON_FOLDER = "cifar-10-batches-py"
 JPG_ARCHIVE = "cifar10-jpg.tar.gz"
+MAX_MEMBER_BYTES = 64 * 2**20  # an official batch is 31,035,704 bytes; more is a forged or foreign archive
 BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 ARCHIVE = FileSpec(PYTHON_ARCHIVE, URL, md5=MD5)
 FILES = f"put {PYTHON_ARCHIVE} ({URL}) or {JPG_ARCHIVE} in a folder and pass it as --data-dir"
@@ -136,6 +137,9 @@ def _batch_bytes(source: Path, names: tuple[str, ...]) -> dict[str, bytes]:
         try:
             with tarfile.open(source, "r|*") as tar:  # streamed member by member, in memory
                 for member in tar:
+                    if member.isfile() and member.size > MAX_MEMBER_BYTES:  # checked before a byte is read
+                        raise LayerlabError(f"{source.name}: member {member.name!r} declares {member.size:,} bytes; "
+                                            f"an official CIFAR-10 batch has about 31 MB")
                     name = PurePosixPath(member.name).name
                     if name in names and member.isfile():
                         blobs[name] = tar.extractfile(member).read()  # type: ignore[union-attr]

@@ -41,6 +41,7 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 CACHE_VERSION = 1  # bump when the cached arrays change meaning, so old files are not reused
 POOL_MIN_IMAGES = 4096  # below this, starting worker processes costs more than it saves
+MAX_IMAGE_BYTES = 64 * 2**20  # one archive member at most: a 4000x4000 PNG is ~30 MiB; raise it with max_image_bytes
 
 Size = tuple[int, int]  # (height, width)
 Item = tuple[str, str, "bytes | Path"]  # (class name, name for messages, encoded image)
@@ -83,6 +84,7 @@ def image_folder(
     size: int | Size | None = None,
     channels: int | None = None,
     cache_dir: Path | None = None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> TensorData:
     """One split of a folder or archive of class folders, in the TRAINING split's terms.
 
@@ -90,15 +92,17 @@ def image_folder(
     keeps the later ids), and meta holds the training split's mean and std, the statistics the
     model is trained with. `size` resizes every image to (H, W) (one int: square); without it all
     images must already share one size. `channels` forces 1 (grayscale) or 3 (RGB); by default
-    images are RGB unless every one of them is grayscale.
+    images are RGB unless every one of them is grayscale. An archive member larger than
+    `max_image_bytes` is refused before its bytes are read (a forged size, or a file that is no image).
     """
     root = _find_images(root)
+    options = {"size": size, "channels": channels, "cache_dir": cache_dir, "max_image_bytes": max_image_bytes}
     if split == "train":
-        data = load_split(root, split, size=size, channels=channels, cache_dir=cache_dir)
+        data = load_split(root, split, **options)
         mean, std = data.mean, data.std
     else:
-        classes, mean, std = load_summary(root, "train", size=size, channels=channels, cache_dir=cache_dir)
-        data = load_split(root, split, size=size, channels=channels, cache_dir=cache_dir, classes=classes)
+        classes, mean, std = load_summary(root, "train", **options)
+        data = load_split(root, split, classes=classes, **options)
     return data.to_tensor_data("image-folder", {"mean": mean, "std": std, "source": str(root)})
 
 
@@ -123,6 +127,7 @@ def load_split(
     cache_dir: Path | None = None,
     classes: tuple[str, ...] | None = None,
     workers: int = 2,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> Decoded:
     """Decode `source/<split>/<class>/*` once (cached), then return the arrays.
 
@@ -133,7 +138,10 @@ def load_split(
     if channels not in (None, 1, 3):
         raise LayerlabError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
     path = _split_cache_path(source, split, size, channels, cache_dir, classes)
-    return load_cached(path, lambda: _decode_split(source, split, size, channels, workers, classes))
+    return load_cached(path, lambda: _decode_split(
+        source, split, _items(source, split, max_image_bytes), size=size, channels=channels, workers=workers,
+        classes=classes,
+    ))
 
 
 def load_summary(
@@ -143,10 +151,12 @@ def load_summary(
     size: int | Size | None = None,
     channels: int | None = None,
     cache_dir: Path | None = None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
     """(classes, mean, std) of one split; on a cache hit only these small arrays are read."""
     path = _split_cache_path(source, split, _as_size(size), channels, cache_dir)
-    return load_cached_summary(path, lambda: load_split(source, split, size=size, channels=channels, cache_dir=cache_dir))
+    return load_cached_summary(path, lambda: load_split(source, split, size=size, channels=channels,
+                                                        cache_dir=cache_dir, max_image_bytes=max_image_bytes))
 
 
 def _as_size(size: int | Size | None) -> Size | None:
@@ -165,14 +175,24 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def _items(source: Path, split: str) -> Iterator[Item]:
+def _items(source: Path, split: str, max_bytes: int) -> Iterator[Item]:
     if source.is_dir():
         return _folder_items(source / split)
     if not is_archive(source):
         raise LayerlabError(f"expected a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive, got {source}")
     if source.name.lower().endswith(".zip"):
-        return _zip_items(source, split)
-    return _tar_items(source, split)
+        return _zip_items(source, split, max_bytes)
+    return _tar_items(source, split, max_bytes)
+
+
+def check_member_size(archive: Path, name: str, size: int, max_bytes: int) -> None:
+    """Refuse a member whose header declares more than `max_bytes`, before any of its data is read:
+    reading it would hold it whole in memory, and skipping it would decompress all of it."""
+    if size > max_bytes:
+        raise LayerlabError(
+            f"{archive.name}: member {name!r} declares {size:,} bytes, over the limit of {max_bytes:,} for one "
+            "image; pass max_image_bytes=N to read larger images"
+        )
 
 
 def _folder_items(folder: Path) -> Iterator[Item]:
@@ -196,11 +216,13 @@ def _member_class(archive: Path, name: str, split: str) -> str | None:
     return parts[-2]
 
 
-def _tar_items(archive: Path, split: str) -> Iterator[Item]:
+def _tar_items(archive: Path, split: str, max_bytes: int) -> Iterator[Item]:
     # "r|*" streams through the (compressed) file once; members are read into memory, never to disk
     try:
         with tarfile.open(archive, "r|*") as tar:
             for member in tar:
+                if member.isfile():  # any member, not only this split's: skipping one reads it too
+                    check_member_size(archive, member.name, member.size, max_bytes)
                 label = _member_class(archive, member.name, split)
                 if label is not None and member.isfile():  # links, devices and folders are skipped
                     yield label, f"{archive.name}:{member.name}", tar.extractfile(member).read()  # type: ignore[union-attr]
@@ -208,13 +230,15 @@ def _tar_items(archive: Path, split: str) -> Iterator[Item]:
         raise LayerlabError(f"cannot read {archive}: {error} (expected a .tar/.tar.gz of class folders)") from None
 
 
-def _zip_items(archive: Path, split: str) -> Iterator[Item]:
+def _zip_items(archive: Path, split: str, max_bytes: int) -> Iterator[Item]:
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
                 label = _member_class(archive, info.filename, split)
                 if label is not None and not info.is_dir() and not is_link:
+                    # zipfile stops at the declared size, so checking the declaration bounds the read
+                    check_member_size(archive, info.filename, info.file_size, max_bytes)
                     yield label, f"{archive.name}:{info.filename}", zf.read(info)
     except (zipfile.BadZipFile, OSError) as error:
         raise LayerlabError(f"cannot read {archive}: {error} (expected a .zip of class folders)") from None
@@ -287,11 +311,18 @@ def _decode_chunks(
 
 
 def _decode_split(
-    source: Path, split: str, size: Size | None, channels: int | None, workers: int, classes: tuple[str, ...] | None
+    source: Path,
+    split: str,
+    items: Iterator[Item],
+    *,
+    size: Size | None,
+    channels: int | None,
+    workers: int,
+    classes: tuple[str, ...] | None,
 ) -> Decoded:
     labels: list[str] = []
     blocks, first_names = [], []
-    for chunk_labels, names, block in _decode_chunks(_items(source, split), channels, size, workers):
+    for chunk_labels, names, block in _decode_chunks(items, channels, size, workers):
         if names:
             labels += chunk_labels
             blocks.append(block)
