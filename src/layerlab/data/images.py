@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from layerlab.data.download import cache_dir, dataset_folders, find_copy
+from layerlab.data.imagefile import open_image
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import channel_stats
@@ -250,7 +251,7 @@ def _zip_items(archive: Path, split: str, max_bytes: int) -> Iterator[Item]:
 def _decode(name: str, encoded: bytes | Path, channels: int | None, size: Size | None) -> np.ndarray:
     """One image file -> (H, W) for grayscale or (H, W, 3) for RGB, uint8."""
     try:
-        with Image.open(io.BytesIO(encoded) if isinstance(encoded, bytes) else encoded) as image:
+        with open_image(io.BytesIO(encoded) if isinstance(encoded, bytes) else encoded, name) as image:
             gray = channels == 1 or (channels is None and image.mode in GRAY_MODES)
             image = image.convert("L" if gray else "RGB")
             if size is not None:
@@ -258,7 +259,7 @@ def _decode(name: str, encoded: bytes | Path, channels: int | None, size: Size |
             return np.asarray(image, dtype=np.uint8)
     except Image.UnidentifiedImageError:
         raise LayerlabError(f"cannot decode image {name}: not a readable PNG or JPEG file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise LayerlabError(f"cannot decode image {name}: {reason}") from None
 
