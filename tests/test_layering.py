@@ -1,4 +1,5 @@
-"""The import direction of STYLE.md §2: errors, registry <- data, models <- inspect <- engine <- tasks <- viz <- labs <- cli."""
+RANK = {"errors": -1, "files": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "tasks": 4, "viz": 5,
+        "labs": 6, "cli": 7, "__main__": 8}
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "layerlab"
+<<<<<<< HEAD
 RANK = {"errors": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "tasks": 4, "viz": 5, "labs": 6, "cli": 7, "__main__": 8}
+=======
+RANK = {"errors": -1, "files": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "viz": 4, "labs": 5, "cli": 6, "__main__": 7}
+>>>>>>> wt-data
 
 
 def layer_of(path: Path) -> str:

@@ -12,6 +12,7 @@ from helpers.fake_files import write_fake_mnist
 
 from layerlab.data import get_dataset
 from layerlab.data.idx import read_idx, write_idx
+from layerlab.data import mnist
 from layerlab.data.mnist import FASHION_CLASSES, FASHION_DEBIAN_DIR, fashion_system_dirs
 from layerlab.errors import LayerlabError
 
@@ -127,13 +128,32 @@ def test_mnist_reports_inconsistent_files(tmp_path: Path) -> None:
         get_dataset("mnist", "val", root=tmp_path)
 
 
-def test_mnist_offline_with_no_files_names_the_files_to_put_where(tmp_path: Path) -> None:
+def test_mnist_offline_with_no_files_names_the_files_to_put_where(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LAYERLAB_DATA", raising=False)
     with pytest.raises(LayerlabError) as info:
         get_dataset("mnist", "test", root=tmp_path, download=False)
     assert str(info.value) == (
         "mnist: put t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz into a folder and pass "
-        "--data-dir FOLDER (downloads are turned off)"
+        f"--data-dir FOLDER (or put them in {tmp_path / 'xdg' / 'layerlab' / 'mnist'}) (downloads are turned off)"
     )
+
+
+def test_fashion_mnist_with_no_copy_names_the_debian_package_and_data_dir(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(mnist, "fashion_system_dirs", lambda: ())  # a fresh machine: the package is absent
+
+    def offline(url: str, dest: Path, **kwargs: object) -> Path:
+        raise LayerlabError(f"download {url}: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr("layerlab.data.download.download", offline)
+    for download in (False, True):
+        with pytest.raises(LayerlabError) as info:
+            get_dataset("fashion-mnist", "test", download=download)
+        message = str(info.value)
+        assert "\n" not in message and message.startswith(
+            "fashion-mnist: put t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz into a folder and pass --data-dir FOLDER"
+        )
+        assert ", or install Debian's copy: `apt-get install dataset-fashion-mnist` (" in message
 
 
 def test_fashion_system_dirs_asks_dpkg_and_keeps_the_known_folder(tmp_path: Path, monkeypatch) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import pickle
-import sys
 import tarfile
 import time
-import types
 import zipfile
 from pathlib import Path
 
@@ -118,6 +117,52 @@ def test_tar_with_a_path_traversal_member_is_refused(tmp_path):
     assert not (tmp_path.parent / "train").exists()
 
 
+def _forged_tar_gz(path: Path, name: str, declared: int) -> Path:
+    """A .tar.gz whose one member's header declares `declared` bytes but carries only 512."""
+    info = tarfile.TarInfo(name)
+    info.size = declared
+    with gzip.open(path, "wb") as f:
+        f.write(info.tobuf(format=tarfile.GNU_FORMAT) + b"\x89PNG" + bytes(508))
+    return path
+
+
+def test_an_archive_member_declaring_a_huge_size_is_refused_before_it_is_read(tmp_path):
+    archive = _forged_tar_gz(tmp_path / "forged.tar.gz", "top/train/cat/huge.png", 2**30)  # "1 GiB"
+    with pytest.raises(LayerlabError) as info:
+        get_dataset("image-folder", root=archive)
+    assert str(info.value) == (
+        "forged.tar.gz: member 'top/train/cat/huge.png' declares 1,073,741,824 bytes, over the limit of "
+        "67,108,864 for one image; pass max_image_bytes=N to read larger images"
+    )
+    # any member counts, not only this split's images: skipping one would decompress it all the same
+    _forged_tar_gz(tmp_path / "other.tar.gz", "top/README.txt", 2**30)
+    with pytest.raises(LayerlabError, match="member 'top/README.txt' declares 1,073,741,824 bytes"):
+        images.load_split(tmp_path / "other.tar.gz", "train")
+    # with the limit raised through get_dataset, the member is read and found to be cut short
+    with pytest.raises(LayerlabError, match="cannot read .*forged.tar.gz"):
+        get_dataset("image-folder", root=archive, max_image_bytes=2**31)
+
+
+def test_the_member_limit_applies_to_tar_and_zip_and_can_be_raised(tmp_path):
+    _write_folder(tmp_path / "pets")
+    tar = _tar_of(tmp_path / "pets", tmp_path / "pets.tar.gz")
+    zip_path = tmp_path / "pets.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for file in sorted((tmp_path / "pets").rglob("*.png")):
+            zf.write(file, file.relative_to(tmp_path / "pets").as_posix())
+    for archive in (tar, zip_path):
+        with pytest.raises(LayerlabError, match=r"over the limit of 10 for one image; pass max_image_bytes=N"):
+            images.load_split(archive, "train", max_image_bytes=10)
+        assert images.load_split(archive, "train").targets.tolist() == [0, 0, 0, 1, 2, 2]  # 64 MiB by default
+
+
+def test_cifar10_refuses_a_forged_batch_size_before_reading_it(tmp_path):
+    _forged_tar_gz(tmp_path / "cifar-10-python.tar.gz", "cifar-10-batches-py/data_batch_1", 2**30)
+    with pytest.raises(LayerlabError, match="member 'cifar-10-batches-py/data_batch_1' declares 1,073,741,824 bytes; "
+                                            "an official CIFAR-10 batch has about 31 MB"):
+        get_dataset("cifar10", root=tmp_path / "cifar-10-python.tar.gz")
+
+
 def test_grayscale_images_give_one_channel_and_channels_can_be_forced(tmp_path):
     for name in ("x", "y"):
         (tmp_path / "g" / "train" / name).mkdir(parents=True)
@@ -157,7 +202,7 @@ def test_missing_split_and_empty_folder_are_one_line_errors(tmp_path):
     (tmp_path / "empty" / "train" / "cat").mkdir(parents=True)
     with pytest.raises(LayerlabError, match="no .png/.jpg images"):
         images.load_split(tmp_path / "empty", "train")
-    with pytest.raises(LayerlabError, match="needs a root"):
+    with pytest.raises(LayerlabError, match=r"image-folder: no train/<class>/ folders found \(looked in .*\); pass --data-dir DIR"):
         get_dataset("image-folder")
 
 
@@ -168,6 +213,26 @@ def test_test_split_meta_carries_the_train_statistics(tmp_path):
     test = get_dataset("image-folder", root=tmp_path / "pets", split="test")
     assert test.inputs.shape == (3, 3, 4, 6) and test.targets.tolist() == [0, 1, 2]
     assert test.meta["mean"] == train.meta["mean"] and test.meta["std"] == train.meta["std"]
+
+
+def test_every_split_numbers_its_classes_as_the_training_split_does(tmp_path):
+    _write_folder(tmp_path / "pets")  # train: ant, bee, cat -> 0, 1, 2
+    _write_folder(tmp_path / "pets", classes=("cat", "ant"), per_class=(1, 1), split="test")  # no bee
+    test = get_dataset("image-folder", root=tmp_path / "pets", split="test")
+    assert test.classes == ("ant", "bee", "cat")
+    assert test.targets.tolist() == [0, 2]  # cat keeps id 2; counted from the test folders it would be 1
+    assert test.inputs[:, 0, 0, 0].tolist() == [10, 50]  # the files: ant's, then cat's (red = 40 * rank + 10)
+
+
+def test_a_class_folder_the_training_split_lacks_is_a_one_line_error(tmp_path):
+    _write_folder(tmp_path / "pets")
+    _write_folder(tmp_path / "pets", classes=("ant", "dog"), per_class=(1, 1), split="val")
+    with pytest.raises(LayerlabError) as info:
+        get_dataset("image-folder", root=tmp_path / "pets", split="val")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.endswith("val/dog/ is a class the training split lacks (its classes: ant, bee, cat); "
+                            "add train/dog/ or remove val/dog/")
 
 
 # --- the decode cache ----------------------------------------------------------------------------
@@ -292,10 +357,8 @@ def test_cifar10_reads_class_folders_and_checks_the_classes(tmp_path):
 
 
 def _fake_download_module(monkeypatch, download) -> None:
-    # download.py is written elsewhere; the reader imports it only when it must fetch
-    module = types.ModuleType("layerlab.data.download")
-    module.download = download
-    monkeypatch.setitem(sys.modules, "layerlab.data.download", module)
+    # a stand-in for the network: tests never leave the machine
+    monkeypatch.setattr("layerlab.data.download.download", download)
 
 
 def test_cifar10_without_root_downloads_the_official_archive_once(tmp_path, monkeypatch):
@@ -318,16 +381,20 @@ def test_cifar10_without_root_downloads_the_official_archive_once(tmp_path, monk
 
 def test_cifar10_offline_with_no_copy_says_which_file_to_put_where(tmp_path, monkeypatch):
     def download(url: str, dest: Path, **kwargs) -> Path:
-        raise OSError("[Errno -3] Temporary failure in name resolution")
+        raise LayerlabError(f"download {url}: [Errno -3] Temporary failure in name resolution")
 
     _fake_download_module(monkeypatch, download)
     with pytest.raises(LayerlabError) as error:
         get_dataset("cifar10")
     message = str(error.value)
-    assert "\n" not in message and "cifar-10-python.tar.gz" in message
-    assert str(tmp_path / "xdg-cache" / "layerlab" / "cifar10") in message
-    with pytest.raises(LayerlabError, match="no CIFAR-10 copy in"):
-        get_dataset("cifar10", root=tmp_path)
+    assert message == (
+        f"cifar10: put cifar-10-python.tar.gz into a folder and pass --data-dir FOLDER (or put it in "
+        f"{tmp_path / 'xdg-cache' / 'layerlab' / 'cifar10'}), or use cifar10-jpg.tar.gz (the same images as class "
+        "folders of JPEGs) the same way (download from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+        "failed: [Errno -3] Temporary failure in name resolution)"
+    )
+    with pytest.raises(LayerlabError, match="cifar10: put cifar-10-python.tar.gz into a folder"):
+        get_dataset("cifar10", root=tmp_path)  # a --data-dir without a copy: the same search goes on
     with pytest.raises(LayerlabError, match="splits train, test"):
         get_dataset("cifar10", root=tmp_path, split="val")
 

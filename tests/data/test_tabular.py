@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
@@ -18,7 +17,7 @@ from helpers.fake_files import (
 )
 
 from layerlab.data import get_dataset, split_indices
-from layerlab.data.tabular import CALIFORNIA_FEATURES, Standardizer, read_csv, standardize
+from layerlab.data.tabular import CALIFORNIA_FEATURES, read_csv, standardize
 from layerlab.data.tensors import TensorData
 from layerlab.errors import LayerlabError
 
@@ -133,30 +132,7 @@ def test_california_rejects_an_unknown_category(tmp_path: Path) -> None:
         get_dataset("california-housing", "all", root=tmp_path, download=False)
 
 
-# --- Standardizer ------------------------------------------------------------------------------
-
-
-def test_standardizer_gives_mean_0_std_1_and_inverts(tmp_path: Path) -> None:
-    x = torch.tensor([[1.0, 10.0, 5.0], [2.0, 30.0, 5.0], [6.0, 50.0, 5.0]])
-    scaler = Standardizer.fit(x)
-    z = scaler.transform(x)
-    torch.testing.assert_close(z[:, :2].mean(dim=0), torch.zeros(2), atol=1e-6, rtol=0)
-    torch.testing.assert_close(z[:, :2].std(dim=0, correction=0), torch.ones(2))  # population std, as sklearn
-    assert z[:, 2].tolist() == [0.0, 0.0, 0.0]  # constant column: std 0 -> 1, no division by zero
-    assert scaler.std[2].item() == 1.0
-    torch.testing.assert_close(scaler.inverse(z), x)
-
-
-def test_standardizer_state_survives_json_and_is_checked() -> None:
-    scaler = Standardizer.fit(torch.tensor([[1.0, 2.0], [3.0, 8.0]]))
-    state = json.loads(json.dumps(scaler.state_dict()))
-    assert state == {"mean": [2.0, 5.0], "std": [1.0, 3.0]}
-    again = Standardizer.from_state_dict(state)
-    assert torch.equal(again.transform(torch.tensor([[4.0, 11.0]])), torch.tensor([[2.0, 2.0]]))
-    with pytest.raises(LayerlabError, match="positive 'std'"):
-        Standardizer.from_state_dict({"mean": [0.0], "std": [0.0]})
-    with pytest.raises(LayerlabError, match="fitted on 2 columns; got 3"):
-        again.transform(torch.zeros(1, 3))
+# --- standardize ------------------------------------------------------------------------------
 
 
 def test_standardize_takes_its_statistics_from_the_training_rows_only() -> None:

@@ -9,15 +9,8 @@ import pytest
 import torch
 
 from layerlab.data import get_dataset
-from layerlab.data.timeseries import (
-    MinMaxScaler,
-    StandardScaler,
-    chronological_split,
-    make_windows,
-    part_windows,
-    read_dated_csv,
-    scaler_from_state,
-)
+from layerlab.data.scalers import scaler_from_state
+from layerlab.data.timeseries import chronological_split, make_windows, part_windows, read_dated_csv
 from layerlab.errors import LayerlabError
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -87,25 +80,6 @@ def test_part_windows_use_past_context_but_keep_targets_inside_the_part() -> Non
     assert first_rows[0].item() == 30                          # no past before the first part
 
 
-@pytest.mark.parametrize("cls", [MinMaxScaler, StandardScaler])
-def test_scalers_round_trip_and_rebuild_from_plain_lists(cls: type) -> None:
-    x = torch.tensor([[1.0, 10.0], [3.0, 30.0], [5.0, 20.0]], dtype=torch.float64)
-    scaler = cls().fit(x)
-    state = scaler.state_dict()
-    assert all(isinstance(v, (str, list)) for v in state.values())
-    rebuilt = scaler_from_state(state)
-    torch.testing.assert_close(rebuilt.inverse_transform(rebuilt.transform(x)), x)
-    torch.testing.assert_close(rebuilt.transform(x[:, 1:], column=1), scaler.transform(x)[:, 1:])
-
-
-def test_minmax_and_standard_scaler_values() -> None:
-    x = torch.tensor([[2.0], [4.0], [6.0]], dtype=torch.float64)
-    assert MinMaxScaler().fit(x).transform(x)[:, 0].tolist() == [0.0, 0.5, 1.0]
-    standard = StandardScaler().fit(x)
-    assert standard.state_dict() == {"kind": "standard", "mean": [4.0], "std": [pytest.approx((8 / 3) ** 0.5)]}
-    assert MinMaxScaler().fit(torch.ones(3, 1)).transform(torch.ones(2, 1)).tolist() == [[0.0], [0.0]]
-
-
 def test_no_test_period_value_reaches_the_scaler_or_a_training_window(tmp_path: Path) -> None:
     closes = [100.0 + 10 * torch.sin(torch.tensor(i / 7.0)).item() for i in range(200)]
     clean = tmp_path / "clean"
@@ -137,7 +111,8 @@ def test_nflx_reader_on_a_small_file_reports_dates_and_dollars(tmp_path: Path) -
     scaler = scaler_from_state(test.meta["scaler"])
     dollars = scaler.inverse_transform(test.targets.double(), column=test.meta["target_column"])
     torch.testing.assert_close(dollars[:, 0], test.meta["prices"], atol=1e-4, rtol=0)
-    with pytest.raises(LayerlabError, match="NFLX.csv"):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LayerlabError, match="nflx-stock: put NFLX.csv into a folder and pass --data-dir FOLDER"):
         get_dataset("nflx-stock", root=tmp_path / "empty")
 
 

@@ -10,6 +10,9 @@ from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import (
     augment_pipeline,
     channel_stats,
+    compose,
+    crop_boxes,
+    flip_boxes,
     eval_pipeline,
     float_normalize,
     normalize,
@@ -120,6 +123,108 @@ def test_flip_half_mirrors_a_random_subset_exactly():
 
 
 # --- statistics and pipelines ---------------------------------------------------------------------
+
+
+# --- targets that move with the image ------------------------------------------------------------
+
+
+def test_a_flip_mirrors_box_x_coordinates_and_keeps_labels() -> None:
+    images = torch.zeros(1, 3, 4, 10, dtype=torch.uint8)  # 10 pixels wide
+    boxes = [{"boxes": torch.tensor([[1.0, 2.0, 4.0, 6.0], [0.0, 0.0, 10.0, 4.0]]), "labels": torch.tensor([3, 7])}]
+    _, (out,) = random_hflip(1.0, targets="boxes")(images, boxes, _gen())
+    assert out["boxes"].tolist() == [[6.0, 2.0, 9.0, 6.0], [0.0, 0.0, 10.0, 4.0]]  # x1, x2 -> 10 - x2, 10 - x1
+    assert out["labels"].tolist() == [3, 7]
+    _, (kept,) = random_hflip(0.0, targets="boxes")(images, boxes, _gen())
+    assert kept["boxes"].tolist() == [[1.0, 2.0, 4.0, 6.0], [0.0, 0.0, 10.0, 4.0]]
+    assert flip_boxes(torch.tensor([[2.5, 0.0, 3.5, 1.0]]), 8).tolist() == [[4.5, 0.0, 5.5, 1.0]]
+
+
+def test_a_crop_shifts_and_clips_boxes_and_drops_those_left_with_no_area() -> None:
+    target = {"boxes": torch.tensor([[1.0, 1.0, 5.0, 5.0], [6.0, 0.0, 8.0, 2.0], [0.0, 6.0, 2.0, 8.0]]),
+              "labels": torch.tensor([1, 2, 3])}
+    # an 8x8 window whose top-left corner is 2 pixels right of and 1 pixel above the image's
+    out = crop_boxes(target, left=2, top=-1, size=(8, 8))
+    # shifted by (-2, +1): [-1, 2, 3, 6], [4, 1, 6, 3], [-2, 7, 0, 9]; clipped to 0..8; the third has width 0
+    assert out["boxes"].tolist() == [[0.0, 2.0, 3.0, 6.0], [4.0, 1.0, 6.0, 3.0]]
+    assert out["labels"].tolist() == [1, 2]
+    with pytest.raises(LayerlabError, match="'scores' has 1 rows for 3 boxes"):
+        crop_boxes({**target, "scores": torch.ones(1)}, left=0, top=0, size=(8, 8))
+
+
+def test_random_crop_moves_each_box_with_the_pixels_it_surrounds() -> None:
+    images = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)
+    images[:, :, 3:5, 2:4] = 255  # a 2x2 object at rows 3-4, cols 2-3: the box [2, 3, 4, 5]
+    boxes = [{"boxes": torch.tensor([[2.0, 3.0, 4.0, 5.0]]), "labels": torch.tensor([1])} for _ in range(16)]
+    out, targets = random_crop(2, targets="boxes")(images, boxes, _gen(4))
+    shifts = set()
+    for image, target in zip(out, targets):
+        rows, cols = image[0].nonzero(as_tuple=True)  # where the object went (padding 2: it stays inside)
+        where = [cols.min().item(), rows.min().item(), cols.max().item() + 1, rows.max().item() + 1]
+        assert target["boxes"].tolist() == [[float(v) for v in where]] and target["labels"].tolist() == [1]
+        shifts.add((where[0] - 2, where[1] - 3))
+    assert len(shifts) > 5  # many different offsets were checked
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect"])
+@pytest.mark.parametrize("mask_dims", [3, 4])
+def test_a_cropped_mask_is_the_same_crop_of_the_images_marker_pixels(mode, mask_dims) -> None:
+    images = _images(n=16, c=2)  # every pixel nonzero: 0 in the output can only be padding
+    mask = images[:, 0].long()  # (B, H, W): the label of each pixel is channel 0's value
+    mask = mask if mask_dims == 3 else mask[:, None]
+    out, moved = random_crop(2, mode, targets="mask")(images, mask, _gen(5))
+    assert moved.shape == mask.shape and moved.dtype == torch.long
+    moved = moved if mask_dims == 3 else moved[:, 0]
+    padding = out[:, 0] == 0
+    assert torch.equal(moved[~padding], out[:, 0][~padding].long())  # moved exactly like the image
+    assert torch.equal(moved == 255, padding)  # the ignore value exactly where the image was padded
+    if mode == "constant":  # the same draws with another ignore value: only the padding changes
+        assert padding.any()
+        _, other = random_crop(2, targets="mask", ignore_index=-100)(images, images[:, 0].long(), _gen(5))
+        assert set(other[padding].tolist()) == {-100} and torch.equal(other[~padding], moved[~padding])
+
+
+def test_image_targets_are_moved_and_padded_like_the_inputs() -> None:
+    images = _images(n=8).float()
+    clean = images * 2  # an autoencoder's target: another image of the same size
+    out, target = compose(random_crop(2, targets="image"), random_hflip(targets="image"))(images, clean, _gen(6))
+    torch.testing.assert_close(target, out * 2, rtol=0, atol=0)
+
+
+def test_flipping_twice_restores_image_mask_and_boxes() -> None:
+    images = _images(n=6, w=7)
+    mask = images[:, 0].clone()
+    boxes = [{"boxes": torch.tensor([[1.0, 0.0, 3.5, 2.0]]) + i, "labels": torch.tensor([i])} for i in range(6)]
+    for kind, target in (("mask", mask), ("boxes", boxes)):
+        flip = random_hflip(0.5, targets=kind)
+        once = flip(images, target, _gen(8))
+        twice = flip(*once, _gen(8))  # the same coins again: every flipped image flips back
+        assert torch.equal(twice[0], images)
+        if kind == "mask":
+            assert torch.equal(twice[1], mask) and not torch.equal(once[1], mask)
+        else:
+            assert [t["boxes"].tolist() for t in twice[1]] == [t["boxes"].tolist() for t in boxes]
+            assert [t["boxes"].tolist() for t in once[1]] != [t["boxes"].tolist() for t in boxes]
+
+
+def test_augment_pipeline_moves_masks_but_normalises_only_the_images() -> None:
+    images = _images(n=8, c=1)
+    out, mask = augment_pipeline((0.5,), (0.25,), targets="mask")(images, images[:, 0].long(), _gen(9))
+    assert out.dtype == torch.float32 and mask.dtype == torch.long
+    inside = mask != 255
+    pixels = (out[:, 0] * 0.25 + 0.5) * 255  # undo the normalisation: back to the marker values
+    torch.testing.assert_close(pixels[inside], mask[inside].float(), rtol=0, atol=1e-3)
+
+
+def test_target_kinds_and_shapes_are_checked_in_one_line() -> None:
+    with pytest.raises(LayerlabError, match="random_crop targets must be one of class, mask, image, boxes; got 'masks'"):
+        random_crop(2, targets="masks")
+    with pytest.raises(LayerlabError, match="random_hflip targets must be one of"):
+        random_hflip(targets="labels")
+    images = _images(n=2)
+    with pytest.raises(LayerlabError, match=r"a mask target must be \(B, H, W\) or \(B, 1, H, W\)"):
+        random_crop(1, targets="mask")(images, torch.zeros(2, 3, 3, dtype=torch.long), _gen())
+    with pytest.raises(LayerlabError, match="ignore_index -100 does not fit a uint8 mask"):
+        random_crop(1, targets="mask", ignore_index=-100)(images, images[:, 0], _gen())
 
 
 def test_channel_stats_matches_a_direct_computation_for_uint8_and_float():

@@ -1,13 +1,14 @@
 """CIFAR-10 (Krizhevsky, 2009): 60,000 32x32 colour images in 10 classes, 6,000 per class.
 
-Accepted copies, looked for in this order under `root` (the user's --data-dir):
+Accepted copies, looked for in each folder of the usual order (`download.find_copy`: --data-dir,
+$LAYERLAB_DATA/cifar10 or $LAYERLAB_DATA/cifar10-jpg, the cache, ...):
 - `cifar-10-batches-py/` (the official python version, extracted): data_batch_1..5 and test_batch;
 - `cifar-10-python.tar.gz`, the official archive itself (read in memory, never unpacked);
 - `train/<class>/*.jpg` and `test/<class>/*.jpg` class folders (e.g. ../shared/datasets/cifar10-jpg
   unpacked), or `cifar10-jpg.tar.gz` holding them. JPEG is lossy: pixels differ slightly from
   the official ones, and the mean and std with them (train mean 0.4913 instead of 0.4914);
 - `root` may also be one of those archives itself.
-With no root: a copy in the cache folder, else the official archive is downloaded there.
+With no copy anywhere, the official archive is downloaded into the cache (md5-checked).
 
 Whatever the source, it is read once and cached as uint8 arrays (see `layerlab.data.images`).
 `meta["mean"]`, `meta["std"]` are the per-channel statistics of the TRAINING split, computed from
@@ -26,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from layerlab.data import images
+from layerlab.data.download import FileSpec, find_copy, locate
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.errors import LayerlabError
@@ -36,7 +38,9 @@ MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR page
 PYTHON_ARCHIVE = "cifar-10-python.tar.gz"
 PYTHON_FOLDER = "cifar-10-batches-py"
 JPG_ARCHIVE = "cifar10-jpg.tar.gz"
+MAX_MEMBER_BYTES = 64 * 2**20  # an official batch is 31,035,704 bytes; more is a forged or foreign archive
 BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+ARCHIVE = FileSpec(PYTHON_ARCHIVE, URL, md5=MD5)
 FILES = f"put {PYTHON_ARCHIVE} ({URL}) or {JPG_ARCHIVE} in a folder and pass it as --data-dir"
 
 
@@ -51,17 +55,15 @@ FILES = f"put {PYTHON_ARCHIVE} ({URL}) or {JPG_ARCHIVE} in a folder and pass it 
 )
 def cifar10(root: Path | None = None, split: str = "train", cache_dir: Path | None = None) -> TensorData:
     """One split as uint8 images (N, 3, 32, 32) and labels 0..9 in the order of `CLASSES`."""
-    if split not in BATCHES:
-        raise LayerlabError(f"cifar10 has splits train, test; got {split!r}")
-    kind, source = _locate(Path(root)) if root is not None else _cached_or_downloaded(cache_dir)
+    kind, source = _copy(root)
     data = _load(kind, source, split, cache_dir)
     if split == "train":
         mean, std = data.mean, data.std
     elif kind == "images":
-        mean, std = images.load_stats(source, "train", channels=3, cache_dir=cache_dir)
+        _, mean, std = images.load_summary(source, "train", channels=3, cache_dir=cache_dir)
     else:
         path = _python_cache_path(source, "train", cache_dir)
-        mean, std = images.load_cached_stats(path, lambda: _load(kind, source, "train", cache_dir))
+        _, mean, std = images.load_cached_summary(path, lambda: _load(kind, source, "train", cache_dir))
     return data.to_tensor_data("cifar10", {"mean": mean, "std": std, "source": str(source)})
 
 
@@ -86,30 +88,14 @@ def _find(root: Path) -> tuple[str, Path] | None:
     return None
 
 
-def _locate(root: Path) -> tuple[str, Path]:
-    found = _find(root)
-    if found is None:
-        raise LayerlabError(f"no CIFAR-10 copy in {root}: {FILES}")
-    return found
-
-
-def _cached_or_downloaded(cache_dir: Path | None) -> tuple[str, Path]:
-    """A copy fetched into (or put in) the cache folder earlier, else the official archive, downloaded."""
-    folder = images.resolve_cache_dir(cache_dir) / "cifar10"
-    found = _find(folder)
+def _copy(root: Path | None) -> tuple[str, Path]:
+    """The first CIFAR-10 copy in the usual order (download.find_copy), else the official archive,
+    downloaded into the cache with its published md5."""
+    found = find_copy("cifar10", root, _find, folder_names=(JPG_ARCHIVE.removesuffix(".tar.gz"),))
     if found is not None:
         return found
-    from layerlab.data.download import download  # only needed on a first run with no local copy
-
-    try:
-        path = download(URL, folder / PYTHON_ARCHIVE, md5=MD5)
-    except (OSError, LayerlabError) as error:  # offline, refused, or a checksum mismatch
-        reason = (str(error).splitlines() or [type(error).__name__])[0]
-        raise LayerlabError(
-            f"cifar10: no local copy and the download failed ({reason}); put {PYTHON_ARCHIVE} ({URL}) "
-            f"or {JPG_ARCHIVE} into {folder}, or pass --data-dir DIR"
-        ) from None
-    return "python", Path(path)
+    hint = f"use {JPG_ARCHIVE} (the same images as class folders of JPEGs) the same way"
+    return "python", locate("cifar10", [ARCHIVE], root, hint=hint)[PYTHON_ARCHIVE]
 
 
 # --- reading it ----------------------------------------------------------------------------------
@@ -151,6 +137,9 @@ def _batch_bytes(source: Path, names: tuple[str, ...]) -> dict[str, bytes]:
         try:
             with tarfile.open(source, "r|*") as tar:  # streamed member by member, in memory
                 for member in tar:
+                    if member.isfile() and member.size > MAX_MEMBER_BYTES:  # checked before a byte is read
+                        raise LayerlabError(f"{source.name}: member {member.name!r} declares {member.size:,} bytes; "
+                                            f"an official CIFAR-10 batch has about 31 MB")
                     name = PurePosixPath(member.name).name
                     if name in names and member.isfile():
                         blobs[name] = tar.extractfile(member).read()  # type: ignore[union-attr]

@@ -1,35 +1,31 @@
-"""Finding, downloading and unpacking dataset files: the one place where bytes come from outside.
+"""Finding and downloading dataset files: the one place where bytes come from outside.
 
 This is security code, kept in one module so it can be reviewed in one sitting:
 
 - `download` streams into a temporary file beside the destination, checks the length the server
   announced and the published checksum, fsyncs, and only then renames the file into place
   (`os.replace` is atomic). A failed or interrupted download never leaves a file that looks good.
-- `safe_extract` refuses archive members that would land outside the destination folder
-  (absolute paths, `..`, links pointing outside, device files) before it writes anything.
-- `locate` decides where a dataset's files come from, offline first (DESIGN.md §4): the user's
-  folder, the cache, known system copies, and only then the network.
+- `find_copy` (and `locate`, built on it for named files) decides where every dataset's files
+  come from, offline first (DESIGN.md §4): the user's folder, $LAYERLAB_DATA/<dataset>, the cache,
+  known system copies, and only then a checksum-verified download.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import sys
-import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from http.client import HTTPException
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import IO, Sequence
+from pathlib import Path
+from typing import IO, Callable, Sequence, TypeVar
 
 from layerlab.errors import LayerlabError
+from layerlab.files import atomic_open
 
 CHUNK = 1 << 20  # 1 MiB: big enough to keep Python overhead low, small enough for a smooth bar
 
@@ -38,17 +34,6 @@ def cache_dir() -> Path:
     """Where downloads are kept: $XDG_CACHE_HOME/layerlab, else ~/.cache/layerlab."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "layerlab"
-
-
-def find_file(root: Path | None, dataset: str, filename: str) -> Path:
-    """A file with no published checksum: `root/filename`, else `root/dataset/filename`, else the
-    cache (cache_dir()/dataset/). Missing everywhere: one line saying where to put it."""
-    candidates = [] if root is None else [Path(root) / filename, Path(root) / dataset / filename]
-    candidates.append(cache_dir() / dataset / filename)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise LayerlabError(f"{dataset} needs {filename}: put it in --data-dir (looked in {candidates[0].parent})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,167 +147,94 @@ def download(
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        # the temp file lives beside dest so that os.replace is a rename within one file system
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as error:
         raise LayerlabError(f"download {url}: cannot write into {dest.parent} ({error.strerror})") from None
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        # the bytes stream into a temporary file beside dest that becomes dest only once verified
+        with atomic_open(dest, suffix=".part") as out:
             hashers = _hashers(sha256, md5)
             _stream(url, out, hashers, progress, timeout)
             problem = _mismatch(hashers, sha256, md5)
             if problem:
                 raise LayerlabError(f"download {url}: checksum mismatch, {problem}")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException as error:  # also Ctrl-C: never leave a .part file behind
-        tmp.unlink(missing_ok=True)
-        if isinstance(error, urllib.error.HTTPError):
-            raise LayerlabError(f"download {url}: HTTP {error.code} {error.reason}") from None
-        if isinstance(error, urllib.error.URLError):
-            raise LayerlabError(f"download {url}: {error.reason}") from None
-        if isinstance(error, (OSError, HTTPException)):
-            raise LayerlabError(f"download {url}: {type(error).__name__}: {error}") from None
-        raise
-    _fsync_dir(dest.parent)
+    except urllib.error.HTTPError as error:
+        raise LayerlabError(f"download {url}: HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        raise LayerlabError(f"download {url}: {error.reason}") from None
+    except (OSError, HTTPException) as error:
+        raise LayerlabError(f"download {url}: {type(error).__name__}: {error}") from None
     return dest
 
 
-def _fsync_dir(folder: Path) -> None:
-    # makes the rename itself durable after a power cut; not every platform can open a folder
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # ---------------------------------------------------------------------------------------------
-# Safe extraction
+# Where a dataset's files come from: one order for every reader
 # ---------------------------------------------------------------------------------------------
 
-
-def _inside(path: str | Path, root: Path) -> bool:
-    """Does `path` (after following every symlink that exists now) stay within `root`?"""
-    real = Path(os.path.realpath(path))
-    return real == root or root in real.parents
+T = TypeVar("T")
 
 
-def _check_name(archive: Path, name: str, what: str = "") -> None:
-    """Refuse absolute names, drive letters and '..' in either path flavour (`what` names the member)."""
-    what = what or f"member {name!r}"
-    posix, windows = PurePosixPath(name), PureWindowsPath(name)
-    if posix.is_absolute() or windows.is_absolute() or windows.drive or name.startswith("\\"):
-        raise LayerlabError(f"{archive.name}: refusing {what} with an absolute path")
-    if ".." in posix.parts or ".." in windows.parts:
-        raise LayerlabError(f"{archive.name}: refusing {what} with a '..' component")
+def dataset_cache(dataset: str) -> Path:
+    """The cache folder of one dataset, where its downloads land: cache_dir()/<dataset>/."""
+    return cache_dir() / dataset
 
 
-def _check_tar_member(archive: Path, member: tarfile.TarInfo, root: Path) -> None:
-    _check_name(archive, member.name)
-    if member.isdev():  # character/block devices and FIFOs
-        raise LayerlabError(f"{archive.name}: refusing device or FIFO member {member.name!r}")
-    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        raise LayerlabError(f"{archive.name}: refusing member {member.name!r} of unknown type")
-    if not _inside(root / member.name, root):  # writing through a link extracted earlier
-        raise LayerlabError(f"{archive.name}: member {member.name!r} would land outside {root}")
-    if member.issym():
-        if os.path.isabs(member.linkname) or not _inside(root / os.path.dirname(member.name) / member.linkname, root):
-            raise LayerlabError(f"{archive.name}: symlink {member.name!r} -> {member.linkname!r} points outside")
-    if member.islnk():  # a hard link's target is a name inside the archive
-        _check_name(archive, member.linkname, f"hard link {member.name!r} -> {member.linkname!r}")
-        if not _inside(root / member.linkname, root):
-            raise LayerlabError(f"{archive.name}: hard link {member.name!r} -> {member.linkname!r} points outside")
+def dataset_folders(
+    dataset: str, root: Path | None, *, system_dirs: Sequence[Path] = (), folder_names: Sequence[str] = ()
+) -> list[Path]:
+    """Every folder that may hold `dataset`, in the order they are tried (DESIGN.md §4):
 
-
-# tarfile.FilterError exists where the "data" filter does (Python >= 3.11.4)
-_FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
-
-
-def _extract_tar(archive: Path, root: Path) -> list[Path]:
-    with tarfile.open(archive) as tar:
-        members = tar.getmembers()
-        for member in members:  # refuse the whole archive before writing a single byte
-            _check_tar_member(archive, member, root)
-        written = []
-        for member in members:
-            _check_tar_member(archive, member, root)  # again: earlier members may be links now
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.12, 3.11.4+: the stdlib's own guard too
-                tar.extract(member, root, filter="data")
-            else:
-                tar.extract(member, root)
-            if not member.isdir():
-                written.append(root / member.name)
-    for path in written:  # a link made early may have been re-pointed by a later member
-        if path.is_symlink() and not _inside(path, root):
-            path.unlink()
-            raise LayerlabError(f"{archive.name}: link {path.relative_to(root)} ends up outside {root}")
-    return written
-
-
-def _extract_zip(archive: Path, root: Path) -> list[Path]:
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        for info in infos:
-            _check_name(archive, info.filename)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):  # zipfile would write the link target as a plain text file
-                raise LayerlabError(f"{archive.name}: refusing symlink member {info.filename!r}")
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-                raise LayerlabError(f"{archive.name}: refusing device or FIFO member {info.filename!r}")
-        written = []
-        for info in infos:
-            if not _inside(root / info.filename, root):
-                raise LayerlabError(f"{archive.name}: member {info.filename!r} would land outside {root}")
-            path = Path(zf.extract(info, root))
-            if not info.is_dir():
-                written.append(path)
-    return written
-
-
-def safe_extract(archive: Path, dest: Path) -> list[Path]:
-    """Unpack a tar (plain, gz, bz2, xz) or zip archive into `dest`; returns the files written.
-
-    Any member that could write outside `dest` makes the whole archive an error, checked
-    before anything is written.
+    1. the user's folder `root` (--data-dir): ROOT/<dataset>/ first, then ROOT itself (MNIST and
+       Fashion-MNIST share file names, so a folder holding both needs the subfolders);
+    2. $LAYERLAB_DATA/<dataset>/ (a folder of datasets, one subfolder each);
+    3. the cache, cache_dir()/<dataset>/, where downloads land;
+    4. `system_dirs`: known system copies (Debian's dataset packages).
+    `folder_names` are other names the per-dataset subfolder goes by (e.g. cifar10-jpg).
+    A `root` that does not exist is the user's typo: a one-line error, not a silent fall-through.
     """
-    archive, dest = Path(archive), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    root = Path(os.path.realpath(dest))
-    try:
-        if tarfile.is_tarfile(archive):
-            return _extract_tar(archive, root)
-        if zipfile.is_zipfile(archive):
-            return _extract_zip(archive, root)
-    except _FILTER_ERRORS as error:  # the stdlib's data filter found something we did not
-        raise LayerlabError(f"{archive.name}: refusing member: {error}") from None
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
-        raise LayerlabError(f"{archive.name}: damaged archive ({error})") from None
-    raise LayerlabError(f"{archive.name}: expected a .tar(.gz/.bz2/.xz) or .zip archive")
+    names = [dataset, *folder_names]
+    folders: list[Path] = []
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise LayerlabError(f"{dataset}: the data folder {root} given by --data-dir does not exist")
+        folders += [root / name for name in names] + [root]
+    if os.environ.get("LAYERLAB_DATA"):
+        folders += [Path(os.environ["LAYERLAB_DATA"]).expanduser() / name for name in names]
+    folders.append(dataset_cache(dataset))
+    return folders + [Path(folder) for folder in system_dirs]
 
 
-# ---------------------------------------------------------------------------------------------
-# Where a dataset's files come from
-# ---------------------------------------------------------------------------------------------
+def find_copy(
+    dataset: str,
+    root: Path | None,
+    accept: Callable[[Path], T | None],
+    *,
+    system_dirs: Sequence[Path] = (),
+    folder_names: Sequence[str] = (),
+) -> T | None:
+    """The first copy of `dataset` that `accept(folder)` recognises, trying `dataset_folders` in order.
+
+    `accept` looks into one folder and returns what it found there (a path, a kind of copy) or None.
+    Every reader finds its files through here, directly or through `locate`.
+    """
+    for folder in dataset_folders(dataset, root, system_dirs=system_dirs, folder_names=folder_names):
+        found = accept(folder)
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
 class FileSpec:
     """One file of a dataset: its canonical name, official address and published checksum.
 
-    `aliases` are other names the same content is known by (a renamed copy, an alternative
-    spelling); they are accepted in the user's folder and in system copies, never downloaded.
+    `url` is None for a file that is never downloaded (the user brings it). `aliases` are other
+    names the same content is known by (a renamed copy, an alternative spelling); they are
+    accepted in the user's folder and in system copies, never downloaded.
     """
 
     filename: str
-    url: str
+    url: str | None = None
     sha256: str | None = None
     md5: str | None = None
     aliases: tuple[str, ...] = ()
@@ -337,28 +249,12 @@ class FileSpec:
         return list(dict.fromkeys(names))
 
 
-def _find(spec: FileSpec, folders: Sequence[Path]) -> Path | None:
-    for folder in folders:
-        for name in spec.candidates():
-            path = folder / name
-            if path.is_file():
-                return path
+def _in_folder(spec: FileSpec, folder: Path) -> Path | None:
+    for name in spec.candidates():
+        path = folder / name
+        if path.is_file():
+            return path
     return None
-
-
-def _user_root(dataset: str, root: Path | None) -> list[Path]:
-    """The user's folder (or $LAYERLAB_DATA): `FOLDER/<dataset>/` first, then `FOLDER/` itself.
-
-    The per-dataset subfolder comes first because MNIST and Fashion-MNIST share file names.
-    """
-    source = "--data-dir"
-    if root is None and os.environ.get("LAYERLAB_DATA"):
-        root, source = Path(os.environ["LAYERLAB_DATA"]).expanduser(), "LAYERLAB_DATA"
-    if root is None:
-        return []
-    if not root.is_dir():
-        raise LayerlabError(f"{dataset}: the data folder {root} given by {source} does not exist")
-    return [root / dataset, root]
 
 
 def _from_cache(spec: FileSpec, folder: Path) -> Path | None:
@@ -372,42 +268,58 @@ def _from_cache(spec: FileSpec, folder: Path) -> Path | None:
 
 def locate(
     dataset: str,
-    files: list[FileSpec],
+    files: Sequence[FileSpec],
     root: Path | None,
     *,
     system_dirs: Sequence[Path] = (),
     allow_download: bool = True,
+    hint: str = "",
 ) -> dict[str, Path]:
-    """Find every file of `dataset`, trying in order: the user's folder (`root`, or $LAYERLAB_DATA
-    when root is None), the cache, `system_dirs`, then a verified download into the cache.
+    """Find every file of `dataset` in `dataset_folders` order, else download it into the cache.
 
-    Files in the user's folder and in system copies are trusted as they are (they may be
-    re-compressed or unpacked, so the published checksum need not apply); the IDX and CSV
-    readers check their structure. Returns {spec.filename: path on disk}.
+    Copies in the user's folders and in system copies are trusted as they are (they may be
+    re-compressed or unpacked, so the published checksum need not apply; the readers check their
+    structure); a cached copy must match its checksum. Offline with no copy: one line saying which
+    files to put where; `hint` names one more way to get them (e.g. a system package).
+    Returns {spec.filename: path on disk}.
     """
-    user_folders = _user_root(dataset, root)
-    cache = cache_dir() / dataset
+    cache = dataset_cache(dataset)
     found: dict[str, Path] = {}
     missing: list[FileSpec] = []
     for spec in files:
-        path = _find(spec, user_folders) or _from_cache(spec, cache) or _find(spec, list(system_dirs))
+        path = find_copy(
+            dataset,
+            root,
+            lambda folder: _from_cache(spec, folder) if folder == cache else _in_folder(spec, folder),
+            system_dirs=system_dirs,
+        )
         if path is None:
             missing.append(spec)
         else:
             found[spec.filename] = path
     for i, spec in enumerate(missing):
-        if not allow_download:
-            raise LayerlabError(_offline_message(dataset, missing, "downloads are turned off"))
+        if spec.url is None or not allow_download:
+            reason = "downloads are turned off" if spec.url is not None else "it has no official download address"
+            raise LayerlabError(_offline_message(dataset, missing, reason, hint))
         try:
             found[spec.filename] = download(spec.url, cache / spec.filename, sha256=spec.sha256, md5=spec.md5)
         except LayerlabError as error:
             reason = str(error).removeprefix(f"download {spec.url}: ")
             raise LayerlabError(
-                _offline_message(dataset, missing[i:], f"download from {spec.url} failed: {reason}")
+                _offline_message(dataset, missing[i:], f"download from {spec.url} failed: {reason}", hint)
             ) from None
     return found
 
 
-def _offline_message(dataset: str, missing: list[FileSpec], reason: str) -> str:
+def find_file(root: Path | None, dataset: str, filename: str) -> Path:
+    """One file the user brings (no official download), found like every other dataset file."""
+    return locate(dataset, [FileSpec(filename)], root)[filename]
+
+
+def _offline_message(dataset: str, missing: list[FileSpec], reason: str, hint: str = "") -> str:
     names = ", ".join(spec.filename for spec in missing)
-    return f"{dataset}: put {names} into a folder and pass --data-dir FOLDER ({reason})"
+    extra = f", or {hint}" if hint else ""
+    return (
+        f"{dataset}: put {names} into a folder and pass --data-dir FOLDER (or put "
+        f"{'it' if len(missing) == 1 else 'them'} in {dataset_cache(dataset)}){extra} ({reason})"
+    )

@@ -1,26 +1,62 @@
-"""Read one image file for `predict`: any mode or size becomes what the model expects."""
+"""Open image files safely, and read one for `predict`: any mode or size becomes what the model expects.
+
+A PNG of a few hundred bytes can declare 20000x20000 pixels and decode into 1.6 GB (a
+"decompression bomb"). Every image layerlab opens goes through `open_image`, which reads only the
+header, compares the declared size with a pixel limit, and decodes nothing larger.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from layerlab.errors import LayerlabError
 
+MAX_PIXELS = 8000 * 8000  # 64 megapixels: 8 times a 12 MP photo; raise it with max_pixels
 
-def load_image(path: Path, channels: int, size: tuple[int, int], *, dark_background: bool = False) -> tuple[Tensor, list[str]]:
+
+@contextlib.contextmanager
+def open_image(source: Path | io.BytesIO, name: str, *, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
+    """PIL's lazy open of `source` (named `name` in messages), refused in one line when its header
+    declares more than `max_pixels` pixels, before any pixel is decoded.
+
+    Unreadable files raise what PIL raises (UnidentifiedImageError, OSError): callers word those.
+    """
+    try:
+        with warnings.catch_warnings():
+            # PIL warns above ~89 MP and refuses above ~179 MP; below that, our limit decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except Image.DecompressionBombError as error:  # declared beyond even PIL's hard limit
+        raise LayerlabError(f"{name} is refused as a decompression bomb: {str(error).splitlines()[0]}") from None
+    with image:
+        width, height = image.size  # from the header: nothing is decoded yet
+        if width * height > max_pixels:
+            raise LayerlabError(
+                f"{name} declares {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}; "
+                "pass max_pixels=N to open larger images"
+            )
+        yield image
+
+
+def load_image(
+    path: Path, channels: int, size: tuple[int, int], *, dark_background: bool = False, max_pixels: int = MAX_PIXELS
+) -> tuple[Tensor, list[str]]:
     """uint8 (C, H, W) plus notes telling the user every conversion that was made.
 
     dark_background: the model was trained on light strokes on black (MNIST); a photo of dark ink
-    on white paper is inverted to match.
+    on white paper is inverted to match. An image declaring more than `max_pixels` pixels is refused.
     """
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as opened:
+        with open_image(path, str(path), max_pixels=max_pixels) as opened:
             image = opened.copy()
     except FileNotFoundError:
         raise LayerlabError(f"no image file at {path}") from None

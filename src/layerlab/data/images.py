@@ -1,7 +1,8 @@
 """Image folders (one subfolder per class), also inside a .tar/.tar.gz/.tgz/.zip archive.
 
-Layout: `root/<split>/<class>/<name>.png|.jpg|.jpeg`, e.g. `root/train/cat/0001.jpg`. Classes are
-sorted by name and numbered from 0, so label ids are the same on every machine. An archive holds
+Layout: `root/<split>/<class>/<name>.png|.jpg|.jpeg`, e.g. `root/train/cat/0001.jpg`. The classes
+are the TRAINING split's folders, sorted by name and numbered from 0, so label ids are the same on
+every machine and in every split; a val/test folder the training split lacks is an error. An archive holds
 the same layout (optionally under one top folder) and is read member by member in memory: nothing
 is unpacked to disk, links are never followed.
 
@@ -17,9 +18,7 @@ import hashlib
 import io
 import itertools
 import multiprocessing
-import os
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -30,17 +29,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from layerlab.data.download import cache_dir
+from layerlab.data.download import cache_dir, dataset_folders, find_copy
+from layerlab.data.imagefile import open_image
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import channel_stats
 from layerlab.errors import LayerlabError
+from layerlab.files import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 CACHE_VERSION = 1  # bump when the cached arrays change meaning, so old files are not reused
 POOL_MIN_IMAGES = 4096  # below this, starting worker processes costs more than it saves
+MAX_IMAGE_BYTES = 64 * 2**20  # one archive member at most: a 4000x4000 PNG is ~30 MiB; raise it with max_image_bytes
 
 Size = tuple[int, int]  # (height, width)
 Item = tuple[str, str, "bytes | Path"]  # (class name, name for messages, encoded image)
@@ -73,7 +75,7 @@ def decoded_arrays(inputs: np.ndarray, targets: np.ndarray, classes: tuple[str, 
     "image-folder",
     task="classification",
     input_shape=None,
-    splits=("train", "test"),
+    splits=("train", "val", "test"),
     description="your own images: DIR/train/<class>/*.png|jpg and DIR/test/<class>/..., or a .tar.gz/.zip of that",
     files="pass --data-dir DIR where DIR/train/<class>/ and DIR/test/<class>/ hold .png/.jpg files (or DIR is a .tar.gz/.zip of them)",
 )
@@ -83,24 +85,38 @@ def image_folder(
     size: int | Size | None = None,
     channels: int | None = None,
     cache_dir: Path | None = None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> TensorData:
-    """One split of a folder or archive of class folders; meta holds the TRAINING split's mean and std.
+    """One split of a folder or archive of class folders, in the TRAINING split's terms.
 
-    `size` resizes every image to (H, W) (one int: square); without it all images must already
-    share one size. `channels` forces 1 (grayscale) or 3 (RGB); by default images are RGB unless
-    every one of them is grayscale.
+    Every split numbers its classes as the training split does (a test split missing a class
+    keeps the later ids), and meta holds the training split's mean and std, the statistics the
+    model is trained with. `size` resizes every image to (H, W) (one int: square); without it all
+    images must already share one size. `channels` forces 1 (grayscale) or 3 (RGB); by default
+    images are RGB unless every one of them is grayscale. An archive member larger than
+    `max_image_bytes` is refused before its bytes are read (a forged size, or a file that is no image).
     """
-    if root is None:
-        raise LayerlabError("image-folder needs a root: a folder with train/<class>/*.png|jpg (or a .tar.gz/.zip of it)")
-    root = Path(root)
-    if not root.exists():
-        raise LayerlabError(f"image-folder: {root} does not exist (expected a folder or a .tar.gz/.zip archive)")
-    data = load_split(root, split, size=size, channels=channels, cache_dir=cache_dir)
+    root = _find_images(root)
+    options = {"size": size, "channels": channels, "cache_dir": cache_dir, "max_image_bytes": max_image_bytes}
     if split == "train":
+        data = load_split(root, split, **options)
         mean, std = data.mean, data.std
-    else:  # normalise every split with the statistics the model is trained with
-        mean, std = load_stats(root, "train", size=size, channels=channels, cache_dir=cache_dir)
+    else:
+        classes, mean, std = load_summary(root, "train", **options)
+        data = load_split(root, split, classes=classes, **options)
     return data.to_tensor_data("image-folder", {"mean": mean, "std": std, "source": str(root)})
+
+
+def _find_images(root: Path | None) -> Path:
+    """The folder (with train/<class>/) or archive the usual order finds first (download.find_copy)."""
+    found = find_copy("image-folder", root, lambda folder: folder if is_archive(folder) or (folder / "train").is_dir() else None)
+    if found is None:
+        looked = ", ".join(str(p) for p in dataset_folders("image-folder", root))
+        raise LayerlabError(
+            f"image-folder: no train/<class>/ folders found (looked in {looked}); pass --data-dir DIR where "
+            "DIR/train/<class>/ and DIR/test/<class>/ hold .png/.jpg files (or DIR is a .tar.gz/.zip of them)"
+        )
+    return found
 
 
 def load_split(
@@ -110,27 +126,38 @@ def load_split(
     size: int | Size | None = None,
     channels: int | None = None,
     cache_dir: Path | None = None,
+    classes: tuple[str, ...] | None = None,
     workers: int = 2,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> Decoded:
-    """Decode `source/<split>/<class>/*` once (cached), then return the arrays."""
+    """Decode `source/<split>/<class>/*` once (cached), then return the arrays.
+
+    `classes` fixes the class ids (the training split's classes, for every other split); without
+    it they are this split's own folder names, sorted. A folder outside `classes` is an error.
+    """
     size = _as_size(size)
     if channels not in (None, 1, 3):
         raise LayerlabError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
-    path = _split_cache_path(source, split, size, channels, cache_dir)
-    return load_cached(path, lambda: _decode_split(source, split, size, channels, workers))
+    path = _split_cache_path(source, split, size, channels, cache_dir, classes)
+    return load_cached(path, lambda: _decode_split(
+        source, split, _items(source, split, max_image_bytes), size=size, channels=channels, workers=workers,
+        classes=classes,
+    ))
 
 
-def load_stats(
+def load_summary(
     source: Path,
     split: str,
     *,
     size: int | Size | None = None,
     channels: int | None = None,
     cache_dir: Path | None = None,
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) per channel of one split; on a cache hit only those two small arrays are read."""
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+    """(classes, mean, std) of one split; on a cache hit only these small arrays are read."""
     path = _split_cache_path(source, split, _as_size(size), channels, cache_dir)
-    return load_cached_stats(path, lambda: load_split(source, split, size=size, channels=channels, cache_dir=cache_dir))
+    return load_cached_summary(path, lambda: load_split(source, split, size=size, channels=channels,
+                                                        cache_dir=cache_dir, max_image_bytes=max_image_bytes))
 
 
 def _as_size(size: int | Size | None) -> Size | None:
@@ -149,14 +176,24 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def _items(source: Path, split: str) -> Iterator[Item]:
+def _items(source: Path, split: str, max_bytes: int) -> Iterator[Item]:
     if source.is_dir():
         return _folder_items(source / split)
     if not is_archive(source):
         raise LayerlabError(f"expected a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive, got {source}")
     if source.name.lower().endswith(".zip"):
-        return _zip_items(source, split)
-    return _tar_items(source, split)
+        return _zip_items(source, split, max_bytes)
+    return _tar_items(source, split, max_bytes)
+
+
+def check_member_size(archive: Path, name: str, size: int, max_bytes: int) -> None:
+    """Refuse a member whose header declares more than `max_bytes`, before any of its data is read:
+    reading it would hold it whole in memory, and skipping it would decompress all of it."""
+    if size > max_bytes:
+        raise LayerlabError(
+            f"{archive.name}: member {name!r} declares {size:,} bytes, over the limit of {max_bytes:,} for one "
+            "image; pass max_image_bytes=N to read larger images"
+        )
 
 
 def _folder_items(folder: Path) -> Iterator[Item]:
@@ -180,11 +217,13 @@ def _member_class(archive: Path, name: str, split: str) -> str | None:
     return parts[-2]
 
 
-def _tar_items(archive: Path, split: str) -> Iterator[Item]:
+def _tar_items(archive: Path, split: str, max_bytes: int) -> Iterator[Item]:
     # "r|*" streams through the (compressed) file once; members are read into memory, never to disk
     try:
         with tarfile.open(archive, "r|*") as tar:
             for member in tar:
+                if member.isfile():  # any member, not only this split's: skipping one reads it too
+                    check_member_size(archive, member.name, member.size, max_bytes)
                 label = _member_class(archive, member.name, split)
                 if label is not None and member.isfile():  # links, devices and folders are skipped
                     yield label, f"{archive.name}:{member.name}", tar.extractfile(member).read()  # type: ignore[union-attr]
@@ -192,13 +231,15 @@ def _tar_items(archive: Path, split: str) -> Iterator[Item]:
         raise LayerlabError(f"cannot read {archive}: {error} (expected a .tar/.tar.gz of class folders)") from None
 
 
-def _zip_items(archive: Path, split: str) -> Iterator[Item]:
+def _zip_items(archive: Path, split: str, max_bytes: int) -> Iterator[Item]:
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
                 label = _member_class(archive, info.filename, split)
                 if label is not None and not info.is_dir() and not is_link:
+                    # zipfile stops at the declared size, so checking the declaration bounds the read
+                    check_member_size(archive, info.filename, info.file_size, max_bytes)
                     yield label, f"{archive.name}:{info.filename}", zf.read(info)
     except (zipfile.BadZipFile, OSError) as error:
         raise LayerlabError(f"cannot read {archive}: {error} (expected a .zip of class folders)") from None
@@ -210,7 +251,7 @@ def _zip_items(archive: Path, split: str) -> Iterator[Item]:
 def _decode(name: str, encoded: bytes | Path, channels: int | None, size: Size | None) -> np.ndarray:
     """One image file -> (H, W) for grayscale or (H, W, 3) for RGB, uint8."""
     try:
-        with Image.open(io.BytesIO(encoded) if isinstance(encoded, bytes) else encoded) as image:
+        with open_image(io.BytesIO(encoded) if isinstance(encoded, bytes) else encoded, name) as image:
             gray = channels == 1 or (channels is None and image.mode in GRAY_MODES)
             image = image.convert("L" if gray else "RGB")
             if size is not None:
@@ -218,7 +259,7 @@ def _decode(name: str, encoded: bytes | Path, channels: int | None, size: Size |
             return np.asarray(image, dtype=np.uint8)
     except Image.UnidentifiedImageError:
         raise LayerlabError(f"cannot decode image {name}: not a readable PNG or JPEG file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise LayerlabError(f"cannot decode image {name}: {reason}") from None
 
@@ -270,10 +311,19 @@ def _decode_chunks(
         yield from pool.imap(_decode_chunk, jobs)
 
 
-def _decode_split(source: Path, split: str, size: Size | None, channels: int | None, workers: int) -> Decoded:
+def _decode_split(
+    source: Path,
+    split: str,
+    items: Iterator[Item],
+    *,
+    size: Size | None,
+    channels: int | None,
+    workers: int,
+    classes: tuple[str, ...] | None,
+) -> Decoded:
     labels: list[str] = []
     blocks, first_names = [], []
-    for chunk_labels, names, block in _decode_chunks(_items(source, split), channels, size, workers):
+    for chunk_labels, names, block in _decode_chunks(items, channels, size, workers):
         if names:
             labels += chunk_labels
             blocks.append(block)
@@ -281,7 +331,13 @@ def _decode_split(source: Path, split: str, size: Size | None, channels: int | N
     if not labels:
         raise LayerlabError(f"no .png/.jpg images under {source} in {split}/<class>/ (one folder per class)")
     images = _join(blocks, first_names).transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    classes = tuple(sorted(set(labels)))
+    classes = classes or tuple(sorted(set(labels)))
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise LayerlabError(
+            f"{source}: {split}/{unknown[0]}/ is a class the training split lacks (its classes: {', '.join(classes)}); "
+            f"add train/{unknown[0]}/ or remove {split}/{unknown[0]}/"
+        )
     ids = {label: i for i, label in enumerate(classes)}
     targets = np.array([ids[label] for label in labels], dtype=np.int64)
     return decoded_arrays(np.ascontiguousarray(images), targets, classes)
@@ -321,7 +377,12 @@ def cache_path(cache_dir: Path | None, name: str, *key: object) -> Path:
 
 
 def _split_cache_path(
-    source: Path, split: str, size: Size | None, channels: int | None, cache_dir: Path | None
+    source: Path,
+    split: str,
+    size: Size | None,
+    channels: int | None,
+    cache_dir: Path | None,
+    classes: tuple[str, ...] | None = None,
 ) -> Path:
     if source.is_dir():
         checksum = folder_fingerprint(source / split) if (source / split).is_dir() else "missing"
@@ -330,7 +391,9 @@ def _split_cache_path(
     else:
         raise LayerlabError(f"{source} does not exist (expected a folder of class folders or an archive of them)")
     stem = source.name.split(".")[0] or "images"
-    return cache_path(cache_dir, f"{stem}-{split}", checksum, split, size, channels)
+    # the class ids are part of what is cached: other training classes, other targets
+    key = (checksum, split, size, channels) if classes is None else (checksum, split, size, channels, classes)
+    return cache_path(cache_dir, f"{stem}-{split}", *key)
 
 
 def load_cached(path: Path, build: Callable[[], Decoded]) -> Decoded:
@@ -348,29 +411,27 @@ def load_cached(path: Path, build: Callable[[], Decoded]) -> Decoded:
     return data
 
 
-def load_cached_stats(path: Path, build: Callable[[], Decoded]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) saved at `path` (a .npz reads only the members asked for), else from `build()`."""
+def load_cached_summary(
+    path: Path, build: Callable[[], Decoded]
+) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+    """(classes, mean, std) saved at `path` (a .npz reads only the members asked for), else from `build()`."""
     try:
         with np.load(path, allow_pickle=False) as saved:
-            return tuple(saved["mean"].tolist()), tuple(saved["std"].tolist())
+            classes = tuple(str(c) for c in saved["classes"])
+            return classes, tuple(saved["mean"].tolist()), tuple(saved["std"].tolist())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         data = build()  # builds and caches the whole split: the next read of it is then free
-        return data.mean, data.std
+        return data.classes, data.mean, data.std
 
 
 def _save_atomically(path: Path, data: Decoded) -> None:
-    # temp file + os.replace: a reader never sees a half-written cache, even if we are killed
+    # one atomic write (layerlab.files): a reader never sees a half-written cache, even if we are killed
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, inputs=data.inputs, targets=data.targets, classes=np.array(data.classes, dtype=str),
+        mean=np.array(data.mean), std=np.array(data.std),
+    )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        atomic_write_bytes(path, buffer.getbuffer())
     except OSError:
-        return  # a read-only cache only costs a second decode next time
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f, inputs=data.inputs, targets=data.targets, classes=np.array(data.classes, dtype=str),
-                mean=np.array(data.mean), std=np.array(data.std),
-            )
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        pass  # a read-only cache only costs a second decode next time

@@ -29,6 +29,7 @@ from layerlab.errors import LayerlabError
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_PACKAGE_HINT = "install Debian's copy: `apt-get install dataset-fashion-mnist`"
 
 # split -> (images file, labels file); the published .gz md5s (and sha256s where MANIFEST.md has them)
 MNIST_FILES = {
@@ -124,12 +125,10 @@ def read_idx_pair(name: str, images_path: Path, labels_path: Path, classes: tupl
     return TensorData(images.unsqueeze(1), targets, classes, name)  # (N, 1, 28, 28)
 
 
-def _read(name: str, files: dict, classes: tuple[str, ...], root: Path | None, split: str,
-          system_dirs: tuple[Path, ...], download: bool) -> TensorData:
-    if split not in files:
-        raise LayerlabError(f"{name} has splits {', '.join(files)}; got {split!r}")
+def _read(name: str, files: dict, classes: tuple[str, ...], root: Path | None, split: str, *,
+          system_dirs: tuple[Path, ...] = (), download: bool = True, hint: str = "") -> TensorData:
     images_spec, labels_spec = files[split]
-    paths = locate(name, [images_spec, labels_spec], root, system_dirs=system_dirs, allow_download=download)
+    paths = locate(name, [images_spec, labels_spec], root, system_dirs=system_dirs, allow_download=download, hint=hint)
     return read_idx_pair(name, paths[images_spec.filename], paths[labels_spec.filename], classes)
 
 
@@ -145,7 +144,7 @@ def _read(name: str, files: dict, classes: tuple[str, ...], root: Path | None, s
 )
 def mnist(root: Path | None = None, split: str = "train", download: bool = True) -> TensorData:
     """Digits 0-9; `download=False` keeps it offline (then a missing file is a one-line error)."""
-    data = _read("mnist", MNIST_FILES, DIGIT_CLASSES, root, split, (), download)
+    data = _read("mnist", MNIST_FILES, DIGIT_CLASSES, root, split, download=download)
     data.meta.update({"mean": (0.1307,), "std": (0.3081,)})
     return data
 
@@ -159,10 +158,11 @@ def mnist(root: Path | None = None, split: str = "train", download: bool = True)
     description="Zalando's clothing images in 10 classes: 60,000 train / 10,000 test 28x28 grey images "
     "(Xiao et al., 2017)",
     files="the four Fashion-MNIST *-ubyte.gz files in --data-dir (or FOLDER/fashion-mnist/), "
-    "or `apt install dataset-fashion-mnist`",
+    "or `apt-get install dataset-fashion-mnist`",
 )
 def fashion_mnist(root: Path | None = None, split: str = "train", download: bool = True) -> TensorData:
     """Clothing in 10 classes, same format as MNIST; also found in Debian's package copy."""
-    data = _read("fashion-mnist", FASHION_FILES, FASHION_CLASSES, root, split, fashion_system_dirs(), download)
+    data = _read("fashion-mnist", FASHION_FILES, FASHION_CLASSES, root, split, system_dirs=fashion_system_dirs(),
+                 download=download, hint=FASHION_PACKAGE_HINT)
     data.meta.update({"mean": (0.2860,), "std": (0.3530,)})
     return data

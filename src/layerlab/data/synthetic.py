@@ -10,14 +10,8 @@ import torch
 from layerlab.data.registry import register_dataset
 from layerlab.data.splits import split_indices
 from layerlab.data.tensors import TensorData
-from layerlab.errors import LayerlabError
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-
-
-def _check_split(name: str, split: str, allowed: tuple[str, ...]) -> None:
-    if split not in allowed:
-        raise LayerlabError(f"{name} has splits {', '.join(allowed)}; got {split!r}")
 
 
 @register_dataset(
@@ -30,7 +24,6 @@ def _check_split(name: str, split: str, allowed: tuple[str, ...]) -> None:
 )
 def digits(root: Path | None = None, split: str = "train", test_fraction: float = 0.2) -> TensorData:
     """1,437 train / 360 test images (a fixed shuffle), pixels 0..16 rescaled to uint8 0..255."""
-    _check_split("digits", split, ("train", "test", "all"))
     from sklearn.datasets import load_digits  # bundled with scikit-learn: works with no network
 
     bunch = load_digits()
@@ -52,6 +45,5 @@ def digits(root: Path | None = None, split: str = "train", test_fraction: float 
     description="y = sin(x) at 2,000 evenly spaced points on [-pi, pi] (the course's first exercise)",
 )
 def sine(root: Path | None = None, split: str = "all", points: int = 2000) -> TensorData:
-    _check_split("sine", split, ("all",))
     x = torch.linspace(-math.pi, math.pi, points, dtype=torch.float64)
     return TensorData(x.unsqueeze(1), torch.sin(x).unsqueeze(1), (), "sine")

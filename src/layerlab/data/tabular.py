@@ -6,7 +6,8 @@ more than the model here, and this module makes both explicit:
 - Features live on very different scales (a tax rate in the hundreds, a pollution level below 1),
   so they are standardised to mean 0 and std 1 per column.
 - The mean and std come from the *training* rows only. Using the test rows would leak information
-  about the test set into training (`Standardizer.fit` sees only what you give it).
+  about the test set into training (`StandardScaler.fit` sees only what you give it; see
+  `layerlab.data.scalers`).
 
 The CSV reader is the standard library's `csv` module: no pandas needed for a few thousand rows.
 """
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from layerlab.data.download import FileSpec, locate
 from layerlab.data.registry import register_dataset
+from layerlab.data.scalers import StandardScaler
 from layerlab.data.splits import split_indices
 from layerlab.data.tensors import TensorData
 from layerlab.errors import LayerlabError
@@ -87,8 +89,6 @@ def read_csv(path: Path) -> Table:
 
 
 def _split(data: TensorData, split: str) -> TensorData:
-    if split not in TABULAR_SPLITS:
-        raise LayerlabError(f"{data.name} has splits {', '.join(TABULAR_SPLITS)}; got {split!r}")
     if split == "all":
         return data
     train_idx, test_idx = split_indices(len(data), TEST_FRACTION, seed=0)
@@ -206,60 +206,11 @@ def california_housing(root: Path | None = None, split: str = "train", download:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Standardizer:
-    """x -> (x - mean) / std, column by column, with `mean` and `std` (F,) from training rows.
-
-    A column that is constant in the training rows has std 0; it gets std 1, so it maps to 0
-    instead of dividing by zero. Use one Standardizer for inputs and another for targets, whose
-    `inverse` turns a prediction back into dollars.
-    """
-
-    mean: Tensor
-    std: Tensor
-
-    @classmethod
-    def fit(cls, rows: Tensor) -> "Standardizer":
-        """Statistics of `rows` (N, F): the population std (divide by N), as scikit-learn does."""
-        if rows.dim() != 2 or len(rows) == 0:
-            raise LayerlabError(f"a Standardizer fits rows of shape (N, F) with N >= 1, got {tuple(rows.shape)}")
-        rows = rows.double()
-        if torch.isnan(rows).any():
-            raise LayerlabError("a Standardizer cannot fit rows with missing (NaN) values; fill them first")
-        mean = rows.mean(dim=0)  # (F,)
-        std = rows.std(dim=0, correction=0)  # (F,)
-        return cls(mean, torch.where(std == 0, torch.ones_like(std), std))
-
-    def transform(self, x: Tensor) -> Tensor:
-        self._check(x)
-        return (x - self.mean.to(x)) / self.std.to(x)
-
-    def inverse(self, z: Tensor) -> Tensor:
-        self._check(z)
-        return z * self.std.to(z) + self.mean.to(z)
-
-    def _check(self, x: Tensor) -> None:
-        if x.shape[-1] != len(self.mean):
-            raise LayerlabError(f"this Standardizer was fitted on {len(self.mean)} columns; got {x.shape[-1]}")
-
-    def state_dict(self) -> dict[str, list[float]]:
-        """Plain lists, so the statistics can go into a run's config.json."""
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, list[float]]) -> "Standardizer":
-        mean = torch.tensor(state["mean"], dtype=torch.float64)
-        std = torch.tensor(state["std"], dtype=torch.float64)
-        if mean.shape != std.shape or mean.dim() != 1 or bool((std <= 0).any()):
-            raise LayerlabError("a Standardizer state needs equally long 'mean' and positive 'std' lists")
-        return cls(mean, std)
-
-
-def standardize(train: TensorData, *others: TensorData) -> tuple[list[TensorData], Standardizer]:
+def standardize(train: TensorData, *others: TensorData) -> tuple[list[TensorData], StandardScaler]:
     """Standardise the inputs of `train` and of every other set with statistics from `train` only.
 
-    Targets are left as they are. Returns ([train, *others] standardised, the fitted Standardizer).
+    Targets are left as they are. Returns ([train, *others] standardised, the fitted StandardScaler).
     """
-    scaler = Standardizer.fit(train.inputs)
+    scaler = StandardScaler.fit(train.inputs)
     out = [TensorData(scaler.transform(d.inputs), d.targets, d.classes, d.name, dict(d.meta)) for d in (train, *others)]
     return out, scaler

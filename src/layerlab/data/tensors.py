@@ -16,39 +16,99 @@ from torch import Tensor
 
 from layerlab.errors import LayerlabError
 
-Batch = tuple[Tensor, Tensor]
-BatchTransform = Callable[[Tensor, Tensor, torch.Generator], Batch]
+# What a batch may hold. Inputs: one tensor, or several (a tuple or dict of tensors sharing dim 0).
+# Targets: (a) one tensor, class ids (N,) or values (N, ...); (b) a dict of tensors sharing dim 0,
+# e.g. {"mask": (N, H, W), "lengths": (N,)}; (c) a list of per-sample dicts whose tensors differ in
+# size, e.g. detection's {"boxes": (K, 4) float xyxy pixels, "labels": (K,) long}.
+Inputs = Tensor | tuple[Tensor, ...] | dict[str, Tensor]
+Targets = Tensor | dict[str, Tensor] | list[dict[str, Tensor]]
+Batch = tuple[Inputs, Targets]
+BatchTransform = Callable[[Inputs, Targets, torch.Generator], Batch]
+Collate = Callable[[Inputs, Targets], Batch]
+Index = int | slice | Tensor
+
+
+def to_device(obj: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
+    """`obj` with every tensor in it moved to `device`: a Tensor, or a tuple, list or dict of them,
+    nested to any depth. Anything else (a string, a number, None) comes back as it is."""
+    if isinstance(obj, Tensor):
+        return obj.to(device, non_blocking=non_blocking)
+    if isinstance(obj, dict):
+        return {key: to_device(value, device, non_blocking) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(value, device, non_blocking) for value in obj)
+    return obj
+
+
+def take(obj: Inputs | Targets, index: Index) -> Any:
+    """The samples at `index` (an int, a slice, or a tensor of row ids or a boolean mask) of a
+    tensor, a tuple/dict of tensors (dim 0 of each), or a list of per-sample dicts."""
+    if isinstance(obj, Tensor):
+        if isinstance(index, Tensor) and index.dtype == torch.long and index.dim() == 1:
+            # index_select, not obj[idx]: the same gather without advanced indexing's general
+            # machinery, many times cheaper per batch on a CPU (benchmarks/fit_vs_hand.py)
+            return torch.index_select(obj, 0, index)
+        return obj[index]
+    if isinstance(obj, dict):
+        return {key: take(value, index) for key, value in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(take(value, index) for value in obj)
+    if isinstance(index, Tensor):
+        rows = index.nonzero().flatten() if index.dtype == torch.bool else index.flatten()
+        return [obj[i] for i in rows.tolist()]
+    return obj[index]
+
+
+def num_samples(obj: Inputs | Targets, what: str = "inputs") -> int:
+    """N, the number of samples in `obj`; every tensor of a tuple or dict must have N rows."""
+    if isinstance(obj, Tensor):
+        return len(obj)
+    if isinstance(obj, list):
+        if not all(isinstance(item, dict) for item in obj):
+            raise LayerlabError(f"list {what} must hold one dict of tensors per sample (e.g. boxes and labels)")
+        return len(obj)
+    if isinstance(obj, (tuple, dict)) and len(obj) > 0:
+        parts = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        sizes = {key: len(value) for key, value in parts}
+        first = next(iter(sizes.values()))
+        for key, size in sizes.items():
+            if size != first:
+                raise LayerlabError(f"{what}[{key!r}] has {size} rows but {what} hold {first} samples; "
+                                    "every tensor needs one row per sample")
+        return first
+    raise LayerlabError(f"{what} must be a tensor, a tuple or dict of tensors, or a list of dicts; "
+                        f"got {type(obj).__name__}")
 
 
 @dataclass
 class TensorData:
-    """A dataset held as two tensors: `inputs[i]` and its `targets[i]`.
+    """A dataset held in memory: `inputs[i]` and its `targets[i]` (see `Inputs` and `Targets`).
 
     `classes` names the classes of a classification set; `meta` carries reader facts a lab may
     need (feature names, normalisation statistics, the source file).
     """
 
-    inputs: Tensor
-    targets: Tensor
+    inputs: Inputs
+    targets: Targets
     classes: tuple[str, ...] = ()
     name: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if len(self.inputs) != len(self.targets):
-            raise LayerlabError(
-                f"{self.name or 'dataset'}: {len(self.inputs)} inputs but {len(self.targets)} targets"
-            )
+        n_inputs, n_targets = num_samples(self.inputs, "inputs"), num_samples(self.targets, "targets")
+        if n_inputs != n_targets:
+            raise LayerlabError(f"{self.name or 'dataset'}: {n_inputs} inputs but {n_targets} targets")
 
     def __len__(self) -> int:
-        return len(self.inputs)
+        return num_samples(self.inputs)
 
-    def __getitem__(self, index: int | slice | Tensor) -> Batch:
-        return self.inputs[index], self.targets[index]
+    def __getitem__(self, index: Index) -> Batch:
+        return take(self.inputs, index), take(self.targets, index)
 
     def subset(self, indices: Tensor) -> "TensorData":
         """The rows at `indices` (a view-free copy), keeping classes and meta."""
-        return TensorData(self.inputs[indices], self.targets[indices], self.classes, self.name, dict(self.meta))
+        return TensorData(take(self.inputs, indices), take(self.targets, indices), self.classes, self.name,
+                          dict(self.meta))
 
     @property
     def num_classes(self) -> int:
@@ -60,7 +120,9 @@ class BatchLoader:
 
     The order of epoch `e` depends only on `(seed, e)`, so a resumed run sees exactly the batches
     an uninterrupted run would (call `set_epoch` before iterating, as with DistributedSampler).
-    `transform(inputs, targets, generator)` runs on the whole batch after it reaches `device`.
+    Each batch is gathered on the CPU, passed to `collate(inputs, targets)` if given (e.g. to pad
+    variable-length sequences into one tensor), moved to `device` (every tensor of a tuple, dict or
+    list of dicts), and then `transform(inputs, targets, generator)` runs on the whole batch there.
     """
 
     def __init__(
@@ -71,6 +133,7 @@ class BatchLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         transform: BatchTransform | None = None,
+        collate: Collate | None = None,
         device: torch.device | str = "cpu",
         seed: int = 0,
         rank: int = 0,
@@ -83,6 +146,7 @@ class BatchLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.transform = transform
+        self.collate = collate
         self.device = torch.device(device)
         self.seed = seed
         self.rank, self.world_size = rank, world_size
@@ -109,15 +173,35 @@ class BatchLoader:
         order = self._indices()
         g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch + 1)  # augmentation draws
         stop = len(order) - (len(order) % self.batch_size if self.drop_last else 0)
+        plain = isinstance(self.data.inputs, Tensor) and isinstance(self.data.targets, Tensor)
+        if plain and self.collate is None:
+            yield from self._tensor_batches(order, stop, g)
+        else:
+            yield from self._structured_batches(order, stop, g)
+
+    def _tensor_batches(self, order: Tensor, stop: int, g: torch.Generator) -> Iterator[Batch]:
+        """The fast path for one input tensor and one target tensor (benchmarks/fit_vs_hand.py)."""
         non_blocking = self.device.type == "cuda"
         # the targets are small: one gather for the whole epoch, then each batch's are a slice of it
         epoch_targets = torch.index_select(self.data.targets, 0, order[:stop]).to(self.device, non_blocking=non_blocking)
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
-            # index_select, not inputs[idx]: the same gather without advanced indexing's general
-            # machinery, many times cheaper per batch on a CPU (benchmarks/fit_vs_hand.py)
+            # index_select, not inputs[idx]: see `take`
             inputs = torch.index_select(self.data.inputs, 0, idx).to(self.device, non_blocking=non_blocking)
             targets = epoch_targets[start : start + self.batch_size]
+            if self.transform is not None:
+                inputs, targets = self.transform(inputs, targets, g)
+            yield inputs, targets
+
+    def _structured_batches(self, order: Tensor, stop: int, g: torch.Generator) -> Iterator[Batch]:
+        """Tuples or dicts of tensors, lists of per-sample dicts, or a collate step: gathered per batch."""
+        non_blocking = self.device.type == "cuda"
+        for start in range(0, stop, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            inputs, targets = take(self.data.inputs, idx), take(self.data.targets, idx)
+            if self.collate is not None:
+                inputs, targets = self.collate(inputs, targets)
+            inputs, targets = to_device(inputs, self.device, non_blocking), to_device(targets, self.device, non_blocking)
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)
             yield inputs, targets
@@ -126,6 +210,9 @@ class BatchLoader:
 def select_classes(data: TensorData, classes: Sequence[str], per_class: int = 0, seed: int = 0) -> TensorData:
     """The samples of `classes` (names), relabelled 0..len-1 in that order; `per_class` > 0 keeps
     that many of each, drawn with `seed`. Transfer learning's "2 new classes from 10"."""
+    if not isinstance(data.targets, Tensor):
+        raise LayerlabError(f"select_classes needs class-id targets (one tensor); {data.name or 'the dataset'} "
+                            f"holds {type(data.targets).__name__} targets")
     missing = [name for name in classes if name not in data.classes]
     if missing:
         raise LayerlabError(f"{data.name or 'the dataset'} has no class {missing[0]!r}; its classes: {', '.join(data.classes)}")

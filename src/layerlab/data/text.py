@@ -32,11 +32,6 @@ PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
 
-def _check_split(name: str, split: str, allowed: tuple[str, ...]) -> None:
-    if split not in allowed:
-        raise LayerlabError(f"{name} has splits {', '.join(allowed)}; got {split!r}")
-
-
 # ---------------------------------------------------------------------------------------------
 # 1. Characters: Tiny Shakespeare
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +74,8 @@ class CharCorpus:
         return "".join(self.vocab[int(i)] for i in ids)
 
     def ids(self, split: str = "train") -> Tensor:
-        _check_split("CharCorpus", split, ("train", "val"))
+        if split not in ("train", "val"):
+            raise LayerlabError(f"a CharCorpus has splits train, val; got {split!r}")
         return self.train_ids if split == "train" else self.val_ids
 
     def chunks(self, seq_len: int, split: str = "train", offset: int = 0) -> tuple[Tensor, Tensor]:
@@ -220,7 +216,6 @@ def kor_eng(root: Path | None = None, split: str = "train", reverse: bool = Fals
     A decoder is trained on targets[:, :-1] -> targets[:, 1:] (teacher forcing). The held-out pairs
     are a fixed random 10% (seed 0); vocabularies come from the training pairs. `reverse`: English -> Korean.
     """
-    _check_split("kor-eng", split, ("train", "test"))
     pairs = read_sentence_pairs(find_file(root, "kor-eng", "kor.txt"))
     src_lang, tgt_lang = ("en", "ko") if reverse else ("ko", "en")
     tokens = [(tokenize(_side(p, src_lang), src_lang), tokenize(_side(p, tgt_lang), tgt_lang)) for p in pairs]

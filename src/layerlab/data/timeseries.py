@@ -7,7 +7,8 @@ Three rules keep the test honest, and each has a test:
 2. Fit the scaler on the training part only: min/max seen in the future would leak into training.
 3. A validation/test window may read the `window` days before its part as context (they are past
    values, known at prediction time), but every target lies inside its own part.
-Predictions are made on the scaled values; `meta["scaler"]` turns them back into dollars.
+Predictions are made on the scaled values; `meta["scaler"]` (a `layerlab.data.scalers` state) turns them
+back into dollars.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
 from layerlab.data.download import find_file
 from layerlab.data.registry import register_dataset
+from layerlab.data.scalers import get_scaler
 from layerlab.data.tensors import TensorData
 from layerlab.errors import LayerlabError
 
@@ -118,95 +120,15 @@ def part_windows(series: Tensor, part: slice, window: int = 30, horizon: int = 1
     return inputs, targets, rows
 
 
-class _AffineScaler:
-    """x -> (x - shift) / scale per column; subclasses choose shift and scale in `fit`."""
-
-    kind = ""
-
-    def __init__(self) -> None:
-        self.shift: list[float] = []
-        self.scale: list[float] = []
-
-    def _params(self, x: Tensor, column: int | None) -> tuple[Tensor, Tensor]:
-        if not self.shift:
-            raise LayerlabError(f"this {type(self).__name__} is not fitted: call fit(train_values) first")
-        pick = slice(None) if column is None else slice(column, column + 1)
-        shift = torch.tensor(self.shift[pick], dtype=x.dtype, device=x.device)
-        scale = torch.tensor(self.scale[pick], dtype=x.dtype, device=x.device)
-        return shift, torch.where(scale == 0, torch.ones_like(scale), scale)   # a constant column stays finite
-
-    def transform(self, x: Tensor, column: int | None = None) -> Tensor:
-        """Scale every column of (..., F), or a (..., 1) tensor with the statistics of `column`."""
-        shift, scale = self._params(x, column)
-        return (x - shift) / scale
-
-    def inverse_transform(self, x: Tensor, column: int | None = None) -> Tensor:
-        """Back to the original units (dollars for prices)."""
-        shift, scale = self._params(x, column)
-        return x * scale + shift
-
-
-class MinMaxScaler(_AffineScaler):
-    """x -> (x - min) / (max - min) per column: the training range becomes [0, 1]."""
-
-    kind = "minmax"
-
-    def fit(self, x: Tensor) -> "MinMaxScaler":   # x: (T, F), the training rows only
-        low, high = x.min(dim=0).values, x.max(dim=0).values
-        self.shift, self.scale = low.tolist(), (high - low).tolist()
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "min": list(self.shift), "max": [m + s for m, s in zip(self.shift, self.scale)]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.shift = list(state["min"])
-        self.scale = [h - m for h, m in zip(state["max"], state["min"])]
-
-
-class StandardScaler(_AffineScaler):
-    """x -> (x - mean) / std per column (population std, as scikit-learn computes it)."""
-
-    kind = "standard"
-
-    def fit(self, x: Tensor) -> "StandardScaler":   # x: (T, F), the training rows only
-        self.shift = x.mean(dim=0).tolist()
-        self.scale = x.std(dim=0, correction=0).tolist()
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "mean": list(self.shift), "std": list(self.scale)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.shift, self.scale = list(state["mean"]), list(state["std"])
-
-
-Scaler = MinMaxScaler | StandardScaler
-_SCALERS: dict[str, type[Scaler]] = {"minmax": MinMaxScaler, "standard": StandardScaler}
-
-
-def scaler_from_state(state: dict[str, Any]) -> Scaler:
-    """Rebuild a scaler from its `state_dict()` (e.g. a dataset's meta or a saved run)."""
-    if state.get("kind") not in _SCALERS:
-        raise LayerlabError(f"expected a scaler state of kind {tuple(_SCALERS)}, got {state.get('kind')!r}")
-    scaler = _SCALERS[state["kind"]]()
-    scaler.load_state_dict(state)
-    return scaler
-
-
 _SPLITS = ("train", "val", "test")
 
 
-def windowed_split(table: DatedTable, split: str, window: int = 30, horizon: int = 1, target: str = "Close",
+def windowed_split(table: DatedTable, split: str, *, window: int = 30, horizon: int = 1, target: str = "Close",
                    scaler: str = "minmax", fractions: Sequence[float] = (0.7, 0.15, 0.15),
                    name: str = "") -> TensorData:
     """One split of a dated table as scaled windows; the scaler is fitted on the training rows only."""
-    if split not in _SPLITS:
-        raise LayerlabError(f"expected a split in {_SPLITS}, got {split!r}")
-    if scaler not in _SCALERS:
-        raise LayerlabError(f"expected a scaler in {tuple(_SCALERS)}, got {scaler!r}")
     parts = dict(zip(_SPLITS, chronological_split(len(table.dates), fractions)))
-    fitted = _SCALERS[scaler]().fit(table.values[parts["train"]])   # training rows only: no peeking
+    fitted = get_scaler(scaler).fit(table.values[parts["train"]])   # training rows only: no peeking
     scaled = fitted.transform(table.values)                          # (T, F)
     t_col = table.column(target)
     inputs, targets, rows = part_windows(scaled, parts[split], window, horizon, t_col)
@@ -235,6 +157,7 @@ def nflx_stock(root: Path | None = None, split: str = "train", window: int = 30,
                fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> TensorData:
     """Splits are chronological 70/15/15 (881/189/189 days); train has 851 windows, val and test 189."""
     table = read_dated_csv(find_file(root, "nflx-stock", "NFLX.csv"), columns)
-    data = windowed_split(table, split, window, horizon, target, scaler, fractions, "nflx-stock")
+    data = windowed_split(table, split, window=window, horizon=horizon, target=target, scaler=scaler,
+                          fractions=fractions, name="nflx-stock")
     data.meta["source"] = "NFLX.csv"
     return data

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from layerlab.data.tensors import Batch, BatchTransform, TensorData
+from layerlab.data.tensors import Batch, BatchTransform, Targets, TensorData
 from layerlab.errors import LayerlabError
 
 
@@ -65,6 +65,46 @@ def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | 
 
 
 # --- augmentation: whole-batch tensor ops, every random draw from the loader's generator -------
+#
+# A geometric transform must move the targets with the image when the targets are places in it.
+# What the targets are is declared with `targets=`, never guessed from their shapes:
+#   "class"  class ids or any per-image values: untouched;
+#   "mask"   a (B, H, W) or (B, 1, H, W) label map: moved pixel for pixel like the image (no
+#            interpolation); pixels that come from padding get `ignore_index` (255 by default, the
+#            VOC convention: pass the same value to CrossEntropyLoss(ignore_index=255));
+#   "image"  a (B, C, H, W) image (an autoencoder's clean target): moved and padded like the input;
+#   "boxes"  a list of B dicts, {"boxes": (K, 4) float x1, y1, x2, y2 in pixels, "labels": (K,), and
+#            any other per-box tensors}: flipped, or shifted, clipped to the image and dropped (with
+#            their labels) when no area is left.
+TARGET_KINDS = ("class", "mask", "image", "boxes")
+
+
+def _check_kind(name: str, targets: str) -> None:
+    if targets not in TARGET_KINDS:
+        raise LayerlabError(f"{name} targets must be one of {', '.join(TARGET_KINDS)}; got {targets!r}")
+
+
+def flip_boxes(boxes: Tensor, width: int) -> Tensor:
+    """Mirror xyxy pixel boxes (K, 4) left-right in an image `width` pixels wide: x1, x2 -> W - x2, W - x1."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return torch.stack([width - x2, y1, width - x1, y2], dim=-1)
+
+
+def crop_boxes(target: dict[str, Tensor], left: int, top: int, size: tuple[int, int]) -> dict[str, Tensor]:
+    """The boxes of one image seen through a window of `size` (H, W) whose top-left corner sits at
+    (left, top) in the image: shifted by (-left, -top), clipped to the window, and dropped together
+    with every other per-box entry (labels, ...) when no area is left."""
+    height, width = size
+    boxes = target["boxes"] - torch.tensor([left, top, left, top], dtype=target["boxes"].dtype, device=target["boxes"].device)
+    limit = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
+    boxes = torch.minimum(boxes.clamp_min(0), limit)  # (K, 4) inside the window
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # (K,) boxes with some area left
+    out = {}
+    for key, value in target.items():
+        if len(value) != len(boxes):
+            raise LayerlabError(f"a boxes target holds per-box tensors only; {key!r} has {len(value)} rows for {len(boxes)} boxes")
+        out[key] = (boxes if key == "boxes" else value)[keep]
+    return out
 
 
 def _reflect(index: Tensor, size: int) -> Tensor:
@@ -73,50 +113,99 @@ def _reflect(index: Tensor, size: int) -> Tensor:
     return torch.where(index >= size, 2 * (size - 1) - index, index)  # size -> size - 2
 
 
-def random_crop(padding: int = 4, mode: str = "constant") -> BatchTransform:
+def _window(corner: Tensor, padding: int, size: tuple[int, int], reflect: bool) -> tuple[Tensor, Tensor]:
+    """For each image's window corner (2, B) in padded coordinates: the flat source pixel of every
+    output pixel (B, H, W), and whether it lies inside the image (B, H, W) rather than the padding."""
+    h, w = size
+    rows = corner[0, :, None] - padding + torch.arange(h, device=corner.device)  # (B, H) source rows
+    cols = corner[1, :, None] - padding + torch.arange(w, device=corner.device)  # (B, W) source cols
+    if reflect:
+        rows, cols = _reflect(rows, h), _reflect(cols, w)
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (B, H, W)
+    source = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]  # (B, H, W)
+    return source, inside
+
+
+def _gather_window(x: Tensor, source: Tensor, inside: Tensor, fill: int) -> Tensor:
+    """x (B, C, H, W) read through `source`, with `fill` where the window lies in the padding."""
+    b, c, h, w = x.shape
+    index = source.view(b, 1, h * w).expand(b, c, h * w)  # (B, C, H*W), shared by the C channels
+    out = x.reshape(b, c, h * w).gather(2, index).view(b, c, h, w)  # (B, C, H, W)
+    out = out.masked_fill(~inside[:, None], fill)  # the padding; a no-op for reflect
+    if _is_channels_last(x):
+        out = out.contiguous(memory_format=torch.channels_last)  # keep the caller's layout
+    return out
+
+
+def _as_4d(mask: Tensor, inputs: Tensor) -> Tensor:
+    if mask.dim() not in (3, 4) or mask.shape[0] != inputs.shape[0] or mask.shape[-2:] != inputs.shape[-2:]:
+        raise LayerlabError(f"a mask target must be (B, H, W) or (B, 1, H, W) matching images {tuple(inputs.shape)}, "
+                            f"got {tuple(mask.shape)}")
+    return mask if mask.dim() == 4 else mask[:, None]
+
+
+def _check_fill(mask: Tensor, fill: int) -> None:
+    if mask.dtype == torch.uint8 and not 0 <= fill <= 255:
+        raise LayerlabError(f"ignore_index {fill} does not fit a uint8 mask; use 0..255 or a long mask")
+
+
+def random_crop(padding: int = 4, mode: str = "constant", *, targets: str = "class", ignore_index: int = 255) -> BatchTransform:
     """Pad every image by `padding` pixels, then cut a random HxW window from each (one offset per image).
 
-    `mode="constant"` pads with zeros (black), `mode="reflect"` mirrors the border. No padded copy
-    is ever built: each output pixel reads its source pixel through one `gather`, so the cost is one
-    pass over the batch for any dtype, device or memory format (about 2 ms for 128 CIFAR images
-    on one CPU thread).
+    `mode="constant"` pads with zeros (black), `mode="reflect"` mirrors the border. `targets` says
+    what the targets are (see TARGET_KINDS above): masks and target images are cut with the same
+    window, boxes shifted and clipped to it. No padded copy is ever built: each output pixel reads
+    its source pixel through one `gather`, so the cost is one pass over the batch for any dtype,
+    device or memory format (about 2 ms for 128 CIFAR images on one CPU thread).
     """
     if padding < 0:
         raise LayerlabError(f"random_crop padding must be >= 0, got {padding}")
     if mode not in ("constant", "reflect"):
         raise LayerlabError(f"random_crop mode must be 'constant' or 'reflect', got {mode!r}")
+    _check_kind("random_crop", targets)
 
-    def run(inputs: Tensor, targets: Tensor, g: torch.Generator) -> Batch:
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
         b, c, h, w = inputs.shape
         if mode == "reflect" and padding >= min(h, w):
             raise LayerlabError(f"reflect padding {padding} needs images larger than {padding}, got {h}x{w}")
         # top-left corner of each window in padded coordinates, drawn on the generator's device (CPU)
-        corner = torch.randint(0, 2 * padding + 1, (2, b), generator=g).to(inputs.device)
-        rows = corner[0, :, None] - padding + torch.arange(h, device=inputs.device)  # (B, H) source rows
-        cols = corner[1, :, None] - padding + torch.arange(w, device=inputs.device)  # (B, W) source cols
-        if mode == "reflect":
-            rows, cols = _reflect(rows, h), _reflect(cols, w)
-        inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (B, H, W)
-        # flat source pixel of every output pixel, shared by the C channels of an image
-        source = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]  # (B, H, W)
-        source = source.view(b, 1, h * w).expand(b, c, h * w)  # (B, C, H*W)
-        crop = inputs.reshape(b, c, h * w).gather(2, source).view(b, c, h, w)  # (B, C, H, W)
-        crop = crop.masked_fill(~inside[:, None], 0)  # zero padding; a no-op for reflect
-        if _is_channels_last(inputs):
-            crop = crop.contiguous(memory_format=torch.channels_last)  # keep the caller's layout
-        return crop, targets
+        corner = torch.randint(0, 2 * padding + 1, (2, b), generator=g)
+        source, inside = _window(corner.to(inputs.device), padding, (h, w), mode == "reflect")
+        crop = _gather_window(inputs, source, inside, 0)
+        if targets == "mask":
+            mask = _as_4d(target, inputs)
+            _check_fill(mask, ignore_index)
+            moved = _gather_window(mask, source, inside.to(mask.device), ignore_index)
+            target = moved if target.dim() == 4 else moved[:, 0]
+        elif targets == "image":
+            target = _gather_window(target, source, inside, 0)
+        elif targets == "boxes":
+            offsets = (corner - padding).tolist()  # [[top, ...], [left, ...]]: the window in image coordinates
+            target = [crop_boxes(t, offsets[1][i], offsets[0][i], (h, w)) for i, t in enumerate(target)]
+        return crop, target
 
     return run
 
 
-def random_hflip(p: float = 0.5) -> BatchTransform:
-    """Mirror each image left-right with probability `p` (one coin per image)."""
+def random_hflip(p: float = 0.5, *, targets: str = "class") -> BatchTransform:
+    """Mirror each image left-right with probability `p` (one coin per image), and its mask, target
+    image or boxes with it (`targets`, see TARGET_KINDS above)."""
     if not 0.0 <= p <= 1.0:
         raise LayerlabError(f"random_hflip probability must be in [0, 1], got {p}")
+    _check_kind("random_hflip", targets)
 
-    def run(inputs: Tensor, targets: Tensor, g: torch.Generator) -> Batch:
-        flip = (torch.rand(len(inputs), generator=g) < p).to(inputs.device)  # (B,)
-        return torch.where(flip[:, None, None, None], inputs.flip(-1), inputs), targets
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
+        coins = torch.rand(len(inputs), generator=g) < p  # (B,) on the generator's device (CPU)
+        flip = coins.to(inputs.device)
+        flipped = torch.where(flip[:, None, None, None], inputs.flip(-1), inputs)
+        if targets in ("mask", "image"):
+            shape = (-1,) + (1,) * (target.dim() - 1)  # one coin per image, broadcast over the rest
+            target = torch.where(flip.to(target.device).view(shape), target.flip(-1), target)
+        elif targets == "boxes":
+            width = inputs.shape[-1]
+            target = [{**t, "boxes": flip_boxes(t["boxes"], width)} if coin else t
+                      for t, coin in zip(target, coins.tolist())]
+        return flipped, target
 
     return run
 
@@ -169,16 +258,18 @@ def augment_pipeline(
     crop_padding: int = 4,
     flip: bool = True,
     channels_last: bool = False,
+    targets: str = "class",
 ) -> BatchTransform:
     """The standard CIFAR training transform: random crop + flip on uint8, then floats, then (x - mean) / std.
 
-    Cropping and flipping before the float conversion moves a quarter of the bytes.
+    Cropping and flipping before the float conversion moves a quarter of the bytes. `targets`
+    says what moves with the images (see TARGET_KINDS); normalisation touches the inputs only.
     """
     steps = []
     if crop_padding > 0:
-        steps.append(random_crop(crop_padding))
+        steps.append(random_crop(crop_padding, targets=targets))
     if flip:
-        steps.append(random_hflip())
+        steps.append(random_hflip(targets=targets))
     steps.append(float_normalize(mean, std))
     if channels_last:
         steps.append(_to_channels_last)

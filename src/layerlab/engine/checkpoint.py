@@ -6,9 +6,6 @@ over the target, so a crash mid-write leaves the previous file intact.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +13,8 @@ import torch
 from torch import nn
 
 from layerlab.errors import LayerlabError
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+# the writes live at the bottom layer (layerlab.files); run.py, card.py and labs import them from here too
+from layerlab.files import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from layerlab.data.tensors import BatchLoader, BatchTransform, TensorData
+from layerlab.data.tensors import BatchLoader, BatchTransform, TensorData, to_device
 from layerlab.engine.metrics import Metric
 from layerlab.engine.optim import get_schedule
 from layerlab.engine.progress import EpochProgress
@@ -229,17 +229,6 @@ class _Moved:
         for inputs, targets in self.batches:
             inputs, targets = to_device(inputs, self.device), to_device(targets, self.device)
             yield self.transform(inputs, targets, generator) if self.transform else (inputs, targets)
-
-
-def to_device(obj: Any, device: torch.device) -> Any:
-    """A tensor, or a tuple/list/dict of them (structured targets), on `device`."""
-    if isinstance(obj, Tensor):
-        return obj.to(device)
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(to_device(item, device) for item in obj)
-    if isinstance(obj, dict):
-        return {key: to_device(value, device) for key, value in obj.items()}
-    return obj
 
 
 def _length(loader: Any) -> int:

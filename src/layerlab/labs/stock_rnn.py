@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from layerlab.data import TensorData, get_dataset
-from layerlab.data.timeseries import scaler_from_state
+from layerlab.data.scalers import scaler_from_state
 from layerlab.engine import History, RunDir, fit, predict
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights

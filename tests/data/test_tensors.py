@@ -1,0 +1,139 @@
+"""TensorData and BatchLoader with structured targets: a tensor, a dict of tensors, a list of
+per-sample dicts; a collate hook; `to_device` for nested batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from layerlab.data.tensors import BatchLoader, TensorData, take, to_device
+from layerlab.errors import LayerlabError
+
+
+def _dict_data(n: int = 6) -> TensorData:
+    # sample i: input i, a 2x2 mask full of i, length 10 + i: every batch can be checked row by row
+    return TensorData(torch.arange(n), {"mask": torch.arange(n).view(n, 1, 1).expand(n, 2, 2).clone(),
+                                        "lengths": torch.arange(n) + 10})
+
+
+def _box_data(n: int = 5) -> TensorData:
+    # sample i has i boxes (0 for the first image), each [i, i, i + 1, i + 1], all labelled i
+    targets = [{"boxes": torch.tensor([[i, i, i + 1, i + 1]] * i, dtype=torch.float32).view(i, 4),
+                "labels": torch.full((i,), i, dtype=torch.long)} for i in range(n)]
+    return TensorData(torch.arange(n), targets)
+
+
+def test_dict_targets_index_and_subset_row_by_row() -> None:
+    data = _dict_data()
+    assert len(data) == 6
+    x, y = data[2]
+    assert x.item() == 2 and y["mask"].tolist() == [[2, 2], [2, 2]] and y["lengths"].item() == 12
+    x, y = data[1:3]
+    assert x.tolist() == [1, 2] and y["lengths"].tolist() == [11, 12]
+    part = data.subset(torch.tensor([4, 0]))
+    assert part.inputs.tolist() == [4, 0] and part.targets["lengths"].tolist() == [14, 10]
+    assert part.targets["mask"][:, 0, 0].tolist() == [4, 0]
+
+
+def test_list_targets_keep_each_samples_dict_with_its_input() -> None:
+    data = _box_data()
+    assert len(data) == 5
+    x, y = data[3]
+    assert x.item() == 3 and y["boxes"].tolist() == [[3.0, 3.0, 4.0, 4.0]] * 3 and y["labels"].tolist() == [3, 3, 3]
+    part = data.subset(torch.tensor([4, 0, 2]))
+    assert part.inputs.tolist() == [4, 0, 2] and [len(t["labels"]) for t in part.targets] == [4, 0, 2]
+    assert [t["labels"].tolist() for t in data[torch.tensor([False, True, False, False, True])][1]] == [[1], [4] * 4]
+
+
+def test_mismatched_targets_are_one_line_errors() -> None:
+    with pytest.raises(LayerlabError, match=r"targets\['lengths'\] has 5 rows but targets hold 6 samples"):
+        TensorData(torch.zeros(6), {"mask": torch.zeros(6, 2, 2), "lengths": torch.zeros(5)})
+    with pytest.raises(LayerlabError, match="demo: 6 inputs but 2 targets"):
+        TensorData(torch.zeros(6), [{}, {}], name="demo")
+    with pytest.raises(LayerlabError, match="list targets must hold one dict of tensors per sample"):
+        TensorData(torch.zeros(2), [torch.zeros(1), torch.zeros(1)])
+
+
+def test_to_device_moves_every_tensor_of_a_nested_batch_and_keeps_its_shape() -> None:
+    batch = ({"image": torch.zeros(2, 3)}, [{"boxes": torch.zeros(1, 4), "labels": torch.ones(1)}], "note", 3)
+    moved = to_device(batch, "meta")  # the meta device: a real move, without a GPU
+    assert isinstance(moved, tuple) and isinstance(moved[1], list)
+    assert moved[0]["image"].device.type == "meta" and moved[0]["image"].shape == (2, 3)
+    assert moved[1][0]["boxes"].device.type == "meta" and moved[1][0]["labels"].device.type == "meta"
+    assert moved[2:] == ("note", 3)
+    assert to_device(torch.ones(2), "meta").device.type == "meta"
+
+
+@pytest.mark.parametrize("make", [_dict_data, _box_data])
+def test_structured_batches_come_in_the_same_order_as_plain_ones(make) -> None:
+    data = make()
+    plain = TensorData(data.inputs, data.inputs.clone())
+    for epoch in (0, 1):
+        loaders = [BatchLoader(d, 2, shuffle=True, seed=3) for d in (data, plain)]
+        for loader in loaders:
+            loader.set_epoch(epoch)
+        structured, reference = list(loaders[0]), list(loaders[1])
+        assert [x.tolist() for x, _ in structured] == [x.tolist() for x, _ in reference]
+        for inputs, targets in structured:  # every target belongs to the input beside it
+            ids = inputs.tolist()
+            if isinstance(targets, dict):
+                assert targets["lengths"].tolist() == [10 + i for i in ids]
+                assert targets["mask"][:, 1, 1].tolist() == ids
+            else:
+                assert [t["labels"].tolist() for t in targets] == [[i] * i for i in ids]
+    # the order is a function of (seed, epoch) only: epoch 1 again gives the same batches
+    again = BatchLoader(data, 2, shuffle=True, seed=3)
+    again.set_epoch(1)
+    assert [x.tolist() for x, _ in again] == [x.tolist() for x, _ in structured]
+
+
+def test_the_plain_order_is_the_documented_permutation_of_seed_and_epoch() -> None:
+    data = TensorData(torch.arange(10) * 10, torch.arange(10))
+    loader = BatchLoader(data, 4, shuffle=True, seed=2, drop_last=True)
+    loader.set_epoch(5)
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(2 * 100_003 + 5))
+    batches = list(loader)
+    assert [y.tolist() for _, y in batches] == [order[:4].tolist(), order[4:8].tolist()]  # the last 2 dropped
+    assert [x.tolist() for x, _ in batches] == [(order[:4] * 10).tolist(), (order[4:8] * 10).tolist()]
+
+
+def test_collate_pads_variable_length_sequences_before_the_transform_sees_them() -> None:
+    sequences = [torch.arange(1, n + 1) for n in (3, 1, 2)]  # lengths 3, 1, 2
+    data = TensorData(torch.arange(3), [{"tokens": s} for s in sequences])
+
+    def pad(inputs, targets):
+        tokens = pad_sequence([t["tokens"] for t in targets], batch_first=True)  # (B, longest)
+        return inputs, {"tokens": tokens, "lengths": torch.tensor([len(t["tokens"]) for t in targets])}
+
+    seen = []
+
+    def record(inputs, targets, g):
+        seen.append(sorted(targets))  # the transform receives what collate returned
+        return inputs, targets
+
+    (inputs, targets), = list(BatchLoader(data, 3, collate=pad, transform=record))
+    assert seen == [["lengths", "tokens"]]
+    assert targets["tokens"].tolist() == [[1, 2, 3], [1, 0, 0], [1, 2, 0]] and targets["lengths"].tolist() == [3, 1, 2]
+
+
+def test_collate_also_runs_for_plain_tensors() -> None:
+    data = TensorData(torch.arange(4).float(), torch.arange(4))
+    loader = BatchLoader(data, 2, collate=lambda x, y: (x * 2, y + 100))
+    assert [(x.tolist(), y.tolist()) for x, y in loader] == [([0.0, 2.0], [100, 101]), ([4.0, 6.0], [102, 103])]
+
+
+def test_tuple_and_dict_inputs_are_gathered_per_tensor() -> None:
+    data = TensorData((torch.arange(4), torch.arange(4) * 10), torch.arange(4))
+    assert len(data) == 4
+    (src, tgt), y = next(iter(BatchLoader(data, 3)))
+    assert src.tolist() == [0, 1, 2] and tgt.tolist() == [0, 10, 20] and y.tolist() == [0, 1, 2]
+    named = take({"a": torch.arange(4), "b": torch.arange(4) + 1}, torch.tensor([3, 1]))
+    assert named["a"].tolist() == [3, 1] and named["b"].tolist() == [4, 2]
+
+
+def test_select_classes_needs_class_id_targets() -> None:
+    from layerlab.data.tensors import select_classes
+
+    with pytest.raises(LayerlabError, match="select_classes needs class-id targets"):
+        select_classes(_box_data(), ("a",))
