@@ -1,5 +1,4 @@
-RANK = {"errors": -1, "files": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "tasks": 4, "viz": 5,
-        "labs": 6, "cli": 7, "__main__": 8}
+"""The import direction (docs/contributing.md): errors, files, registry <- data, models <- inspect <- engine <- tasks <- viz <- labs <- cli."""
 
 from __future__ import annotations
 
@@ -7,11 +6,8 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "layerlab"
-<<<<<<< HEAD
-RANK = {"errors": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "tasks": 4, "viz": 5, "labs": 6, "cli": 7, "__main__": 8}
-=======
-RANK = {"errors": -1, "files": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "viz": 4, "labs": 5, "cli": 6, "__main__": 7}
->>>>>>> wt-data
+RANK = {"errors": -1, "files": -1, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "tasks": 4, "viz": 5,
+        "labs": 6, "cli": 7, "__main__": 8}
 
 
 def layer_of(path: Path) -> str:
