@@ -80,7 +80,7 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     table = summary(model, tuple(train.inputs.shape[1:]))
     # 3. Train: one-cycle SGD with label smoothing, bf16 autocast, channels_last
     history = fit(model, train, val=val, loss=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
-                  optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum if cfg.optimizer != "adam" else 0.0,
+                  optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum if cfg.optimizer in ("sgd", "rmsprop") else 0.0,
                   nesterov=cfg.optimizer == "sgd" and cfg.momentum > 0, weight_decay=cfg.weight_decay,
                   epochs=1 if cfg.quick else cfg.epochs, batch_size=min(cfg.batch_size, 64) if cfg.quick else cfg.batch_size, schedule="one-cycle",
                   amp=cfg.amp, channels_last=cfg.channels_last, device=cfg.device, seed=cfg.seed,
