@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from layerlab.cli import main
 from layerlab.engine.checkpoint import load_state
 
 
@@ -44,6 +45,14 @@ def test_user_mistakes_are_one_line_errors_with_exit_code_2(args, message):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(message)
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999"])
+def test_a_non_finite_learning_rate_is_one_line_before_any_run_folder(value, tmp_path, capsys):
+    # cubic-sin's manual method never reaches get_optimizer: the option itself is checked
+    assert main(["run", "cubic-sin", "--lr", value, "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: --lr expects a finite number, got {value}\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_run_eval_and_predict_on_digits(tmp_path):
