@@ -48,7 +48,7 @@ def test_an_option_the_optimizer_does_not_use_is_one_line_error(model, name, opt
 def test_the_learning_rate_must_be_finite_and_positive(model, lr):
     with pytest.raises(LayerlabError) as error:
         get_optimizer("sgd", model, lr)
-    assert str(error.value) == f"the learning rate must be a finite positive number, got {lr}"
+    assert str(error.value) == f"the learning rate must be positive and finite, got {lr}"
 
 
 @pytest.mark.parametrize("options, message", [

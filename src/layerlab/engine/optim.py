@@ -72,7 +72,7 @@ def get_optimizer(
     optimizer does not use is an error rather than silently ignored.
     """
     if not (math.isfinite(lr) and lr > 0):
-        raise LayerlabError(f"the learning rate must be a finite positive number, got {lr}")
+        raise LayerlabError(f"the learning rate must be positive and finite, got {lr}")
     for option, value in (("momentum", momentum), ("weight_decay", weight_decay)):
         if not (math.isfinite(value) and value >= 0):
             raise LayerlabError(f"--{option.replace('_', '-')} must be a finite number >= 0, got {value}")
