@@ -6,6 +6,9 @@ configuration; one test over the whole registry builds every model and checks th
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import typing
 from typing import Any, Callable
 
 import torch
@@ -42,10 +45,24 @@ def register_model(
 def get_model(name: str, **overrides: Any) -> nn.Module:
     """Build a registered model; `overrides` are fields of its config dataclass."""
     entry = MODELS.get(name)
-    try:
-        return entry.obj(**overrides)
-    except TypeError as exc:  # an unknown config field: say which fields exist
-        raise LayerlabError(f"model {name!r} does not accept {sorted(overrides)}: {exc}") from None
+    accepted = config_fields(entry)
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:   # checked before building, so a TypeError from inside a builder stays a bug's traceback
+        close = difflib.get_close_matches(unknown[0], accepted, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise LayerlabError(f"model {name!r} has no option {unknown[0]!r}{hint}; it takes {', '.join(accepted)}")
+    return entry.obj(**overrides)
+
+
+def config_fields(entry: Entry[Builder]) -> tuple[str, ...]:
+    """The override names a model accepts: the fields of its config dataclass.
+
+    Every builder is annotated to return its model class, whose `__init__(self, cfg: SomeConfig)`
+    names the config; "Go to definition" on either annotation leads to the same fields.
+    """
+    model_type = typing.get_type_hints(entry.obj)["return"]
+    config_type = typing.get_type_hints(model_type.__init__)["cfg"]
+    return tuple(f.name for f in dataclasses.fields(config_type))
 
 
 def list_models() -> list[str]:
