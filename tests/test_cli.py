@@ -105,3 +105,15 @@ def test_list_and_data_commands():
     assert {"cubic-sin", "mnist-mlp"} <= {row["name"] for row in labs}
     info = last_json(layerlab("data", "info", "digits", "--json"))
     assert info["input_shape"] == [1, 8, 8] and info["num_classes"] == 10
+
+
+def test_explain_user_mistake_is_one_line_through_the_top_level_cli(capsys):
+    assert main(["explain", "convv"]) == 2
+    assert capsys.readouterr().err == "error: unknown explain topic 'convv'; did you mean conv, conv-size? (see `layerlab explain` for the list)\n"
+
+
+def test_a_broken_explain_module_is_a_bug_not_a_missing_feature(monkeypatch):
+    # None in sys.modules makes `import` raise ImportError, as a broken import inside explain would
+    monkeypatch.setitem(sys.modules, "layerlab.viz.explain.cli", None)
+    with pytest.raises(ImportError, match="layerlab.viz.explain.cli"):
+        main(["explain", "conv"])

@@ -210,8 +210,6 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _explain(argv: list[str]) -> int:
-    try:
-        from layerlab.viz.explain.cli import main as explain_main
-    except ImportError:
-        raise LayerlabError("`layerlab explain` is not part of this build yet") from None
+    from layerlab.viz.explain.cli import main as explain_main
+
     return explain_main(argv)
