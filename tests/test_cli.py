@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,49 @@ def test_a_broken_explain_module_is_a_bug_not_a_missing_feature(monkeypatch):
     monkeypatch.setitem(sys.modules, "layerlab.viz.explain.cli", None)
     with pytest.raises(ImportError, match="layerlab.viz.explain.cli"):
         main(["explain", "conv"])
+
+
+@pytest.mark.parametrize("name, total, encoder", [("seq2seq", 1_339_061, 884_736), ("seq2seq-attention", 1_371_957, 884_736)])
+def test_summary_of_a_two_input_model_passes_source_and_target(name, total, encoder, capsys):
+    assert main(["summary", name, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["total_params"] == total
+    assert out["input_shape"] == [[12], [12]]                       # (src, tgt_in) token ids
+    layers = {layer["name"]: layer for layer in out["layers"]}
+    assert layers["src_embedding"]["formula"] == "5363·64 = 343,232"
+    assert layers["encoder"]["macs"] == encoder                     # 12 steps · 3 gates · 128 · (64 + 128)
+
+
+def test_summary_with_an_input_that_does_not_fit_is_one_line(capsys):
+    assert main(["summary", "mlp", "--input", "1,20,20"]) == 2
+    assert capsys.readouterr().err == ("error: input shape (1, 20, 20) does not fit mlp (registered input (1, 28, 28)): "
+                                       "mat1 and mat2 shapes cannot be multiplied (1x400 and 784x64)\n")
+
+
+@dataclass(frozen=True)
+class BrokenConfig:
+    width: int = 3
+
+
+class Broken(torch.nn.Module):
+    def __init__(self, cfg: BrokenConfig = BrokenConfig()) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(cfg.width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("a bug in forward")
+
+
+def broken(**overrides: object) -> Broken:
+    return Broken(BrokenConfig(**overrides))
+
+
+def test_summary_of_a_model_with_a_bug_keeps_its_traceback(monkeypatch):
+    from layerlab.models import MODELS
+    from layerlab.registry import Entry
+
+    meta = {"input_shape": (3,), "num_params": 4, "task": "regression", "input_dtype": torch.float32}
+    monkeypatch.setitem(MODELS._entries, "broken", Entry("broken", broken, meta))
+    for argv in (["summary", "broken"], ["summary", "broken", "--input", "5"]):   # the registered input fails too
+        with pytest.raises(RuntimeError, match="a bug in forward"):
+            main(argv)

@@ -46,8 +46,9 @@ def test_model_runs_forward_backward_and_has_the_documented_size(name: str) -> N
     if name in SMALL_INPUT:
         inputs = inputs[..., : SMALL_INPUT[name], : SMALL_INPUT[name]]
     if entry.meta["task"] == "seq2seq":                 # (source, teacher-forced target) -> (logits, attention)
-        inputs = inputs.clamp(min=3)                    # no <pad> inside the source
-        outputs = model(inputs, inputs[:, :5])[0]
+        src, tgt_in = inputs
+        assert src.shape == tgt_in.shape == (2, *entry.meta["input_shape"]) and int(src.min()) >= 3   # no <pad>
+        outputs = model(*inputs)[0]
     else:
         outputs = model(inputs)
     outputs.float().sum().backward()
@@ -132,8 +133,8 @@ def test_resnet18_cifar_keeps_32x32_through_the_stem() -> None:
 def test_an_unknown_override_is_one_line_that_names_the_options() -> None:
     with pytest.raises(LayerlabError) as error:
         get_model("lenet5", num_clases=3)
-    assert str(error.value) == ("model 'lenet5' has no option 'num_clases' (did you mean num_classes?); "
-                                "it takes in_channels, num_classes, activation, pool, padding")
+    assert str(error.value) == ("model 'lenet5' does not accept 'num_clases' (did you mean num_classes?); "
+                                "its options are in_channels, num_classes, activation, pool, padding")
 
 
 @dataclass(frozen=True)
