@@ -14,8 +14,6 @@ from typing import Any, Sequence
 
 from layerlab.errors import LayerlabError
 
-COMMANDS = ("list", "run", "resume", "eval", "predict", "summary", "explain", "viz", "data")
-
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
     """One --flag per dataclass field; the dataclass stays the single source of truth."""
