@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing
 from typing import Any, Sequence
@@ -61,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `layerlab` command with `argv` (default: sys.argv[1:]); returns the exit status."""
+    try:
+        status = _command(argv)
+        sys.stdout.flush()   # a reader that went away shows up here, not in Python's flush at exit
+        return status
+    except BrokenPipeError:
+        # the reader stopped early (`layerlab list | head -1`): end quietly with the status of a
+        # process killed by SIGPIPE (128 + 13), as `yes | head -1` does; stdout goes to /dev/null so
+        # that Python's flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "explain":
