@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from layerlab.cli import main
 from layerlab.engine.checkpoint import load_state
 
 
@@ -46,6 +48,14 @@ def test_user_mistakes_are_one_line_errors_with_exit_code_2(args, message):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999"])
+def test_a_non_finite_learning_rate_is_one_line_before_any_run_folder(value, tmp_path, capsys):
+    # cubic-sin's manual method never reaches get_optimizer: the option itself is checked
+    assert main(["run", "cubic-sin", "--lr", value, "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: --lr expects a finite number, got {value}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_run_eval_and_predict_on_digits(tmp_path):
     out = last_json(layerlab("run", "mnist-mlp", "--dataset", "digits", "--epochs", "12", "--batch-size", "32",
                              "--out", str(tmp_path), "--json"))
@@ -66,7 +76,12 @@ def test_run_eval_and_predict_on_digits(tmp_path):
     pred = last_json(layerlab("predict", str(run), str(tmp_path / "zero.png"), "--json"))["predictions"][0]
     assert pred["class"] == "0" and pred["probability"] > 0.5
     assert any("RGB" in n for n in pred["notes"]) and any("resized 40x40 to 8x8" in n for n in pred["notes"])
-    assert abs(sum(t["probability"] for t in pred["top"]) - 1) < 0.01 or len(pred["top"]) == 5
+    # the five most likely of the ten digits, most likely first: the prediction itself heads the list
+    top = pred["top"]
+    assert len(top) == 5 and len({t["class"] for t in top}) == 5
+    assert top[0] == {"class": pred["class"], "probability": pred["probability"]}
+    assert [t["probability"] for t in top] == sorted((t["probability"] for t in top), reverse=True)
+    assert sum(t["probability"] for t in top) <= 1.0001                   # five of ten classes' probabilities
 
 
 def test_a_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
@@ -96,3 +111,73 @@ def test_list_and_data_commands():
     assert {"cubic-sin", "mnist-mlp"} <= {row["name"] for row in labs}
     info = last_json(layerlab("data", "info", "digits", "--json"))
     assert info["input_shape"] == [1, 8, 8] and info["num_classes"] == 10
+
+
+def test_explain_user_mistake_is_one_line_through_the_top_level_cli(capsys):
+    assert main(["explain", "convv"]) == 2
+    assert capsys.readouterr().err == "error: unknown explain topic 'convv'; did you mean conv, conv-size? (see `layerlab explain` for the list)\n"
+
+
+def test_a_broken_explain_module_is_a_bug_not_a_missing_feature(monkeypatch):
+    # None in sys.modules makes `import` raise ImportError, as a broken import inside explain would
+    monkeypatch.setitem(sys.modules, "layerlab.viz.explain.cli", None)
+    with pytest.raises(ImportError, match="layerlab.viz.explain.cli"):
+        main(["explain", "conv"])
+
+
+@pytest.mark.parametrize("name, total, encoder", [("seq2seq", 1_339_061, 884_736), ("seq2seq-attention", 1_371_957, 884_736)])
+def test_summary_of_a_two_input_model_passes_source_and_target(name, total, encoder, capsys):
+    assert main(["summary", name, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["total_params"] == total
+    assert out["input_shape"] == [[12], [12]]                       # (src, tgt_in) token ids
+    layers = {layer["name"]: layer for layer in out["layers"]}
+    assert layers["src_embedding"]["formula"] == "5363·64 = 343,232"
+    assert layers["encoder"]["macs"] == encoder                     # 12 steps · 3 gates · 128 · (64 + 128)
+
+
+def test_summary_with_an_input_that_does_not_fit_is_one_line(capsys):
+    assert main(["summary", "mlp", "--input", "1,20,20"]) == 2
+    assert capsys.readouterr().err == ("error: input shape (1, 20, 20) does not fit mlp (registered input (1, 28, 28)): "
+                                       "mat1 and mat2 shapes cannot be multiplied (1x400 and 784x64)\n")
+
+
+@dataclass(frozen=True)
+class BrokenConfig:
+    width: int = 3
+
+
+class Broken(torch.nn.Module):
+    def __init__(self, cfg: BrokenConfig = BrokenConfig()) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(cfg.width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("a bug in forward")
+
+
+def broken(**overrides: object) -> Broken:
+    return Broken(BrokenConfig(**overrides))
+
+
+def test_summary_of_a_model_with_a_bug_keeps_its_traceback(monkeypatch):
+    from layerlab.models import MODELS
+    from layerlab.registry import Entry
+
+    meta = {"input_shape": (3,), "num_params": 4, "task": "regression", "input_dtype": torch.float32}
+    monkeypatch.setitem(MODELS._entries, "broken", Entry("broken", broken, meta))
+    for argv in (["summary", "broken"], ["summary", "broken", "--input", "5"]):   # the registered input fails too
+        with pytest.raises(RuntimeError, match="a bug in forward"):
+            main(argv)
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_the_sigpipe_status(buffered):
+    # `layerlab list models | head -1` once head has exited: the pipe is closed before the first write
+    env = {**os.environ, "PYTHONUNBUFFERED": "" if buffered else "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "layerlab", "list", "models"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141       # 128 + SIGPIPE, what a shell reports for `yes | head -1`
+    assert stderr == ""

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing
 from typing import Any, Sequence
 
 from layerlab.errors import LayerlabError
-
-COMMANDS = ("list", "run", "resume", "eval", "predict", "summary", "explain", "viz", "data")
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
@@ -63,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `layerlab` command with `argv` (default: sys.argv[1:]); returns the exit status."""
+    try:
+        status = _command(argv)
+        sys.stdout.flush()   # a reader that went away shows up here, not in Python's flush at exit
+        return status
+    except BrokenPipeError:
+        # the reader stopped early (`layerlab list | head -1`): end quietly with the status of a
+        # process killed by SIGPIPE (128 + 13), as `yes | head -1` does; stdout goes to /dev/null so
+        # that Python's flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "explain":
@@ -175,18 +188,34 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     from layerlab.inspect import summary
-    from layerlab.models import MODELS, get_model
+    from layerlab.models import MODELS, example_input, get_model
 
     entry = MODELS.get(args.model)
-    shape = entry.meta["input_shape"]
-    if args.input:
+    model = get_model(args.model)
+    if not args.input:   # the registered input always fits: any error here is a bug and keeps its traceback
+        table = summary(model, example_input(entry, 1))
+    else:
+        shape = _input_shape(args.input)
         try:
-            shape = tuple(int(s) for s in args.input.split(","))
-        except ValueError:
-            raise LayerlabError(f"--input expects C,H,W integers like 3,224,224; got {args.input!r}") from None
-    table = summary(get_model(args.model), tuple(shape), dtype=entry.meta["input_dtype"])
+            table = summary(model, example_input(entry, 1, shape=shape))
+        # what torch raises for a shape that does not fit: RuntimeError (matmul, conv channels, a kernel
+        # larger than the input), ValueError (an RNN's rank check), IndexError (packing a wrong-rank batch)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            summary(model, example_input(entry, 1))   # the registered input fits, so the user's shape failed
+            raise LayerlabError(f"input shape {shape} does not fit {args.model} (registered input "
+                                f"{entry.meta['input_shape']}): {str(exc).splitlines()[0]}") from None
     _emit({"model": args.model, **table.to_dict()}, args.json, str(table))
     return 0
+
+
+def _input_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise LayerlabError(f"--input expects C,H,W integers like 3,224,224; got {text!r}") from None
+    if min(shape) < 1:
+        raise LayerlabError(f"--input expects positive sizes like 3,224,224; got {text!r}")
+    return shape
 
 
 def _viz(args: argparse.Namespace) -> int:
@@ -210,8 +239,6 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _explain(argv: list[str]) -> int:
-    try:
-        from layerlab.viz.explain.cli import main as explain_main
-    except ImportError:
-        raise LayerlabError("`layerlab explain` is not part of this build yet") from None
+    from layerlab.viz.explain.cli import main as explain_main
+
     return explain_main(argv)

@@ -183,3 +183,13 @@ def test_imagenet_urls_name_registered_models_and_carry_a_hash() -> None:
         filename = url.rsplit("/", 1)[-1]
         assert url.startswith("https://download.pytorch.org/models/") and filename.startswith(name)
         assert torch.hub.HASH_REGEX.search(filename) is not None, url
+
+
+def test_a_bug_inside_the_download_is_not_reworded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_download(*args: object, **kwargs: object) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'headers'")   # a bug, not the network
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", broken_download)
+    with pytest.raises(AttributeError, match="no attribute 'headers'"):
+        load_pretrained(_lenet(0), "http://127.0.0.1:9/lenet-deadbeef.pth", model_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -7,12 +7,16 @@ the `forward_features`/`forward_head` seam, and LeNet-5 on 28x28 digits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
 
 from layerlab.errors import LayerlabError
 from layerlab.models import MODELS, example_input, get_model, list_models
+from layerlab.registry import Entry
 
 # ImageNet models with adaptive pooling accept smaller images, so forward a small one to keep this
 # file fast; the parameter count is that of the default config all the same. Smallest sizes:
@@ -42,8 +46,9 @@ def test_model_runs_forward_backward_and_has_the_documented_size(name: str) -> N
     if name in SMALL_INPUT:
         inputs = inputs[..., : SMALL_INPUT[name], : SMALL_INPUT[name]]
     if entry.meta["task"] == "seq2seq":                 # (source, teacher-forced target) -> (logits, attention)
-        inputs = inputs.clamp(min=3)                    # no <pad> inside the source
-        outputs = model(inputs, inputs[:, :5])[0]
+        src, tgt_in = inputs
+        assert src.shape == tgt_in.shape == (2, *entry.meta["input_shape"]) and int(src.min()) >= 3   # no <pad>
+        outputs = model(*inputs)[0]
     else:
         outputs = model(inputs)
     outputs.float().sum().backward()
@@ -123,3 +128,31 @@ def test_resnet18_cifar_keeps_32x32_through_the_stem() -> None:
     assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
     assert isinstance(model.maxpool, nn.Identity)
     assert model.fc.out_features == 10
+
+
+def test_an_unknown_override_is_one_line_that_names_the_options() -> None:
+    with pytest.raises(LayerlabError) as error:
+        get_model("lenet5", num_clases=3)
+    assert str(error.value) == ("model 'lenet5' does not accept 'num_clases' (did you mean num_classes?); "
+                                "its options are in_channels, num_classes, activation, pool, padding")
+
+
+@dataclass(frozen=True)
+class _BuggyConfig:
+    width: int = 4
+
+
+class _Buggy(nn.Module):
+    def __init__(self, cfg: _BuggyConfig = _BuggyConfig()) -> None:
+        super().__init__()
+        self.layer = nn.Linear(3, len(cfg.width))   # the bug: len() of an int raises TypeError
+
+
+def _buggy(**overrides: Any) -> _Buggy:
+    return _Buggy(_BuggyConfig(**overrides))
+
+
+def test_a_type_error_inside_a_builder_is_a_bug_and_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(MODELS._entries, "buggy", Entry("buggy", _buggy, {"input_shape": (3,), "num_params": 16}))
+    with pytest.raises(TypeError, match="object of type 'int' has no len"):
+        get_model("buggy", width=4)          # a valid override: the TypeError is the builder's own

@@ -53,3 +53,20 @@ def test_length_is_checked(tmp_path):
     result = explain("vanishing-gradient", ["20"], out=tmp_path / "v.png")
     assert result.numbers["length"] == 20 and len(result.numbers["gru_keep_open"]["norm_per_step"]) == 20
     assert "orders of magnitude lost" in result.text
+
+
+def test_the_numbers_leave_torchs_global_random_state_alone_and_repeat():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = vanishing_numbers(12, seeds=2)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert vanishing_numbers(12, seeds=2) == first
+
+
+def test_layers_get_torchs_default_weights_for_their_seed():
+    # the same weights torch.manual_seed(seed) + nn.LSTM(...) would give, so the documented figures stand
+    torch.manual_seed(3)
+    expected = torch.nn.LSTM(4, 32, batch_first=True).double()
+    layer = make_layer("lstm", None, seed=3)
+    for (name, ours), theirs in zip(layer.named_parameters(), expected.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0, msg=name)

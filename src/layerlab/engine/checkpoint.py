@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from layerlab.errors import LayerlabError
 # the writes live at the bottom layer (layerlab.files); run.py, card.py and labs import them from here too
 from layerlab.files import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
+from layerlab.models.pretrained import load_pretrained, load_torch_file
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -29,24 +29,9 @@ def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None =
 
 
 def load_weights(model: nn.Module, path: Path, *, strict: bool = True) -> nn.Module:
-    """Load a .safetensors (or a weights-only .pt) file into `model`."""
-    path = Path(path)
-    if not path.is_file():
-        raise LayerlabError(f"no weights file at {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which, not a traceback
-        raise LayerlabError(f"{path} is not a readable weights file ({type(exc).__name__}: {exc})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if strict and (missing or unexpected):
-        raise LayerlabError(
-            f"{path} does not fit this model: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+    """Load a .safetensors (or a weights-only .pt) file into `model`; a file that does not fit
+    (other tensor shapes, or with `strict` other names) is a one-line error."""
+    load_pretrained(model, Path(path), strict=strict)
     return model
 
 
@@ -60,7 +45,4 @@ def save_state(state: dict[str, Any], path: Path) -> None:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise LayerlabError(f"{path} is not a readable layerlab checkpoint ({type(exc).__name__})") from None
+    return load_torch_file(Path(path), kind="layerlab checkpoint")

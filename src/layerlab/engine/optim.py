@@ -6,6 +6,8 @@ resumed run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import inspect
+import math
 from typing import Callable, Iterable
 
 import torch
@@ -28,26 +30,31 @@ def _fast(params: list) -> dict[str, bool]:
 
 
 @OPTIMIZERS.register("sgd", description="w <- w - lr·grad; momentum and nesterov optional")
-def sgd(params: Iterable, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> Optimizer:
+def sgd(params: Iterable, lr: float, *, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> Optimizer:
     params = list(params)
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, **_fast(params))
 
 
 @OPTIMIZERS.register("adam", description="adaptive moments (Kingma & Ba, 2015)")
-def adam(params: Iterable, lr: float, weight_decay: float = 0.0, **_: object) -> Optimizer:
+def adam(params: Iterable, lr: float, *, weight_decay: float = 0.0) -> Optimizer:
     params = list(params)
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **_fast(params))
 
 
 @OPTIMIZERS.register("adamw", description="Adam with decoupled weight decay")
-def adamw(params: Iterable, lr: float, weight_decay: float = 0.01, **_: object) -> Optimizer:
+def adamw(params: Iterable, lr: float, *, weight_decay: float = 0.0) -> Optimizer:
+    # 0, not torch's 0.01: a run gets the decay its config states and nothing hidden
     params = list(params)
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **_fast(params))
 
 
 @OPTIMIZERS.register("rmsprop", description="divide by a running RMS of the gradient")
-def rmsprop(params: Iterable, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, **_: object) -> Optimizer:
+def rmsprop(params: Iterable, lr: float, *, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
     return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+# why an optimizer lacks an option, for the one-line error
+_NO_OPTION_BECAUSE = {"momentum": " (its betas play that role)", "nesterov": ""}
 
 
 def get_optimizer(
@@ -59,20 +66,29 @@ def get_optimizer(
     nesterov: bool = False,
     weight_decay: float = 0.0,
 ) -> Optimizer:
-    """Build an optimizer over the model's trainable parameters (frozen ones are left out)."""
-    if lr <= 0:
-        raise LayerlabError(f"the learning rate must be positive, got {lr}")
+    """Build an optimizer over the model's trainable parameters (frozen ones are left out).
+
+    momentum, nesterov and weight_decay at their defaults mean "not set"; a set option the
+    optimizer does not use is an error rather than silently ignored.
+    """
+    if not (math.isfinite(lr) and lr > 0):
+        raise LayerlabError(f"the learning rate must be positive and finite, got {lr}")
+    for option, value in (("momentum", momentum), ("weight_decay", weight_decay)):
+        if not (math.isfinite(value) and value >= 0):
+            raise LayerlabError(f"--{option.replace('_', '-')} must be a finite number >= 0, got {value}")
     if nesterov and momentum <= 0:
         raise LayerlabError("nesterov needs momentum > 0 (e.g. --momentum 0.9)")
+    entry = OPTIMIZERS.get(name.lower())
+    accepted = inspect.signature(entry.obj).parameters
+    options = {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
+    for option, value in options.items():
+        if value and option not in accepted:
+            raise LayerlabError(f"{entry.name} has no {option}{_NO_OPTION_BECAUSE.get(option, '')}; "
+                                f"drop --{option.replace('_', '-')} or use sgd")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise LayerlabError("the model has no trainable parameters (is every layer frozen?)")
-    build = OPTIMIZERS.get(name.lower()).obj
-    if name.lower() == "sgd":
-        return build(params, lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    if name.lower() == "rmsprop":
-        return build(params, lr, momentum=momentum, weight_decay=weight_decay)
-    return build(params, lr, weight_decay=weight_decay) if weight_decay else build(params, lr)
+    return entry.obj(params, lr, **{option: value for option, value in options.items() if option in accepted})
 
 
 @SCHEDULES.register("step", description="multiply the rate by gamma every step_epochs epochs")

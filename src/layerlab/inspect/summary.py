@@ -12,8 +12,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-
-from layerlab.errors import LayerlabError
+from torch.nn.utils.rnn import PackedSequence
 
 _RNN_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
@@ -34,7 +33,7 @@ class Summary:
     """A per-layer table plus totals. `str(summary)` is the table the CLI prints."""
 
     rows: list[LayerRow] = field(default_factory=list)
-    input_shape: tuple[int, ...] = ()
+    input_shape: tuple[int, ...] | tuple[tuple[int, ...], ...] = ()   # per sample; one shape per input when the forward takes several
     total_params: int = 0
     trainable_params: int = 0
     total_macs: int = 0
@@ -57,27 +56,44 @@ class Summary:
         return "\n".join(lines)
 
 
-def summary(model: nn.Module, input_shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32) -> Summary:
-    """Run one forward pass on a zero batch of `input_shape` (no batch dim) and tabulate each layer."""
+def summary(
+    model: nn.Module, inputs: tuple[int, ...] | Tensor | tuple[Tensor, ...], *, dtype: torch.dtype = torch.float32
+) -> Summary:
+    """Run one forward pass and tabulate each layer.
+
+    `inputs` is an input shape without the batch dimension (a zero batch of one of `dtype` is
+    made), or an example batch: a tensor, or a tuple of tensors that the forward takes as separate
+    arguments (a seq2seq model's `(src, tgt_in)`). Output shapes and multiply-accumulates are per
+    sample. A shape that does not fit the model raises torch's own error (usually RuntimeError).
+    """
+    example = _as_batch(inputs, dtype, _device(model))
     rows: list[LayerRow] = []
     seen: set[int] = set()
     hooks = [module.register_forward_hook(_recorder(name, rows, seen))
              for name, module in model.named_modules() if _is_layer(module) and name]
-    example = torch.zeros((1, *input_shape), dtype=dtype, device=_device(model))
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            model(example)
-    except RuntimeError as exc:
-        raise LayerlabError(f"input shape {tuple(input_shape)} does not fit this model: {str(exc).splitlines()[0]}") from None
+            model(*example)
     finally:
         model.train(was_training)
         for h in hooks:
             h.remove()
+    shapes = tuple(tuple(x.shape[1:]) for x in example)
     params = {id(p): p for p in model.parameters()}.values()  # shared weights once
-    return Summary(rows, tuple(input_shape), sum(p.numel() for p in params),
+    return Summary(rows, shapes[0] if len(shapes) == 1 else shapes, sum(p.numel() for p in params),
                    sum(p.numel() for p in params if p.requires_grad), sum(r.macs for r in rows))
+
+
+def _as_batch(inputs: tuple[int, ...] | Tensor | tuple[Tensor, ...], dtype: torch.dtype,
+              device: torch.device) -> tuple[Tensor, ...]:
+    """The forward's arguments: the example tensors as given, or one zero batch of the shape."""
+    if isinstance(inputs, Tensor):
+        return (inputs.to(device),)
+    if inputs and all(isinstance(x, Tensor) for x in inputs):
+        return tuple(x.to(device) for x in inputs)
+    return (torch.zeros((1, *inputs), dtype=dtype, device=device),)
 
 
 def _is_layer(module: nn.Module) -> bool:
@@ -133,8 +149,11 @@ def _macs(module: nn.Module, inputs: Any, out: Tensor | None) -> int:
             k *= s
         return out[0].numel() * k * module.in_channels // module.groups
     if isinstance(module, nn.RNNBase):
-        x = _first_tensor(inputs)
-        steps = x.shape[1] if module.batch_first else x.shape[0]
+        x = inputs[0]
+        if isinstance(x, PackedSequence):   # one entry of batch_sizes per time step
+            steps = len(x.batch_sizes)
+        else:
+            steps = x.shape[1] if module.batch_first else x.shape[0]
         gates = _RNN_GATES.get(module.mode.split("_")[0], 1)
         h = module.hidden_size
         first = gates * h * (module.input_size + h)

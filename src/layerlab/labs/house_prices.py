@@ -18,7 +18,6 @@ from torch import Tensor
 
 from layerlab.data import TensorData, get_dataset, kfold_indices
 from layerlab.data.scalers import Standardizer
-from layerlab.data.transforms import float_normalize
 from layerlab.engine import History, RunDir, fit, predict
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError

@@ -1,9 +1,9 @@
 """Lab: MNIST MLP (784-64-10). Course unit: the artificial neural network (2주차, MNIST 손글씨 분류).
 
-Goal: >= 0.97 test accuracy on MNIST in 5 epochs on a laptop CPU (>= 0.86 on Fashion-MNIST).
+Goal: >= 0.97 test accuracy on MNIST in 5 epochs (>= 0.86 on Fashion-MNIST).
 Shows: batch / iteration / epoch, argmax evaluation, softmax probabilities, per-layer parameter
 counts (784·64 + 64 + 64·10 + 10 = 50,890).
-Measured (2 CPU cores, defaults): see the README's lab table.
+Expected with the defaults: about 0.977 on MNIST and 0.88 on Fashion-MNIST.
 """
 
 from __future__ import annotations

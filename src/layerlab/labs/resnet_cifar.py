@@ -7,13 +7,12 @@ and doubles the channels, x first passes a 1x1 conv with stride 2 + BN (`layer2.
 net without any of them (the paper's "plain" net); `--compare` trains both with the same seed and
 budget and draws their curves in one figure (figures/skip_vs_plain.png).
 
-Budget: the paper's ResNet-18 (`--width 64`, 11,173,962 parameters) trains at 157 images/s on
-2 CPU cores with bf16 autocast + channels_last (measured on a bare step): 5 minutes per epoch.
-The CPU default is the same 18-layer net at width 16 (701,466 parameters, 1,750 images/s inside
-`fit`, ~26 s per epoch; width 32: 2,797,610 parameters, 505 images/s): 15 epochs of 45,000 images.
-Measured (2 shared CPU cores, defaults, seed 0): test accuracy 0.8465 in 380 s (~24 s per epoch).
-`--compare --epochs 5 --train-size 20000`: 0.6924 with skips vs 0.6513 without, 124 s for both.
-On a GPU with bf16 + channels_last the full recipe (`--width 64 --epochs 30`) targets >= 0.94.
+Default: the same 18-layer net at width 16 (701,466 parameters, 35M multiply-accumulates per
+image), 15 epochs of 45,000 images; the paper's width, `--width 64` (11,173,962 parameters), costs
+16x the multiply-accumulates per image (555M), a GPU's budget rather than a CPU's.
+Expected (defaults, seed 0): test accuracy about 0.85. `--compare --epochs 5 --train-size 20000`:
+about 0.69 with skips vs 0.65 without. On a GPU with bf16 + channels_last the full recipe
+(`--width 64 --epochs 30`) targets >= 0.94.
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ class ResnetCifarConfig(LabConfig):
     label_smoothing: float = 0.1
     val_fraction: float = 0.1
     amp: bool = True               # bf16 autocast: ~2x faster convs on CPUs with AVX-512 BF16
-    channels_last: bool = True     # NHWC: 1,770 vs 1,629 images/s (NCHW) at width 16, measured
+    channels_last: bool = True     # NHWC convolutions train faster on a CPU: benchmarks/cnn_throughput.py
 
 
 @register_lab("resnet-cifar", config=ResnetCifarConfig, title="ResNet-18 on CIFAR-10: the skip connection",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import typing
 from pathlib import Path
@@ -39,9 +40,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
             inner = [a for a in typing.get_args(tp) if a is not type(None)][0]
             return None if value in (None, "", "none") else coerce(value, inner, key)
-        return tp(value) if not isinstance(value, tp) else value
+        converted = tp(value) if not isinstance(value, tp) else value
     except (TypeError, ValueError):
         raise LayerlabError(f"--{key.replace('_', '-')} expects {getattr(tp, '__name__', tp)}, got {value!r}") from None
+    if tp is float and not math.isfinite(converted):   # float("nan") parses, but no option means it
+        raise LayerlabError(f"--{key.replace('_', '-')} expects a finite number, got {value}")
+    return converted
 
 
 def run_lab(name: str, overrides: dict[str, Any] | None = None, *, out: str | Path = "runs") -> dict[str, Any]:

@@ -43,7 +43,7 @@ class StockRnnConfig(LabConfig):
     patience: int = 15           # epochs without a better validation loss before stopping
     batch_size: int = 32
     lr: float = 1e-3
-    weight_decay: float = 0.01   # AdamW's decoupled decay (torch's default, stated rather than implied)
+    weight_decay: float = 0.01   # AdamW's customary decoupled decay, stated so the run's config records it
 
 
 def dollar_errors(predicted: Tensor, true: Tensor) -> dict[str, float]:
@@ -66,8 +66,8 @@ def train_cell(cell: str, splits: dict[str, TensorData], cfg: StockRnnConfig, ru
     torch.manual_seed(cfg.seed)                     # each cell starts from its own repeatable weights
     model = get_model("next-day", cell=cell, hidden_size=cfg.hidden_size, change=cfg.target == "change")
     history = fit(model, splits["train"], val=splits["val"], loss="mse", optimizer="adamw", lr=cfg.lr,
-                  weight_decay=cfg.weight_decay, epochs=2 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience,
-                  device=cfg.device, seed=cfg.seed, progress=cfg.progress, run=run, stage=cell)
+                  weight_decay=cfg.weight_decay, epochs=2 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size,
+                  patience=cfg.patience, device=cfg.device, seed=cfg.seed, progress=cfg.progress, run=run, stage=cell)
     return model.cpu().eval(), history
 
 

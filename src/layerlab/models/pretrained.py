@@ -14,11 +14,18 @@ Files are read safely: `.safetensors` holds only tensors, and `.pt`/`.pth` files
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
+import re
 import urllib.error
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -94,46 +101,89 @@ def _read_state_dict(
     """Tensors by name, from a URL (downloaded once, then cached) or a local file."""
     text = str(source)
     if text.startswith(("http://", "https://")):
-        return _download(text, check_hash=check_hash, model_dir=model_dir)
-    path = Path(source)
+        return read_weights(_download(text, check_hash=check_hash, model_dir=model_dir), source=text)
+    return read_weights(Path(source))
+
+
+def read_weights(path: Path, *, source: object = None) -> dict[str, Tensor]:
+    """The tensors in a .safetensors file or a weights-only torch.save file (.pt/.pth), by name.
+
+    A file that is not one of those, is cut short, or holds code is a one-line error that names
+    `source` (default: the path).
+    """
+    source = path if source is None else source
     if not path.is_file():
         raise LayerlabError(f"no weights file at {path}")
     if path.suffix not in _WEIGHT_SUFFIXES:
         raise LayerlabError(f"expected a weights file ({', '.join(_WEIGHT_SUFFIXES)}), got {path.name}")
+    if path.suffix != ".safetensors":
+        return _as_state_dict(load_torch_file(path, source=source), source)
     try:
-        if path.suffix == ".safetensors":
-            return load_file(path)
-        return _as_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
-    except LayerlabError:
-        raise
-    except Exception as exc:  # a truncated file, text, or a pickle that is not plain weights
-        raise LayerlabError(f"{path} is not a weights file: {type(exc).__name__}: {_one_line(exc)}") from None
+        return load_file(path)
+    except SafetensorError as exc:   # a header that does not parse: truncated, text, another format
+        raise LayerlabError(f"{source} is not a weights file: {_one_line(exc)}") from None
 
 
-def _download(url: str, *, check_hash: bool, model_dir: str | Path | None) -> dict[str, Tensor]:
-    """torch.hub's download: cached, atomic, hash-checked; .safetensors files are fetched the same way."""
+# torch.save's format before torch 1.6 (still used by older published weights): a pickle that
+# starts with this magic number. Since 1.6 the file is a zip archive.
+_LEGACY_TORCH_HEADER = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+
+
+def load_torch_file(path: Path, *, source: object = None, kind: str = "weights file") -> Any:
+    """torch.load(path, weights_only=True), with a one-line error for a file it cannot read.
+
+    weights_only refuses to run code hidden in a pickle; a file torch.save did not write, or one
+    cut short, is refused before unpickling starts. The error says "`source` is not a `kind`".
+    """
+    source = path if source is None else source
+    if not path.is_file():
+        raise LayerlabError(f"no {kind} at {path}")
+    with path.open("rb") as f:
+        legacy = f.read(len(_LEGACY_TORCH_HEADER)) == _LEGACY_TORCH_HEADER
+    if not (legacy or zipfile.is_zipfile(path)):   # a cut zip loses its directory, at the end
+        raise LayerlabError(f"{source} is not a {kind}: not written by torch.save, or cut short")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:   # weights_only's refusal: a class, a function, bad opcodes
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"it asks for {found.group(1)}, which" if found else "its contents are not plain tensors, which"
+        raise LayerlabError(f"{source} is not a {kind}: {what} weights-only loading refuses") from None
+    except (EOFError, RuntimeError) as exc:   # a pickle cut short; torch's zip reader on a damaged archive
+        raise LayerlabError(f"{source} is not a {kind}: {type(exc).__name__}: {_one_line(exc)}") from None
+
+
+def _download(url: str, *, check_hash: bool, model_dir: str | Path | None) -> Path:
+    """The file at `url` in the cache folder (default: torch.hub's), downloaded once.
+
+    torch.hub's naming rule: a file named `name-<hex>.ext` promises a SHA-256 that starts with <hex>;
+    with `check_hash`, a download that breaks the promise is deleted and refused.
+    """
     directory = Path(model_dir) if model_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    name = url.split("?")[0].rsplit("/", 1)[-1]
+    target = directory / name
+    if target.is_file():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f".{name}.part"
     try:
-        if url.split("?")[0].endswith(".safetensors"):
-            target = directory / url.split("?")[0].rsplit("/", 1)[-1]
-            if not target.is_file():
-                directory.mkdir(parents=True, exist_ok=True)
-                # torch.hub's rule: a file named `name-<sha256 prefix>.ext` must match that prefix
-                match = torch.hub.HASH_REGEX.search(target.name)
-                prefix = match.group(1) if (check_hash and match) else None
-                torch.hub.download_url_to_file(url, str(target), hash_prefix=prefix, progress=True)
-            return load_file(target)
-        state = torch.hub.load_state_dict_from_url(
-            url, model_dir=str(directory), map_location="cpu", progress=True,
-            check_hash=check_hash, weights_only=True,
-        )
-        return _as_state_dict(state, url)
-    except LayerlabError:
-        raise
+        torch.hub.download_url_to_file(url, str(partial), progress=True)
     except (urllib.error.URLError, OSError) as exc:
+        partial.unlink(missing_ok=True)
         raise LayerlabError(f"could not download {url}: {_one_line(exc)}") from None
-    except Exception as exc:  # e.g. torch.hub's "invalid hash value", or a non-weights file
-        raise LayerlabError(f"{url} did not give usable weights: {_one_line(exc)}") from None
+    match = torch.hub.HASH_REGEX.search(name)
+    if check_hash and match and not _sha256(partial).startswith(match.group(1)):
+        partial.unlink()
+        raise LayerlabError(f"{url} did not give usable weights: its SHA-256 does not start with {match.group(1)}")
+    os.replace(partial, target)
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _as_state_dict(obj: object, source: object) -> dict[str, Tensor]:

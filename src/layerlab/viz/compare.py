@@ -5,16 +5,18 @@ Used by resnet-cifar (with vs without skip connections) and transfer-vgg16 (tran
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from layerlab.viz.curves import _plt
+from layerlab.viz.style import new_figure
+
+if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
+    from matplotlib.figure import Figure
 
 
 def plot_runs(runs: Mapping[str, Sequence[dict[str, Any]]], keys: Sequence[str] = ("train_loss", "val_accuracy"),
-              title: str = "Training curves") -> Any:
+              title: str = "Training curves") -> Figure:
     """One panel per metric key (e.g. train loss, val accuracy), one line per named run, per epoch."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    fig, axes = new_figure(1, len(keys), (5 * len(keys), 3.6))
     for ax, key in zip(axes[0], keys):
         for (name, rows), marker in zip(runs.items(), "osd^v"):
             points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
@@ -26,5 +28,4 @@ def plot_runs(runs: Mapping[str, Sequence[dict[str, Any]]], keys: Sequence[str] 
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
     return fig

@@ -1,30 +1,26 @@
 """Figures from numbers: training curves, confusion matrices, predicted-vs-true scatter.
 
-Pure functions returning a matplotlib Figure; the caller saves it (RunDir.save_figure).
-matplotlib is imported inside each function so `import layerlab` stays fast and headless.
+Pure functions returning a pyplot-free matplotlib Figure (viz.style.new_figure); the caller saves
+it (RunDir.save_figure). No backend is chosen or switched, so they draw the same on a headless
+machine and in a notebook, whose backend stays the user's.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from torch import Tensor
 
+from layerlab.viz.style import new_figure
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
+    from matplotlib.figure import Figure
 
 
-def plot_history(rows: Sequence[dict[str, Any]], title: str = "Training curves") -> Any:
+def plot_history(rows: Sequence[dict[str, Any]], title: str = "Training curves") -> Figure:
     """Loss (left) and the main metric (right) per epoch, train vs validation."""
-    plt = _plt()
     metric = next((m for m in ("accuracy", "rmse", "mae") if any(f"train_{m}" in r for r in rows)), None)
-    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5, 3.6), squeeze=False)
+    fig, axes = new_figure(1, 2 if metric else 1, (10 if metric else 5, 3.6))
     epochs = [r["epoch"] for r in rows]
     for ax, key in zip(axes[0], ["loss"] + ([metric] if metric else [])):
         for split, style in (("train", "-o"), ("val", "-s"), ("test", "-^")):
@@ -37,15 +33,14 @@ def plot_history(rows: Sequence[dict[str, Any]], title: str = "Training curves")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
-def plot_confusion(matrix: Tensor, classes: Sequence[str], title: str = "Confusion matrix") -> Any:
+def plot_confusion(matrix: Tensor, classes: Sequence[str], title: str = "Confusion matrix") -> Figure:
     """Rows: true class; columns: predicted class; the diagonal holds the correct answers."""
-    plt = _plt()
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(0.55 * n + 2.5, 0.55 * n + 2))
+    fig, axes = new_figure(1, 1, (0.55 * n + 2.5, 0.55 * n + 2))
+    ax = axes[0, 0]
     image = ax.imshow(matrix.numpy(), cmap="Blues")
     ax.set_xticks(range(n), classes, rotation=45, ha="right")
     ax.set_yticks(range(n), classes)
@@ -58,14 +53,13 @@ def plot_confusion(matrix: Tensor, classes: Sequence[str], title: str = "Confusi
             ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color="white" if value > limit else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
-def plot_predicted_vs_true(predicted: Tensor, true: Tensor, unit: str = "", title: str = "Predicted vs true") -> Any:
+def plot_predicted_vs_true(predicted: Tensor, true: Tensor, unit: str = "", title: str = "Predicted vs true") -> Figure:
     """Points on the diagonal are perfect predictions; the spread around it is the error."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    fig, axes = new_figure(1, 1, (4.8, 4.5))
+    ax = axes[0, 0]
     p, t = predicted.flatten().numpy(), true.flatten().numpy()
     ax.scatter(t, p, s=8, alpha=0.5)
     low, high = float(min(p.min(), t.min())), float(max(p.max(), t.max()))
@@ -74,14 +68,13 @@ def plot_predicted_vs_true(predicted: Tensor, true: Tensor, unit: str = "", titl
     ax.set_ylabel(f"predicted {unit}".strip())
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
     return fig
 
 
-def plot_lines(x: Tensor, curves: dict[str, Tensor], title: str, xlabel: str = "x", ylabel: str = "y") -> Any:
+def plot_lines(x: Tensor, curves: dict[str, Tensor], title: str, xlabel: str = "x", ylabel: str = "y") -> Figure:
     """Several named curves over the same x (e.g. sin, the initial and the fitted cubic)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = new_figure(1, 1, (6, 4))
+    ax = axes[0, 0]
     for label, y in curves.items():
         ax.plot(x.numpy(), y.detach().numpy(), label=label)
     ax.set_xlabel(xlabel)
@@ -89,5 +82,4 @@ def plot_lines(x: Tensor, curves: dict[str, Tensor], title: str, xlabel: str = "
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
     return fig

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from torch import Tensor
 
-from layerlab.viz.curves import _plt
+from layerlab.viz.style import new_figure
+
+if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
+    from matplotlib.figure import Figure
 
 
 def show_predictions(images: Tensor, probs: Tensor, targets: Tensor, classes: Sequence[str],
-                     title: str = "Predictions", columns: int = 8) -> Any:
+                     title: str = "Predictions", columns: int = 8) -> Figure:
     """A grid of images titled `predicted (probability)`; red titles are mistakes.
 
     images: (N, C, H, W) uint8 or float in [0, 1]; probs: (N, num_classes) softmax outputs.
     """
-    plt = _plt()
     n = len(images)
     rows = max(1, math.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, rows * 1.6), squeeze=False)
+    fig, axes = new_figure(rows, columns, (columns * 1.4, rows * 1.6))
     confidence, predicted = probs.max(dim=1)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -37,5 +39,4 @@ def show_predictions(images: Tensor, probs: Tensor, targets: Tensor, classes: Se
             label += f"\ntrue {classes[int(targets[i])]}"
         ax.set_title(label, fontsize=7, color="black" if right else "red")
     fig.suptitle(title)
-    fig.tight_layout()
     return fig

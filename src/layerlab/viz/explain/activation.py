@@ -111,7 +111,7 @@ def _text(numbers: dict) -> str:
     d = numbers["depth"]
     lines += [
         "largest slope: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers["max_slope"].items()),
-        f"sigmoid'(x) = sigmoid(x)(1 - sigmoid(x)) <= 0.5·0.5 = 0.25, reached at x = 0",
+        "sigmoid'(x) = sigmoid(x)(1 - sigmoid(x)) <= 0.5·0.5 = 0.25, reached at x = 0",
         f"with a and b: the slope of 1/(1+e^-(a·x+b)) peaks at a/4 = {numbers['a'] / 4:.4g}, at x = -b/a",
         f"through {d} sigmoid layers a gradient is multiplied by at most "
         f"0.25**{d} = {numbers['sigmoid_bound_after_depth']:.4g}",

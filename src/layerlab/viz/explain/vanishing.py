@@ -18,6 +18,7 @@ task that needs memory pushes the gates the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,9 +56,17 @@ CAPTION = {
 
 
 def make_layer(cell: str, keep_bias: float | None, seed: int) -> nn.Module:
-    """torch's layer with its default weights for `seed`; `keep_bias` sets the LSTM f / GRU z gate bias."""
-    torch.manual_seed(seed)
-    layer = LAYERS[cell](INPUT, HIDDEN, batch_first=True).double()
+    """torch's layer with torch's default weights, drawn from a generator seeded `seed` (torch's
+    global random state is left alone); `keep_bias` sets the LSTM f / GRU z gate bias."""
+    with torch.device("meta"):   # shapes only: the weights are drawn below, from our own generator
+        layer = LAYERS[cell](INPUT, HIDDEN, batch_first=True)
+    layer = layer.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    bound = 1 / math.sqrt(HIDDEN)
+    with torch.no_grad():
+        for p in layer.parameters():   # torch's reset_parameters: U(-1/sqrt(H), 1/sqrt(H)), in this order
+            p.uniform_(-bound, bound, generator=generator)
+    layer = layer.double()
     if keep_bias is not None and cell != "rnn":
         keep = slice(HIDDEN, 2 * HIDDEN)   # gate order i,f,g,o (LSTM) and r,z,n (GRU): rows H..2H
         with torch.no_grad():
