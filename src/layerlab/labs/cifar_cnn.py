@@ -95,8 +95,9 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
              f"{table.total_params:,} parameters and {table.total_macs / 1e6:.1f}M multiply-accumulates per image "
              "(per layer in summary.txt).",
              f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
-    card = ModelCard("cifar-cnn", overrides, tuple(train.inputs.shape[1:]), "classification", "cross_entropy",
-                     train.classes, mean, std, cfg.dataset, cfg.data_dir or None, "test")
+    card = ModelCard(model="cifar-cnn", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
+                     classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
+                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}
     return LabResult(metrics={**metrics, "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2]}, history=history,

@@ -96,10 +96,12 @@ def house_prices(cfg: HousePricesConfig, run: RunDir) -> LabResult:
     figures = [run.save_figure(plot_predicted_vs_true(torch.cat(all_pred), torch.cat(all_true), unit,
                                                       "Predicted vs true price (held-out rows)"), "predicted_vs_true"),
                run.save_figure(plot_history(history.epochs, "MSE on standardised prices (last fold)"), "curves")]
-    card = ModelCard("mlp", {"sizes": (train.inputs.shape[1], *cfg.hidden, 1)}, (train.inputs.shape[1],), "regression",
-                     "mse", (), tuple(x_scaler.mean.tolist()), tuple(x_scaler.std.tolist()), cfg.dataset,
-                     cfg.data_dir or None, "all" if len(pairs) > 1 else "test", tuple(train.meta["feature_names"]),
-                     float(y_scaler.mean[0]), float(y_scaler.std[0]))
+    card = ModelCard(model="mlp", overrides={"sizes": (train.inputs.shape[1], *cfg.hidden, 1)},
+                     input_shape=(train.inputs.shape[1],), task="regression", loss="mse",
+                     mean=tuple(x_scaler.mean.tolist()), std=tuple(x_scaler.std.tolist()), dataset=cfg.dataset,
+                     data_dir=cfg.data_dir or None, test_split="all" if len(pairs) > 1 else "test",
+                     feature_names=tuple(train.meta["feature_names"]), target_mean=float(y_scaler.mean[0]),
+                     target_std=float(y_scaler.std[0]))
     judged = f"{cfg.folds}-fold cross-validation" if len(pairs) > 1 else "a held-out 20% split"
     notes = [f"Judged by {judged}: MLP RMSE {metrics['mlp_rmse']:.3f} vs linear {metrics['linear_rmse']:.3f} {unit}, "
              f"{100 * metrics['rmse_improvement']:.1f}% lower.",

@@ -122,7 +122,8 @@ def _card(best: str, cfg: StockRnnConfig, test: TensorData) -> ModelCard:
     min/max (mean=min, std=max-min in the card's terms) and the output is scaled back to dollars."""
     scaler = test.meta["scaler"]
     low, span = scaler["min"][0], scaler["max"][0] - scaler["min"][0]
-    return ModelCard("next-day", {"cell": best, "hidden_size": cfg.hidden_size, "change": cfg.target == "change"},
+    return ModelCard(model="next-day",
+                     overrides={"cell": best, "hidden_size": cfg.hidden_size, "change": cfg.target == "change"},
                      input_shape=(cfg.window,), task="regression", loss="mse", mean=(low,) * cfg.window,
                      std=(span,) * cfg.window, feature_names=tuple(f"day_{i}" for i in range(1, cfg.window + 1)),
                      target_mean=low, target_std=span, extra={"scaler": scaler, "test_dates": test.meta["dates"]})

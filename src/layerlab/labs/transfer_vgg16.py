@@ -113,8 +113,9 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
              f"{len(target_train)} training images; accuracy on all {len(target_test):,} test images of "
              f"{', '.join(cfg.classes)}: transfer {metrics['test_accuracy']:.4f}"
              + (f", from scratch {metrics['scratch_test_accuracy']:.4f}" if cfg.baseline else "") + f" (seed {cfg.seed})."]
-    card = ModelCard(name, overrides, tuple(train.inputs.shape[1:]), "classification", "cross_entropy",
-                     tuple(cfg.classes), mean, std, "cifar10", cfg.data_dir or None, "test")
+    card = ModelCard(model=name, overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
+                     classes=tuple(cfg.classes), mean=mean, std=std, dataset="cifar10",
+                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()]}
     return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, tables=tables,
                      figures=figures)
