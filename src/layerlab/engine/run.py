@@ -1,7 +1,8 @@
 """The run folder, seeding and device choice: the only module that knows the folder layout.
 
 runs/<lab>/<timestamp>/
-    config.json        everything needed to repeat the run (lab, config, seed)
+    config.json        everything needed to repeat the run (lab, config, seed, normalisation, data
+                       location) and how it went: status, started, resumed, ended, seconds, error
     metrics.jsonl      one line per epoch (per training stage)
     model.safetensors  the final (or latest) weights
     checkpoint.pt      optimizer, scheduler, RNG, epoch, history: torch.load(weights_only=True)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,10 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+# How a run stands, in config.json's "status": running until it ends, then one of the others.
+STATUSES = ("running", "finished", "failed", "diverged", "interrupted")
+
+
 class RunDir:
     """One run's folder. Create with `RunDir.create(...)`, reopen with `RunDir.open(path)`."""
 
@@ -66,7 +72,8 @@ class RunDir:
             path = Path(out) / lab / f"{stamp}-{suffix}"
         path.mkdir(parents=True)
         run = cls(path)
-        atomic_write_json(run.path / "config.json", {"lab": lab, "config": config, "layerlab_version": _version()})
+        atomic_write_json(run.path / "config.json", {"lab": lab, "config": config, "layerlab_version": _version(),
+                                                     "status": "running", "started": _now()})
         return run
 
     @classmethod
@@ -82,6 +89,26 @@ class RunDir:
             return json.loads((self.path / "config.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise LayerlabError(f"cannot read {self.path / 'config.json'}: {exc}") from None
+
+    def record(self, key: str, value: Any) -> None:
+        """Set one entry of config.json (the rest stays), written atomically: a lab or the runner adds
+        what repeating the run needs beyond the config, such as the normalisation it used."""
+        self._update({key: value})
+
+    def mark_resumed(self) -> None:
+        """`layerlab resume`: running again; `started` stays, `resumed` is now, the last ending goes."""
+        self._update({"status": "running", "resumed": _now()}, drop=("ended", "seconds", "error"))
+
+    def mark_ended(self, status: str, *, seconds: float, error: str | None = None) -> None:
+        """How the attempt ended, when, and its wall seconds (since `resumed`, else `started`)."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"a run ends as one of {STATUSES[1:]}, not {status!r}")
+        ending = {"status": status, "ended": _now(), "seconds": round(seconds, 2)}
+        self._update(ending | ({"error": error} if error else {}), drop=() if error else ("error",))
+
+    def _update(self, entries: dict[str, Any], drop: tuple[str, ...] = ()) -> None:
+        config = {k: v for k, v in self.config.items() if k not in drop}
+        atomic_write_json(self.path / "config.json", config | entries)
 
     def checkpoint_path(self, stage: str = "main") -> Path:
         return self.path / ("checkpoint.pt" if stage == "main" else f"checkpoint-{stage}.pt")
@@ -119,6 +146,11 @@ class RunDir:
     def write_json(self, name: str, obj: Any) -> Path:
         atomic_write_json(self.path / name, obj)
         return self.path / name
+
+
+def _now() -> str:
+    """This moment in ISO 8601 with the local UTC offset, e.g. 2025-03-01T14:05:09+09:00."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _version() -> str:

@@ -1,4 +1,5 @@
-"""run_lab / resume_lab: make the run folder, call the lab, write report.md and the summary."""
+"""run_lab / resume_lab: make the run folder, call the lab, write report.md and the summary, and
+record in config.json how the run ended (finished, failed, diverged or interrupted)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from layerlab.engine.checkpoint import atomic_write_text
 from layerlab.engine.run import RunDir, seed_everything
+from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LABS, LabResult
 
@@ -58,13 +60,33 @@ def resume_lab(run_dir: str | Path) -> dict[str, Any]:
     saved = run.config
     entry = LABS.get(saved.get("lab", ""))
     cfg = make_config(entry.meta["config"], saved.get("config", {}))
+    run.mark_resumed()
     return _execute(entry.name, cfg, run)
 
 
+def ending(exc: BaseException) -> tuple[str, str | None]:
+    """The status a run ends with when `exc` stops it, and its one-line error (None: none to tell)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", None
+    text = str(exc) if isinstance(exc, LayerlabError) else f"{type(exc).__name__}: {exc}"
+    return "diverged" if isinstance(exc, DivergenceError) else "failed", (text.splitlines() or [""])[0]
+
+
 def _execute(name: str, cfg: Any, run: RunDir) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        outcome = _run_and_report(name, cfg, run, start)
+    except BaseException as exc:   # record how the run ended, then let the exception go on unchanged
+        status, error = ending(exc)
+        run.mark_ended(status, seconds=time.perf_counter() - start, error=error)
+        raise
+    run.mark_ended("finished", seconds=outcome["seconds"])
+    return outcome
+
+
+def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str, Any]:
     entry = LABS.get(name)
     seed_everything(cfg.seed)
-    start = time.perf_counter()
     result = entry.obj(cfg, run)
     seconds = time.perf_counter() - start
     if result.summary is not None:
