@@ -90,3 +90,13 @@ def test_ctrl_c_leaves_an_interrupted_run_with_its_checkpoint(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["status"] == "interrupted" and "error" not in config and "ended" in config
     assert (run / "checkpoint.pt").is_file() and (run / "metrics.jsonl").read_text().strip()
+
+
+def test_config_json_holds_the_normalisation_and_the_data_the_run_read(tmp_path):
+    outcome = run_lab("mnist-mlp", {"dataset": "digits", "quick": True, "progress": False}, out=tmp_path)
+    config = json.loads((Path(outcome["run_dir"]) / "config.json").read_text())
+    # the digits' pixel mean and std (scikit-learn's 1,797 8x8 images, scaled to [0, 1])
+    assert config["normalisation"]["mean"] == pytest.approx([0.3053], abs=1e-4)
+    assert config["normalisation"]["std"] == pytest.approx([0.3759], abs=1e-4)
+    assert config["normalisation"]["target_mean"] is None
+    assert config["data"] == {"dataset": "digits", "data_dir": None, "source": None, "test_split": "test"}

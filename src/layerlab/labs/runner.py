@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import atomic_write_text
 from layerlab.engine.run import RunDir, seed_everything
 from layerlab.engine.trainer_state import DivergenceError
@@ -93,6 +94,7 @@ def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str,
         run.write_text("summary.txt", str(result.summary) + "\n")
     if result.card is not None:
         result.card.save(run.path / "model.json")
+        _record_inputs(run, result.card)
     epochs = len(result.history) if result.history is not None else 0
     outcome = {"lab": name, "run_dir": str(run.path), "epochs": epochs, "seconds": round(seconds, 2),
                **{k: _round(v) for k, v in result.metrics.items()}}
@@ -101,6 +103,14 @@ def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str,
     run.write_json("result.json", outcome)
     atomic_write_text(run.path / "report.md", render_report(entry, cfg, run, result, seconds))
     return outcome
+
+
+def _record_inputs(run: RunDir, card: ModelCard) -> None:
+    """Beyond the config, repeating a run needs the data it read and how it scaled its inputs and targets."""
+    run.record("data", {"dataset": card.dataset, "data_dir": card.data_dir, "source": card.data_source,
+                        "test_split": card.test_split})
+    run.record("normalisation", {"mean": card.mean, "std": card.std, "target_mean": card.target_mean,
+                                 "target_std": card.target_std})
 
 
 def render_report(entry: Any, cfg: Any, run: RunDir, result: LabResult, seconds: float) -> str:
