@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="en", choices=["en", "ko"])
     p.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/figures/viz)")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("runs", help="every run under DIR: lab, status, key metric, start; newest first")
+    p.add_argument("dir", nargs="?", default="runs", help="folder of run folders (default: runs)")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("data", help="list datasets or describe one")
     p.add_argument("action", nargs="?", default="list", choices=["list", "info"])
     p.add_argument("name", nargs="?")
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().print_help()
             return 0
         return {"list": _list, "resume": _resume, "eval": _eval, "predict": _predict,
-                "summary": _summary, "viz": _viz, "data": _data}[args.command](args)
+                "summary": _summary, "viz": _viz, "data": _data, "runs": _runs}[args.command](args)
     except LayerlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -207,6 +210,29 @@ def _data(args: argparse.Namespace) -> int:
     info = describe(args.name)
     _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
     return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from layerlab.labs import list_runs
+
+    rows = list_runs(args.dir)
+    table = [("lab", "status", "metric", "value", "started", "run_dir")] + [_run_cells(r) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5] for row in table]
+    _emit({"runs": rows}, args.json, "\n".join(lines) if rows else f"no runs under {args.dir}")
+    return 0
+
+
+def _run_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One run as table cells: the metric with its better direction (and epoch, before the run ended)."""
+    metric = row["metric"] or "-"
+    if row["higher_is_better"] is not None:
+        metric += " ↑" if row["higher_is_better"] else " ↓"
+    if row.get("epoch") is not None:
+        metric += f" (epoch {row['epoch']})"
+    value = f"{row['value']:.4g}" if isinstance(row["value"], (int, float)) else "-"
+    started = (row["started"] or "-")[:16].replace("T", " ")
+    return row["lab"], row["status"], metric, value, started, row["run_dir"]
 
 
 def _explain(argv: list[str]) -> int:

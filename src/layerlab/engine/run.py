@@ -18,7 +18,7 @@ import random
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -146,6 +146,66 @@ class RunDir:
     def write_json(self, name: str, obj: Any) -> Path:
         atomic_write_json(self.path / name, obj)
         return self.path / name
+
+
+def read_runs(root: Path, key_metrics: Mapping[str, tuple[str, bool]]) -> list[dict[str, Any]]:
+    """Every run folder under `root` (each folder holding a config.json), newest first.
+
+    `key_metrics` maps a lab to (its key metric, whether higher is better). A row gives the lab,
+    status, key metric and its value from result.json; a run without one shows the key metric
+    (or its val_ twin) from its last metrics.jsonl row, or None; a config.json that cannot be
+    read makes a row with status "unreadable" instead of an error.
+    """
+    if not Path(root).is_dir():
+        raise LayerlabError(f"{root} is not a folder of runs (it should hold <lab>/<timestamp>/config.json)")
+    found = [_run_row(path.parent, key_metrics) for path in Path(root).rglob("config.json")]
+    return [row for _, row in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+
+def _run_row(path: Path, key_metrics: Mapping[str, tuple[str, bool]]) -> tuple[datetime, dict[str, Any]]:
+    """(when it started, its row). Runs from before `started` was recorded use config.json's
+    modification time: it was written once, when the run began."""
+    config = _read_json(path / "config.json")
+    when = datetime.fromtimestamp((path / "config.json").stat().st_mtime).astimezone()
+    if not isinstance(config, dict):
+        return when, {"lab": path.parent.name, "status": "unreadable", "metric": None, "value": None,
+                      "higher_is_better": None, "started": None, "run_dir": str(path)}
+    lab = str(config.get("lab", path.parent.name))
+    metric, higher = key_metrics.get(lab, (None, None))
+    result = _read_json(path / "result.json")
+    row = {"lab": lab, "status": config.get("status", "finished" if result else "unknown"), "metric": metric,
+           "value": None, "higher_is_better": higher, "started": config.get("started"), "run_dir": str(path)}
+    if isinstance(result, dict) and metric in result:
+        row["value"] = result[metric]
+    elif metric is not None:
+        row |= _last_epoch(path / "metrics.jsonl", metric)
+    if config.get("error"):
+        row["error"] = config["error"]
+    try:
+        when = datetime.fromisoformat(row["started"]).astimezone()
+    except (TypeError, ValueError):
+        row["started"] = when.isoformat(timespec="seconds")
+    return when, row
+
+
+def _last_epoch(path: Path, metric: str) -> dict[str, Any]:
+    """The key metric (or its val_ twin: epochs are validated, runs tested) from the last epoch."""
+    try:
+        last = json.loads(path.read_text().splitlines()[-1])
+    except (OSError, IndexError, json.JSONDecodeError):
+        return {}
+    for name in (metric, "val_" + metric.removeprefix("test_")):
+        if isinstance(last, dict) and name in last:
+            return {"metric": name, "value": last[name], "epoch": last.get("epoch")}
+    return {}
+
+
+def _read_json(path: Path) -> Any:
+    """The file's JSON, or None when it is missing or broken (listing runs must not stop at one)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def _now() -> str:

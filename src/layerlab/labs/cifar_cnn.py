@@ -62,7 +62,8 @@ def model_overrides(cfg: CifarCnnConfig, num_classes: int) -> dict[str, object]:
 
 
 @register_lab("cifar-cnn", config=CifarCnnConfig, title="CIFAR-10 with the course's block net",
-              unit="3주차 CNN 실습: CIFAR-10 (증강, 정규화, 기본 블록)")
+              unit="3주차 CNN 실습: CIFAR-10 (증강, 정규화, 기본 블록)",
+              metric="test_accuracy", higher_is_better=True)
 def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     # 1. Data: uint8 images (N, 3, 32, 32); mean and std per channel from the training images only
     train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir or None)

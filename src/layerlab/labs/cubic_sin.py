@@ -82,7 +82,8 @@ def descend(x: Tensor, y: Tensor, coeffs: Tensor, cfg: CubicSinConfig) -> tuple[
 
 
 @register_lab("cubic-sin", config=CubicSinConfig, title="Fit a cubic to sin(x) with hand-written gradients",
-              unit="2주차 인공신경망 (ANN): the training pipeline")
+              unit="2주차 인공신경망 (ANN): the training pipeline",
+              metric="max_coefficient_gap", higher_is_better=False)
 def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
     if cfg.method not in ("manual", "autograd", "optim"):
         raise LayerlabError(f"--method must be manual, autograd or optim; got {cfg.method!r}")

@@ -68,7 +68,8 @@ def errors(predicted: Tensor, true: Tensor) -> dict[str, float]:
 
 
 @register_lab("house-prices", config=HousePricesConfig, title="House prices: an MLP against linear regression",
-              unit="2주차 인공신경망 (ANN): 보스턴 집값 예측하기 (회귀)")
+              unit="2주차 인공신경망 (ANN): 보스턴 집값 예측하기 (회귀)",
+              metric="mlp_rmse", higher_is_better=False)
 def house_prices(cfg: HousePricesConfig, run: RunDir) -> LabResult:
     if cfg.dataset not in ("boston-housing", "california-housing"):
         raise LayerlabError(f"--dataset must be boston-housing or california-housing; got {cfg.dataset!r}")

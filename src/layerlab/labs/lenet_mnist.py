@@ -41,7 +41,8 @@ class LenetMnistConfig(LabConfig):
 
 
 @register_lab("lenet-mnist", config=LenetMnistConfig, title="LeNet-5 on MNIST: the first convolutional network",
-              unit="3주차 CNN: LeNet-5, 합성곱과 풀링")
+              unit="3주차 CNN: LeNet-5, 합성곱과 풀링",
+              metric="test_accuracy", higher_is_better=True)
 def lenet_mnist(cfg: LenetMnistConfig, run: RunDir) -> LabResult:
     # 1. Data: uint8 digits (N, 1, 28, 28); each batch becomes float and is normalised
     train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir or None)

@@ -33,7 +33,8 @@ class MnistMlpConfig(LabConfig):
 
 
 @register_lab("mnist-mlp", config=MnistMlpConfig, title="MNIST with a 784-64-10 perceptron",
-              unit="2주차 인공신경망 (ANN): MNIST 손글씨 분류")
+              unit="2주차 인공신경망 (ANN): MNIST 손글씨 분류",
+              metric="test_accuracy", higher_is_better=True)
 def mnist_mlp(cfg: MnistMlpConfig, run: RunDir) -> LabResult:
     # 1. Data: uint8 images stay compact; each batch becomes float and is normalised
     train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir)

@@ -58,7 +58,8 @@ class ResnetCifarConfig(LabConfig):
 
 
 @register_lab("resnet-cifar", config=ResnetCifarConfig, title="ResNet-18 on CIFAR-10: the skip connection",
-              unit="4주차 ResNet: 잔차 연결 (skip connection) 과 degradation 문제")
+              unit="4주차 ResNet: 잔차 연결 (skip connection) 과 degradation 문제",
+              metric="test_accuracy", higher_is_better=True)
 def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
     if cfg.depth not in DEPTHS:
         raise LayerlabError(f"--depth must be one of {sorted(DEPTHS)}, got {cfg.depth}")

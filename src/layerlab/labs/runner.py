@@ -11,7 +11,7 @@ from typing import Any
 
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import atomic_write_text
-from layerlab.engine.run import RunDir, seed_everything
+from layerlab.engine.run import RunDir, read_runs, seed_everything
 from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LABS, LabResult
@@ -63,6 +63,13 @@ def resume_lab(run_dir: str | Path) -> dict[str, Any]:
     cfg = make_config(entry.meta["config"], saved.get("config", {}))
     run.mark_resumed()
     return _execute(entry.name, cfg, run)
+
+
+def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
+    """Every run under `root`, newest first, with its lab's key metric (`register_lab(metric=...)`)."""
+    entries = [LABS.get(name) for name in LABS.names()]
+    key_metrics = {e.name: (e.meta["metric"], e.meta["higher_is_better"]) for e in entries if e.meta["metric"]}
+    return read_runs(Path(root), key_metrics)
 
 
 def ending(exc: BaseException) -> tuple[str, str | None]:

@@ -79,7 +79,8 @@ def check(cfg: StockRnnConfig) -> tuple[str, ...]:
 
 
 @register_lab("stock-rnn", config=StockRnnConfig, title="Netflix stock: RNN, LSTM and GRU against persistence",
-              unit="5주차 RNN: 넷플릭스 주가 예측 (30일 → 다음 날 종가)")
+              unit="5주차 RNN: 넷플릭스 주가 예측 (30일 → 다음 날 종가)",
+              metric="test_rmse", higher_is_better=False)
 def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
     cells = check(cfg)
     # 1. Data: scaled 30-day windows; the scaler saw the training rows only
@@ -103,6 +104,7 @@ def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
     # 4. Report: dollars side by side; the run keeps the model that did best on *validation*
     metrics = {f"{r['model']}_{k}": r[k] for r in rows for k in ("test_rmse", "test_mae")}
     best = min(cells, key=lambda c: next(r["val_rmse"] for r in rows if r["model"] == c))
+    metrics["test_rmse"] = metrics[f"{best}_test_rmse"]          # the kept model's: `layerlab runs` shows it
     save_weights(models[best], run.weights_path())
     card = _card(best, cfg, test)
     days = torch.arange(len(true))

@@ -64,7 +64,8 @@ class TransferVgg16Config(LabConfig):
 
 
 @register_lab("transfer-vgg16", config=TransferVgg16Config, title="Transfer learning: a pretrained VGG on new classes",
-              unit="3주차 실습: 전이학습모델 VGG로 분류하기 (transfer learning, dropout)")
+              unit="3주차 실습: 전이학습모델 VGG로 분류하기 (transfer learning, dropout)",
+              metric="test_accuracy", higher_is_better=True)
 def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     # 1. Data: the new task's few training images and all its test images; the source task is the rest
     train = get_dataset("cifar10", split="train", root=cfg.data_dir or None)
