@@ -39,9 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} a run folder")
         p.add_argument("run_dir")
         p.add_argument("--json", action="store_true")
-    p = sub.add_parser("predict", help="class + probabilities for images (or CSV rows) with a trained run")
+    p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
     p.add_argument("run_dir")
     p.add_argument("files", nargs="+")
+    p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
     p.add_argument("model")
@@ -161,18 +163,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import predict_files
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files
 
-    results = predict_files(args.run_dir, args.files)
-    lines = []
-    for r in results:
-        if "class" in r:
-            top = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
-            lines.append(f"{r['file']}: {r['class']} ({r['probability']:.3f})   top: {top}")
-            lines += [f"  note: {n}" for n in r["notes"]]
-        else:
-            lines.append(f"{r['file']} row {r['row']}: {r['prediction']:.4f}")
-    _emit({"predictions": results}, args.json, "\n".join(lines))
+    results = predict_files(args.run_dir, args.files, PredictOptions(seed=args.seed, length=args.length))
+    _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 
 
