@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} a run folder")
         p.add_argument("run_dir")
         p.add_argument("--json", action="store_true")
-    p = sub.add_parser("predict", help="class + probabilities for images (or CSV rows) with a trained run")
+    p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
     p.add_argument("run_dir")
     p.add_argument("files", nargs="+")
+    p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
     p.add_argument("model")
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", help="show this layer's feature maps only (e.g. features.3, layer2)")
     p.add_argument("--lang", default="en", choices=["en", "ko"])
     p.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/figures/viz)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("runs", help="every run under DIR: lab, status, key metric, start; newest first")
+    p.add_argument("dir", nargs="?", default="runs", help="folder of run folders (default: runs)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("data", help="list datasets or describe one")
     p.add_argument("action", nargs="?", default="list", choices=["list", "info"])
@@ -87,7 +92,7 @@ def _command(argv: Sequence[str] | None) -> int:
             build_parser().print_help()
             return 0
         return {"list": _list, "resume": _resume, "eval": _eval, "predict": _predict,
-                "summary": _summary, "viz": _viz, "data": _data}[args.command](args)
+                "summary": _summary, "viz": _viz, "data": _data, "runs": _runs}[args.command](args)
     except LayerlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -171,18 +176,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import predict_files
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files
 
-    results = predict_files(args.run_dir, args.files)
-    lines = []
-    for r in results:
-        if "class" in r:
-            top = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
-            lines.append(f"{r['file']}: {r['class']} ({r['probability']:.3f})   top: {top}")
-            lines += [f"  note: {n}" for n in r["notes"]]
-        else:
-            lines.append(f"{r['file']} row {r['row']}: {r['prediction']:.4f}")
-    _emit({"predictions": results}, args.json, "\n".join(lines))
+    results = predict_files(args.run_dir, args.files, PredictOptions(seed=args.seed, length=args.length))
+    _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 
 
@@ -236,6 +233,29 @@ def _data(args: argparse.Namespace) -> int:
     info = describe(args.name)
     _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
     return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from layerlab.labs import list_runs
+
+    rows = list_runs(args.dir)
+    table = [("lab", "status", "metric", "value", "started", "run_dir")] + [_run_cells(r) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5] for row in table]
+    _emit({"runs": rows}, args.json, "\n".join(lines) if rows else f"no runs under {args.dir}")
+    return 0
+
+
+def _run_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One run as table cells: the metric with its better direction (and epoch, before the run ended)."""
+    metric = row["metric"] or "-"
+    if row["higher_is_better"] is not None:
+        metric += " ↑" if row["higher_is_better"] else " ↓"
+    if row.get("epoch") is not None:
+        metric += f" (epoch {row['epoch']})"
+    value = f"{row['value']:.4g}" if isinstance(row["value"], (int, float)) else "-"
+    started = (row["started"] or "-")[:16].replace("T", " ")
+    return row["lab"], row["status"], metric, value, started, row["run_dir"]
 
 
 def _explain(argv: list[str]) -> int:

@@ -1,9 +1,13 @@
 import math
 
+import pytest
 import torch
 
 from layerlab.data import get_dataset
 from layerlab.engine import RunDir
+from layerlab.engine.deploy import evaluate_run, predict_files
+from layerlab.errors import LayerlabError
+from layerlab.labs import run_lab
 from layerlab.labs.cubic_sin import CubicSinConfig, cubic, cubic_sin, descend, least_squares_cubic, manual_gradients, squared_error
 
 
@@ -34,3 +38,15 @@ def test_the_lab_fits_within_0_05_from_a_typical_start(tmp_path):
         assert result.metrics["max_coefficient_gap"] < 0.05, method
         assert result.metrics["loss"] < 15.0
         assert all(p.is_file() for p in result.figures)
+
+
+def test_the_fitted_cubic_is_saved_and_predicts_a_csv_of_x(tmp_path):
+    torch.manual_seed(1)
+    outcome = run_lab("cubic-sin", {"iterations": 100}, out=tmp_path)
+    a, b, c, d = (outcome[name] for name in "abcd")
+    (tmp_path / "points.csv").write_text("x\n0\n1\n-2\n")
+    predicted = [r["prediction"] for r in predict_files(outcome["run_dir"], [str(tmp_path / "points.csv")])]
+    assert predicted == pytest.approx([a, a + b + c + d, a - 2 * b + 4 * c - 8 * d], abs=1e-4)
+    with pytest.raises(LayerlabError, match=r"was fitted to all 2,000 points of sin\(x\) on \[-π, π\], none held out: "
+                                            "its figures are loss and max_coefficient_gap"):
+        evaluate_run(outcome["run_dir"])

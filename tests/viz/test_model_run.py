@@ -25,8 +25,8 @@ def saved_run(tmp_path, model_name: str, dataset: str = "digits", **overrides) -
     run = RunDir.create(tmp_path / "runs", "fake-lab", {"seed": 0})
     save_weights(model, run.weights_path())
     shape = (1, 32, 32) if model_name == "lenet5" else (1, 28, 28)
-    ModelCard(model_name, overrides, shape, classes=DIGIT_CLASSES, mean=(0.3053,), std=(0.3759,),
-              dataset=dataset).save(run.path / "model.json")
+    ModelCard(model=model_name, overrides=overrides, input_shape=shape, classes=DIGIT_CLASSES, mean=(0.3053,),
+              std=(0.3759,), dataset=dataset).save(run.path / "model.json")
     return run
 
 

@@ -1,4 +1,10 @@
-"""Rebuild a trained model from its run folder, evaluate it, and predict on new files."""
+"""Rebuild a trained model from its run folder, evaluate it, and predict on new files.
+
+What prediction and evaluation mean depends on the card's task; each task registers its own
+(engine/predictors.py). The two first ones are here: "classification" (image files -> class and
+probabilities) and "regression" (CSV rows -> a number in the data's units). The sequence tasks
+live in engine/sequence_predictors.py, imported below so that they are registered.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,17 @@ from layerlab.data import get_dataset
 from layerlab.data.imagefile import load_image
 from layerlab.data.tensors import select_classes
 from layerlab.data.transforms import float_normalize
+from layerlab.engine import sequence_predictors  # noqa: F401  (registers "language-model" and "translation")
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import load_weights
 from layerlab.engine.loop import evaluate, predict
+from layerlab.engine.predictors import PREDICTORS, PredictOptions, get_predictor, register_predictor
 from layerlab.engine.run import RunDir
 from layerlab.errors import LayerlabError
 from layerlab.models import get_model
+
+__all__ = ["PREDICTORS", "PredictOptions", "describe_predictions", "evaluate_run", "image_input", "load_trained",
+           "predict_files", "register_predictor"]
 
 
 def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
@@ -32,31 +43,25 @@ def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
 def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     """Test-split metrics of a saved model, computed afresh from its files."""
     model, card = load_trained(run_dir)
-    if not card.dataset:
-        raise LayerlabError(f"{run_dir} was tested inside its lab (see its report.md and result.json); "
-                            "`layerlab eval` cannot rebuild that test set, but `layerlab predict` works")
-    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
-    transform = float_normalize(card.mean, card.std)
-    if card.task == "classification" and test.classes and card.classes and tuple(card.classes) != tuple(test.classes):
-        test = select_classes(test, card.classes)   # a model of some of the classes (transfer learning)
-    if card.task == "classification":
-        return evaluate(model, test, loss=card.loss, transform=transform, prefix="test_")
-    outputs, targets = predict(model, test, transform=transform)
-    predicted = _unscale(card, outputs[:, :1])
-    err = predicted - targets
-    return {"test_rmse": err.pow(2).mean().sqrt().item(), "test_mae": err.abs().mean().item()}
+    score = get_predictor(card.task).meta["evaluate"]
+    if score is None or not card.dataset or not card.test_split:
+        judged = card.extra.get("judged_by", "tested inside its lab (see its report.md and result.json)")
+        raise LayerlabError(f"{run_dir} was {judged}; `layerlab eval` has no unseen data to score it on, "
+                            "but `layerlab predict` works")
+    return score(model, card)
 
 
-def predict_files(run_dir: str | Path, files: list[str]) -> list[dict[str, Any]]:
-    """Class and softmax probabilities for each image, or a prediction for each CSV row."""
+def predict_files(run_dir: str | Path, files: list[str], options: PredictOptions | None = None) -> list[dict[str, Any]]:
+    """The trained model's predictions for each file, as its task reads files (images, CSV rows, text)."""
     model, card = load_trained(run_dir)
-    results = []
-    for name in files:
-        if card.task == "classification":
-            results.append(_predict_image(model, card, Path(name)))
-        else:
-            results.extend(_predict_rows(model, card, Path(name)))
-    return results
+    predict_file = get_predictor(card.task).obj
+    return [result for name in files for result in predict_file(model, card, Path(name), options or PredictOptions())]
+
+
+def describe_predictions(run_dir: str | Path, results: list[dict[str, Any]]) -> str:
+    """`predict_files`' results as lines for people, in the run's task's own words."""
+    describe = get_predictor(ModelCard.load(RunDir.open(run_dir).path / "model.json").task).meta["describe"]
+    return "\n".join(describe(result) for result in results)
 
 
 def image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]:
@@ -67,18 +72,52 @@ def image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]
     return image, inputs, notes
 
 
-def _predict_image(model: nn.Module, card: ModelCard, path: Path) -> dict[str, Any]:
+# ---------------------------------------------------------------------------------------------
+# Classification: an image file -> its class and the top-5 softmax probabilities
+# ---------------------------------------------------------------------------------------------
+
+def evaluate_images(model: nn.Module, card: ModelCard) -> dict[str, float]:
+    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
+    if test.classes and card.classes and tuple(card.classes) != tuple(test.classes):
+        test = select_classes(test, card.classes)   # a model of some of the classes (transfer learning)
+    return evaluate(model, test, loss=card.loss, transform=float_normalize(card.mean, card.std), prefix="test_")
+
+
+def describe_image(result: dict[str, Any]) -> str:
+    top = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+    lines = [f"{result['file']}: {result['class']} ({result['probability']:.3f})   top: {top}"]
+    return "\n".join(lines + [f"  note: {n}" for n in result["notes"]])
+
+
+@register_predictor("classification", describe=describe_image, evaluate=evaluate_images)
+def predict_image(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
     _, inputs, notes = image_input(card, path)
     with torch.no_grad():
         probs = torch.softmax(model(inputs).float(), dim=1)[0]
     top = probs.argsort(descending=True)[:5]
     classes = card.classes or tuple(str(i) for i in range(len(probs)))
-    return {"file": str(path), "class": classes[int(top[0])], "probability": round(float(probs[top[0]]), 4),
-            "top": [{"class": classes[int(i)], "probability": round(float(probs[i]), 4)} for i in top],
-            "notes": notes}
+    return [{"file": str(path), "class": classes[int(top[0])], "probability": round(float(probs[top[0]]), 4),
+             "top": [{"class": classes[int(i)], "probability": round(float(probs[i]), 4)} for i in top],
+             "notes": notes}]
 
 
-def _predict_rows(model: nn.Module, card: ModelCard, path: Path) -> list[dict[str, Any]]:
+# ---------------------------------------------------------------------------------------------
+# Regression: each CSV row (a header names the features) -> one number in the data's units
+# ---------------------------------------------------------------------------------------------
+
+def evaluate_rows(model: nn.Module, card: ModelCard) -> dict[str, float]:
+    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
+    outputs, targets = predict(model, test, transform=float_normalize(card.mean, card.std))
+    err = _unscale(card, outputs[:, :1]) - targets
+    return {"test_rmse": err.pow(2).mean().sqrt().item(), "test_mae": err.abs().mean().item()}
+
+
+def describe_row(result: dict[str, Any]) -> str:
+    return f"{result['file']} row {result['row']}: {result['prediction']:.4f}"
+
+
+@register_predictor("regression", describe=describe_row, evaluate=evaluate_rows)
+def predict_rows(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
     try:
         rows = list(csv.DictReader(path.open(newline="")))
     except OSError as exc:

@@ -1,7 +1,8 @@
 """The run folder, seeding and device choice: the only module that knows the folder layout.
 
 runs/<lab>/<timestamp>/
-    config.json        everything needed to repeat the run (lab, config, seed)
+    config.json        everything needed to repeat the run (lab, config, seed, normalisation, data
+                       location) and how it went: status, started, resumed, ended, seconds, error
     metrics.jsonl      one line per epoch (per training stage)
     model.safetensors  the final (or latest) weights
     checkpoint.pt      optimizer, scheduler, RNG, epoch, history: torch.load(weights_only=True)
@@ -15,8 +16,9 @@ from __future__ import annotations
 import json
 import random
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -49,6 +51,10 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+# How a run stands, in config.json's "status": running until it ends, then one of the others.
+STATUSES = ("running", "finished", "failed", "diverged", "interrupted")
+
+
 class RunDir:
     """One run's folder. Create with `RunDir.create(...)`, reopen with `RunDir.open(path)`."""
 
@@ -66,7 +72,8 @@ class RunDir:
             path = Path(out) / lab / f"{stamp}-{suffix}"
         path.mkdir(parents=True)
         run = cls(path)
-        atomic_write_json(run.path / "config.json", {"lab": lab, "config": config, "layerlab_version": _version()})
+        atomic_write_json(run.path / "config.json", {"lab": lab, "config": config, "layerlab_version": _version(),
+                                                     "status": "running", "started": _now()})
         return run
 
     @classmethod
@@ -82,6 +89,26 @@ class RunDir:
             return json.loads((self.path / "config.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise LayerlabError(f"cannot read {self.path / 'config.json'}: {exc}") from None
+
+    def record(self, key: str, value: Any) -> None:
+        """Set one entry of config.json (the rest stays), written atomically: a lab or the runner adds
+        what repeating the run needs beyond the config, such as the normalisation it used."""
+        self._update({key: value})
+
+    def mark_resumed(self) -> None:
+        """`layerlab resume`: running again; `started` stays, `resumed` is now, the last ending goes."""
+        self._update({"status": "running", "resumed": _now()}, drop=("ended", "seconds", "error"))
+
+    def mark_ended(self, status: str, *, seconds: float, error: str | None = None) -> None:
+        """How the attempt ended, when, and its wall seconds (since `resumed`, else `started`)."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"a run ends as one of {STATUSES[1:]}, not {status!r}")
+        ending = {"status": status, "ended": _now(), "seconds": round(seconds, 2)}
+        self._update(ending | ({"error": error} if error else {}), drop=() if error else ("error",))
+
+    def _update(self, entries: dict[str, Any], drop: tuple[str, ...] = ()) -> None:
+        config = {k: v for k, v in self.config.items() if k not in drop}
+        atomic_write_json(self.path / "config.json", config | entries)
 
     def checkpoint_path(self, stage: str = "main") -> Path:
         return self.path / ("checkpoint.pt" if stage == "main" else f"checkpoint-{stage}.pt")
@@ -119,6 +146,71 @@ class RunDir:
     def write_json(self, name: str, obj: Any) -> Path:
         atomic_write_json(self.path / name, obj)
         return self.path / name
+
+
+def read_runs(root: Path, key_metrics: Mapping[str, tuple[str, bool]]) -> list[dict[str, Any]]:
+    """Every run folder under `root` (each folder holding a config.json), newest first.
+
+    `key_metrics` maps a lab to (its key metric, whether higher is better). A row gives the lab,
+    status, key metric and its value from result.json; a run without one shows the key metric
+    (or its val_ twin) from its last metrics.jsonl row, or None; a config.json that cannot be
+    read makes a row with status "unreadable" instead of an error.
+    """
+    if not Path(root).is_dir():
+        raise LayerlabError(f"{root} is not a folder of runs (it should hold <lab>/<timestamp>/config.json)")
+    found = [_run_row(path.parent, key_metrics) for path in Path(root).rglob("config.json")]
+    return [row for _, row in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+
+def _run_row(path: Path, key_metrics: Mapping[str, tuple[str, bool]]) -> tuple[datetime, dict[str, Any]]:
+    """(when it started, its row). Runs from before `started` was recorded use config.json's
+    modification time: it was written once, when the run began."""
+    config = _read_json(path / "config.json")
+    when = datetime.fromtimestamp((path / "config.json").stat().st_mtime).astimezone()
+    if not isinstance(config, dict):
+        return when, {"lab": path.parent.name, "status": "unreadable", "metric": None, "value": None,
+                      "higher_is_better": None, "started": None, "run_dir": str(path)}
+    lab = str(config.get("lab", path.parent.name))
+    metric, higher = key_metrics.get(lab, (None, None))
+    result = _read_json(path / "result.json")
+    row = {"lab": lab, "status": config.get("status", "finished" if result else "unknown"), "metric": metric,
+           "value": None, "higher_is_better": higher, "started": config.get("started"), "run_dir": str(path)}
+    if isinstance(result, dict) and metric in result:
+        row["value"] = result[metric]
+    elif metric is not None:
+        row |= _last_epoch(path / "metrics.jsonl", metric)
+    if config.get("error"):
+        row["error"] = config["error"]
+    try:
+        when = datetime.fromisoformat(row["started"]).astimezone()
+    except (TypeError, ValueError):
+        row["started"] = when.isoformat(timespec="seconds")
+    return when, row
+
+
+def _last_epoch(path: Path, metric: str) -> dict[str, Any]:
+    """The key metric (or its val_ twin: epochs are validated, runs tested) from the last epoch."""
+    try:
+        last = json.loads(path.read_text().splitlines()[-1])
+    except (OSError, IndexError, json.JSONDecodeError):
+        return {}
+    for name in (metric, "val_" + metric.removeprefix("test_")):
+        if isinstance(last, dict) and name in last:
+            return {"metric": name, "value": last[name], "epoch": last.get("epoch")}
+    return {}
+
+
+def _read_json(path: Path) -> Any:
+    """The file's JSON, or None when it is missing or broken (listing runs must not stop at one)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _now() -> str:
+    """This moment in ISO 8601 with the local UTC offset, e.g. 2025-03-01T14:05:09+09:00."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _version() -> str:

@@ -8,9 +8,10 @@ from layerlab.labs import (  # noqa: F401
     transfer_vgg16,
 )
 from layerlab.labs.base import LABS, LabConfig, LabResult, register_lab
-from layerlab.labs.runner import make_config, resume_lab, run_lab
+from layerlab.labs.runner import list_runs, make_config, resume_lab, run_lab
 
-__all__ = ["LABS", "LabConfig", "LabResult", "list_labs", "make_config", "register_lab", "resume_lab", "run_lab"]
+__all__ = ["LABS", "LabConfig", "LabResult", "list_labs", "list_runs", "make_config", "register_lab", "resume_lab",
+           "run_lab"]
 
 
 def list_labs() -> list[str]:

@@ -44,6 +44,13 @@ Lab = Callable[[Any, RunDir], LabResult]
 LABS: Registry[Lab] = Registry("lab")
 
 
-def register_lab(name: str, *, config: type, title: str, unit: str) -> Callable[[Lab], Lab]:
-    """Register a lab function `lab(cfg, run) -> LabResult` with its config dataclass."""
-    return LABS.register(name, config=config, title=title, unit=unit)
+def register_lab(name: str, *, config: type, title: str, unit: str, metric: str | None = None,
+                 higher_is_better: bool | None = None) -> Callable[[Lab], Lab]:
+    """Register a lab function `lab(cfg, run) -> LabResult` with its config dataclass.
+
+    `metric` is the key figure of its result.json that `layerlab runs` shows, and
+    `higher_is_better` says which way is better (say it whenever you name a metric).
+    """
+    if (metric is None) != (higher_is_better is None):
+        raise ValueError(f"lab {name!r}: give metric and higher_is_better together")
+    return LABS.register(name, config=config, title=title, unit=unit, metric=metric, higher_is_better=higher_is_better)

@@ -59,7 +59,8 @@ def model_overrides(cfg: CifarCnnConfig, num_classes: int) -> dict[str, object]:
 
 
 @register_lab("cifar-cnn", config=CifarCnnConfig, title="CIFAR-10 with the course's block net",
-              unit="3주차 CNN 실습: CIFAR-10 (증강, 정규화, 기본 블록)")
+              unit="3주차 CNN 실습: CIFAR-10 (증강, 정규화, 기본 블록)",
+              metric="test_accuracy", higher_is_better=True)
 def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     # 1. Data: uint8 images (N, 3, 32, 32); mean and std per channel from the training images only
     train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir or None)
@@ -92,8 +93,9 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
              f"{table.total_params:,} parameters and {table.total_macs / 1e6:.1f}M multiply-accumulates per image "
              "(per layer in summary.txt).",
              f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
-    card = ModelCard("cifar-cnn", overrides, tuple(train.inputs.shape[1:]), "classification", "cross_entropy",
-                     train.classes, mean, std, cfg.dataset, cfg.data_dir or None, "test")
+    card = ModelCard(model="cifar-cnn", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
+                     classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
+                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}
     return LabResult(metrics={**metrics, "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2]}, history=history,

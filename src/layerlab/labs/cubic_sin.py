@@ -12,12 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from layerlab.data import get_dataset
 from layerlab.engine import History, RunDir, fit
+from layerlab.engine.card import ModelCard
+from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.models.cubic import Cubic, cubic   # y = a + b·x + c·x² + d·x³, and the same as a module
 from layerlab.viz.curves import plot_history, plot_lines
 
 
@@ -27,11 +30,6 @@ class CubicSinConfig(LabConfig):
     lr: float = 1e-6           # the course's rate: the loss is a *sum* over 2,000 points, so it is tiny
     iterations: int = 2000
     points: int = 2000
-
-
-def cubic(x: Tensor, coeffs: Tensor) -> Tensor:
-    a, b, c, d = coeffs
-    return a + b * x + c * x**2 + d * x**3
 
 
 def squared_error(y_pred: Tensor, y: Tensor) -> Tensor:
@@ -48,17 +46,6 @@ def least_squares_cubic(x: Tensor, y: Tensor) -> Tensor:
     """The best possible cubic, solved directly: what gradient descent should approach."""
     vandermonde = torch.stack([torch.ones_like(x), x, x**2, x**3], dim=1)   # (N, 4)
     return torch.linalg.lstsq(vandermonde, y.unsqueeze(1)).solution.flatten()
-
-
-class Cubic(nn.Module):
-    """The same cubic as a module, for the torch.optim variant."""
-
-    def __init__(self, coeffs: Tensor) -> None:
-        super().__init__()
-        self.coeffs = nn.Parameter(coeffs.clone())
-
-    def forward(self, x: Tensor) -> Tensor:          # x: (N, 1)
-        return cubic(x, self.coeffs)
 
 
 def descend(x: Tensor, y: Tensor, coeffs: Tensor, cfg: CubicSinConfig) -> tuple[Tensor, History]:
@@ -82,7 +69,8 @@ def descend(x: Tensor, y: Tensor, coeffs: Tensor, cfg: CubicSinConfig) -> tuple[
 
 
 @register_lab("cubic-sin", config=CubicSinConfig, title="Fit a cubic to sin(x) with hand-written gradients",
-              unit="2주차 인공신경망 (ANN): the training pipeline")
+              unit="2주차 인공신경망 (ANN): the training pipeline",
+              metric="max_coefficient_gap", higher_is_better=False)
 def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
     if cfg.method not in ("manual", "autograd", "optim"):
         raise LayerlabError(f"--method must be manual, autograd or optim; got {cfg.method!r}")
@@ -109,4 +97,10 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
                run.save_figure(plot_history(history.epochs, "Sum of squared errors"), "loss")]
     fitted = " ".join(f"{v:+.4f}{p}" for v, p in zip(final.tolist(), ("", "·x", "·x²", "·x³")))
     notes = [f"Result: y = {fitted}", f"Largest gap to the least-squares cubic: {metrics['max_coefficient_gap']:.4f}"]
-    return LabResult(metrics=metrics, history=history, notes=notes, figures=figures)
+    # 5. Keep the four numbers as a model: `layerlab predict RUN_DIR points.csv` (a column x) evaluates it
+    save_weights(Cubic(final), run.weights_path())
+    judged = (f"fitted to all {cfg.points:,} points of sin(x) on [-π, π], none held out: its figures are loss and "
+              "max_coefficient_gap (result.json)")
+    card = ModelCard(model="cubic", input_shape=(1,), task="regression", loss="sum_of_squares", dataset="sine",
+                     test_split="", feature_names=("x",), extra={"judged_by": judged})
+    return LabResult(metrics=metrics, history=history, notes=notes, figures=figures, card=card)

@@ -40,7 +40,8 @@ class LenetMnistConfig(LabConfig):
 
 
 @register_lab("lenet-mnist", config=LenetMnistConfig, title="LeNet-5 on MNIST: the first convolutional network",
-              unit="3주차 CNN: LeNet-5, 합성곱과 풀링")
+              unit="3주차 CNN: LeNet-5, 합성곱과 풀링",
+              metric="test_accuracy", higher_is_better=True)
 def lenet_mnist(cfg: LenetMnistConfig, run: RunDir) -> LabResult:
     # 1. Data: uint8 digits (N, 1, 28, 28); each batch becomes float and is normalised
     train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir or None)
@@ -71,8 +72,9 @@ def lenet_mnist(cfg: LenetMnistConfig, run: RunDir) -> LabResult:
              f"the model still has {table.total_params:,} parameters (per layer in summary.txt).",
              f"conv1 holds {conv1:,} numbers: 6 filters of 5x5 (+ biases), shared across the whole image.",
              f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
-    card = ModelCard("lenet5", overrides, (channels, height, width), "classification", "cross_entropy",
-                     train.classes, mean, std, cfg.dataset, cfg.data_dir or None, "test")
+    card = ModelCard(model="lenet5", overrides=overrides, input_shape=(channels, height, width),
+                     classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
+                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}
     return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, tables=tables,

@@ -33,7 +33,8 @@ class MnistMlpConfig(LabConfig):
 
 
 @register_lab("mnist-mlp", config=MnistMlpConfig, title="MNIST with a 784-64-10 perceptron",
-              unit="2주차 인공신경망 (ANN): MNIST 손글씨 분류")
+              unit="2주차 인공신경망 (ANN): MNIST 손글씨 분류",
+              metric="test_accuracy", higher_is_better=True)
 def mnist_mlp(cfg: MnistMlpConfig, run: RunDir) -> LabResult:
     # 1. Data: uint8 images stay compact; each batch becomes float and is normalised
     train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir)
@@ -62,8 +63,9 @@ def mnist_mlp(cfg: MnistMlpConfig, run: RunDir) -> LabResult:
     notes = [f"{len(train):,} training images in batches of {cfg.batch_size}: {steps} iterations make one epoch.",
              f"The model has {table.total_params:,} parameters (per layer in summary.txt).",
              f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
-    card = ModelCard("mlp", overrides, tuple(train.inputs.shape[1:]), "classification", "cross_entropy",
-                     train.classes, mean, std, cfg.dataset, cfg.data_dir or None, "test")
+    card = ModelCard(model="mlp", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
+                     classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
+                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}
     return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, tables=tables,

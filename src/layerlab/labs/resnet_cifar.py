@@ -57,7 +57,8 @@ class ResnetCifarConfig(LabConfig):
 
 
 @register_lab("resnet-cifar", config=ResnetCifarConfig, title="ResNet-18 on CIFAR-10: the skip connection",
-              unit="4주차 ResNet: 잔차 연결 (skip connection) 과 degradation 문제")
+              unit="4주차 ResNet: 잔차 연결 (skip connection) 과 degradation 문제",
+              metric="test_accuracy", higher_is_better=True)
 def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
     if cfg.depth not in DEPTHS:
         raise LayerlabError(f"--depth must be one of {sorted(DEPTHS)}, got {cfg.depth}")
@@ -96,8 +97,9 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
         notes.append(f"Same seed, data and {len(history)} epochs: test accuracy {metrics['test_accuracy']:.4f} with "
                      f"skip connections, {plain_metrics['accuracy']:.4f} without (figures/skip_vs_plain.png).")
         tables["Plain net (no skip): training history"] = plain_history.epochs
-    card = ModelCard("resnet18-cifar", overrides, tuple(train.inputs.shape[1:]), "classification", "cross_entropy",
-                     train.classes, mean, std, cfg.dataset, cfg.data_dir or None, "test")
+    card = ModelCard(model="resnet18-cifar", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
+                     classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
+                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables["Per-class test accuracy"] = [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()]
     return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, tables=tables,
                      figures=figures)

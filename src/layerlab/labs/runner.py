@@ -1,4 +1,5 @@
-"""run_lab / resume_lab: make the run folder, call the lab, write report.md and the summary."""
+"""run_lab / resume_lab: make the run folder, call the lab, write report.md and the summary, and
+record in config.json how the run ended (finished, failed, diverged or interrupted)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import atomic_write_text
-from layerlab.engine.run import RunDir, seed_everything
+from layerlab.engine.run import RunDir, read_runs, seed_everything
+from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LABS, LabResult
 
@@ -62,19 +65,47 @@ def resume_lab(run_dir: str | Path) -> dict[str, Any]:
     saved = run.config
     entry = LABS.get(saved.get("lab", ""))
     cfg = make_config(entry.meta["config"], saved.get("config", {}))
+    run.mark_resumed()
     return _execute(entry.name, cfg, run)
 
 
+def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
+    """Every run under `root`, newest first, with its lab's key metric (`register_lab(metric=...)`)."""
+    entries = [LABS.get(name) for name in LABS.names()]
+    key_metrics = {e.name: (e.meta["metric"], e.meta["higher_is_better"]) for e in entries if e.meta["metric"]}
+    return read_runs(Path(root), key_metrics)
+
+
+def ending(exc: BaseException) -> tuple[str, str | None]:
+    """The status a run ends with when `exc` stops it, and its one-line error (None: none to tell)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", None
+    text = str(exc) if isinstance(exc, LayerlabError) else f"{type(exc).__name__}: {exc}"
+    return "diverged" if isinstance(exc, DivergenceError) else "failed", (text.splitlines() or [""])[0]
+
+
 def _execute(name: str, cfg: Any, run: RunDir) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        outcome = _run_and_report(name, cfg, run, start)
+    except BaseException as exc:   # record how the run ended, then let the exception go on unchanged
+        status, error = ending(exc)
+        run.mark_ended(status, seconds=time.perf_counter() - start, error=error)
+        raise
+    run.mark_ended("finished", seconds=outcome["seconds"])
+    return outcome
+
+
+def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str, Any]:
     entry = LABS.get(name)
     seed_everything(cfg.seed)
-    start = time.perf_counter()
     result = entry.obj(cfg, run)
     seconds = time.perf_counter() - start
     if result.summary is not None:
         run.write_text("summary.txt", str(result.summary) + "\n")
     if result.card is not None:
         result.card.save(run.path / "model.json")
+        _record_inputs(run, result.card)
     epochs = len(result.history) if result.history is not None else 0
     outcome = {"lab": name, "run_dir": str(run.path), "epochs": epochs, "seconds": round(seconds, 2),
                **{k: _round(v) for k, v in result.metrics.items()}}
@@ -83,6 +114,14 @@ def _execute(name: str, cfg: Any, run: RunDir) -> dict[str, Any]:
     run.write_json("result.json", outcome)
     atomic_write_text(run.path / "report.md", render_report(entry, cfg, run, result, seconds))
     return outcome
+
+
+def _record_inputs(run: RunDir, card: ModelCard) -> None:
+    """Beyond the config, repeating a run needs the data it read and how it scaled its inputs and targets."""
+    run.record("data", {"dataset": card.dataset, "data_dir": card.data_dir, "source": card.data_source,
+                        "test_split": card.test_split})
+    run.record("normalisation", {"mean": card.mean, "std": card.std, "target_mean": card.target_mean,
+                                 "target_std": card.target_std})
 
 
 def render_report(entry: Any, cfg: Any, run: RunDir, result: LabResult, seconds: float) -> str:

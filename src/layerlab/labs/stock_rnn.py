@@ -80,7 +80,8 @@ def check(cfg: StockRnnConfig) -> tuple[str, ...]:
 
 
 @register_lab("stock-rnn", config=StockRnnConfig, title="Netflix stock: RNN, LSTM and GRU against persistence",
-              unit="5주차 RNN: 넷플릭스 주가 예측 (30일 → 다음 날 종가)")
+              unit="5주차 RNN: 넷플릭스 주가 예측 (30일 → 다음 날 종가)",
+              metric="test_rmse", higher_is_better=False)
 def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
     cells = check(cfg)
     # 1. Data: scaled 30-day windows; the scaler saw the training rows only
@@ -104,6 +105,7 @@ def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
     # 4. Report: dollars side by side; the run keeps the model that did best on *validation*
     metrics = {f"{r['model']}_{k}": r[k] for r in rows for k in ("test_rmse", "test_mae")}
     best = min(cells, key=lambda c: next(r["val_rmse"] for r in rows if r["model"] == c))
+    metrics["test_rmse"] = metrics[f"{best}_test_rmse"]          # the kept model's: `layerlab runs` shows it
     save_weights(models[best], run.weights_path())
     card = _card(best, cfg, test)
     days = torch.arange(len(true))
@@ -123,7 +125,8 @@ def _card(best: str, cfg: StockRnnConfig, test: TensorData) -> ModelCard:
     min/max (mean=min, std=max-min in the card's terms) and the output is scaled back to dollars."""
     scaler = test.meta["scaler"]
     low, span = scaler["min"][0], scaler["max"][0] - scaler["min"][0]
-    return ModelCard("next-day", {"cell": best, "hidden_size": cfg.hidden_size, "change": cfg.target == "change"},
+    return ModelCard(model="next-day",
+                     overrides={"cell": best, "hidden_size": cfg.hidden_size, "change": cfg.target == "change"},
                      input_shape=(cfg.window,), task="regression", loss="mse", mean=(low,) * cfg.window,
                      std=(span,) * cfg.window, feature_names=tuple(f"day_{i}" for i in range(1, cfg.window + 1)),
                      target_mean=low, target_std=span, extra={"scaler": scaler, "test_dates": test.meta["dates"]})

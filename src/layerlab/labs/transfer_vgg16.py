@@ -64,7 +64,8 @@ class TransferVgg16Config(LabConfig):
 
 
 @register_lab("transfer-vgg16", config=TransferVgg16Config, title="Transfer learning: a pretrained VGG on new classes",
-              unit="3주차 실습: 전이학습모델 VGG로 분류하기 (transfer learning, dropout)")
+              unit="3주차 실습: 전이학습모델 VGG로 분류하기 (transfer learning, dropout)",
+              metric="test_accuracy", higher_is_better=True)
 def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     # 1. Data: the new task's few training images and all its test images; the source task is the rest
     train = get_dataset("cifar10", split="train", root=cfg.data_dir or None)
@@ -113,8 +114,9 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
              f"{len(target_train)} training images; accuracy on all {len(target_test):,} test images of "
              f"{', '.join(cfg.classes)}: transfer {metrics['test_accuracy']:.4f}"
              + (f", from scratch {metrics['scratch_test_accuracy']:.4f}" if cfg.baseline else "") + f" (seed {cfg.seed})."]
-    card = ModelCard(name, overrides, tuple(train.inputs.shape[1:]), "classification", "cross_entropy",
-                     tuple(cfg.classes), mean, std, "cifar10", cfg.data_dir or None, "test")
+    card = ModelCard(model=name, overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
+                     classes=tuple(cfg.classes), mean=mean, std=std, dataset="cifar10",
+                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()]}
     return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, tables=tables,
                      figures=figures)

@@ -1,0 +1,56 @@
+"""predict_files and evaluate_run dispatch on the card's task through the predictor registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from layerlab.engine.card import ModelCard
+from layerlab.engine.checkpoint import save_weights
+from layerlab.engine.deploy import PREDICTORS, evaluate_run, predict_files
+from layerlab.engine.run import RunDir
+from layerlab.errors import LayerlabError
+from layerlab.models import get_model
+
+
+def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
+    assert PREDICTORS.names() == ["classification", "language-model", "regression", "translation"]
+    for task in PREDICTORS.names():
+        meta = PREDICTORS.get(task).meta
+        assert callable(meta["describe"]) and callable(meta["evaluate"]), task
+
+
+def mlp_run(tmp_path, **card_fields) -> RunDir:
+    torch.manual_seed(0)
+    model = get_model("mlp", sizes=(2, 1))
+    with torch.no_grad():                                  # y = 3·x1 - x2 + 0.5, in standardised units
+        model.layers[0].weight.copy_(torch.tensor([[3.0, -1.0]]))
+        model.layers[0].bias.fill_(0.5)
+    run = RunDir.create(tmp_path, "lab", {})
+    save_weights(model, run.weights_path())
+    ModelCard(model="mlp", overrides={"sizes": [2, 1]}, input_shape=(2,), **card_fields).save(run.path / "model.json")
+    return run
+
+
+def test_a_regression_card_predicts_csv_rows_in_the_data_units(tmp_path):
+    run = mlp_run(tmp_path, task="regression", loss="mse", feature_names=("x1", "x2"), mean=(1.0, 0.0),
+                  std=(2.0, 1.0), target_mean=10.0, target_std=4.0)
+    (tmp_path / "rows.csv").write_text("x2,x1\n1,3\n0,1\n")
+    # row 1: ((3-1)/2, 1) -> 3·1 - 1 + 0.5 = 2.5 -> 2.5·4 + 10 = 20; row 2: (0, 0) -> 0.5 -> 12
+    assert [r["prediction"] for r in predict_files(run.path, [str(tmp_path / "rows.csv")])] == [20.0, 12.0]
+
+
+def test_a_card_with_an_unknown_task_is_one_line(tmp_path):
+    run = mlp_run(tmp_path, task="segmentation")
+    with pytest.raises(LayerlabError, match="names the task 'segmentation', which has no predictor; known tasks: "
+                                            "classification, language-model, regression, translation"):
+        predict_files(run.path, ["x.png"])
+
+
+def test_eval_of_a_run_without_unseen_data_says_how_it_was_judged(tmp_path):
+    run = mlp_run(tmp_path, task="regression", dataset="boston-housing", test_split="",
+                  extra={"judged_by": "judged by 5-fold cross-validation: the honest figure is mlp_rmse = 3.1"})
+    with pytest.raises(LayerlabError) as info:
+        evaluate_run(run.path)
+    assert str(info.value) == (f"{run.path} was judged by 5-fold cross-validation: the honest figure is mlp_rmse = 3.1; "
+                               "`layerlab eval` has no unseen data to score it on, but `layerlab predict` works")
