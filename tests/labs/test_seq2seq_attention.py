@@ -41,6 +41,13 @@ def test_quick_run_reports_both_models_and_draws_attention(tmp_path: Path) -> No
     for name in ("attention_1", "attention_2", "curves"):
         image = matplotlib.image.imread(run / "figures" / f"{name}.png")   # a real, decodable PNG
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    from layerlab.engine.deploy import evaluate_run, predict_files
+
+    scored = evaluate_run(run)                        # the saved attention model, rebuilt from its card
+    assert scored[next(k for k in scored if k.endswith("bleu4"))] == pytest.approx(outcome["attention_bleu4"], abs=1e-9)
+    (tmp_path / "ko.txt").write_text("나는 사과를 좋아해.\n", encoding="utf-8")
+    translated = predict_files(run, [str(tmp_path / "ko.txt")])[0]
+    assert translated["source"] == "나는 사과를 좋아해." and translated["unknown"] == []
     records = json.loads((run / "attention.json").read_text(encoding="utf-8"))
     assert len(records) == 2
     for record in records:

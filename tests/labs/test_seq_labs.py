@@ -113,6 +113,14 @@ def test_char_rnn_quick_run_reports_perplexity_unigram_and_a_sample(tmp_path):
     sample = (Path(outcome["run_dir"]) / "sample.txt").read_text()
     assert sample.startswith("All:") and len(sample) == len("All:") + 80 + 1
     assert sample.splitlines()[1] in (Path(outcome["run_dir"]) / "report.md").read_text()
+    # the run folder is complete: predict continues a prompt with the saved weights, eval rescoring the text
+    from layerlab.engine.deploy import evaluate_run, predict_files
+
+    (tmp_path / "prompt.txt").write_text("All:")
+    continued = predict_files(outcome["run_dir"], [str(tmp_path / "prompt.txt")])[0]
+    assert continued["prompt"] == "All:" and len(continued["continuation"]) == 200
+    assert set(continued["continuation"]) <= set(train_text)
+    assert evaluate_run(outcome["run_dir"])["val_perplexity"] < 0.5 * outcome["unigram_perplexity"]
 
 
 @pytest.mark.slow

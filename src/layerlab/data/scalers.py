@@ -68,9 +68,6 @@ class Scaler:
         shift, spread = self._params(z, column)
         return z * spread + shift
 
-    # the name `Standardizer` used in labs/house_prices.py; inverse_transform is the one to use
-    inverse = inverse_transform
-
     def state_dict(self) -> dict[str, Any]:
         """{"kind": ..., <shift name>: [...], <spread name>: [...]}: plain lists, for JSON."""
         first, second = self._state_values()
@@ -144,9 +141,6 @@ class MinMaxScaler(Scaler):
 
 
 SCALERS: dict[str, type[Scaler]] = {"standard": StandardScaler, "minmax": MinMaxScaler}
-
-# the name the tabular readers and labs/house_prices.py have always used
-Standardizer = StandardScaler
 
 
 def get_scaler(kind: str) -> type[Scaler]:

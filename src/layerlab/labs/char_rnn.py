@@ -25,6 +25,7 @@ from layerlab.data.download import find_file
 from layerlab.data.text import CharCorpus
 from layerlab.engine import RunDir, fit
 from layerlab.engine.losses import SequenceCrossEntropy
+from layerlab.engine.sequence_predictors import language_model_card
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, register_lab
@@ -100,6 +101,7 @@ def sample(lm: nn.Module, corpus: CharCorpus, cfg: CharRnnConfig) -> str:
 
 
 @register_lab("char-rnn", config=CharRnnConfig, title="Char-RNN: an LSTM writes Shakespeare",
+              metric="val_perplexity", higher_is_better=False,
               unit="5주차 RNN/LSTM: 문자 단위 언어 모델과 텍스트 생성")
 def char_rnn(cfg: CharRnnConfig, run: RunDir) -> LabResult:
     # 1. Data: 90% of the text to train on, the last 10% (unseen prose) to validate
@@ -107,9 +109,9 @@ def char_rnn(cfg: CharRnnConfig, run: RunDir) -> LabResult:
     limit = 20 if cfg.quick else None
     train, val = CharBatches(corpus, cfg, limit), validation_batches(corpus, cfg, 4 if cfg.quick else None)
     # 2. Model: Embedding -> LSTM x num_layers -> Linear to the vocabulary
-    lm = get_model("char-lstm", vocab_size=corpus.vocab_size, embedding_dim=cfg.embedding_dim,
-                   hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                   dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)   # torch drops out between layers only
+    overrides = dict(vocab_size=corpus.vocab_size, embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size,
+                     num_layers=cfg.num_layers, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)  # between layers only
+    lm = get_model("char-lstm", **overrides)
     # 3. Training: cross-entropy of every next character (B·T predictions a batch), gradients clipped
     #    (LSTMs can spike), cosine schedule
     history = fit(lm, train, val=val, loss=SequenceCrossEntropy(pad_id=None), optimizer="adamw", lr=cfg.lr,
@@ -128,6 +130,7 @@ def char_rnn(cfg: CharRnnConfig, run: RunDir) -> LabResult:
              f"Next-character accuracy on unseen text: {100 * metrics['val_accuracy']:.1f}%.",
              f"The sample below (prompt {cfg.prompt!r}, temperature {cfg.temperature:g}, seed {cfg.seed}) is in sample.txt."]
     figures = [run.save_figure(plot_history(history.epochs, "Cross-entropy per character"), "curves")]
-    return LabResult(metrics=metrics, history=history, summary=summary(lm, (cfg.seq_len,), dtype=torch.long),
+    card = language_model_card(overrides=overrides, vocab=corpus.vocab, seq_len=cfg.seq_len, data_dir=cfg.data_dir or None)
+    return LabResult(metrics=metrics, history=history, summary=summary(lm, (cfg.seq_len,), dtype=torch.long), card=card,
                      notes=notes, tables={"Sample": [{"generated text": line} for line in text.splitlines()]},
                      figures=figures)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from layerlab.data import TensorData, get_dataset, kfold_indices
-from layerlab.data.scalers import Standardizer
+from layerlab.data.scalers import StandardScaler
 from layerlab.engine import History, RunDir, fit, predict
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
@@ -39,9 +39,9 @@ class HousePricesConfig(LabConfig):
     folds: int = 5                     # Boston only: k-fold cross-validation
 
 
-def train_mlp(train: TensorData, cfg: HousePricesConfig, run: RunDir, stage: str) -> tuple[torch.nn.Module, Standardizer, Standardizer, History]:
+def train_mlp(train: TensorData, cfg: HousePricesConfig, run: RunDir, stage: str) -> tuple[torch.nn.Module, StandardScaler, StandardScaler, History]:
     """Standardise features and target with training-row statistics only, then fit an MLP on MSE."""
-    x_scaler, y_scaler = Standardizer.fit(train.inputs), Standardizer.fit(train.targets)
+    x_scaler, y_scaler = StandardScaler.fit(train.inputs), StandardScaler.fit(train.targets)
     scaled = TensorData(x_scaler.transform(train.inputs).float(), y_scaler.transform(train.targets).float())
     model = get_model("mlp", sizes=(train.inputs.shape[1], *cfg.hidden, 1))
     history = fit(model, scaled, loss="mse", optimizer="adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -50,9 +50,9 @@ def train_mlp(train: TensorData, cfg: HousePricesConfig, run: RunDir, stage: str
     return model, x_scaler, y_scaler, history
 
 
-def mlp_predict(model: torch.nn.Module, x_scaler: Standardizer, y_scaler: Standardizer, inputs: Tensor) -> Tensor:
+def mlp_predict(model: torch.nn.Module, x_scaler: StandardScaler, y_scaler: StandardScaler, inputs: Tensor) -> Tensor:
     outputs, _ = predict(model, TensorData(x_scaler.transform(inputs).float(), torch.zeros(len(inputs))))
-    return y_scaler.inverse(outputs.double()).float()                      # back to the data's units
+    return y_scaler.inverse_transform(outputs.double()).float()                      # back to the data's units
 
 
 def linear_predict(train: TensorData, inputs: Tensor) -> Tensor:
@@ -62,7 +62,7 @@ def linear_predict(train: TensorData, inputs: Tensor) -> Tensor:
     return (torch.cat([torch.ones(len(inputs), 1, dtype=torch.float64), inputs.double()], dim=1) @ weights).float()
 
 
-def model_card(cfg: HousePricesConfig, data: TensorData, x_scaler: Standardizer, y_scaler: Standardizer, *,
+def model_card(cfg: HousePricesConfig, data: TensorData, x_scaler: StandardScaler, y_scaler: StandardScaler, *,
                cross_validated: bool, honest: float) -> ModelCard:
     """What `predict` needs (features, their scaling, the price scaling) and, after cross-validation,
     the one line `eval` gives instead of a score: which figure is the honest one."""

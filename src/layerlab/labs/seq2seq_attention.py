@@ -21,6 +21,7 @@ from layerlab.data import TensorData, get_dataset
 from layerlab.data.text import PAD, SentencePair, Vocab, tokenize
 from layerlab.engine import History, RunDir, fit, seed_everything
 from layerlab.engine.bleu import corpus_bleu
+from layerlab.engine.sequence_predictors import translation_card
 from layerlab.engine.translate import beam_translate, greedy_translate
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LabConfig, LabResult, register_lab
@@ -51,13 +52,17 @@ class Seq2SeqAttentionConfig(LabConfig):
 MODELS = {"attention": "seq2seq-attention", "no attention": "seq2seq"}
 
 
+def model_overrides(train: TensorData, cfg: Seq2SeqAttentionConfig) -> dict[str, Any]:
+    return dict(src_vocab_size=len(train.meta["src_vocab"]), tgt_vocab_size=len(train.meta["tgt_vocab"]),
+                embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
+
+
 def train_translator(name: str, train: TensorData, test: TensorData, cfg: Seq2SeqAttentionConfig,
                      run: RunDir) -> tuple[Seq2Seq, History]:
     """The same seed, batches and budget for either model: only the attention differs. The held-out
     pairs are scored after every epoch as "test": watched, never used to choose anything."""
     seed_everything(cfg.seed)
-    model = get_model(MODELS[name], src_vocab_size=len(train.meta["src_vocab"]), tgt_vocab_size=len(train.meta["tgt_vocab"]),
-                      embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, dropout=cfg.dropout)
+    model = get_model(MODELS[name], **model_overrides(train, cfg))
     step = TeacherForcing(model, pad_id=PAD, optimizer="adam", lr=cfg.lr, clip_grad_norm=cfg.clip_grad_norm)
     history = fit(step, train, val=test, val_name="test", epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size,
                   device=cfg.device, seed=cfg.seed, progress=cfg.progress, run=run,
@@ -105,6 +110,7 @@ def heatmap_figures(run: RunDir, picks: list[int], translations: list[Any], sour
 
 
 @register_lab("seq2seq-attention", config=Seq2SeqAttentionConfig, title="Seq2seq translation with and without attention",
+              metric="attention_bleu4", higher_is_better=True,
               unit="Attention Mechanism: Bahdanau attention on Korean-English sentence pairs")
 def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
     if min(cfg.max_tokens, cfg.min_freq, cfg.beam) < 1:
@@ -147,5 +153,8 @@ def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
              "BLEU is corpus BLEU (Papineni et al., 2002) on lowercased word tokens against one reference per sentence; "
              f"{'beam search of width %d' % cfg.beam if cfg.beam > 1 else 'greedy decoding'}. The held-out pairs are only scored, never used to choose anything.",
              "Both models: the same seed, batches, optimizer and epochs; only the attention differs."]
-    return LabResult(metrics=metrics, history=histories["attention"], notes=notes,
+    card = translation_card(model="seq2seq-attention", overrides=model_overrides(train, cfg), src_vocab=train.meta["src_vocab"],
+                            tgt_vocab=train.meta["tgt_vocab"], direction=direction, data_dir=cfg.data_dir or None,
+                            dataset_options={"reverse": cfg.reverse, "min_freq": cfg.min_freq, "max_tokens": cfg.max_tokens})
+    return LabResult(metrics=metrics, history=histories["attention"], notes=notes, card=card,
                      tables={"BLEU on held-out pairs": scores, "Example translations": examples}, figures=figures)
