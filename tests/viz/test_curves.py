@@ -55,6 +55,22 @@ def test_history_plots_loss_and_accuracy_per_epoch():
     assert [line.get_label() for line in accuracy.get_lines()] == ["train", "val"]
 
 
+def test_history_stars_the_best_held_out_epoch_in_the_direction_the_metric_declares():
+    from layerlab.engine.loop import History
+
+    rows = [{"epoch": 1, "train_loss": 0.9, "val_loss": 0.6, "train_rmse": 3.0, "val_rmse": 2.0},
+            {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "train_rmse": 2.0, "val_rmse": 2.5},
+            {"epoch": 3, "train_loss": 0.4, "val_loss": 0.8, "train_rmse": 1.0, "val_rmse": 1.5}]
+    fig = plot_history(History(rows, higher_is_better={"loss": False, "rmse": False}))
+    loss, rmse = fig.axes
+    assert loss.get_title() == "loss (lower is better)" and rmse.get_title() == "rmse (lower is better)"
+    stars = {ax.get_title(): [(line.get_xdata()[0], line.get_ydata()[0]) for line in ax.get_lines() if line.get_marker() == "*"]
+             for ax in (loss, rmse)}
+    assert stars == {"loss (lower is better)": [(1, 0.6)], "rmse (lower is better)": [(3, 1.5)]}
+    fig = plot_history(History(rows, higher_is_better={"loss": False, "rmse": True}))   # declared the other way
+    assert [(line.get_xdata()[0]) for line in fig.axes[1].get_lines() if line.get_marker() == "*"] == [2]
+
+
 def test_confusion_matrix_writes_each_count_in_its_cell():
     fig = plot_confusion(torch.tensor([[3, 1], [0, 4]]), ["cat", "dog"])
     assert [t.get_text() for t in fig.axes[0].texts] == ["3", "1", "0", "4"]

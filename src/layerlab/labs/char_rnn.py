@@ -129,7 +129,7 @@ def char_rnn(cfg: CharRnnConfig, run: RunDir) -> LabResult:
              f"character frequencies alone: {metrics['perplexity_ratio']:.1f}x fewer likely choices per character.",
              f"Next-character accuracy on unseen text: {100 * metrics['val_accuracy']:.1f}%.",
              f"The sample below (prompt {cfg.prompt!r}, temperature {cfg.temperature:g}, seed {cfg.seed}) is in sample.txt."]
-    figures = [run.save_figure(plot_history(history.epochs, "Cross-entropy per character"), "curves")]
+    figures = [run.save_figure(plot_history(history, "Cross-entropy per character"), "curves")]
     card = language_model_card(overrides=overrides, vocab=corpus.vocab, seq_len=cfg.seq_len, data_dir=cfg.data_dir or None)
     return LabResult(metrics=metrics, history=history, summary=summary(lm, (cfg.seq_len,), dtype=torch.long), card=card,
                      notes=notes, tables={"Sample": [{"generated text": line} for line in text.splitlines()]},

@@ -94,7 +94,7 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
     metrics |= {n: v for n, v in zip(names, final.tolist())} | {f"lstsq_{n}": v for n, v in zip(names, best.tolist())}
     figures = [run.save_figure(plot_lines(x, {"sin(x)": y, "random initial cubic": cubic(x, initial),
                                               "fitted cubic": cubic(x, final)}, "sin(x) and the cubic"), "fit"),
-               run.save_figure(plot_history(history.epochs, "Sum of squared errors"), "loss")]
+               run.save_figure(plot_history(history, "Sum of squared errors"), "loss")]
     fitted = " ".join(f"{v:+.4f}{p}" for v, p in zip(final.tolist(), ("", "·x", "·x²", "·x³")))
     notes = [f"Result: y = {fitted}", f"Largest gap to the least-squares cubic: {metrics['max_coefficient_gap']:.4f}"]
     # 5. Keep the four numbers as a model: `layerlab predict RUN_DIR points.csv` (a column x) evaluates it

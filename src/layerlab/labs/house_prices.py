@@ -118,7 +118,7 @@ def house_prices(cfg: HousePricesConfig, run: RunDir) -> LabResult:
     unit = "($1000s)" if cfg.dataset == "boston-housing" else "($)"
     figures = [run.save_figure(plot_predicted_vs_true(torch.cat(all_pred), torch.cat(all_true), unit,
                                                       "Predicted vs true price (held-out rows)"), "predicted_vs_true"),
-               run.save_figure(plot_history(history.epochs, "MSE on standardised prices (the saved model)"), "curves")]
+               run.save_figure(plot_history(history, "MSE on standardised prices (the saved model)"), "curves")]
     judged = f"{cfg.folds}-fold cross-validation" if len(pairs) > 1 else "a held-out 20% split"
     notes = [f"Judged by {judged}: MLP RMSE {metrics['mlp_rmse']:.3f} vs linear {metrics['linear_rmse']:.3f} {unit}, "
              f"{100 * metrics['rmse_improvement']:.1f}% lower.",

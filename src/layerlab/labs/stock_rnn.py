@@ -114,7 +114,7 @@ def stock_rnn(cfg: StockRnnConfig, run: RunDir) -> LabResult:
                                "test_period"),
                run.save_figure(plot_lines(days[-30:], {k: v[-30:] for k, v in curves.items()},
                                           "The last 30 test days, up close", "test day", "close ($)"), "last_30_days"),
-               run.save_figure(plot_history(histories[best].epochs, f"MSE on scaled prices ({best})"), "curves")]
+               run.save_figure(plot_history(histories[best], f"MSE on scaled prices ({best})"), "curves")]
     return LabResult(metrics=metrics, history=histories[best], summary=summary(models[best], (cfg.window, 1)),
                      card=card, notes=_notes(rows, cfg, best, period), tables={"Test errors in dollars": rows},
                      figures=figures)

@@ -61,7 +61,9 @@ def config_fields(entry: Entry[Builder]) -> tuple[str, ...]:
     names the config; "Go to definition" on either annotation leads to the same fields.
     """
     model_type = typing.get_type_hints(entry.obj)["return"]
-    config_type = typing.get_type_hints(model_type.__init__)["cfg"]
+    config_type = typing.get_type_hints(model_type.__init__).get("cfg")
+    if config_type is None:               # a model with nothing to configure (the cubic's 4 coefficients)
+        return ()
     return tuple(f.name for f in dataclasses.fields(config_type))
 
 

@@ -11,25 +11,37 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from torch import Tensor
 
+from layerlab.engine.loop import History
 from layerlab.viz.style import new_figure
 
 if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
     from matplotlib.figure import Figure
 
 
-def plot_history(rows: Sequence[dict[str, Any]], title: str = "Training curves") -> Figure:
-    """Loss (left) and the main metric (right) per epoch, train vs validation."""
-    metric = next((m for m in ("accuracy", "rmse", "mae") if any(f"train_{m}" in r for r in rows)), None)
-    fig, axes = new_figure(1, 2 if metric else 1, (10 if metric else 5, 3.6))
+def plot_history(history: History | Sequence[dict[str, Any]], title: str = "Training curves") -> Figure:
+    """The loss and up to two more measured quantities per epoch, train vs held-out.
+
+    Given a History, the best held-out epoch of each panel is starred, in the direction its metric
+    declares (highest accuracy, lowest loss or RMSE): nothing is inferred from a metric's name.
+    """
+    rows = history.epochs if isinstance(history, History) else list(history)
+    directions = history.higher_is_better if isinstance(history, History) else {}
+    measured = list(dict.fromkeys(k.split("_", 1)[1] for r in rows for k in r if k.startswith("train_")))
+    keys = (["loss"] + [m for m in measured if m != "loss"])[:3]
+    fig, axes = new_figure(1, len(keys), (5 * len(keys), 3.6))
     epochs = [r["epoch"] for r in rows]
-    for ax, key in zip(axes[0], ["loss"] + ([metric] if metric else [])):
+    for ax, key in zip(axes[0], keys):
         for split, style in (("train", "-o"), ("val", "-s"), ("test", "-^")):
             values = [r.get(f"{split}_{key}") for r in rows]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, style, markersize=3, label=split)
+                if split != "train" and key in directions and all(v is not None for v in values):
+                    best = max(range(len(values)), key=lambda i: values[i] if directions[key] else -values[i])
+                    ax.plot(epochs[best], values[best], "*", markersize=12, color="gold", markeredgecolor="black",
+                            label=f"best {split} (epoch {epochs[best]})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
-        ax.set_title(key)
+        ax.set_title(key + (" (higher is better)" if directions.get(key) else " (lower is better)" if key in directions else ""))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)

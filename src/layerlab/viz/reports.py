@@ -29,7 +29,7 @@ def classification_figures(model: nn.Module, test: TensorData, run: RunDir, *, h
     matrix = confusion_matrix(predicted, targets, len(classes))
     figures = []
     if history is not None and len(history):
-        figures.append(run.save_figure(plot_history(history.epochs), "curves"))
+        figures.append(run.save_figure(plot_history(history), "curves"))
     figures.append(run.save_figure(plot_confusion(matrix, classes), "confusion_matrix"))
     first = torch.arange(min(32, len(test)))
     figures.append(run.save_figure(show_predictions(test.inputs[first], probs[first], targets[first], classes,
