@@ -77,7 +77,23 @@ def _ratio(numerator: Tensor, denominator: Tensor) -> float:
     return float(numerator) / den if den > 0 else float("nan")
 
 
-class MeanLoss(Metric):
+class _Held(Metric):
+    """A ratio of two sums whose batches wait in lists and are reduced many at a time (`_flush`)."""
+
+    @abstractmethod
+    def _flush(self) -> None:
+        """Add the held batches to the sums and empty the lists."""
+
+    def sums(self) -> Tensor:
+        self._flush()
+        return self.state
+
+    def compute(self) -> float:
+        self._flush()
+        return _ratio(self.state[0], self.state[1])
+
+
+class MeanLoss(_Held):
     """The mean of a per-batch loss over every sample (or token) of the pass.
 
     A batch's loss is already a mean over its `count` items, so batches weigh by their size: a last
@@ -116,16 +132,9 @@ class MeanLoss(Metric):
         self._add((losses * counts).sum(), counts.sum())
         self._losses, self._counts = [], []
 
-    def sums(self) -> Tensor:
-        self._flush()
-        return self.state
-
-    def compute(self) -> float:
-        self._flush()
-        return _ratio(self.state[0], self.state[1])
 
 
-class Accuracy(Metric):
+class Accuracy(_Held):
     """The fraction of predictions whose argmax is the target: evaluation by argmax.
 
     `class_dim` is where the class scores are: 1 for (N, C) logits and (N, C, H, W) score maps
@@ -171,13 +180,6 @@ class Accuracy(Metric):
                 self._add(((predicted == targets) & real).sum(), real.sum())
         self._outputs, self._targets, self._held = [], [], 0
 
-    def sums(self) -> Tensor:
-        self._flush()
-        return self.state
-
-    def compute(self) -> float:
-        self._flush()
-        return _ratio(self.state[0], self.state[1])
 
 
 class TokenAccuracy(Accuracy):
