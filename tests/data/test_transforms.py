@@ -18,6 +18,8 @@ from layerlab.data.transforms import (
     normalize,
     random_crop,
     random_hflip,
+    random_vflip,
+    vflip_boxes,
 )
 from layerlab.errors import LayerlabError
 
@@ -122,6 +124,29 @@ def test_flip_half_mirrors_a_random_subset_exactly():
     assert 70 < was_flipped.sum() < 130  # about half (binomial(200, 0.5): 100 +- 7)
 
 
+def test_vflip_with_p_one_turns_every_image_upside_down_and_twice_restores_it():
+    x = _images(dtype=torch.float32)
+    flipped, _ = random_vflip(1.0)(x, torch.zeros(8), _gen())
+    torch.testing.assert_close(flipped, torch.flip(x, dims=[2]), rtol=0, atol=0)
+    assert flipped[0, 0, 0].tolist() == x[0, 0, 5].tolist()  # the first row is the old last row (h = 6)
+    images, mask = _images(n=40), _images(n=40)[:, 1].long()
+    once = random_vflip(0.5, targets="mask")(images, mask, _gen(3))
+    twice = random_vflip(0.5, targets="mask")(*once, _gen(3))  # the same coins: every flipped image flips back
+    assert torch.equal(twice[0], images) and torch.equal(twice[1], mask)
+    assert torch.equal(once[1], once[0][:, 1].long())  # the mask moved exactly like channel 1
+    turned = sum(torch.equal(once[0][i], images[i].flip(1)) for i in range(40))
+    assert 0 < turned < 40
+
+
+def test_a_vflip_mirrors_box_y_coordinates_and_keeps_labels() -> None:
+    images = torch.zeros(1, 3, 10, 4, dtype=torch.uint8)  # 10 pixels high
+    boxes = [{"boxes": torch.tensor([[1.0, 2.0, 4.0, 6.0], [0.0, 0.0, 4.0, 10.0]]), "labels": torch.tensor([3, 7])}]
+    _, (out,) = random_vflip(1.0, targets="boxes")(images, boxes, _gen())
+    assert out["boxes"].tolist() == [[1.0, 4.0, 4.0, 8.0], [0.0, 0.0, 4.0, 10.0]]  # y1, y2 -> 10 - y2, 10 - y1
+    assert out["labels"].tolist() == [3, 7]
+    assert vflip_boxes(torch.tensor([[0.0, 2.5, 1.0, 3.5]]), 8).tolist() == [[0.0, 4.5, 1.0, 5.5]]
+
+
 # --- statistics and pipelines ---------------------------------------------------------------------
 
 
@@ -220,6 +245,10 @@ def test_target_kinds_and_shapes_are_checked_in_one_line() -> None:
         random_crop(2, targets="masks")
     with pytest.raises(LayerlabError, match="random_hflip targets must be one of"):
         random_hflip(targets="labels")
+    with pytest.raises(LayerlabError, match="random_vflip targets must be one of"):
+        random_vflip(targets="labels")
+    with pytest.raises(LayerlabError, match=r"random_vflip probability must be in \[0, 1\], got 1.5"):
+        random_vflip(1.5)
     images = _images(n=2)
     with pytest.raises(LayerlabError, match=r"a mask target must be \(B, H, W\) or \(B, 1, H, W\)"):
         random_crop(1, targets="mask")(images, torch.zeros(2, 3, 3, dtype=torch.long), _gen())

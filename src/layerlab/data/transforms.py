@@ -90,6 +90,12 @@ def flip_boxes(boxes: Tensor, width: int) -> Tensor:
     return torch.stack([width - x2, y1, width - x1, y2], dim=-1)
 
 
+def vflip_boxes(boxes: Tensor, height: int) -> Tensor:
+    """Mirror xyxy pixel boxes (K, 4) upside down in an image `height` pixels high: y1, y2 -> H - y2, H - y1."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return torch.stack([x1, height - y2, x2, height - y1], dim=-1)
+
+
 def crop_boxes(target: dict[str, Tensor], left: int, top: int, size: tuple[int, int]) -> dict[str, Tensor]:
     """The boxes of one image seen through a window of `size` (H, W) whose top-left corner sits at
     (left, top) in the image: shifted by (-left, -top), clipped to the window, and dropped together
@@ -190,20 +196,32 @@ def random_crop(padding: int = 4, mode: str = "constant", *, targets: str = "cla
 def random_hflip(p: float = 0.5, *, targets: str = "class") -> BatchTransform:
     """Mirror each image left-right with probability `p` (one coin per image), and its mask, target
     image or boxes with it (`targets`, see TARGET_KINDS above)."""
+    return _random_flip("random_hflip", p, targets, dim=-1)
+
+
+def random_vflip(p: float = 0.5, *, targets: str = "class") -> BatchTransform:
+    """Mirror each image upside down with probability `p` (one coin per image), and its mask, target
+    image or boxes with it (`targets`, see TARGET_KINDS above)."""
+    return _random_flip("random_vflip", p, targets, dim=-2)
+
+
+def _random_flip(name: str, p: float, targets: str, dim: int) -> BatchTransform:
+    """The flip along `dim` (-1: columns, left-right; -2: rows, upside down) behind both flips."""
     if not 0.0 <= p <= 1.0:
-        raise LayerlabError(f"random_hflip probability must be in [0, 1], got {p}")
-    _check_kind("random_hflip", targets)
+        raise LayerlabError(f"{name} probability must be in [0, 1], got {p}")
+    _check_kind(name, targets)
+    mirror_boxes = flip_boxes if dim == -1 else vflip_boxes
 
     def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
         coins = torch.rand(len(inputs), generator=g) < p  # (B,) on the generator's device (CPU)
         flip = coins.to(inputs.device)
-        flipped = torch.where(flip[:, None, None, None], inputs.flip(-1), inputs)
+        flipped = torch.where(flip[:, None, None, None], inputs.flip(dim), inputs)
         if targets in ("mask", "image"):
             shape = (-1,) + (1,) * (target.dim() - 1)  # one coin per image, broadcast over the rest
-            target = torch.where(flip.to(target.device).view(shape), target.flip(-1), target)
+            target = torch.where(flip.to(target.device).view(shape), target.flip(dim), target)
         elif targets == "boxes":
-            width = inputs.shape[-1]
-            target = [{**t, "boxes": flip_boxes(t["boxes"], width)} if coin else t
+            size = inputs.shape[dim]  # the width for a left-right flip, the height for an upside-down one
+            target = [{**t, "boxes": mirror_boxes(t["boxes"], size)} if coin else t
                       for t, coin in zip(target, coins.tolist())]
         return flipped, target
 
