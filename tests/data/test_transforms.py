@@ -18,7 +18,9 @@ from layerlab.data.transforms import (
     normalize,
     random_crop,
     random_hflip,
+    random_rot90,
     random_vflip,
+    rot90_boxes,
     vflip_boxes,
 )
 from layerlab.errors import LayerlabError
@@ -145,6 +147,72 @@ def test_a_vflip_mirrors_box_y_coordinates_and_keeps_labels() -> None:
     assert out["boxes"].tolist() == [[1.0, 4.0, 4.0, 8.0], [0.0, 0.0, 4.0, 10.0]]  # y1, y2 -> 10 - y2, 10 - y1
     assert out["labels"].tolist() == [3, 7]
     assert vflip_boxes(torch.tensor([[0.0, 2.5, 1.0, 3.5]]), 8).tolist() == [[0.0, 4.5, 1.0, 5.5]]
+
+
+# --- random_rot90 --------------------------------------------------------------------------------
+
+
+def test_rot90_turns_a_hand_made_mask_counter_clockwise_and_its_image_with_it():
+    mask = torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]).expand(24, 3, 3)  # (B, H, W), the same for all
+    images = torch.stack([mask * 10, mask * 20], dim=1).to(torch.uint8)  # (B, 2, H, W): channels 10x, 20x the mask
+    out, turned = random_rot90(targets="mask")(images, mask, _gen(1))
+    by_hand = {  # counter-clockwise: the right column becomes the top row
+        0: [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+        1: [[3, 6, 9], [2, 5, 8], [1, 4, 7]],
+        2: [[9, 8, 7], [6, 5, 4], [3, 2, 1]],
+        3: [[7, 4, 1], [8, 5, 2], [9, 6, 3]],
+    }
+    for k, grid in by_hand.items():
+        assert torch.rot90(mask[0], k).tolist() == grid  # the same convention as torch.rot90
+    seen = [next(k for k, grid in by_hand.items() if turned[i].tolist() == grid) for i in range(24)]
+    assert set(seen) == {0, 1, 2, 3}  # every turn occurs
+    assert torch.equal(out[:, 0], (turned * 10).to(torch.uint8)) and torch.equal(out[:, 1], (turned * 20).to(torch.uint8))
+
+
+def test_rot90_four_times_is_the_identity_for_images_masks_and_boxes():
+    images = _images(n=12, h=5, w=5)
+    mask = images[:, 2].long()[:, None]  # (B, 1, H, W)
+    boxes = [{"boxes": torch.tensor([[0.5, 1.0, 2.0, 4.5]]) + i / 10, "labels": torch.tensor([i])} for i in range(12)]
+    for kind, target in (("mask", mask), ("image", images.float()), ("boxes", boxes)):
+        rot = random_rot90(targets=kind)
+        once = rot(images, target, _gen(2))
+        batch = once
+        for _ in range(3):  # the same draws each time: image i turns by 4 * k_i quarter turns in all
+            batch = rot(*batch, _gen(2))
+        assert torch.equal(batch[0], images) and not torch.equal(once[0], images)
+        if kind == "boxes":
+            torch.testing.assert_close([t["boxes"] for t in batch[1]], [t["boxes"] for t in boxes], rtol=0, atol=1e-6)
+        else:
+            assert torch.equal(batch[1], target)
+            moved_like = once[0][:, 2:3] if kind == "mask" else once[0]  # the mask is channel 2, the image all
+            assert torch.equal(once[1], moved_like.to(target.dtype))  # moved exactly like the inputs
+
+
+def test_rot90_moves_each_box_with_the_pixels_it_surrounds() -> None:
+    images = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)
+    images[:, :, 1:3, 2:7] = 255  # a 2x5 object at rows 1-2, cols 2-6: the box [2, 1, 7, 3]
+    boxes = [{"boxes": torch.tensor([[2.0, 1.0, 7.0, 3.0]]), "labels": torch.tensor([4])} for _ in range(16)]
+    out, targets = random_rot90(targets="boxes")(images, boxes, _gen(4))
+    seen = set()
+    for image, target in zip(out, targets):
+        rows, cols = image[0].nonzero(as_tuple=True)  # where the object went
+        where = [cols.min().item(), rows.min().item(), cols.max().item() + 1, rows.max().item() + 1]
+        assert target["boxes"].tolist() == [[float(v) for v in where]] and target["labels"].tolist() == [4]
+        seen.add(tuple(where))
+    # one quarter turn: (x, y) -> (y, 8 - x), so [2, 1, 7, 3] -> [1, 1, 3, 6]; two: [1, 5, 6, 7]; three: [5, 2, 7, 7]
+    assert seen == {(2, 1, 7, 3), (1, 1, 3, 6), (1, 5, 6, 7), (5, 2, 7, 7)}
+    assert rot90_boxes(torch.tensor([[2.0, 1.0, 7.0, 3.0]]), 8, 1).tolist() == [[1.0, 1.0, 3.0, 6.0]]
+
+
+def test_rot90_needs_square_images_in_one_line():
+    mask = torch.tensor([[[0, 1, 2], [3, 4, 5]]])  # a 2x3 mask
+    images = mask[:, None].to(torch.uint8)
+    with pytest.raises(LayerlabError, match="random_rot90 needs square images .* got 2x3; crop them square first$"):
+        random_rot90(targets="mask")(images, mask, _gen())
+    with pytest.raises(LayerlabError, match=r"random_rot90 needs a batch of images \(B, C, H, W\), got \(2, 3\)"):
+        random_rot90()(mask[0], None, _gen())
+    with pytest.raises(LayerlabError, match="random_rot90 targets must be one of class, mask, image, boxes; got 'boxes2'"):
+        random_rot90(targets="boxes2")
 
 
 # --- statistics and pipelines ---------------------------------------------------------------------

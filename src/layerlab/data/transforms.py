@@ -228,6 +228,56 @@ def _random_flip(name: str, p: float, targets: str, dim: int) -> BatchTransform:
     return run
 
 
+def rot90_boxes(boxes: Tensor, size: int, k: int) -> Tensor:
+    """Turn xyxy pixel boxes (K, 4) of a size x size image by `k` quarter turns, the way
+    `torch.rot90(image, k, dims=(-2, -1))` turns its pixels: one turn takes the point (x, y) to (y, size - x)."""
+    for _ in range(k % 4):
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        boxes = torch.stack([y1, size - x2, y2, size - x1], dim=-1)
+    return boxes
+
+
+def _check_images(name: str, inputs: Tensor) -> None:
+    if not isinstance(inputs, Tensor) or inputs.dim() != 4:
+        shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise LayerlabError(f"{name} needs a batch of images (B, C, H, W), got {shape}")
+
+
+def _turn(x: Tensor, turns: Tensor) -> Tensor:
+    """Image i of x (B, ..., H, W) turned by turns[i] quarter turns: one rot90 call per turn count."""
+    out = torch.empty_like(x)
+    for k in range(4):
+        chosen = (turns == k).nonzero().flatten().to(x.device)  # the images that turn k times
+        if len(chosen) > 0:
+            out.index_copy_(0, chosen, x.index_select(0, chosen).rot90(k, dims=(-2, -1)))
+    return out
+
+
+def random_rot90(*, targets: str = "class") -> BatchTransform:
+    """Turn each image by 0, 90, 180 or 270 degrees counter-clockwise (each equally likely, one draw
+    per image), and its mask, target image or boxes with it (`targets`, see TARGET_KINDS above).
+
+    Images must be square: a quarter turn swaps H and W, and a batch holds one size.
+    """
+    _check_kind("random_rot90", targets)
+
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
+        _check_images("random_rot90", inputs)
+        b, _, h, w = inputs.shape
+        if h != w:
+            raise LayerlabError(f"random_rot90 needs square images (a quarter turn swaps H and W), got {h}x{w}; crop them square first")
+        turns = torch.randint(0, 4, (b,), generator=g)  # (B,) quarter turns, on the generator's device (CPU)
+        if targets == "mask":
+            _as_4d(target, inputs)  # only the shape check: rot90 turns (B, H, W) and (B, 1, H, W) alike
+        if targets in ("mask", "image"):
+            target = _turn(target, turns)
+        elif targets == "boxes":
+            target = [{**t, "boxes": rot90_boxes(t["boxes"], h, k)} for t, k in zip(target, turns.tolist())]
+        return _turn(inputs, turns), target
+
+    return run
+
+
 def _is_channels_last(x: Tensor) -> bool:
     return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
