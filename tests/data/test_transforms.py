@@ -17,6 +17,7 @@ from layerlab.data.transforms import (
     float_normalize,
     normalize,
     random_crop,
+    random_elastic,
     random_hflip,
     random_rot90,
     random_vflip,
@@ -213,6 +214,117 @@ def test_rot90_needs_square_images_in_one_line():
         random_rot90()(mask[0], None, _gen())
     with pytest.raises(LayerlabError, match="random_rot90 targets must be one of class, mask, image, boxes; got 'boxes2'"):
         random_rot90(targets="boxes2")
+
+
+# --- random_elastic -------------------------------------------------------------------------------
+
+
+def _ramps(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float images whose two channels hold each pixel's column and row, and masks holding its id
+    row * size + col: after a warp, each says where its pixel was read from."""
+    rows, cols = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    images = torch.stack([cols, rows]).expand(n, 2, size, size).contiguous()  # (B, 2, H, W)
+    return images, (rows * size + cols).long().expand(n, size, size).contiguous()  # (B, H, W)
+
+
+@pytest.mark.parametrize("size", [(17, 23), (32, 32)])
+def test_elastic_with_sigma_zero_is_the_identity_for_uint8_images_and_masks(size):
+    images = _images(n=4, h=size[0], w=size[1])
+    mask = images[:, 0].long()
+    out, moved = random_elastic(sigma=0.0, targets="mask")(images, mask, _gen())
+    assert out.dtype == torch.uint8 and torch.equal(out, images)
+    assert moved.dtype == torch.long and torch.equal(moved, mask)
+
+
+def test_elastic_with_sigma_zero_is_the_identity_for_float_images_of_power_of_two_size():
+    images = _images(n=4, h=32, w=64, dtype=torch.float32) / 255
+    out, same = random_elastic(sigma=0.0, targets="image")(images, images * 2, _gen())
+    assert torch.equal(out, images) and torch.equal(same, images * 2)  # pixel centres are exact in float32
+    other = _images(n=4, h=17, w=23, dtype=torch.float32) / 255  # elsewhere the centres are off by float32 rounding
+    torch.testing.assert_close(random_elastic(sigma=0.0)(other, None, _gen())[0], other, rtol=0, atol=1e-5)
+
+
+def test_elastic_mask_keeps_its_label_set_and_reads_the_pixel_nearest_to_the_images_source():
+    images, ids = _ramps(8, 64)
+    out, moved = random_elastic(sigma=5.0, targets="mask")(images, ids, _gen(0))
+    col, row = out[:, 0], out[:, 1]  # where each output pixel was read from (bicubic reproduces a ramp)
+    assert (col - images[:, 0]).abs().max() > 5  # it really moved (up to 12 pixels here)
+    # mirrored reads within 2 pixels of the border do not reproduce a ramp: judge the rest (86% of pixels)
+    inside = (col >= 2) & (col <= 61) & (row >= 2) & (row <= 61)
+    assert inside.float().mean() > 0.8
+    # nearest reads the pixel within 1/2 of the source; bicubic (a = -0.75) reads a ramp to within 0.05
+    assert (moved % 64 - col)[inside].abs().max() <= 0.55 and (moved // 64 - row)[inside].abs().max() <= 0.55
+    labels = torch.tensor([0, 3, 7, 255], dtype=torch.uint8)[torch.arange(64 * 64).remainder(4)].view(1, 64, 64)
+    _, relabelled = random_elastic(sigma=10.0, targets="mask")(images[:1], labels, _gen(1))
+    assert relabelled.dtype == torch.uint8 and set(relabelled.unique().tolist()) <= {0, 3, 7, 255}
+    assert not torch.equal(relabelled, labels)
+
+
+def test_a_one_pixel_marker_lands_where_its_mask_label_lands():
+    images = torch.zeros(16, 2, 128, 128, dtype=torch.uint8)
+    mask = torch.zeros(16, 1, 128, 128, dtype=torch.long)  # (B, 1, H, W) masks are moved too
+    places = torch.randint(24, 104, (16, 2), generator=_gen(0))  # away from the mirrored border
+    for i, (r, c) in enumerate(places.tolist()):
+        images[i, 1, r, c], mask[i, 0, r, c] = 255, 1
+    out, moved = random_elastic(grid=3, sigma=10.0, targets="mask")(images, mask, _gen(1))  # the paper's warp
+    marker = out[:, 1:2]  # (B, 1, H, W) the marker channel, 255 * k(dx) * k(dy) at each pixel, where
+    # (dx, dy) is how far the pixel's source lies from the marker and k is bicubic's kernel (a = -0.75):
+    # k(0) = 1, k(1/2) = 0.59375. The mask says 1 exactly where |dx|, |dy| < 1/2, so there the marker
+    # is at least 255 * k(1/2)^2 = 89.9, and anywhere else at most 255 * k(0) * k(1/2) = 151.4.
+    assert marker[moved == 1].min() >= 90 and marker[moved == 0].max() <= 151
+    bright = [i for i in range(16) if marker[i].max() > 151]  # a stretched warp can dim a one-pixel marker
+    assert len(bright) >= 8  # 10 of the 16 with these draws: the check below is not vacuous
+    for i in bright:  # so the brightest pixel of the marker carries the mask's label
+        assert moved[i, 0].flatten()[marker[i, 0].flatten().argmax()] == 1
+    went = sum(int(marker[i, 0].flatten().argmax() != places[i, 0] * 128 + places[i, 1]) for i in bright)
+    assert went == len(bright)  # and every one of them moved
+    assert out[:, 0].max() == 0  # the empty channel stays empty
+
+
+def test_sigma_is_in_pixels_and_each_image_draws_its_own_field():
+    images, _ = _ramps(200, 129)  # a 3x3 grid on 129 pixels: the centre control point sits on pixel (64, 64)
+    ten, _ = random_elastic(sigma=10.0)(images, None, _gen(3))
+    twenty, _ = random_elastic(sigma=20.0)(images, None, _gen(3))
+    shift = ten[:, :, 64, 64] - 64  # (B, 2) the centre displacement (dx, dy), drawn from N(0, 10) pixels
+    # bicubic (a = -0.75) reads a ramp to within 0.05 pixel, so the same draws twice as large agree to 0.15
+    torch.testing.assert_close(twenty[:, :, 64, 64] - 64, shift * 2, rtol=0, atol=0.15)
+    assert shift.std().item() == pytest.approx(10.0, rel=0.1)  # 400 draws: the estimate's own sd is 3.5%
+    assert len(set(shift[:, 0].tolist())) == 200  # one field per image
+
+
+def test_elastic_repeats_with_a_seed_and_never_touches_the_global_rng():
+    images, mask = _images(n=6, c=1, h=16, w=16), _images(n=6, c=1, h=16, w=16)[:, 0]
+    state = torch.get_rng_state()
+    a = random_elastic(targets="mask")(images, mask, _gen(5))
+    b = random_elastic(targets="mask")(images, mask, _gen(5))
+    c = random_elastic(targets="mask")(images, mask, _gen(6))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_elastic_with_p_half_leaves_the_other_images_bit_for_bit():
+    images = _images(n=40, c=1, h=16, w=16, dtype=torch.float32) / 7  # float values a resampling would change
+    out, _ = random_elastic(p=0.5)(images, None, _gen(2))
+    same = [torch.equal(out[i], images[i]) for i in range(40)]
+    assert 0 < sum(same) < 40
+    assert torch.equal(random_elastic(p=0.0)(images, None, _gen())[0], images)
+
+
+def test_elastic_image_targets_move_like_the_inputs_and_bad_arguments_are_one_line():
+    images = _images(n=4, c=2, h=16, w=16, dtype=torch.float32)
+    out, target = random_elastic(targets="image")(images, images.flip(1), _gen(4))
+    torch.testing.assert_close(target, out.flip(1), rtol=0, atol=0)  # the channels swapped, the field the same
+    with pytest.raises(LayerlabError, match=r"^random_elastic cannot move boxes \(a warped box is no rectangle\)"):
+        random_elastic(targets="boxes")
+    with pytest.raises(LayerlabError, match="random_elastic targets must be one of class, mask, image, boxes; got 'box'"):
+        random_elastic(targets="box")
+    for bad, match in ((dict(grid=1), "grid must be >= 2"), (dict(sigma=-1.0), "sigma must be >= 0 pixels, got -1.0"),
+                       (dict(sigma=float("nan")), "got nan"), (dict(p=2.0), r"probability must be in \[0, 1\], got 2.0")):
+        with pytest.raises(LayerlabError, match=match):
+            random_elastic(**bad)
+    with pytest.raises(LayerlabError, match=r"a mask target must be \(B, H, W\) or \(B, 1, H, W\)"):
+        random_elastic(targets="mask")(images, torch.zeros(4, 8, 8, dtype=torch.long), _gen())
 
 
 # --- statistics and pipelines ---------------------------------------------------------------------

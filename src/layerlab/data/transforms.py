@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from layerlab.data.tensors import Batch, BatchTransform, Targets, TensorData
@@ -274,6 +275,77 @@ def random_rot90(*, targets: str = "class") -> BatchTransform:
         elif targets == "boxes":
             target = [{**t, "boxes": rot90_boxes(t["boxes"], h, k)} for t, k in zip(target, turns.tolist())]
         return _turn(inputs, turns), target
+
+    return run
+
+
+def _elastic_grid(coarse: Tensor, size: tuple[int, int]) -> Tensor:
+    """The sampling grid (n, H, W, 2) of grid_sample for displacements `coarse` (n, 2, G, G), in
+    pixels (dx, dy) at a G x G grid of control points: output pixel (i, j) reads the input at
+    (j + dx, i + dy), with dx, dy smoothly interpolated between the control points."""
+    h, w = size
+    # align_corners=True: the outer control points sit on the image's corners and edges (a 3x3 grid
+    # holds the corners, the edge midpoints and the centre), so no part of the image is extrapolated
+    field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)  # (n, 2, H, W) pixels
+    # pixel centres in grid_sample's align_corners=False units: (2i + 1) / size - 1, exact in float32
+    # for power-of-two sizes, so a zero field reads every pixel exactly where it is
+    rows = (torch.arange(h, device=coarse.device) * 2 + 1) / h - 1  # (H,)
+    cols = (torch.arange(w, device=coarse.device) * 2 + 1) / w - 1  # (W,)
+    x = cols[None, None, :] + field[:, 0] * (2 / w)  # (n, H, W); one pixel is 2 / W in these units
+    y = rows[None, :, None] + field[:, 1] * (2 / h)  # (n, H, W)
+    return torch.stack([x, y], dim=-1)  # (n, H, W, 2), x first as grid_sample wants
+
+
+def _warp(x: Tensor, grid: Tensor, mode: str) -> Tensor:
+    """x (n, C, H, W) resampled at `grid`; uint8 is sampled as floats and rounded back to 0..255, a
+    label map (integers) read by "nearest" keeps exactly its values."""
+    # reflection with align_corners=False mirrors about the image's outer edge, like scipy's
+    # map_coordinates(mode="reflect") that the usual U-Net augmentation code calls
+    values = x if x.is_floating_point() else x.float()  # exact for labels up to 2**24
+    out = F.grid_sample(values, grid.to(values.dtype), mode=mode, padding_mode="reflection", align_corners=False)
+    if x.dtype == torch.uint8 and mode == "bicubic":
+        out = out.round_().clamp_(0, 255)  # bicubic overshoots at edges: keep valid pixels
+    return out.to(x.dtype)
+
+
+def random_elastic(*, grid: int = 3, sigma: float = 10.0, targets: str = "class", p: float = 1.0) -> BatchTransform:
+    """The U-Net paper's elastic deformation: with probability `p` per image, a random smooth warp.
+
+    Each image gets its own displacement vectors on a `grid` x `grid` of control points spread
+    over it (corners included), each component drawn from N(0, sigma) pixels; bicubic interpolation
+    turns them into a smooth per-pixel displacement field, and the image is resampled bicubically
+    through it (borders mirrored). A mask (`targets="mask"`) is resampled through the SAME field
+    with nearest-neighbour reads, so it keeps its label set and stays aligned; a target image
+    moves like the inputs. Boxes are refused: a warped box is no longer a rectangle.
+    Float images are not clamped (normalised inputs have no fixed range); uint8 stays 0..255.
+    """
+    if grid < 2:
+        raise LayerlabError(f"random_elastic grid must be >= 2 control points a side, got {grid}")
+    if not sigma >= 0:  # also refuses nan
+        raise LayerlabError(f"random_elastic sigma must be >= 0 pixels, got {sigma}")
+    if not 0.0 <= p <= 1.0:
+        raise LayerlabError(f"random_elastic probability must be in [0, 1], got {p}")
+    _check_kind("random_elastic", targets)
+    if targets == "boxes":
+        raise LayerlabError("random_elastic cannot move boxes (a warped box is no rectangle); use flips, rot90 or crops")
+
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
+        _check_images("random_elastic", inputs)
+        b, _, h, w = inputs.shape
+        coins = torch.rand(b, generator=g) < p  # (B,) on the generator's device (CPU)
+        coarse = torch.randn(b, 2, grid, grid, generator=g) * sigma  # (B, 2, G, G) dx, dy in pixels
+        chosen = coins.nonzero().flatten()  # the images that are warped; the others stay bit for bit
+        if len(chosen) == 0:
+            return inputs, target
+        where = _elastic_grid(coarse[chosen].to(inputs.device), (h, w))  # (n, H, W, 2)
+        index = chosen.to(inputs.device)
+        out = inputs.index_copy(0, index, _warp(inputs.index_select(0, index), where, "bicubic"))
+        if targets in ("mask", "image"):
+            moved = _as_4d(target, inputs) if targets == "mask" else target
+            index, mode = index.to(moved.device), "nearest" if targets == "mask" else "bicubic"
+            moved = moved.index_copy(0, index, _warp(moved.index_select(0, index), where.to(moved.device), mode))
+            target = moved if moved.dim() == target.dim() else moved[:, 0]
+        return out, target
 
     return run
 
