@@ -75,8 +75,10 @@ def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | 
 #            VOC convention: pass the same value to CrossEntropyLoss(ignore_index=255));
 #   "image"  a (B, C, H, W) image (an autoencoder's clean target): moved and padded like the input;
 #   "boxes"  a list of B dicts, {"boxes": (K, 4) float x1, y1, x2, y2 in pixels, "labels": (K,), and
-#            any other per-box tensors}: flipped, or shifted, clipped to the image and dropped (with
-#            their labels) when no area is left.
+#            any other per-box tensors}: flipped, turned, or shifted, clipped to the image and dropped
+#            (with their labels) when no area is left. random_elastic refuses them (a warped box is
+#            no rectangle).
+# The elastic warp mirrors the border, so it never pads: it needs no ignore_index.
 TARGET_KINDS = ("class", "mask", "image", "boxes")
 
 
@@ -299,8 +301,8 @@ def _elastic_grid(coarse: Tensor, size: tuple[int, int]) -> Tensor:
 def _warp(x: Tensor, grid: Tensor, mode: str) -> Tensor:
     """x (n, C, H, W) resampled at `grid`; uint8 is sampled as floats and rounded back to 0..255, a
     label map (integers) read by "nearest" keeps exactly its values."""
-    # reflection with align_corners=False mirrors about the image's outer edge, like scipy's
-    # map_coordinates(mode="reflect") that the usual U-Net augmentation code calls
+    # reflection with align_corners=False mirrors about the image's outer edge (the edge pixel is
+    # repeated: c b a | a b c), the border rule of scipy's map_coordinates(mode="reflect")
     values = x if x.is_floating_point() else x.float()  # exact for labels up to 2**24
     out = F.grid_sample(values, grid.to(values.dtype), mode=mode, padding_mode="reflection", align_corners=False)
     if x.dtype == torch.uint8 and mode == "bicubic":
