@@ -17,7 +17,12 @@ from layerlab.data.transforms import (
     float_normalize,
     normalize,
     random_crop,
+    random_elastic,
     random_hflip,
+    random_rot90,
+    random_vflip,
+    rot90_boxes,
+    vflip_boxes,
 )
 from layerlab.errors import LayerlabError
 
@@ -122,6 +127,206 @@ def test_flip_half_mirrors_a_random_subset_exactly():
     assert 70 < was_flipped.sum() < 130  # about half (binomial(200, 0.5): 100 +- 7)
 
 
+def test_vflip_with_p_one_turns_every_image_upside_down_and_twice_restores_it():
+    x = _images(dtype=torch.float32)
+    flipped, _ = random_vflip(1.0)(x, torch.zeros(8), _gen())
+    torch.testing.assert_close(flipped, torch.flip(x, dims=[2]), rtol=0, atol=0)
+    assert flipped[0, 0, 0].tolist() == x[0, 0, 5].tolist()  # the first row is the old last row (h = 6)
+    images, mask = _images(n=40), _images(n=40)[:, 1].long()
+    once = random_vflip(0.5, targets="mask")(images, mask, _gen(3))
+    twice = random_vflip(0.5, targets="mask")(*once, _gen(3))  # the same coins: every flipped image flips back
+    assert torch.equal(twice[0], images) and torch.equal(twice[1], mask)
+    assert torch.equal(once[1], once[0][:, 1].long())  # the mask moved exactly like channel 1
+    turned = sum(torch.equal(once[0][i], images[i].flip(1)) for i in range(40))
+    assert 0 < turned < 40
+
+
+def test_a_vflip_mirrors_box_y_coordinates_and_keeps_labels() -> None:
+    images = torch.zeros(1, 3, 10, 4, dtype=torch.uint8)  # 10 pixels high
+    boxes = [{"boxes": torch.tensor([[1.0, 2.0, 4.0, 6.0], [0.0, 0.0, 4.0, 10.0]]), "labels": torch.tensor([3, 7])}]
+    _, (out,) = random_vflip(1.0, targets="boxes")(images, boxes, _gen())
+    assert out["boxes"].tolist() == [[1.0, 4.0, 4.0, 8.0], [0.0, 0.0, 4.0, 10.0]]  # y1, y2 -> 10 - y2, 10 - y1
+    assert out["labels"].tolist() == [3, 7]
+    assert vflip_boxes(torch.tensor([[0.0, 2.5, 1.0, 3.5]]), 8).tolist() == [[0.0, 4.5, 1.0, 5.5]]
+
+
+# --- random_rot90 --------------------------------------------------------------------------------
+
+
+def test_rot90_turns_a_hand_made_mask_counter_clockwise_and_its_image_with_it():
+    mask = torch.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]]).expand(24, 3, 3)  # (B, H, W), the same for all
+    images = torch.stack([mask * 10, mask * 20], dim=1).to(torch.uint8)  # (B, 2, H, W): channels 10x, 20x the mask
+    out, turned = random_rot90(targets="mask")(images, mask, _gen(1))
+    by_hand = {  # counter-clockwise: the right column becomes the top row
+        0: [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+        1: [[3, 6, 9], [2, 5, 8], [1, 4, 7]],
+        2: [[9, 8, 7], [6, 5, 4], [3, 2, 1]],
+        3: [[7, 4, 1], [8, 5, 2], [9, 6, 3]],
+    }
+    for k, grid in by_hand.items():
+        assert torch.rot90(mask[0], k).tolist() == grid  # the same convention as torch.rot90
+    seen = [next(k for k, grid in by_hand.items() if turned[i].tolist() == grid) for i in range(24)]
+    assert set(seen) == {0, 1, 2, 3}  # every turn occurs
+    assert torch.equal(out[:, 0], (turned * 10).to(torch.uint8)) and torch.equal(out[:, 1], (turned * 20).to(torch.uint8))
+
+
+def test_rot90_four_times_is_the_identity_for_images_masks_and_boxes():
+    images = _images(n=12, h=5, w=5)
+    mask = images[:, 2].long()[:, None]  # (B, 1, H, W)
+    boxes = [{"boxes": torch.tensor([[0.5, 1.0, 2.0, 4.5]]) + i / 10, "labels": torch.tensor([i])} for i in range(12)]
+    for kind, target in (("mask", mask), ("image", images.float()), ("boxes", boxes)):
+        rot = random_rot90(targets=kind)
+        once = rot(images, target, _gen(2))
+        batch = once
+        for _ in range(3):  # the same draws each time: image i turns by 4 * k_i quarter turns in all
+            batch = rot(*batch, _gen(2))
+        assert torch.equal(batch[0], images) and not torch.equal(once[0], images)
+        if kind == "boxes":
+            torch.testing.assert_close([t["boxes"] for t in batch[1]], [t["boxes"] for t in boxes], rtol=0, atol=1e-6)
+        else:
+            assert torch.equal(batch[1], target)
+            moved_like = once[0][:, 2:3] if kind == "mask" else once[0]  # the mask is channel 2, the image all
+            assert torch.equal(once[1], moved_like.to(target.dtype))  # moved exactly like the inputs
+
+
+def test_rot90_moves_each_box_with_the_pixels_it_surrounds() -> None:
+    images = torch.zeros(16, 1, 8, 8, dtype=torch.uint8)
+    images[:, :, 1:3, 2:7] = 255  # a 2x5 object at rows 1-2, cols 2-6: the box [2, 1, 7, 3]
+    boxes = [{"boxes": torch.tensor([[2.0, 1.0, 7.0, 3.0]]), "labels": torch.tensor([4])} for _ in range(16)]
+    out, targets = random_rot90(targets="boxes")(images, boxes, _gen(4))
+    seen = set()
+    for image, target in zip(out, targets):
+        rows, cols = image[0].nonzero(as_tuple=True)  # where the object went
+        where = [cols.min().item(), rows.min().item(), cols.max().item() + 1, rows.max().item() + 1]
+        assert target["boxes"].tolist() == [[float(v) for v in where]] and target["labels"].tolist() == [4]
+        seen.add(tuple(where))
+    # one quarter turn: (x, y) -> (y, 8 - x), so [2, 1, 7, 3] -> [1, 1, 3, 6]; two: [1, 5, 6, 7]; three: [5, 2, 7, 7]
+    assert seen == {(2, 1, 7, 3), (1, 1, 3, 6), (1, 5, 6, 7), (5, 2, 7, 7)}
+    assert rot90_boxes(torch.tensor([[2.0, 1.0, 7.0, 3.0]]), 8, 1).tolist() == [[1.0, 1.0, 3.0, 6.0]]
+
+
+def test_rot90_needs_square_images_in_one_line():
+    mask = torch.tensor([[[0, 1, 2], [3, 4, 5]]])  # a 2x3 mask
+    images = mask[:, None].to(torch.uint8)
+    with pytest.raises(LayerlabError, match="random_rot90 needs square images .* got 2x3; crop them square first$"):
+        random_rot90(targets="mask")(images, mask, _gen())
+    with pytest.raises(LayerlabError, match=r"random_rot90 needs a batch of images \(B, C, H, W\), got \(2, 3\)"):
+        random_rot90()(mask[0], None, _gen())
+    with pytest.raises(LayerlabError, match="random_rot90 targets must be one of class, mask, image, boxes; got 'boxes2'"):
+        random_rot90(targets="boxes2")
+
+
+# --- random_elastic -------------------------------------------------------------------------------
+
+
+def _ramps(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float images whose two channels hold each pixel's column and row, and masks holding its id
+    row * size + col: after a warp, each says where its pixel was read from."""
+    rows, cols = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    images = torch.stack([cols, rows]).expand(n, 2, size, size).contiguous()  # (B, 2, H, W)
+    return images, (rows * size + cols).long().expand(n, size, size).contiguous()  # (B, H, W)
+
+
+@pytest.mark.parametrize("size", [(17, 23), (32, 32)])
+def test_elastic_with_sigma_zero_is_the_identity_for_uint8_images_and_masks(size):
+    images = _images(n=4, h=size[0], w=size[1])
+    mask = images[:, 0].long()
+    out, moved = random_elastic(sigma=0.0, targets="mask")(images, mask, _gen())
+    assert out.dtype == torch.uint8 and torch.equal(out, images)
+    assert moved.dtype == torch.long and torch.equal(moved, mask)
+
+
+def test_elastic_with_sigma_zero_is_the_identity_for_float_images_of_power_of_two_size():
+    images = _images(n=4, h=32, w=64, dtype=torch.float32) / 255
+    out, same = random_elastic(sigma=0.0, targets="image")(images, images * 2, _gen())
+    assert torch.equal(out, images) and torch.equal(same, images * 2)  # pixel centres are exact in float32
+    other = _images(n=4, h=17, w=23, dtype=torch.float32) / 255  # elsewhere the centres are off by float32 rounding
+    torch.testing.assert_close(random_elastic(sigma=0.0)(other, None, _gen())[0], other, rtol=0, atol=1e-5)
+
+
+def test_elastic_mask_keeps_its_label_set_and_reads_the_pixel_nearest_to_the_images_source():
+    images, ids = _ramps(8, 64)
+    out, moved = random_elastic(sigma=5.0, targets="mask")(images, ids, _gen(0))
+    col, row = out[:, 0], out[:, 1]  # where each output pixel was read from (bicubic reproduces a ramp)
+    assert (col - images[:, 0]).abs().max() > 5  # it really moved (up to 12 pixels here)
+    # mirrored reads within 2 pixels of the border do not reproduce a ramp: judge the rest (86% of pixels)
+    inside = (col >= 2) & (col <= 61) & (row >= 2) & (row <= 61)
+    assert inside.float().mean() > 0.8
+    # nearest reads the pixel within 1/2 of the source; bicubic (a = -0.75) reads a ramp to within 0.05
+    assert (moved % 64 - col)[inside].abs().max() <= 0.55 and (moved // 64 - row)[inside].abs().max() <= 0.55
+    labels = torch.tensor([0, 3, 7, 255], dtype=torch.uint8)[torch.arange(64 * 64).remainder(4)].view(1, 64, 64)
+    _, relabelled = random_elastic(sigma=10.0, targets="mask")(images[:1], labels, _gen(1))
+    assert relabelled.dtype == torch.uint8 and set(relabelled.unique().tolist()) <= {0, 3, 7, 255}
+    assert not torch.equal(relabelled, labels)
+
+
+def test_a_one_pixel_marker_lands_where_its_mask_label_lands():
+    images = torch.zeros(16, 2, 128, 128, dtype=torch.uint8)
+    mask = torch.zeros(16, 1, 128, 128, dtype=torch.long)  # (B, 1, H, W) masks are moved too
+    places = torch.randint(24, 104, (16, 2), generator=_gen(0))  # away from the mirrored border
+    for i, (r, c) in enumerate(places.tolist()):
+        images[i, 1, r, c], mask[i, 0, r, c] = 255, 1
+    out, moved = random_elastic(grid=3, sigma=10.0, targets="mask")(images, mask, _gen(1))  # the paper's warp
+    marker = out[:, 1:2]  # (B, 1, H, W) the marker channel, 255 * k(dx) * k(dy) at each pixel, where
+    # (dx, dy) is how far the pixel's source lies from the marker and k is bicubic's kernel (a = -0.75):
+    # k(0) = 1, k(1/2) = 0.59375. The mask says 1 exactly where |dx|, |dy| < 1/2, so there the marker
+    # is at least 255 * k(1/2)^2 = 89.9, and anywhere else at most 255 * k(0) * k(1/2) = 151.4.
+    assert marker[moved == 1].min() >= 90 and marker[moved == 0].max() <= 151
+    bright = [i for i in range(16) if marker[i].max() > 151]  # a stretched warp can dim a one-pixel marker
+    assert len(bright) >= 8  # 10 of the 16 with these draws: the check below is not vacuous
+    for i in bright:  # so the brightest pixel of the marker carries the mask's label
+        assert moved[i, 0].flatten()[marker[i, 0].flatten().argmax()] == 1
+    went = sum(int(marker[i, 0].flatten().argmax() != places[i, 0] * 128 + places[i, 1]) for i in bright)
+    assert went == len(bright)  # and every one of them moved
+    assert out[:, 0].max() == 0  # the empty channel stays empty
+
+
+def test_sigma_is_in_pixels_and_each_image_draws_its_own_field():
+    images, _ = _ramps(200, 129)  # a 3x3 grid on 129 pixels: the centre control point sits on pixel (64, 64)
+    ten, _ = random_elastic(sigma=10.0)(images, None, _gen(3))
+    twenty, _ = random_elastic(sigma=20.0)(images, None, _gen(3))
+    shift = ten[:, :, 64, 64] - 64  # (B, 2) the centre displacement (dx, dy), drawn from N(0, 10) pixels
+    # bicubic (a = -0.75) reads a ramp to within 0.05 pixel, so the same draws twice as large agree to 0.15
+    torch.testing.assert_close(twenty[:, :, 64, 64] - 64, shift * 2, rtol=0, atol=0.15)
+    assert shift.std().item() == pytest.approx(10.0, rel=0.1)  # 400 draws: the estimate's own sd is 3.5%
+    assert len(set(shift[:, 0].tolist())) == 200  # one field per image
+
+
+def test_elastic_repeats_with_a_seed_and_never_touches_the_global_rng():
+    images, mask = _images(n=6, c=1, h=16, w=16), _images(n=6, c=1, h=16, w=16)[:, 0]
+    state = torch.get_rng_state()
+    a = random_elastic(targets="mask")(images, mask, _gen(5))
+    b = random_elastic(targets="mask")(images, mask, _gen(5))
+    c = random_elastic(targets="mask")(images, mask, _gen(6))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_elastic_with_p_half_leaves_the_other_images_bit_for_bit():
+    images = _images(n=40, c=1, h=16, w=16, dtype=torch.float32) / 7  # float values a resampling would change
+    out, _ = random_elastic(p=0.5)(images, None, _gen(2))
+    same = [torch.equal(out[i], images[i]) for i in range(40)]
+    assert 0 < sum(same) < 40
+    assert torch.equal(random_elastic(p=0.0)(images, None, _gen())[0], images)
+
+
+def test_elastic_image_targets_move_like_the_inputs_and_bad_arguments_are_one_line():
+    images = _images(n=4, c=2, h=16, w=16, dtype=torch.float32)
+    out, target = random_elastic(targets="image")(images, images.flip(1), _gen(4))
+    torch.testing.assert_close(target, out.flip(1), rtol=0, atol=0)  # the channels swapped, the field the same
+    with pytest.raises(LayerlabError, match=r"^random_elastic cannot move boxes \(a warped box is no rectangle\)"):
+        random_elastic(targets="boxes")
+    with pytest.raises(LayerlabError, match="random_elastic targets must be one of class, mask, image, boxes; got 'box'"):
+        random_elastic(targets="box")
+    for bad, match in ((dict(grid=1), "grid must be >= 2"), (dict(sigma=-1.0), "sigma must be >= 0 pixels, got -1.0"),
+                       (dict(sigma=float("nan")), "got nan"), (dict(p=2.0), r"probability must be in \[0, 1\], got 2.0")):
+        with pytest.raises(LayerlabError, match=match):
+            random_elastic(**bad)
+    with pytest.raises(LayerlabError, match=r"a mask target must be \(B, H, W\) or \(B, 1, H, W\)"):
+        random_elastic(targets="mask")(images, torch.zeros(4, 8, 8, dtype=torch.long), _gen())
+
+
 # --- statistics and pipelines ---------------------------------------------------------------------
 
 
@@ -220,6 +425,10 @@ def test_target_kinds_and_shapes_are_checked_in_one_line() -> None:
         random_crop(2, targets="masks")
     with pytest.raises(LayerlabError, match="random_hflip targets must be one of"):
         random_hflip(targets="labels")
+    with pytest.raises(LayerlabError, match="random_vflip targets must be one of"):
+        random_vflip(targets="labels")
+    with pytest.raises(LayerlabError, match=r"random_vflip probability must be in \[0, 1\], got 1.5"):
+        random_vflip(1.5)
     images = _images(n=2)
     with pytest.raises(LayerlabError, match=r"a mask target must be \(B, H, W\) or \(B, 1, H, W\)"):
         random_crop(1, targets="mask")(images, torch.zeros(2, 3, 3, dtype=torch.long), _gen())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from layerlab.data.tensors import Batch, BatchTransform, Targets, TensorData
@@ -74,8 +75,10 @@ def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | 
 #            VOC convention: pass the same value to CrossEntropyLoss(ignore_index=255));
 #   "image"  a (B, C, H, W) image (an autoencoder's clean target): moved and padded like the input;
 #   "boxes"  a list of B dicts, {"boxes": (K, 4) float x1, y1, x2, y2 in pixels, "labels": (K,), and
-#            any other per-box tensors}: flipped, or shifted, clipped to the image and dropped (with
-#            their labels) when no area is left.
+#            any other per-box tensors}: flipped, turned, or shifted, clipped to the image and dropped
+#            (with their labels) when no area is left. random_elastic refuses them (a warped box is
+#            no rectangle).
+# The elastic warp mirrors the border, so it never pads: it needs no ignore_index.
 TARGET_KINDS = ("class", "mask", "image", "boxes")
 
 
@@ -88,6 +91,12 @@ def flip_boxes(boxes: Tensor, width: int) -> Tensor:
     """Mirror xyxy pixel boxes (K, 4) left-right in an image `width` pixels wide: x1, x2 -> W - x2, W - x1."""
     x1, y1, x2, y2 = boxes.unbind(-1)
     return torch.stack([width - x2, y1, width - x1, y2], dim=-1)
+
+
+def vflip_boxes(boxes: Tensor, height: int) -> Tensor:
+    """Mirror xyxy pixel boxes (K, 4) upside down in an image `height` pixels high: y1, y2 -> H - y2, H - y1."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return torch.stack([x1, height - y2, x2, height - y1], dim=-1)
 
 
 def crop_boxes(target: dict[str, Tensor], left: int, top: int, size: tuple[int, int]) -> dict[str, Tensor]:
@@ -190,22 +199,155 @@ def random_crop(padding: int = 4, mode: str = "constant", *, targets: str = "cla
 def random_hflip(p: float = 0.5, *, targets: str = "class") -> BatchTransform:
     """Mirror each image left-right with probability `p` (one coin per image), and its mask, target
     image or boxes with it (`targets`, see TARGET_KINDS above)."""
+    return _random_flip("random_hflip", p, targets, dim=-1)
+
+
+def random_vflip(p: float = 0.5, *, targets: str = "class") -> BatchTransform:
+    """Mirror each image upside down with probability `p` (one coin per image), and its mask, target
+    image or boxes with it (`targets`, see TARGET_KINDS above)."""
+    return _random_flip("random_vflip", p, targets, dim=-2)
+
+
+def _random_flip(name: str, p: float, targets: str, dim: int) -> BatchTransform:
+    """The flip along `dim` (-1: columns, left-right; -2: rows, upside down) behind both flips."""
     if not 0.0 <= p <= 1.0:
-        raise LayerlabError(f"random_hflip probability must be in [0, 1], got {p}")
-    _check_kind("random_hflip", targets)
+        raise LayerlabError(f"{name} probability must be in [0, 1], got {p}")
+    _check_kind(name, targets)
+    mirror_boxes = flip_boxes if dim == -1 else vflip_boxes
 
     def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
         coins = torch.rand(len(inputs), generator=g) < p  # (B,) on the generator's device (CPU)
         flip = coins.to(inputs.device)
-        flipped = torch.where(flip[:, None, None, None], inputs.flip(-1), inputs)
+        flipped = torch.where(flip[:, None, None, None], inputs.flip(dim), inputs)
         if targets in ("mask", "image"):
             shape = (-1,) + (1,) * (target.dim() - 1)  # one coin per image, broadcast over the rest
-            target = torch.where(flip.to(target.device).view(shape), target.flip(-1), target)
+            target = torch.where(flip.to(target.device).view(shape), target.flip(dim), target)
         elif targets == "boxes":
-            width = inputs.shape[-1]
-            target = [{**t, "boxes": flip_boxes(t["boxes"], width)} if coin else t
+            size = inputs.shape[dim]  # the width for a left-right flip, the height for an upside-down one
+            target = [{**t, "boxes": mirror_boxes(t["boxes"], size)} if coin else t
                       for t, coin in zip(target, coins.tolist())]
         return flipped, target
+
+    return run
+
+
+def rot90_boxes(boxes: Tensor, size: int, k: int) -> Tensor:
+    """Turn xyxy pixel boxes (K, 4) of a size x size image by `k` quarter turns, the way
+    `torch.rot90(image, k, dims=(-2, -1))` turns its pixels: one turn takes the point (x, y) to (y, size - x)."""
+    for _ in range(k % 4):
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        boxes = torch.stack([y1, size - x2, y2, size - x1], dim=-1)
+    return boxes
+
+
+def _check_images(name: str, inputs: Tensor) -> None:
+    if not isinstance(inputs, Tensor) or inputs.dim() != 4:
+        shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise LayerlabError(f"{name} needs a batch of images (B, C, H, W), got {shape}")
+
+
+def _turn(x: Tensor, turns: Tensor) -> Tensor:
+    """Image i of x (B, ..., H, W) turned by turns[i] quarter turns: one rot90 call per turn count."""
+    out = torch.empty_like(x)
+    for k in range(4):
+        chosen = (turns == k).nonzero().flatten().to(x.device)  # the images that turn k times
+        if len(chosen) > 0:
+            out.index_copy_(0, chosen, x.index_select(0, chosen).rot90(k, dims=(-2, -1)))
+    return out
+
+
+def random_rot90(*, targets: str = "class") -> BatchTransform:
+    """Turn each image by 0, 90, 180 or 270 degrees counter-clockwise (each equally likely, one draw
+    per image), and its mask, target image or boxes with it (`targets`, see TARGET_KINDS above).
+
+    Images must be square: a quarter turn swaps H and W, and a batch holds one size.
+    """
+    _check_kind("random_rot90", targets)
+
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
+        _check_images("random_rot90", inputs)
+        b, _, h, w = inputs.shape
+        if h != w:
+            raise LayerlabError(f"random_rot90 needs square images (a quarter turn swaps H and W), got {h}x{w}; crop them square first")
+        turns = torch.randint(0, 4, (b,), generator=g)  # (B,) quarter turns, on the generator's device (CPU)
+        if targets == "mask":
+            _as_4d(target, inputs)  # only the shape check: rot90 turns (B, H, W) and (B, 1, H, W) alike
+        if targets in ("mask", "image"):
+            target = _turn(target, turns)
+        elif targets == "boxes":
+            target = [{**t, "boxes": rot90_boxes(t["boxes"], h, k)} for t, k in zip(target, turns.tolist())]
+        return _turn(inputs, turns), target
+
+    return run
+
+
+def _elastic_grid(coarse: Tensor, size: tuple[int, int]) -> Tensor:
+    """The sampling grid (n, H, W, 2) of grid_sample for displacements `coarse` (n, 2, G, G), in
+    pixels (dx, dy) at a G x G grid of control points: output pixel (i, j) reads the input at
+    (j + dx, i + dy), with dx, dy smoothly interpolated between the control points."""
+    h, w = size
+    # align_corners=True: the outer control points sit on the image's corners and edges (a 3x3 grid
+    # holds the corners, the edge midpoints and the centre), so no part of the image is extrapolated
+    field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)  # (n, 2, H, W) pixels
+    # pixel centres in grid_sample's align_corners=False units: (2i + 1) / size - 1, exact in float32
+    # for power-of-two sizes, so a zero field reads every pixel exactly where it is
+    rows = (torch.arange(h, device=coarse.device) * 2 + 1) / h - 1  # (H,)
+    cols = (torch.arange(w, device=coarse.device) * 2 + 1) / w - 1  # (W,)
+    x = cols[None, None, :] + field[:, 0] * (2 / w)  # (n, H, W); one pixel is 2 / W in these units
+    y = rows[None, :, None] + field[:, 1] * (2 / h)  # (n, H, W)
+    return torch.stack([x, y], dim=-1)  # (n, H, W, 2), x first as grid_sample wants
+
+
+def _warp(x: Tensor, grid: Tensor, mode: str) -> Tensor:
+    """x (n, C, H, W) resampled at `grid`; uint8 is sampled as floats and rounded back to 0..255, a
+    label map (integers) read by "nearest" keeps exactly its values."""
+    # reflection with align_corners=False mirrors about the image's outer edge (the edge pixel is
+    # repeated: c b a | a b c), the border rule of scipy's map_coordinates(mode="reflect")
+    values = x if x.is_floating_point() else x.float()  # exact for labels up to 2**24
+    out = F.grid_sample(values, grid.to(values.dtype), mode=mode, padding_mode="reflection", align_corners=False)
+    if x.dtype == torch.uint8 and mode == "bicubic":
+        out = out.round_().clamp_(0, 255)  # bicubic overshoots at edges: keep valid pixels
+    return out.to(x.dtype)
+
+
+def random_elastic(*, grid: int = 3, sigma: float = 10.0, targets: str = "class", p: float = 1.0) -> BatchTransform:
+    """The U-Net paper's elastic deformation: with probability `p` per image, a random smooth warp.
+
+    Each image gets its own displacement vectors on a `grid` x `grid` of control points spread
+    over it (corners included), each component drawn from N(0, sigma) pixels; bicubic interpolation
+    turns them into a smooth per-pixel displacement field, and the image is resampled bicubically
+    through it (borders mirrored). A mask (`targets="mask"`) is resampled through the SAME field
+    with nearest-neighbour reads, so it keeps its label set and stays aligned; a target image
+    moves like the inputs. Boxes are refused: a warped box is no longer a rectangle.
+    Float images are not clamped (normalised inputs have no fixed range); uint8 stays 0..255.
+    """
+    if grid < 2:
+        raise LayerlabError(f"random_elastic grid must be >= 2 control points a side, got {grid}")
+    if not sigma >= 0:  # also refuses nan
+        raise LayerlabError(f"random_elastic sigma must be >= 0 pixels, got {sigma}")
+    if not 0.0 <= p <= 1.0:
+        raise LayerlabError(f"random_elastic probability must be in [0, 1], got {p}")
+    _check_kind("random_elastic", targets)
+    if targets == "boxes":
+        raise LayerlabError("random_elastic cannot move boxes (a warped box is no rectangle); use flips, rot90 or crops")
+
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
+        _check_images("random_elastic", inputs)
+        b, _, h, w = inputs.shape
+        coins = torch.rand(b, generator=g) < p  # (B,) on the generator's device (CPU)
+        coarse = torch.randn(b, 2, grid, grid, generator=g) * sigma  # (B, 2, G, G) dx, dy in pixels
+        chosen = coins.nonzero().flatten()  # the images that are warped; the others stay bit for bit
+        if len(chosen) == 0:
+            return inputs, target
+        where = _elastic_grid(coarse[chosen].to(inputs.device), (h, w))  # (n, H, W, 2)
+        index = chosen.to(inputs.device)
+        out = inputs.index_copy(0, index, _warp(inputs.index_select(0, index), where, "bicubic"))
+        if targets in ("mask", "image"):
+            moved = _as_4d(target, inputs) if targets == "mask" else target
+            index, mode = index.to(moved.device), "nearest" if targets == "mask" else "bicubic"
+            moved = moved.index_copy(0, index, _warp(moved.index_select(0, index), where.to(moved.device), mode))
+            target = moved if moved.dim() == target.dim() else moved[:, 0]
+        return out, target
 
     return run
 
