@@ -51,6 +51,8 @@ def test_kfold_is_a_function_of_the_seed(nk: tuple[int, int], seed: int) -> None
 def test_kfold_of_different_seeds_differs_and_bad_k_is_one_line() -> None:
     assert not torch.equal(kfold_indices(30, 3, seed=0)[0][1], kfold_indices(30, 3, seed=1)[0][1])
     assert [len(val) for _, val in kfold_indices(10, 3)] == [4, 3, 3]
+    defaults = kfold_indices(10)                                          # 5 folds, seed 0
+    assert len(defaults) == 5 and all(torch.equal(a[1], b[1]) for a, b in zip(defaults, kfold_indices(10, 5, seed=0)))
     assert [len(val) for _, val in kfold_indices(3, 3)] == [1, 1, 1]      # leave-one-out: k = n is allowed
     for n, k in ((5, 1), (3, 4)):
         with pytest.raises(LayerlabError, match=rf"^k-fold needs 2 <= k <= number of rows \({n}\), got k={k}$"):
@@ -95,6 +97,8 @@ def test_split_fraction_must_lie_strictly_between_0_and_1() -> None:
     data = TensorData(torch.arange(10).float().unsqueeze(1), torch.arange(10), classes=("x",), name="rows")
     train, val = train_val_split(data)                                    # default: a tenth held out, seed 0
     assert (len(train), len(val)) == (9, 1) and torch.equal(val.targets, split_indices(10, 0.1, 0)[1])
+    assert torch.equal(split_indices(10, 0.5)[1], split_indices(10, 0.5, seed=0)[1])
+    assert torch.equal(train_val_split(data, 0.5, seed=3)[1].targets, split_indices(10, 0.5, seed=3)[1])
     assert train.classes == ("x",) and val.name == "rows"
 
 

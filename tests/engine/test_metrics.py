@@ -73,6 +73,17 @@ def test_mean_loss_is_the_same_for_any_flush_size(monkeypatch: pytest.MonkeyPatc
     assert metric.compute() == pytest.approx(sum(l * c for l, c in zip(losses, counts)) / 104)
 
 
+def test_held_batches_stay_below_flush_so_memory_is_one_chunk_not_an_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MeanLoss, "FLUSH", 3)
+    monkeypatch.setattr(Accuracy, "FLUSH", 12)
+    loss, accuracy = MeanLoss(), Accuracy()
+    for _ in range(7):
+        loss.update(torch.tensor(1.0), 8)
+        accuracy.update(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))   # 4 logits a batch
+        assert len(loss._losses) < 3 and sum(o.numel() for o in accuracy._outputs) < 12
+    assert loss.compute() == 1.0 and accuracy.compute() == 1.0
+
+
 def test_reset_forgets_the_pass_and_an_empty_pass_is_nan() -> None:
     loss, accuracy = MeanLoss(), Accuracy()
     assert math.isnan(loss.compute()) and math.isnan(accuracy.compute())
@@ -95,6 +106,13 @@ def test_accuracy_is_the_fraction_of_argmax_hits() -> None:
     metric.update(LOGITS, torch.tensor([0, 1, 1, 2]))             # hits: yes, yes, no, no
     assert metric.compute() == 0.5
     assert metric.sums().tolist() == [2.0, 4.0]
+
+
+def test_a_pass_of_one_sample_has_a_metric() -> None:
+    accuracy, mae = Accuracy(), MAE()
+    accuracy.update(torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+    mae.update(torch.tensor([2.5]), torch.tensor([1.0]))
+    assert (accuracy.compute(), mae.compute()) == (1.0, 1.5)
 
 
 def test_accuracy_ignores_targets_equal_to_ignore_index() -> None:
@@ -227,10 +245,17 @@ def test_rmse_sums_squares_over_batches_before_the_root() -> None:
 
 def test_regression_metrics_reject_a_model_of_the_wrong_width() -> None:
     for metric, name in ((RMSE(), "RMSE"), (MAE(), "MAE"), (BinaryAccuracy(threshold=0.5), "binary accuracy")):
-        with pytest.raises(LayerlabError, match=rf"^{name} compares outputs .* gives \(4, 2\) and the targets are \(4, 1\)"):
+        with pytest.raises(LayerlabError) as err:
             metric.update(torch.zeros(4, 2), torch.zeros(4, 1))
+        assert str(err.value) == (f"{name} compares outputs with targets of the same shape, but the model gives (4, 2) and "
+                                  "the targets are (4, 1) (does the last layer have as many outputs as there are target columns?)")
     with pytest.raises(LayerlabError, match=r"gives \(3, 1\) and the targets are \(4,\)"):
         RMSE().update(torch.zeros(3, 1), torch.zeros(4))
+    with pytest.raises(LayerlabError, match=r"gives \(2, 3\) and the targets are \(3, 2\)"):
+        RMSE().update(torch.zeros(2, 3), torch.zeros(3, 2))           # as many values, but not the same column
+    per_step = RMSE()
+    per_step.update(torch.full((2, 3, 1), 2.0), torch.zeros(2, 3))     # (B, T, 1) against (B, T): one column
+    assert per_step.compute() == 2.0
 
 
 def test_rmse_and_mae_match_scikit_learn_on_two_target_columns() -> None:
@@ -345,6 +370,15 @@ def test_bleu_metric_matches_corpus_bleu_and_sacrebleu(max_n: int) -> None:
     assert metric.compute() == pytest.approx(_sacrebleu(CANDIDATES, REFERENCES, max_n))
 
 
+def test_bleu_metric_is_bleu_4_by_default() -> None:
+    candidate, reference = "a b c d e f".split(), "a b c d e g".split()   # p5 = 1/2 would change BLEU-5
+    metric = BLEU()
+    metric.update([candidate], [reference])
+    assert metric.compute() == pytest.approx(corpus_bleu([candidate], [reference], max_n=4)) == pytest.approx(
+        (5 / 6 * 4 / 5 * 3 / 4 * 2 / 3) ** (1 / 4))
+    assert len(metric.sums()) == 2 * 4 + 2
+
+
 def test_bleu_metric_of_short_translations_pays_the_brevity_penalty() -> None:
     metric = BLEU(max_n=2)
     metric.update([["the", "cat"]], [CANDIDATES[0]])              # p1 = p2 = 1, c = 2 < r = 6
@@ -434,7 +468,7 @@ def test_metrics_update_compute_with_a_prefix_and_name_a_missing_value() -> None
     with pytest.raises(LayerlabError, match=r"metric 'accuracy' reads 'targets', but the step returns only \['count', 'loss', 'outputs'\]"):
         metrics.update({"loss": torch.tensor(0.5), "count": 4, "outputs": LOGITS})
     metrics.reset()
-    assert all(math.isnan(v) for v in metrics.compute().values())
+    assert sorted(metrics.compute()) == ["accuracy", "loss"] and all(math.isnan(v) for v in metrics.compute().values())
     assert Metrics({}).sums().tolist() == [] and Metrics({}).compute() == {}
 
 
@@ -445,7 +479,20 @@ def test_sums_stay_on_the_device_of_the_batches() -> None:
     loss.update(torch.tensor(1.0, device="meta"), 4)
     assert accuracy.sums().device.type == "meta" and loss.sums().device.type == "meta"
     accuracy.reset()                                  # a new pass starts where the last one ran
-    assert accuracy.sums().device.type == "meta"
+    assert accuracy.sums().device.type == "meta" and accuracy.sums().dtype == torch.float64
+    accuracy.load_sums(torch.tensor([3.0, 4.0], dtype=torch.float32))   # all-reduced on the CPU, back to the batches
+    assert accuracy.sums().device.type == "meta" and accuracy.sums().dtype == torch.float64
+
+
+def test_sums_are_float64_after_a_reset_and_a_load() -> None:
+    """float32 sums stop counting at 2**24 = 16,777,216: a pass over ImageNet's pixels would stall."""
+    accuracy = Accuracy()
+    accuracy.reset()
+    accuracy.update(torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+    assert accuracy.sums().dtype == torch.float64
+    accuracy.load_sums(torch.tensor([2.0**24, 2.0**24 + 2], dtype=torch.float32))
+    accuracy.update(torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+    assert accuracy.sums().tolist() == [2.0**24 + 1, 2.0**24 + 3]
 
 
 # --- evaluate over a dataset ----------------------------------------------------------------------
