@@ -8,6 +8,7 @@ and every option that reaches the optimizer, the step or the loader are checked 
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -59,9 +60,9 @@ def test_the_defaults_are_one_shuffled_epoch_of_sgd_at_0_1_in_batches_of_64(rows
 def test_seed_epochs_batch_size_and_the_sgd_options_reach_the_loop(rows: TensorData) -> None:
     ours, theirs = _net(1), _net(1)
     fit(ours, rows, optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3, epochs=2,
-        batch_size=50, seed=7, clip_grad_norm=0.5, progress=False)
+        batch_size=50, seed=7, clip_grad_norm=0.05, progress=False)
     sgd = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
-    _by_hand(theirs, rows, sgd, epochs=2, batch_size=50, seed=7, clip=0.5)
+    _by_hand(theirs, rows, sgd, epochs=2, batch_size=50, seed=7, clip=0.05)   # 0.05: every step is clipped
     torch.testing.assert_close(ours.state_dict(), theirs.state_dict())
 
 
@@ -91,6 +92,45 @@ def test_batches_from_a_list_are_transformed_with_the_seeded_generator(rows: Ten
         F.cross_entropy(theirs(x), y).backward()
         opt.step()
     torch.testing.assert_close(ours.state_dict(), theirs.state_dict())
+
+
+class _Epochs(list):
+    """A list of batches that, like a DataLoader with a DistributedSampler, wants to know the epoch."""
+
+    def __init__(self, batches: list) -> None:
+        super().__init__(batches)
+        self.seen: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.seen.append(epoch)
+
+
+def test_any_iterable_of_batches_is_told_the_epoch_and_scored_like_a_dataset(rows: TensorData) -> None:
+    batches = _Epochs([rows[i : i + 64] for i in range(0, 150, 64)])
+    model = _net(4)
+    fit(model, batches, epochs=3, progress=False)
+    assert batches.seen == [1, 2, 3]
+    assert evaluate(model, list(batches), batch_size=7) == pytest.approx(evaluate(model, rows))
+
+
+def test_bf16_autocast_in_fit_matches_a_hand_loop_under_autocast(rows: TensorData) -> None:
+    ours, theirs = _net(8), _net(8)
+    fit(ours, [rows[:50], rows[50:100]], amp=True, progress=False)
+    opt = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    for x, y in (rows[:50], rows[50:100]):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = F.cross_entropy(theirs(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.testing.assert_close(ours.state_dict(), theirs.state_dict())
+
+
+def test_a_loss_without_a_reduction_attribute_is_a_per_sample_mean() -> None:
+    data = TensorData(torch.zeros(5, 1), torch.zeros(5, 1))
+    model = nn.Linear(1, 2)                                   # mean and log-variance, both 0: N(0, 1)
+    nn.init.zeros_(model.weight), nn.init.zeros_(model.bias)
+    assert evaluate(model, data, loss="gaussian_nll", batch_size=2) == {"loss": pytest.approx(0.5 * math.log(2 * math.pi))}
 
 
 def test_user_metrics_are_measured_and_name_the_monitor(rows: TensorData) -> None:
@@ -167,6 +207,9 @@ def test_channels_last_moves_conv_weights_and_4d_inputs_only() -> None:
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert not plain[0].weight.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(model.state_dict(), plain.state_dict())   # a layout, not another computation
+    stepped = copy.deepcopy(plain)
+    fit(Supervised(stepped, channels_last=True), images, channels_last=True, progress=False)   # a Step is moved too
+    assert stepped[0].weight.is_contiguous(memory_format=torch.channels_last)
     step = Supervised(model, channels_last=True)
     assert step._inputs(images.inputs).is_contiguous(memory_format=torch.channels_last)
     flat = torch.randn(8, 5)
