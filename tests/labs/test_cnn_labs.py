@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def test_lenet_mnist_learns_an_easy_digit_task_and_writes_the_run_folder(tmp_pat
     _easy_digits(tmp_path / "digits", {"train": 400, "test": 100})
     out = run_lab("lenet-mnist", {"data_dir": str(tmp_path / "digits"), "epochs": 3, "batch_size": 32,
                                   "progress": False}, out=tmp_path / "runs")
-    assert 0.9 <= out["test_accuracy"] <= 1.0  # chance is 0.1
+    assert out["test_accuracy"] == 1.0  # every seed 0-3 on this CPU: the bar's row gives the digit away (chance 0.1)
     assert out["epochs"] == 3
     run_dir = Path(out["run_dir"])
     _assert_run_folder(run_dir, FIGURES)
@@ -91,7 +92,8 @@ def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_pat
     assert [float(v) for v in line.group(1).split(",")] == pytest.approx(mean, abs=5e-5)
     assert [float(v) for v in line.group(2).split(",")] == pytest.approx(std, abs=5e-5)
     assert out["mean_r"] == pytest.approx(mean[0], abs=1e-6)
-    assert 0.3 <= out["test_accuracy"] <= 1.0  # chance is 0.1: the colours are learnable in 3 short epochs
+    # 0.567 with seed 0; 0.40-0.58 over seeds 0-7 on this CPU; chance is 0.1: the colours are learnable
+    assert out["test_accuracy"] == pytest.approx(0.5, abs=0.1)
     _assert_run_folder(Path(out["run_dir"]), FIGURES)
 
 
@@ -101,7 +103,10 @@ def test_quick_course_net_from_the_command_line_and_a_one_line_error_for_mismatc
     common = ["--data-dir", str(root), "--out", str(tmp_path / "runs"), "--quick", "--no-progress", "--json"]
     assert main(["run", "cifar-cnn", "--course-net", "--optimizer", "adam", "--lr", "1e-3", *common]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["epochs"] == 1 and 0.0 <= out["test_accuracy"] <= 1.0
+    # one quick epoch of 80 images leaves 9.5M parameters where they started: the loss of a uniform guess
+    # over 10 classes, ln 10 = 2.3026 (2.3013-2.3032 over seeds 0-3), and one class predicted for all
+    assert out["epochs"] == 1 and out["test_loss"] == pytest.approx(math.log(10), abs=0.005)
+    assert out["test_accuracy"] == pytest.approx(0.1)
     assert "total parameters: 9,457,962" in (Path(out["run_dir"]) / "summary.txt").read_text()
     assert main(["run", "cifar-cnn", "--widths", "32,64", *common]) == 2
     assert capsys.readouterr().err.strip() == "error: block_hidden needs one width per block (2) or () for 'same as widths', got (16, 64, 128)"

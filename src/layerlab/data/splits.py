@@ -10,11 +10,14 @@ from layerlab.errors import LayerlabError
 
 
 def split_indices(n: int, fraction: float, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Shuffle 0..n-1 with `seed` and cut it: the first part holds `1 - fraction` of the rows."""
+    """Shuffle 0..n-1 with `seed` and cut it: the first part holds `1 - fraction` of the rows,
+    and each part at least one row."""
     if not 0.0 < fraction < 1.0:
         raise LayerlabError(f"a split fraction must lie strictly between 0 and 1, got {fraction}")
+    if n < 2:
+        raise LayerlabError(f"a split into two parts needs at least 2 rows, got {n}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    cut = n - max(1, round(n * fraction))
+    cut = n - min(n - 1, max(1, round(n * fraction)))   # 2 rows at 0.75 must keep one to train on
     return order[:cut], order[cut:]
 
 
