@@ -67,6 +67,12 @@ def test_eval_recomputes_the_held_out_metrics_from_the_saved_weights(trained, ca
         assert scores[key] == pytest.approx(out[key], abs=1e-6)
 
 
+def test_viz_of_a_segmentation_run_is_a_one_line_error_pointing_at_predict(trained, capsys):
+    _, out = trained
+    assert main(["viz", out["run_dir"]]) == 2
+    assert "this run's task is 'segmentation': use `layerlab predict" in capsys.readouterr().err
+
+
 def test_no_elastic_and_contiguous_folds_run(tmp_path):
     write_fake_membranes(tmp_path / "data", n=9, size=32)
     out = run_lab("unet-membrane", {**TINY, "data_dir": str(tmp_path / "data"), "quick": True, "elastic": False,

@@ -59,3 +59,10 @@ def test_summary_lists_every_level_of_the_encoder_and_decoder():
     assert shapes["bottom.5"] == (256, 4, 4)
     assert shapes["head"] == (2, 64, 64)
     assert table.total_params == 1_942_306
+
+
+def test_the_smallest_valid_tile_for_an_output_side():
+    paper = get_model("unet-paper", padding="valid")
+    assert paper.input_size_for(388) == 572 and paper.input_size_for(389) == 572 + 16   # the next tile grows by 2^4
+    assert paper.output_size(588) == 404
+    assert get_model("unet", width=2).input_size_for(30) == 32                           # "same": the next multiple of 16

@@ -111,6 +111,22 @@ class UNet(nn.Module):
             raise LayerlabError(f"U-Net input too small for depth {self.cfg.depth} valid convs")
         return n
 
+    def input_size_for(self, n: int) -> int:
+        """The smallest input side whose output side is at least `n` (the arithmetic above, run backwards
+        from the bottom level's side k = 1, 2, ...): the tile for the paper's overlap-tile prediction."""
+        trim = 0 if self.cfg.padding == "same" else 4
+        k = 1
+        while True:
+            out = k
+            for _ in range(self.cfg.depth):
+                out = 2 * out - trim                         # up-convolution doubles, two convs trim
+            if out >= n:
+                side = k + trim                              # the bottom level's input
+                for _ in range(self.cfg.depth):
+                    side = 2 * side + trim                   # each level down: pool halves, two convs trim
+                return side
+            k += 1
+
     def _check(self, x: Tensor) -> None:
         for side in x.shape[-2:]:
             self.output_size(int(side))                      # raises a one-line error for a side that cannot halve

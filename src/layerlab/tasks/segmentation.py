@@ -57,19 +57,31 @@ def predict_scores(model: nn.Module, inputs: Tensor) -> Tensor:
         with torch.no_grad():
             return model(inputs).float()
     h, w = inputs.shape[-2:]
-    multiple = 2**model.cfg.depth
     if model.cfg.padding == "valid":
-        side = -(-max(h, w) // multiple) * multiple
-        while model.output_size(side) < max(h, w):      # grow the tile until its output covers the image
-            side += multiple
+        side = model.input_size_for(max(h, w))          # one square tile whose output covers the image
         margin = (side - model.output_size(side)) // 2
         pad = (margin, side - w - margin, margin, side - h - margin)
     else:
+        multiple = 2**model.cfg.depth
         pad = (0, -w % multiple, 0, -h % multiple)
-    padded = F.pad(inputs, pad, mode="reflect") if any(pad) else inputs
+    padded = _mirror(inputs, pad)
     with torch.no_grad():
         scores = model(padded).float()
     return scores[..., :h, :w]
+
+
+def _mirror(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+    """x (B, C, H, W) mirrored outwards by (left, right, top, bottom) pixels, in steps when a margin is
+    wider than the image (a reflection can reach at most H - 1 or W - 1 pixels out)."""
+    if min(x.shape[-2:]) < 2 and any(pad):
+        raise LayerlabError(f"an image of {x.shape[-2]}x{x.shape[-1]} pixels is too small to mirror; give at least 2x2")
+    remaining = list(pad)
+    while any(remaining):
+        h, w = x.shape[-2:]
+        step = [min(r, limit - 1) for r, limit in zip(remaining, (w, w, h, h))]
+        x = F.pad(x, tuple(step), mode="reflect")
+        remaining = [r - s for r, s in zip(remaining, step)]
+    return x
 
 
 def _image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]:

@@ -29,6 +29,9 @@ def visualize_run(run_dir: str | Path, *, image: str | Path | None = None, layer
     run = RunDir.open(run_dir)
     model, card = load_trained(run.path)
     first_conv(model)  # a model with no conv layer stops here, before any image is read
+    if card.task != "classification":   # the figures end in a top-5 of classes: a classifier's
+        raise LayerlabError(f"viz draws a classifier's filters, feature maps and top classes; this run's task is "
+                            f"{card.task!r}: use `layerlab predict {run_dir} IMAGE` for its predictions")
     if len(card.input_shape) != 3:
         raise LayerlabError(f"viz needs an image model; {card.model} takes inputs shaped {card.input_shape}")
     if image is not None:

@@ -63,7 +63,7 @@ def plot_elastic(image: Tensor, mask: Tensor, *, grid: int = 3, sigma: float = 1
     warp = random_elastic(grid=grid, sigma=sigma, targets="mask")
     warped, moved = warp(both, mask[None], torch.Generator().manual_seed(seed))   # (1, 2, H, W), (1, H, W)
     fig, axes = new_figure(2, 3, (10, 7))
-    panels = [(lines[0], "slice with a grid"), (mask, "mask"), (image[0], "slice"),
+    panels = [(lines[0], "slice with a grid"), (mask, "mask (white = membrane)"), (image[0], "slice"),
               (warped[0, 1], f"warped ({grid}x{grid} control points, σ = {sigma:g} px)"),
               (moved[0], "mask through the same field (nearest)"), (warped[0, 0], "warped slice")]
     for ax, (panel, label) in zip(axes.flat, panels):
