@@ -67,10 +67,15 @@ def test_eval_recomputes_the_held_out_metrics_from_the_saved_weights(trained, ca
         assert scores[key] == pytest.approx(out[key], abs=1e-6)
 
 
-def test_viz_of_a_segmentation_run_is_a_one_line_error_pointing_at_predict(trained, capsys):
-    _, out = trained
-    assert main(["viz", out["run_dir"]]) == 2
-    assert "this run's task is 'segmentation': use `layerlab predict" in capsys.readouterr().err
+def test_viz_draws_every_level_of_the_unet_for_the_first_held_out_section(trained, capsys):
+    root, out = trained
+    assert main(["viz", out["run_dir"], "--out", str(root / "viz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["input"] == "held-out section 9 of isbi2012"
+    # width 4, depth 2 on 32x32: 4@32, 8@16, bottom 16@8, then back up 8@16, 4@32
+    assert result["feature_maps"] == {"encoder.0": [4, 32, 32], "encoder.1": [8, 16, 16], "bottom": [16, 8, 8],
+                                      "decoder.0": [8, 16, 16], "decoder.1": [4, 32, 32]}
+    assert (root / "viz" / "unet_levels.png").stat().st_size > 10_000
 
 
 def test_no_elastic_and_contiguous_folds_run(tmp_path):

@@ -37,7 +37,7 @@ from layerlab.viz.segmentation import plot_elastic, plot_segmentations
 class UnetMembraneConfig(LabConfig):
     width: int = 16              # channels of the first level; the paper's 64 costs 16x per pixel
     depth: int = 4               # poolings, as in the paper
-    epochs: int = 30
+    epochs: int = 25
     batch_size: int = 4
     lr: float = 2e-3             # Adam, cosine-annealed to 0
     patch: int = 256             # random crop side for training (the held-out slices are scored whole)

@@ -84,7 +84,7 @@ def _mirror(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
     return x
 
 
-def _image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]:
+def segmentation_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]:
     image, notes = load_image(path, card.input_shape[0], None)                       # (C, H, W) uint8, own size
     inputs, _ = float_normalize(card.mean, card.std)(image.unsqueeze(0), torch.zeros(1), torch.Generator())
     return image, inputs, notes
@@ -121,7 +121,7 @@ def evaluate_masks(model: nn.Module, card: ModelCard) -> dict[str, float]:
 @register_predictor("segmentation", describe=describe_mask, evaluate=evaluate_masks)
 def predict_mask(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
     """Write <stem>_mask.png (in the training masks' own pixel values) and <stem>_overlay.png next to the image."""
-    image, inputs, notes = _image_input(card, path)
+    image, inputs, notes = segmentation_input(card, path)
     mask = predict_scores(model, inputs)[0].argmax(dim=0)                         # (H, W) class ids
     values = card.extra.get("mask_values") or list(range(len(card.classes)))
     mask_path, overlay_path = path.with_name(f"{path.stem}_mask.png"), path.with_name(f"{path.stem}_overlay.png")
