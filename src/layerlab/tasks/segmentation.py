@@ -85,6 +85,7 @@ def _mirror(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
 
 
 def segmentation_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]:
+    """One image file at its own size: (uint8 pixels (C, H, W), normalised batch of one (1, C, H, W), notes)."""
     image, notes = load_image(path, card.input_shape[0], None)                       # (C, H, W) uint8, own size
     inputs, _ = float_normalize(card.mean, card.std)(image.unsqueeze(0), torch.zeros(1), torch.Generator())
     return image, inputs, notes
