@@ -7,9 +7,10 @@ crops keep a CPU step short). The last 5 sections are held out as a contiguous b
 them for validation): neighbouring sections are near-duplicates, so a random split would leak.
 `--no-elastic` trains without the elastic warp (the ablation); `--folds 5` cross-validates over
 5 contiguous blocks instead.
-Expected (defaults, 2 CPU cores, ~15 min): held-out pixel accuracy >= 0.93 and adapted-Rand
-F-score >= 0.95 (floors 0.92 / 0.93); an all-"cell" prediction scores ~0.80 accuracy here but
-membrane IoU 0, which is why the membrane IoU is the lab's key figure.
+Goal (defaults, 2 CPU cores, <= 15 min; not yet measured on an idle machine): held-out pixel
+accuracy >= 0.93 and adapted-Rand F-score >= 0.95 (floors 0.92 / 0.93, a @slow test). An all-"cell"
+prediction scores 0.80 accuracy on sections 25-29 but membrane IoU 0, which is why the membrane
+IoU is the lab's key figure.
 """
 
 from __future__ import annotations
