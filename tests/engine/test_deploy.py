@@ -14,7 +14,7 @@ from layerlab.models import get_model
 
 
 def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
-    assert PREDICTORS.names() == ["classification", "language-model", "regression", "translation"]
+    assert PREDICTORS.names() == ["classification", "language-model", "regression", "segmentation", "translation"]
     for task in PREDICTORS.names():
         meta = PREDICTORS.get(task).meta
         assert callable(meta["describe"]) and callable(meta["evaluate"]), task
@@ -41,9 +41,9 @@ def test_a_regression_card_predicts_csv_rows_in_the_data_units(tmp_path):
 
 
 def test_a_card_with_an_unknown_task_is_one_line(tmp_path):
-    run = mlp_run(tmp_path, task="segmentation")
-    with pytest.raises(LayerlabError, match="names the task 'segmentation', which has no predictor; known tasks: "
-                                            "classification, language-model, regression, translation"):
+    run = mlp_run(tmp_path, task="detection")
+    with pytest.raises(LayerlabError, match="names the task 'detection', which has no predictor; known tasks: "
+                                            "classification, language-model, regression, segmentation, translation"):
         predict_files(run.path, ["x.png"])
 
 

@@ -6,7 +6,9 @@ import csv
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from layerlab.data.idx import write_idx
@@ -85,3 +87,28 @@ def california_rows(n: int = 10, blank_bedrooms: Sequence[int] = ()) -> list[lis
 
 def write_fake_california(folder: Path, rows: list[list[object]]) -> Path:
     return write_csv(folder / "housing.csv", CALIFORNIA_HEADER, rows)
+
+
+def membrane_slice(index: int, size: int = 32, spacing: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """One fake EM section: cells (bright, class 0) walled by 2-pixel membranes (dark, class 1) on a
+    grid shifted by `index`, with a little noise: uint8 image (size, size) and class ids (size, size)."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    membrane = ((rows + index) % spacing < 2) | ((cols + 2 * index) % spacing < 2)
+    noise = np.random.default_rng(index).integers(-20, 21, (size, size))
+    image = np.where(membrane, 60, 190) + noise
+    return image.astype(np.uint8), membrane.astype(np.uint8)
+
+
+def write_fake_membranes(folder: Path, *, n: int = 10, size: int = 32, layout: str = "isbi") -> Path:
+    """`n` fake sections as PNGs. layout "isbi": train/image/<i>.png and train/label/<i>.png with
+    255 = cell and 0 = membrane (the ISBI 2012 files); "folder": images/<i>.png and masks/<i>.png
+    holding class ids (1 = membrane). Returns `folder`."""
+    images, masks = (folder / "train" / "image", folder / "train" / "label") if layout == "isbi" else (folder / "images", folder / "masks")
+    images.mkdir(parents=True, exist_ok=True)
+    masks.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image, membrane = membrane_slice(i, size)
+        Image.fromarray(image).save(images / f"{i}.png")
+        label = np.where(membrane == 1, 0, 255) if layout == "isbi" else membrane
+        Image.fromarray(label.astype(np.uint8)).save(masks / f"{i}.png")
+    return folder

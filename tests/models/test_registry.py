@@ -20,9 +20,10 @@ from layerlab.registry import Entry
 
 # ImageNet models with adaptive pooling accept smaller images, so forward a small one to keep this
 # file fast; the parameter count is that of the default config all the same. Smallest sizes:
-# AlexNet needs >= 63 px; VGG's five pools take 32 px to 1x1, which its 7x7 adaptive pool spreads.
+# AlexNet needs >= 63 px; VGG's five pools take 32 px to 1x1, which its 7x7 adaptive pool spreads;
+# a U-Net is fully convolutional and takes any side divisible by 16 (four poolings).
 SMALL_INPUT = {"alexnet": 64, "resnet18": 64, "resnet34": 64, "resnet50": 64} | {
-    f"vgg{depth}{bn}": 32 for depth in (11, 13, 16, 19) for bn in ("", "_bn")}
+    f"vgg{depth}{bn}": 32 for depth in (11, 13, 16, 19) for bn in ("", "_bn")} | {"unet": 64, "unet-paper": 32}
 
 # The zoo's classifiers, each with its first conv and last linear layer (torchvision's names).
 CLASSIFIERS = {

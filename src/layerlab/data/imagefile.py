@@ -48,9 +48,12 @@ def open_image(source: Path | io.BytesIO, name: str, *, max_pixels: int = MAX_PI
 
 
 def load_image(
-    path: Path, channels: int, size: tuple[int, int], *, dark_background: bool = False, max_pixels: int = MAX_PIXELS
+    path: Path, channels: int, size: tuple[int, int] | None, *, dark_background: bool = False, max_pixels: int = MAX_PIXELS
 ) -> tuple[Tensor, list[str]]:
     """uint8 (C, H, W) plus notes telling the user every conversion that was made.
+
+    `size` (H, W) resizes the image to what a classifier expects; None keeps its own size (a
+    segmentation net predicts a mask of the image as it is).
 
     dark_background: the model was trained on light strokes on black (MNIST); a photo of dark ink
     on white paper is inverted to match. An image declaring more than `max_pixels` pixels is refused.
@@ -67,7 +70,7 @@ def load_image(
     if image.mode != mode:
         notes.append(f"converted {image.mode} to {'grayscale' if mode == 'L' else 'RGB'}")
         image = image.convert(mode)
-    height, width = size
+    height, width = size if size is not None else image.size[::-1]
     if image.size != (width, height):
         notes.append(f"resized {image.size[0]}x{image.size[1]} to {width}x{height}")
         image = image.resize((width, height), Image.Resampling.BILINEAR)

@@ -196,6 +196,34 @@ def random_crop(padding: int = 4, mode: str = "constant", *, targets: str = "cla
     return run
 
 
+def random_patch(size: int, *, targets: str = "class") -> BatchTransform:
+    """Cut a random `size` x `size` window out of each image (one corner per image), and out of its
+    mask or target image the same way: smaller training inputs for a fully convolutional net.
+
+    Unlike random_crop the output is smaller than the input and nothing is padded. Boxes are
+    refused (a crop can cut every box away; random_crop with padding keeps the image size for them).
+    """
+    if size < 1:
+        raise LayerlabError(f"random_patch size must be >= 1 pixel, got {size}")
+    _check_kind("random_patch", targets)
+    if targets == "boxes":
+        raise LayerlabError("random_patch does not move boxes; use random_crop for detection")
+
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
+        _check_images("random_patch", inputs)
+        b, _, h, w = inputs.shape
+        if size > min(h, w):
+            raise LayerlabError(f"random_patch of {size}x{size} needs images at least that large, got {h}x{w}")
+        tops = torch.randint(0, h - size + 1, (b,), generator=g).tolist()   # on the generator's device (CPU)
+        lefts = torch.randint(0, w - size + 1, (b,), generator=g).tolist()
+        out = torch.stack([x[..., t : t + size, l : l + size] for x, t, l in zip(inputs, tops, lefts)])
+        if targets in ("mask", "image"):
+            target = torch.stack([y[..., t : t + size, l : l + size] for y, t, l in zip(target, tops, lefts)])
+        return out, target
+
+    return run
+
+
 def random_hflip(p: float = 0.5, *, targets: str = "class") -> BatchTransform:
     """Mirror each image left-right with probability `p` (one coin per image), and its mask, target
     image or boxes with it (`targets`, see TARGET_KINDS above)."""

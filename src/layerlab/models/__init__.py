@@ -14,6 +14,7 @@ from layerlab.models import mlp  # noqa: F401
 from layerlab.models import resnet  # noqa: F401
 from layerlab.models import rnn  # noqa: F401
 from layerlab.models import seq2seq  # noqa: F401
+from layerlab.models import unet  # noqa: F401
 from layerlab.models import vgg  # noqa: F401
 from layerlab.models.registry import MODELS, example_input, get_model, list_models, register_model
 

@@ -21,6 +21,7 @@ from layerlab.engine.deploy import image_input, load_trained
 from layerlab.engine.run import RunDir
 from layerlab.errors import LayerlabError
 from layerlab.viz.model import draw_model_figures, first_conv, look_inside
+from layerlab.viz.segmentation import visualize_segmentation
 
 
 def visualize_run(run_dir: str | Path, *, image: str | Path | None = None, layer: str | None = None,
@@ -29,6 +30,11 @@ def visualize_run(run_dir: str | Path, *, image: str | Path | None = None, layer
     run = RunDir.open(run_dir)
     model, card = load_trained(run.path)
     first_conv(model)  # a model with no conv layer stops here, before any image is read
+    if card.task == "segmentation":
+        return visualize_segmentation(run.path, model, card, image=image, out=out)
+    if card.task != "classification":   # the figures end in a top-5 of classes: a classifier's
+        raise LayerlabError(f"viz draws a classifier's filters, feature maps and top classes; this run's task is "
+                            f"{card.task!r}: use `layerlab predict {run_dir} IMAGE` for its predictions")
     if len(card.input_shape) != 3:
         raise LayerlabError(f"viz needs an image model; {card.model} takes inputs shaped {card.input_shape}")
     if image is not None:
@@ -75,6 +81,9 @@ def _first_test_image(card: ModelCard) -> tuple[Tensor, Tensor, list[str], str]:
 def describe_run_view(result: dict[str, Any]) -> str:
     """The human-readable lines `layerlab viz` prints."""
     lines = [f"input: {result['input']}"] + [f"  note: {n}" for n in result["notes"]]
+    if "top" not in result:   # a segmentation run: feature maps level by level, no class ranking
+        lines += [f"  {name}: {c}@{h}x{w}" for name, (c, h, w) in result["feature_maps"].items()]
+        return "\n".join(lines + ["figures:"] + [f"  {p}" for p in result["figures"]])
     best = result["top"][0]
     lines.append(f"prediction: {best['class']} ({best['probability']:.3f})   top {len(result['top'])}:")
     lines += [f"  {t['class']:<20} {t['probability']:.4f}" for t in result["top"]]

@@ -1,0 +1,140 @@
+"""Segmentation figures: image / truth / prediction / errors per slice, what the elastic warp does,
+and a U-Net's feature maps level by level (`layerlab viz RUN_DIR` on a segmentation run).
+
+Pure functions from tensors to a matplotlib Figure (viz.style.new_figure); the caller saves it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from layerlab.data import get_dataset
+from layerlab.data.transforms import float_normalize, random_elastic
+from layerlab.engine.card import ModelCard
+from layerlab.errors import LayerlabError
+from layerlab.inspect.capture import capture
+from layerlab.models.unet import UNet
+from layerlab.tasks.segmentation import predict_scores, segmentation_input
+from layerlab.viz.style import new_figure, save_figure
+
+if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
+    from matplotlib.figure import Figure
+
+
+def error_overlay(image: Tensor, truth: Tensor, predicted: Tensor, positive: int = 1) -> Tensor:
+    """The gray image (1, H, W) uint8 as RGB floats (H, W, 3) in [0, 1] with the mistakes painted:
+    red = `positive` predicted where the truth says otherwise (false positive), blue = missed."""
+    rgb = (image[0].float() / 255).unsqueeze(-1).repeat(1, 1, 3)              # (H, W, 3)
+    false_pos = (predicted == positive) & (truth != positive)
+    false_neg = (predicted != positive) & (truth == positive)
+    rgb[false_pos] = torch.tensor([1.0, 0.1, 0.1])
+    rgb[false_neg] = torch.tensor([0.1, 0.4, 1.0])
+    return rgb
+
+
+def plot_segmentations(images: Tensor, truths: Tensor, predictions: Tensor, names: Sequence[str], *,
+                       classes: Sequence[str] = ("cell", "membrane"), positive: int = 1,
+                       title: str = "Held-out slices") -> Figure:
+    """One row per slice: image, true mask, predicted mask, errors (red: false `positive`, blue: missed).
+
+    images: (N, 1, H, W) uint8; truths and predictions: (N, H, W) class ids.
+    """
+    n = len(images)
+    fig, axes = new_figure(n, 4, (12, 3.1 * n))
+    headers = ("image", f"truth (white = {classes[positive]})", "prediction",
+               f"errors: red = false {classes[positive]}, blue = missed")
+    for i in range(n):
+        wrong = float((predictions[i] != truths[i]).float().mean())
+        panels = (images[i, 0].float() / 255, (truths[i] == positive).float(), (predictions[i] == positive).float(),
+                  error_overlay(images[i], truths[i], predictions[i], positive))
+        for j, (ax, panel) in enumerate(zip(axes[i], panels)):
+            ax.imshow(panel.numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+            ax.set_title(f"{names[i]}: {headers[j]}" if j == 0 else headers[j] if j < 3 else
+                         f"{wrong:.1%} of pixels wrong", fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_elastic(image: Tensor, mask: Tensor, *, grid: int = 3, sigma: float = 10.0, seed: int = 0,
+                 spacing: int = 32) -> Figure:
+    """One slice (1, H, W) uint8 and its mask (H, W) before and after random_elastic, with a line grid
+    drawn on a copy so the smooth displacement field shows; the mask follows the same field."""
+    lines = image.clone()
+    lines[:, ::spacing, :] = 255                                               # a white line every `spacing` px
+    lines[:, :, ::spacing] = 255
+    both = torch.cat([image, lines])[None]                                     # (1, 2, H, W): one field for both channels
+    warp = random_elastic(grid=grid, sigma=sigma, targets="mask")
+    warped, moved = warp(both, mask[None], torch.Generator().manual_seed(seed))   # (1, 2, H, W), (1, H, W)
+    fig, axes = new_figure(2, 3, (10, 7))
+    panels = [(lines[0], "slice with a grid"), (mask, "mask (white = membrane)"), (image[0], "slice"),
+              (warped[0, 1], f"warped ({grid}x{grid} control points, σ = {sigma:g} px)"),
+              (moved[0], "mask through the same field (nearest)"), (warped[0, 0], "warped slice")]
+    for ax, (panel, label) in zip(axes.flat, panels):
+        ax.imshow(panel.float().numpy(), cmap="gray")
+        ax.axis("off")
+        ax.set_title(label, fontsize=9)
+    fig.suptitle("Elastic deformation (U-Net paper): a smooth random warp; image and mask move together")
+    return fig
+
+
+def unet_levels(model: UNet, inputs: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """Feature maps (C, H, W) of one normalised image (1, C, H, W) at every level, encoder first, then
+    the bottom, then the decoder climbing back, with the predicted class ids (H, W)."""
+    names = [f"encoder.{i}" for i in range(len(model.encoder))] + ["bottom"] + \
+            [f"decoder.{i}" for i in range(len(model.decoder))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), capture(model, *names) as records:
+            scores = predict_scores(model, inputs)
+    finally:
+        model.train(was_training)
+    return {name: records[name][0].float() for name in names}, scores[0].argmax(dim=0)
+
+
+def plot_unet_levels(maps: dict[str, Tensor], picture: Tensor, predicted: Tensor, *, per_level: int = 4) -> Figure:
+    """One row per level: the `per_level` most active channels of its feature maps (mean |activation|),
+    with the input and the prediction in the first column's rows 0 and 1."""
+    fig, axes = new_figure(len(maps), per_level + 1, (2.2 * (per_level + 1), 2.2 * len(maps)))
+    for row, (name, level) in enumerate(maps.items()):
+        strongest = level.abs().mean(dim=(1, 2)).argsort(descending=True)[:per_level]
+        first = {0: (picture[0].float(), "input"), 1: (predicted.float(), "prediction")}.get(row)
+        axes[row][0].axis("off")
+        if first is not None:
+            axes[row][0].imshow(first[0].numpy(), cmap="gray", vmin=0, vmax=255 if row == 0 else max(1, int(predicted.max())))
+            axes[row][0].set_title(first[1], fontsize=8)
+        for col, channel in enumerate(strongest.tolist(), start=1):
+            axes[row][col].imshow(level[channel].numpy(), cmap="viridis")
+            axes[row][col].axis("off")
+            axes[row][col].set_title(f"{name} ch {channel} ({level.shape[0]}@{level.shape[1]}x{level.shape[2]})", fontsize=7)
+    fig.suptitle("U-Net feature maps: down the encoder (coarser, more channels), back up the decoder")
+    return fig
+
+
+def visualize_segmentation(run_dir: Path, model: nn.Module, card: ModelCard, *, image: str | Path | None = None,
+                           out: str | Path | None = None) -> dict[str, Any]:
+    """`layerlab viz` for a segmentation run: the U-Net's feature maps level by level for the user's
+    image, or else the run's first held-out section; writes unet_levels.png."""
+    if not isinstance(model, UNet):
+        raise LayerlabError(f"viz draws a U-Net's levels; this run's model is {card.model}")
+    if image is not None:
+        pixels, inputs, notes = segmentation_input(card, Path(image))
+        source = str(image)
+    else:
+        test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir, **card.extra.get("dataset_options", {}))
+        pixels, notes = test.inputs[0], []
+        inputs = float_normalize(card.mean, card.std)(pixels[None], test.targets[:1], torch.Generator())[0]
+        source = f"held-out section {test.meta['files'][0]} of {card.dataset}"
+    maps, predicted = unet_levels(model, inputs)
+    out_dir = Path(out) if out is not None else Path(run_dir) / "figures" / "viz"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = save_figure(plot_unet_levels(maps, pixels, predicted), out_dir / "unet_levels.png", "U-Net levels",
+                       "Notice that the encoder's maps get coarser and more abstract, and the decoder's sharpen "
+                       "again where the skip connections bring the fine detail back.", "en")
+    return {"run_dir": str(run_dir), "model": card.model, "input": source, "notes": notes,
+            "feature_maps": {name: list(level.shape) for name, level in maps.items()}, "figures": [str(path)]}
