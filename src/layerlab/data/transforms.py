@@ -82,9 +82,12 @@ def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | 
 TARGET_KINDS = ("class", "mask", "image", "boxes")
 
 
-def _check_kind(name: str, targets: str) -> None:
+def _check_kind(name: str, targets: str, *, no_boxes: str = "") -> None:
+    """A declared target kind; `no_boxes` is the one-line reason a transform that cannot move boxes gives."""
     if targets not in TARGET_KINDS:
         raise LayerlabError(f"{name} targets must be one of {', '.join(TARGET_KINDS)}; got {targets!r}")
+    if no_boxes and targets == "boxes":
+        raise LayerlabError(no_boxes)
 
 
 def flip_boxes(boxes: Tensor, width: int) -> Tensor:
@@ -205,9 +208,7 @@ def random_patch(size: int, *, targets: str = "class") -> BatchTransform:
     """
     if size < 1:
         raise LayerlabError(f"random_patch size must be >= 1 pixel, got {size}")
-    _check_kind("random_patch", targets)
-    if targets == "boxes":
-        raise LayerlabError("random_patch does not move boxes; use random_crop for detection")
+    _check_kind("random_patch", targets, no_boxes="random_patch does not move boxes; use random_crop for detection")
 
     def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
         _check_images("random_patch", inputs)
@@ -355,9 +356,8 @@ def random_elastic(*, grid: int = 3, sigma: float = 10.0, targets: str = "class"
         raise LayerlabError(f"random_elastic sigma must be >= 0 pixels, got {sigma}")
     if not 0.0 <= p <= 1.0:
         raise LayerlabError(f"random_elastic probability must be in [0, 1], got {p}")
-    _check_kind("random_elastic", targets)
-    if targets == "boxes":
-        raise LayerlabError("random_elastic cannot move boxes (a warped box is no rectangle); use flips, rot90 or crops")
+    _check_kind("random_elastic", targets,
+                no_boxes="random_elastic cannot move boxes (a warped box is no rectangle); use flips, rot90 or crops")
 
     def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
         _check_images("random_elastic", inputs)
