@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layerlab.engine.checkpoint import atomic_write_json
+from layerlab.files import atomic_write_json
 from layerlab.errors import LayerlabError
 
 

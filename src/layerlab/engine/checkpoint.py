@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-# the writes live at the bottom layer (layerlab.files); run.py, card.py and labs import them from here too
+# the writes live at the bottom layer (layerlab.files); these names stay importable from here
 from layerlab.files import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401
 from layerlab.models.pretrained import load_pretrained, load_torch_file
 

@@ -359,10 +359,12 @@ class Metrics:
 
     def update(self, values: dict[str, Any]) -> None:
         for name, metric in self.metrics.items():
-            missing = [key for key in metric.reads if key not in values]
-            if missing:
-                raise LayerlabError(f"metric {name!r} reads {missing[0]!r}, but the step returns only {sorted(values)}")
-            metric.update(*(values[key] for key in metric.reads))
+            try:                                  # per step: look the values up once, explain only a miss
+                args = [values[key] for key in metric.reads]
+            except KeyError as missing:
+                raise LayerlabError(f"metric {name!r} reads {missing.args[0]!r}, but the step returns only "
+                                    f"{sorted(values)}") from None
+            metric.update(*args)
 
     def reset(self) -> None:
         for metric in self.metrics.values():

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from layerlab.engine.checkpoint import atomic_write_json, atomic_write_text
+from layerlab.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from layerlab.errors import LayerlabError
 
 
@@ -129,8 +129,6 @@ class RunDir:
         import io
 
         import matplotlib.pyplot as plt
-
-        from layerlab.engine.checkpoint import atomic_write_bytes
 
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from layerlab.engine.card import ModelCard
-from layerlab.engine.checkpoint import atomic_write_text
+from layerlab.files import atomic_write_text
 from layerlab.engine.run import RunDir, read_runs, seed_everything
 from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
