@@ -1,0 +1,64 @@
+"""Pictures of what depth does to training: the ResNet paper's Figure 6 and gradients layer by layer.
+
+Used by the degradation lab (plain vs residual nets of two depths) and the vanishing-gradients lab
+(the gradient norm of every layer of a deep MLP, with the sigmoid's 0.25-per-layer line).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from layerlab.viz.style import new_figure
+
+if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
+    from matplotlib.figure import Figure
+
+
+def error_curves(rows: Sequence[dict[str, Any]], split: str) -> tuple[list[int], list[float]]:
+    """(epochs, error in %) of one run: 100 · (1 - `split`_accuracy) per epoch."""
+    points = [(r["epoch"], 100 * (1 - r[f"{split}_accuracy"])) for r in rows if r.get(f"{split}_accuracy") is not None]
+    epochs, errors = zip(*points) if points else ((), ())
+    return list(epochs), list(errors)
+
+
+def plot_degradation(panels: Mapping[str, Mapping[str, Sequence[dict[str, Any]]]], *, title: str) -> Figure:
+    """The ResNet paper's Figure 6: one panel per family (plain, ResNet), one colour per depth,
+    training error dashed and thin, test error solid and bold, the same error axis in every panel."""
+    fig, axes = new_figure(1, len(panels), (5.2 * len(panels), 4.0))
+    for ax, (family, runs) in zip(axes[0], panels.items()):
+        for i, (name, rows) in enumerate(runs.items()):
+            ax.plot(*error_curves(rows, "train"), "--", lw=1.2, color=f"C{i}", label=f"{name} train")
+            ax.plot(*error_curves(rows, "test"), "-", lw=2.4, color=f"C{i}", label=f"{name} test")
+        ax.set_title(family)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("error (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    lows = [ax.get_ylim()[0] for ax in axes[0]]
+    highs = [ax.get_ylim()[1] for ax in axes[0]]
+    for ax in axes[0]:
+        ax.set_ylim(min(lows), max(highs))   # one scale, so plain and residual nets compare across panels
+    fig.suptitle(title)
+    return fig
+
+
+def plot_layer_gradients(norms: Mapping[str, Mapping[str, Sequence[float]]], *, factor: float, title: str) -> Figure:
+    """Gradient norm per layer (log scale), one panel per moment ("at initialisation", ...), one
+    line per activation. The dotted line starts at the sigmoid net's last layer and shrinks by
+    `factor` per layer towards the input: what σ' ≤ 1/4 alone would allow."""
+    fig, axes = new_figure(1, len(norms), (5.2 * len(norms), 4.0))
+    for ax, (moment, per_activation) in zip(axes[0], norms.items()):
+        for i, (activation, values) in enumerate(per_activation.items()):
+            layers = range(1, len(values) + 1)
+            ax.semilogy(layers, values, "-o", markersize=3, color=f"C{i}", label=activation)
+            if activation == "sigmoid":
+                last = len(values)
+                bound = [values[-1] * factor ** (last - k) for k in layers]
+                ax.semilogy(layers, bound, ":", color="black", label=f"{factor:g} per layer from the output")
+        ax.set_title(moment)
+        ax.set_xlabel("layer (1 = next to the input)")
+        ax.set_ylabel("‖dLoss/dW‖ of the layer (log scale)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
