@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from layerlab.inspect.gradients import sigmoid_bound
 from layerlab.viz.style import new_figure
 
 if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
@@ -52,12 +53,11 @@ def plot_layer_gradients(norms: Mapping[str, Mapping[str, Sequence[float]]], *, 
             layers = range(1, len(values) + 1)
             ax.semilogy(layers, values, "-o", markersize=3, color=f"C{i}", label=activation)
             if activation == "sigmoid":
-                last = len(values)
-                bound = [values[-1] * factor ** (last - k) for k in layers]
+                bound = sigmoid_bound(values[-1], len(values), factor)
                 ax.semilogy(layers, bound, ":", color="black", label=f"{factor:g} per layer from the output")
         ax.set_title(moment)
         ax.set_xlabel("layer (1 = next to the input)")
-        ax.set_ylabel("‖dLoss/dW‖ of the layer (log scale)")
+        ax.set_ylabel("‖dLoss/dz‖ at the layer's output, per image (log)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle(title)
