@@ -15,9 +15,11 @@ from torch import nn
 from layerlab.cli import main
 from layerlab.engine.deploy import load_trained
 from layerlab.engine.run import RunDir
+from layerlab.errors import LayerlabError
 from layerlab.labs import LABS, make_config, run_lab
-from layerlab.labs.vanishing_gradients import build_mlp, shrink_per_layer
+from layerlab.labs.vanishing_gradients import shrink_per_layer
 from layerlab.models import get_model
+from layerlab.models.mlp import seeded_mlp
 from tests.helpers.fake_files import write_fake_cifar, write_fake_mnist
 
 FAST = {"quick": True, "progress": False, "amp": False, "channels_last": False}
@@ -63,6 +65,16 @@ def test_degradation_wants_a_shallow_then_a_deep_depth(fake_cifar, tmp_path, cap
     assert "--depths takes a shallow and a deep depth, like 20,56; got 56,20" in capsys.readouterr().err
 
 
+def test_full_is_the_papers_run_and_refuses_a_changed_recipe():
+    from layerlab.labs.degradation import DegradationConfig, _paper_run
+
+    paper = _paper_run(DegradationConfig(full=True))
+    assert (paper.train_size, paper.test_size, paper.batch_size, paper.lr, paper.epochs) == (0, 0, 128, 0.1, 164)
+    assert 164 * -(-50_000 // 128) == 64_124                          # the paper's 64k iterations
+    with pytest.raises(LayerlabError, match="--full is the paper's run .*; drop --epochs"):
+        _paper_run(DegradationConfig(full=True, epochs=3))
+
+
 # --- vanishing gradients --------------------------------------------------------------------------
 
 
@@ -94,7 +106,7 @@ def test_the_lab_draws_its_weights_from_its_own_generator_and_leaves_the_global_
     run = RunDir.create(tmp_path / "runs", "vanishing-gradients", {})
     LABS.get("vanishing-gradients").obj(cfg, run)       # the lab itself, without the runner's seeding
     assert torch.equal(torch.get_rng_state(), before)
-    a, b = build_mlp((4, 3, 2), "tanh", "gain", seed=5), build_mlp((4, 3, 2), "relu", "gain", seed=5)
+    a, b = seeded_mlp((4, 3, 2), "tanh", seed=5), seeded_mlp((4, 3, 2), "relu", seed=5)
     # the same draws for every activation, scaled by its gain: tanh 5/3, ReLU √2, std = gain / √fan_in
     torch.testing.assert_close(a.layers[0].weight * (2 ** 0.5) / (5 / 3), b.layers[0].weight)
     assert a.layers[0].bias.abs().sum() == 0

@@ -38,7 +38,7 @@ from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.inspect.gradients import layer_gradient_norms
 from layerlab.labs.base import LabConfig, LabResult, register_lab
-from layerlab.models import get_model
+from layerlab.models.mlp import INITS, seeded_mlp
 from layerlab.viz.compare import plot_runs
 from layerlab.viz.depth import plot_layer_gradients
 
@@ -59,32 +59,6 @@ class VanishingGradientsConfig(LabConfig):
     probe_size: int = 512                   # training images whose per-layer gradient is measured
 
 
-def build_mlp(sizes: tuple[int, ...], activation: str, how: str, seed: int) -> nn.Module:
-    """The registered `mlp` with every Linear layer drawn from a generator seeded `seed`: built on
-    the meta device (shapes only), so torch's global random state is neither used nor changed."""
-    with torch.device("meta"):
-        model = get_model("mlp", sizes=sizes, activation=activation)
-    model = model.to_empty(device="cpu")
-    init_weights(model, activation, how, seed)
-    return model
-
-
-def init_weights(model: nn.Module, activation: str, how: str, seed: int) -> None:
-    """Draw every Linear layer's weights and biases from a generator seeded `seed`."""
-    g = torch.Generator().manual_seed(seed)
-    gain = nn.init.calculate_gain(activation)      # sigmoid 1, tanh 5/3, relu √2: keeps the forward scale
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                bound = 1 / math.sqrt(m.in_features)
-                if how == "gain":
-                    m.weight.normal_(0.0, gain * bound, generator=g)   # std = gain / √fan_in
-                    m.bias.zero_()
-                else:                                                   # nn.Linear's own reset_parameters
-                    m.weight.uniform_(-bound, bound, generator=g)
-                    m.bias.uniform_(-bound, bound, generator=g)
-
-
 def shrink_per_layer(norms: list[float]) -> float:
     """The geometric mean factor from the output layer's gradient norm down to the first layer's."""
     return (norms[0] / norms[-1]) ** (1 / (len(norms) - 1))
@@ -96,7 +70,7 @@ def shrink_per_layer(norms: list[float]) -> float:
               metric="test_accuracy", higher_is_better=True)
 def vanishing_gradients(cfg: VanishingGradientsConfig, run: RunDir) -> LabResult:
     unknown = [a for a in cfg.activations if a not in ACTIVATIONS]
-    if unknown or not cfg.activations or cfg.init not in ("gain", "torch") or cfg.layers < 3:
+    if unknown or not cfg.activations or cfg.init not in INITS or cfg.layers < 3:
         raise LayerlabError(f"--activations takes some of {','.join(ACTIVATIONS)}, --init gain or torch and --layers "
                             f">= 3; got {','.join(cfg.activations)}, {cfg.init}, {cfg.layers}")
     # 1. Data: MNIST normalised with the training images' mean and std; a fixed batch to measure on
@@ -114,7 +88,7 @@ def vanishing_gradients(cfg: VanishingGradientsConfig, run: RunDir) -> LabResult
     histories: dict[str, History] = {}
     loss = nn.CrossEntropyLoss()
     for activation in cfg.activations:
-        model = build_mlp(sizes, activation, cfg.init, cfg.seed)
+        model = seeded_mlp(sizes, activation, init=cfg.init, seed=cfg.seed)
         norms["init"][activation] = [n for _, n in layer_gradient_norms(model, loss, probe_x, probe_y)]
         main = activation == cfg.activations[-1]   # the last net is the run's main model
         history = fit(model, train, val=test, val_name="test", loss=loss, optimizer="sgd", lr=cfg.lr,
@@ -126,15 +100,7 @@ def vanishing_gradients(cfg: VanishingGradientsConfig, run: RunDir) -> LabResult
         histories[activation] = history
     # 4. Report: per-layer norms, the shrink factor per layer, accuracies, the two figures
     steps = -(-len(train) // cfg.batch_size) * len(history)
-    metrics: dict[str, float] = {}
-    for activation in cfg.activations:
-        metrics[f"{activation}_test_accuracy"] = histories[activation].last["test_accuracy"]
-        for moment in ("init", "trained"):
-            metrics[f"{activation}_shrink_per_layer_{moment}"] = shrink_per_layer(norms[moment][activation])
-            # log10 (layer 1's / the output layer's): -9 means a billionth; result.json rounds to 6 decimals
-            metrics[f"{activation}_log10_first_over_last_{moment}"] = math.log10(norms[moment][activation][0]
-                                                                                 / norms[moment][activation][-1])
-    metrics["test_accuracy"] = metrics[f"{cfg.activations[-1]}_test_accuracy"]
+    metrics = _metrics(cfg.activations, norms, histories)
     title = f"{cfg.layers}-layer MLP on {cfg.dataset}: the gradient reaching each layer, mean of {len(probe)} training images"
     panels = {"at initialisation": norms["init"], f"after {steps:,} SGD steps": norms["trained"]}
     figures = [run.save_figure(plot_layer_gradients(panels, factor=0.25, title=title), "gradients_per_layer"),
@@ -142,18 +108,37 @@ def vanishing_gradients(cfg: VanishingGradientsConfig, run: RunDir) -> LabResult
                                          title=f"Same recipe, {len(history)} epochs: training curves"), "curves")]
     rows = [{"layer": k + 1, **{f"{a} {m}": norms[m][a][k] for a in cfg.activations for m in ("init", "trained")}}
             for k in range(cfg.layers)]
-    notes = [f"{a}: the gradient shrinks by {metrics[f'{a}_shrink_per_layer_init']:.3f} per layer at initialisation "
-             f"(layer 1 gets 1e{metrics[f'{a}_log10_first_over_last_init']:.1f} of the output layer's), "
-             f"{metrics[f'{a}_shrink_per_layer_trained']:.3f} after training; test accuracy "
-             f"{metrics[f'{a}_test_accuracy']:.4f}." for a in cfg.activations]
-    notes.append("σ'(z) = σ(z)(1 - σ(z)) ≤ 0.25, so each sigmoid layer passes back at most a quarter of the gradient "
-                 "(times its weights): the dotted line in figures/gradients_per_layer.png.")
     card = ModelCard(model="mlp", overrides={"sizes": sizes, "activation": cfg.activations[-1]},
                      input_shape=tuple(train.inputs.shape[1:]), classes=train.classes, mean=train.meta.get("mean"),
                      std=train.meta.get("std"), dataset=cfg.dataset, data_dir=cfg.data_dir or None,
                      data_source=train.meta.get("source"))
-    notes.append(f"The training history at the end of this report is the {cfg.activations[-1]} net's (the run's main model).")
+    notes = _notes(cfg.activations, metrics)
     others = {f"{a}: training history": histories[a].epochs for a in cfg.activations[:-1]}
     return LabResult(metrics=metrics, history=history, summary=summary(model, tuple(train.inputs.shape[1:])), card=card,
                      notes=notes, tables={"Gradient norm per layer (1 = next to the input)": rows, **others},
                      figures=figures)
+
+
+def _metrics(activations: tuple[str, ...], norms: dict[str, dict[str, list[float]]],
+             histories: dict[str, History]) -> dict[str, float]:
+    """Each net's test accuracy and, at initialisation and after training, how fast its gradient shrinks."""
+    metrics: dict[str, float] = {}
+    for activation in activations:
+        metrics[f"{activation}_test_accuracy"] = histories[activation].last["test_accuracy"]
+        for moment in ("init", "trained"):
+            values = norms[moment][activation]
+            metrics[f"{activation}_shrink_per_layer_{moment}"] = shrink_per_layer(values)
+            # log10 (layer 1's / the output layer's): -9 is a billionth; result.json rounds to 6 decimals
+            metrics[f"{activation}_log10_first_over_last_{moment}"] = math.log10(values[0] / values[-1])
+    metrics["test_accuracy"] = metrics[f"{activations[-1]}_test_accuracy"]
+    return metrics
+
+
+def _notes(activations: tuple[str, ...], metrics: dict[str, float]) -> list[str]:
+    notes = [f"{a}: the gradient shrinks by {metrics[f'{a}_shrink_per_layer_init']:.3f} per layer at initialisation "
+             f"(layer 1 gets 1e{metrics[f'{a}_log10_first_over_last_init']:.1f} of the output layer's), "
+             f"{metrics[f'{a}_shrink_per_layer_trained']:.3f} after training; test accuracy "
+             f"{metrics[f'{a}_test_accuracy']:.4f}." for a in activations]
+    return notes + ["σ'(z) = σ(z)(1 - σ(z)) ≤ 0.25, so each sigmoid layer passes back at most a quarter of the gradient "
+                    "(times its weights): the dotted line in figures/gradients_per_layer.png.",
+                    f"The training history at the end of this report is the {activations[-1]} net's (the run's main model)."]

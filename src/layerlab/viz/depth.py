@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from layerlab.inspect.gradients import sigmoid_bound
-from layerlab.viz.style import new_figure
+from layerlab.viz.style import new_figure, tr
 
 if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
     from matplotlib.figure import Figure
@@ -43,22 +43,28 @@ def plot_degradation(panels: Mapping[str, Mapping[str, Sequence[dict[str, Any]]]
     return fig
 
 
+def draw_layer_gradients(ax: Any, per_activation: Mapping[str, Sequence[float]], *, factor: float = 0.25,
+                         lang: str = "en") -> None:
+    """One panel: the gradient reaching each layer (log scale), one line per activation, and the
+    dotted line that starts at the sigmoid net's output layer and shrinks by `factor` per layer
+    towards the input: what σ' ≤ 1/4 alone lets through."""
+    for i, (activation, values) in enumerate(per_activation.items()):
+        layers = range(1, len(values) + 1)
+        ax.semilogy(layers, values, "-o", markersize=3, color=f"C{i}", label=activation)
+        if activation == "sigmoid":
+            ax.semilogy(layers, sigmoid_bound(values[-1], len(values), factor), ":", color="black",
+                        label=tr(lang, f"×{factor:g} per layer from the output", f"출력층부터 층마다 ×{factor:g}"))
+    ax.set_xlabel(tr(lang, "layer (1 = next to the input)", "층 (1 = 입력 쪽)"))
+    ax.set_ylabel(tr(lang, "‖dLoss/dz‖ at the layer's output, per image (log)", "층 출력의 ‖dLoss/dz‖, 이미지당 (로그)"))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
+
 def plot_layer_gradients(norms: Mapping[str, Mapping[str, Sequence[float]]], *, factor: float, title: str) -> Figure:
-    """Gradient norm per layer (log scale), one panel per moment ("at initialisation", ...), one
-    line per activation. The dotted line starts at the sigmoid net's last layer and shrinks by
-    `factor` per layer towards the input: what σ' ≤ 1/4 alone would allow."""
+    """`draw_layer_gradients` once per moment ("at initialisation", "after training", ...)."""
     fig, axes = new_figure(1, len(norms), (5.2 * len(norms), 4.0))
     for ax, (moment, per_activation) in zip(axes[0], norms.items()):
-        for i, (activation, values) in enumerate(per_activation.items()):
-            layers = range(1, len(values) + 1)
-            ax.semilogy(layers, values, "-o", markersize=3, color=f"C{i}", label=activation)
-            if activation == "sigmoid":
-                bound = sigmoid_bound(values[-1], len(values), factor)
-                ax.semilogy(layers, bound, ":", color="black", label=f"{factor:g} per layer from the output")
+        draw_layer_gradients(ax, per_activation, factor=factor)
         ax.set_title(moment)
-        ax.set_xlabel("layer (1 = next to the input)")
-        ax.set_ylabel("‖dLoss/dz‖ at the layer's output, per image (log)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
     fig.suptitle(title)
     return fig
