@@ -118,7 +118,8 @@ def vanishing_numbers(length: int = 100, seeds: int = SEEDS) -> dict:
 
 @register_topic(
     "vanishing-gradient",
-    description="gradient of the loss w.r.t. each earlier input for RNN vs LSTM vs GRU (log scale)",
+    description="gradient of the loss w.r.t. each earlier input for RNN vs LSTM vs GRU; `layers`: at each layer "
+                "of a deep MLP, sigmoid vs tanh vs ReLU (log scale)",
     usage=USAGE,
 )
 def vanishing_gradient(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
