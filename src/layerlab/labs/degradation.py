@@ -95,14 +95,13 @@ def degradation(cfg: DegradationConfig, run: RunDir) -> LabResult:
     # 4. Report: the final errors, the two gaps the paper's Figure 6 is about, and the figure
     metrics: dict[str, float] = {}
     for name, history in histories.items():
-        metrics[f"{name.replace('-', '')}_train_error"] = 1 - history.last["train_accuracy"]
-        metrics[f"{name.replace('-', '')}_test_error"] = 1 - history.last["test_accuracy"]
-    p, r = f"plain{shallow}", f"resnet{shallow}"
-    pd, rd = f"plain{deep}", f"resnet{deep}"
-    gaps = {"plain_deeper_minus_shallower_train_error": metrics[f"{pd}_train_error"] - metrics[f"{p}_train_error"],
-            "resnet_deeper_minus_shallower_train_error": metrics[f"{rd}_train_error"] - metrics[f"{r}_train_error"]}
-    metrics.update(gaps)
-    metrics["test_accuracy"] = 1 - metrics[f"{rd}_test_error"]
+        key = name.replace("-", "")                    # plain-20 -> plain20_train_error, ...
+        metrics[f"{key}_train_error"] = 1 - history.last["train_accuracy"]
+        metrics[f"{key}_test_error"] = 1 - history.last["test_accuracy"]
+    for family in ("plain", "resnet"):                 # > 0: the deeper net fits its training images worse
+        metrics[f"{family}_deeper_minus_shallower_train_error"] = (metrics[f"{family}{deep}_train_error"]
+                                                                   - metrics[f"{family}{shallow}_train_error"])
+    metrics["test_accuracy"] = 1 - metrics[f"resnet{deep}_test_error"]
     panels = {"plain nets": {n: histories[n].epochs for n in (f"plain-{shallow}", f"plain-{deep}")},
               "ResNets": {n: histories[n].epochs for n in (f"resnet-{shallow}", f"resnet-{deep}")}}
     figure = run.save_figure(plot_degradation(panels, title=f"CIFAR-10, {len(train):,} training images, {epochs} epochs: "
