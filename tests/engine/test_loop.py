@@ -150,15 +150,15 @@ def test_bad_options_are_clear_errors(tiny):
         fit(model, tiny, loss="cross-entropyy", progress=False)
 
 
-@pytest.mark.parametrize("schedule", ["step", "cosine", "one-cycle", "multistep"])
+@pytest.mark.parametrize("schedule", ["step", "cosine", "one-cycle", "multistep", "warmup-multistep"])
 def test_schedules_change_the_rate_every_iteration_and_the_log_shows_each_epochs_end(tiny, schedule):
     model = get_model("mlp", sizes=(4, 8, 3))
     history = fit(model, tiny, optimizer="sgd", lr=0.1, epochs=3, schedule=schedule, batch_size=8, device="cpu", progress=False)
     ends = [12, 24, 36]                                   # 96 rows in batches of 8: 12 steps an epoch
     if schedule == "step":                                # x0.1 every 10 epochs: not yet within 3
         expected = [0.1, 0.1, 0.1]
-    elif schedule == "multistep":                         # /10 after step 18 (50%) and step 27 (75%)
-        expected = [0.1, 0.01, 0.001]
+    elif schedule in ("multistep", "warmup-multistep"):  # /10 after step 18 (50%) and step 27 (75%)
+        expected = [0.1, 0.01, 0.001]                     # (the warm-up is over after step 1 of 36)
     elif schedule == "cosine":                            # 0.1 -> 0 over all 36 steps
         expected = [0.05 * (1 + math.cos(math.pi * s / 36)) for s in ends]
     else:                                                 # torch's OneCycleLR, stepped 12, 24, 36 times
@@ -171,6 +171,21 @@ def test_schedules_change_the_rate_every_iteration_and_the_log_shows_each_epochs
             if step in ends:
                 expected.append(reference.param_groups[0]["lr"])
     assert history.series("lr") == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_warmup_multistep_rises_from_a_tenth_over_the_first_5_percent():
+    from layerlab.engine.optim import get_schedule
+
+    opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    schedule = get_schedule("warmup-multistep", opt, 100, 2)   # 200 steps: warm-up 10, then /10 at 100 and 150
+    rates = []
+    for _ in range(200):
+        rates.append(opt.param_groups[0]["lr"])               # the rate of this optimizer step
+        opt.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(0.01) and rates[5] == pytest.approx(0.1 * (0.1 + 0.9 * 5 / 10))
+    assert rates[10] == rates[99] == pytest.approx(0.1)
+    assert rates[100] == rates[149] == pytest.approx(0.01) and rates[150] == rates[199] == pytest.approx(0.001)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 7, 40])

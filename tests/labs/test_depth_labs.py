@@ -69,7 +69,8 @@ def test_full_is_the_papers_run_and_refuses_a_changed_recipe():
     from layerlab.labs.degradation import DegradationConfig, _paper_run
 
     paper = _paper_run(DegradationConfig(full=True))
-    assert (paper.train_size, paper.test_size, paper.batch_size, paper.lr, paper.epochs) == (0, 0, 128, 0.1, 164)
+    assert (paper.train_size, paper.test_size, paper.batch_size, paper.lr, paper.epochs, paper.schedule) == (
+        0, 0, 128, 0.1, 164, "multistep")
     assert 164 * -(-50_000 // 128) == 64_124                          # the paper's 64k iterations
     with pytest.raises(LayerlabError, match="--full is the paper's run .*; drop --epochs"):
         _paper_run(DegradationConfig(full=True, epochs=3))

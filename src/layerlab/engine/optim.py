@@ -103,6 +103,21 @@ def multistep(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) ->
     return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[total // 2, total * 3 // 4], gamma=0.1)
 
 
+@SCHEDULES.register("warmup-multistep", description="rise linearly from lr/10 over the first 5% of the run, then multistep")
+def warmup_multistep(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> LRScheduler:
+    # the paper warms ResNet-110 up at lr/10 for its first 400 iterations: a deep net's first steps
+    # at the full rate can throw it far off (ResNet-56 at 0.05 in the degradation lab: loss 3.8)
+    total = max(1, steps_per_epoch * epochs)
+    warmup, first, second = max(1, total // 20), total // 2, total * 3 // 4
+
+    def factor(step: int) -> float:   # the multiple of lr for the step after `step` scheduler steps
+        if step < warmup:
+            return 0.1 + 0.9 * step / warmup
+        return 1.0 if step < first else 0.1 if step < second else 0.01
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 @SCHEDULES.register("cosine", description="cosine decay from lr to 0 over the whole run")
 def cosine(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> LRScheduler:
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_per_epoch * epochs))
