@@ -150,7 +150,21 @@ def test_vanishing_gradients_default_sigmoid_vanishes_and_stays_at_chance(shared
 def test_alexnet_norm_default_batch_norm_beats_lrn_and_none(shared_datasets, tmp_path):
     torch.set_num_threads(2)
     out = run_lab("alexnet-norm", {"data_dir": str(shared_datasets / "cifar10-jpg"), "progress": False}, out=tmp_path)
-    # measured: batch norm 0.4480, none 0.3225, LRN 0.2900 test accuracy; train loss 1.604 / 1.863 / 1.887
-    assert out["batch_test_accuracy"] > max(out["none_test_accuracy"], out["lrn_test_accuracy"]) + 0.05
-    assert out["batch_train_loss"] < min(out["none_train_loss"], out["lrn_train_loss"])
-    assert abs(out["lrn_test_accuracy"] - out["none_test_accuracy"]) < 0.06    # LRN buys nothing here
+    # measured: batch norm 0.599, LRN 0.480, none 0.442 test accuracy; train loss 1.231 / 1.479 / 1.554
+    assert out["batch_test_accuracy"] > max(out["none_test_accuracy"], out["lrn_test_accuracy"]) + 0.08
+    assert out["batch_train_loss"] < min(out["none_train_loss"], out["lrn_train_loss"]) - 0.15
+    assert abs(out["lrn_test_accuracy"] - out["none_test_accuracy"]) < 0.07    # LRN: a few points either way
+
+
+@pytest.mark.slow
+def test_degradation_default_plain_56_trains_worse_than_plain_20_and_shortcuts_close_most_of_the_gap(
+        shared_datasets, tmp_path):
+    torch.set_num_threads(2)
+    out = run_lab("degradation", {"data_dir": str(shared_datasets / "cifar10-jpg"), "progress": False}, out=tmp_path)
+    # measured (training error): plain-20 0.4599, plain-56 0.7219, ResNet-20 0.3634, ResNet-56 0.3846;
+    # test error 0.4585, 0.6995, 0.383, 0.402. ResNet-56 <= ResNet-20 (the paper, 64k steps) did NOT hold here
+    assert out["plain_deeper_minus_shallower_train_error"] > 0.15                     # degradation: +26 points
+    assert out["plain56_test_error"] > out["plain20_test_error"] + 0.15
+    assert out["resnet_deeper_minus_shallower_train_error"] < 0.05                    # +2 points
+    assert out["resnet56_train_error"] < out["plain56_train_error"] - 0.25            # same layers, with shortcuts
+    assert out["resnet20_train_error"] < out["plain20_train_error"]
