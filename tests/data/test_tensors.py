@@ -137,3 +137,15 @@ def test_select_classes_needs_class_id_targets() -> None:
 
     with pytest.raises(LayerlabError, match="select_classes needs class-id targets"):
         select_classes(_box_data(), ("a",))
+
+
+def test_balanced_subset_keeps_the_same_count_of_every_class_and_their_labels() -> None:
+    from layerlab.data.tensors import balanced_subset
+
+    targets = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)              # unbalanced: 50, 30, 20
+    data = TensorData(torch.arange(100.0).unsqueeze(1), targets, classes=("a", "b", "c"))
+    small = balanced_subset(data, 30, seed=1)
+    assert len(small) == 30 and torch.bincount(small.targets).tolist() == [10, 10, 10]
+    assert all(int(data.targets[int(x)]) == int(y) for x, y in zip(small.inputs[:, 0], small.targets))  # rows keep their label
+    assert torch.equal(balanced_subset(data, 30, seed=1).inputs, small.inputs)                      # the seed decides
+    assert balanced_subset(data, 0) is data and balanced_subset(data, 100) is data                  # 0 or all: everything
