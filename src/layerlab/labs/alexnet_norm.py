@@ -98,7 +98,8 @@ def alexnet_norm(cfg: AlexnetNormConfig, run: RunDir) -> LabResult:
     notes = [f"Test accuracy on {len(test):,} images after {len(histories[last])} epochs: "
              + ", ".join(f"{NAMES[n]} {metrics[f'{n}_test_accuracy']:.4f}" for n in ranking) + " (best first).",
              "LRN adds no parameters; batch norm adds 2 per channel (scale and shift) after each of the 5 convs.",
-             f"The training history at the end of this report is the {NAMES[last]} net's (the run's main model)."]
+             f"The training history at the end of this report is the {NAMES[last]} net's (the run's main model); "
+             "`layerlab eval` scores it on the whole test split."]
     card = ModelCard(model="alexnet-cifar", overrides={"norm": last, "num_classes": train.num_classes},
                      input_shape=tuple(train.inputs.shape[1:]), classes=train.classes, mean=mean, std=std,
                      dataset=cfg.dataset, data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
