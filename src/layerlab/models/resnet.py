@@ -17,6 +17,15 @@ paper; 16 is a 16x cheaper net for CPU lessons).
 Parameter counts: resnet18 11,689,512 · resnet34 21,797,672 · resnet50 25,557,032 (1000 classes)
 · resnet18-cifar 11,173,962 (10 classes). state_dict keys are torchvision's (`conv1`, `bn1`,
 `layer1.0.conv1`, `layer2.0.downsample.0`, `fc`), so the published ImageNet weights load.
+
+The paper's own CIFAR-10 nets (§4.2, `CifarResNet`: resnet20, resnet56, plain20, plain56) are
+smaller: a 3x3 conv, then three stages of n BasicBlocks at 32, 16 and 8 pixels with 16, 32 and 64
+channels, global average pool, FC: 6n + 2 weighted layers (n = 3: 20, n = 9: 56). Their shortcuts
+are the paper's option A: where a stage halves the image and doubles the channels, the identity
+keeps every other pixel and appends zero channels (`PadShortcut`), so it holds no parameters and
+each plain twin has exactly its ResNet's count (269,722 and 853,018; 0.27M and 0.85M in the paper).
+`shortcut="B"` uses the 1x1 conv + BN instead (resnet20: 272,474). torchvision has no CIFAR ResNet;
+the keys follow the same scheme (`layer2.0.conv1`, `fc`).
 """
 
 from __future__ import annotations
