@@ -11,9 +11,10 @@ import json
 import os
 import sys
 import typing
+import warnings
 from typing import Any, Sequence
 
-from layerlab.errors import LayerlabError
+from layerlab.errors import LayerlabError, LayerlabWarning
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
@@ -69,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """The `layerlab` command with `argv` (default: sys.argv[1:]); returns the exit status."""
     try:
-        status = _command(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = _command(argv)
         sys.stdout.flush()   # a reader that went away shows up here, not in Python's flush at exit
         return status
     except BrokenPipeError:
@@ -78,6 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # that Python's flush at exit does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A LayerlabWarning is one `warning: …` line for the user; others keep Python's format."""
+    if issubclass(category, LayerlabWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _command(argv: Sequence[str] | None) -> int:

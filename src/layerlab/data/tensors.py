@@ -105,14 +105,33 @@ class TensorData:
     def __getitem__(self, index: Index) -> Batch:
         return take(self.inputs, index), take(self.targets, index)
 
-    def subset(self, indices: Tensor) -> "TensorData":
-        """The rows at `indices` (a view-free copy), keeping classes and meta."""
+    def subset(self, indices: Tensor | slice) -> "TensorData":
+        """The rows at `indices` (a view-free copy), keeping classes and meta (per-sample entries such
+        as `meta["files"]` follow their rows)."""
         return TensorData(take(self.inputs, indices), take(self.targets, indices), self.classes, self.name,
-                          dict(self.meta))
+                          rows_meta(self.meta, len(self), indices))
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+
+PER_SAMPLE_META = ("files",)   # meta entries with one item per sample: they follow their rows
+
+
+def rows_meta(meta: dict[str, Any], length: int, indices: Tensor | slice) -> dict[str, Any]:
+    """A copy of `meta` for the rows at `indices`: per-sample entries are taken row by row."""
+    out = dict(meta)
+    for key in PER_SAMPLE_META:
+        values = meta.get(key)
+        if isinstance(values, (tuple, list)) and len(values) == length:
+            if isinstance(indices, slice):
+                rows = list(range(length)[indices])
+            else:
+                index = torch.as_tensor(indices)
+                rows = (index.nonzero().flatten() if index.dtype == torch.bool else index.flatten()).tolist()
+            out[key] = tuple(values[i] for i in rows)
+    return out
 
 
 class BatchLoader:
@@ -225,4 +244,4 @@ def select_classes(data: TensorData, classes: Sequence[str], per_class: int = 0,
         chosen.append(rows)
         labels.append(torch.full((len(rows),), new, dtype=data.targets.dtype))
     rows = torch.cat(chosen)
-    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, dict(data.meta))
+    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, rows_meta(data.meta, len(data), rows))

@@ -77,7 +77,9 @@ def image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]
 # ---------------------------------------------------------------------------------------------
 
 def evaluate_images(model: nn.Module, card: ModelCard) -> dict[str, float]:
-    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
+    # your own folder is read at the size and in the channels the model was trained with
+    options = {"channels": card.input_shape[0], "size": tuple(card.input_shape[1:])} if card.dataset == "image-folder" else {}
+    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir, **options)
     if test.classes and card.classes and tuple(card.classes) != tuple(test.classes):
         test = select_classes(test, card.classes)   # a model of some of the classes (transfer learning)
     return evaluate(model, test, loss=card.loss, transform=float_normalize(card.mean, card.std), prefix="test_")

@@ -38,6 +38,7 @@ class LabResult:
     notes: list[str] = field(default_factory=list)       # sentences for the report
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
+    title: str = ""                                      # the report's title when not the lab's (e.g. names the user's data)
 
 
 Lab = Callable[[Any, RunDir], LabResult]

@@ -125,7 +125,7 @@ def _record_inputs(run: RunDir, card: ModelCard) -> None:
 
 
 def render_report(entry: Any, cfg: Any, run: RunDir, result: LabResult, seconds: float) -> str:
-    lines = [f"# {entry.meta['title']}", "", f"Course unit: {entry.meta['unit']}  ", f"Lab: `{entry.name}` · "
+    lines = [f"# {result.title or entry.meta['title']}", "", f"Course unit: {entry.meta['unit']}  ", f"Lab: `{entry.name}` · "
              f"run time {seconds:.1f} s · seed {cfg.seed}", "", "## Results", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in result.metrics.items()]
     if result.notes:
