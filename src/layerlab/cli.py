@@ -60,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="every run under DIR: lab, status, key metric, start; newest first")
     p.add_argument("dir", nargs="?", default="runs", help="folder of run folders (default: runs)")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("data", help="list datasets or describe one")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "info"])
+    p = sub.add_parser("data", help="list datasets, describe one, or fetch one (download where a download exists)")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "info", "fetch"])
     p.add_argument("name", nargs="?")
+    p.add_argument("--data-dir", help="fetch: a folder that may already hold the files")
     p.add_argument("--json", action="store_true")
     return parser
 
@@ -238,12 +239,31 @@ def _viz(args: argparse.Namespace) -> int:
 def _data(args: argparse.Namespace) -> int:
     from layerlab.data import DATASETS, describe
 
+    if args.action == "fetch":
+        return _fetch(args)
     if args.action == "list" or not args.name:
         rows = [describe(n) for n in DATASETS.names()]
         _emit({"datasets": rows}, args.json, "\n".join(f"{r['name']:<20} {r['description']}" for r in rows))
         return 0
     info = describe(args.name)
     _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    """Read every split once: a dataset with a public download lands (checksum-verified) in the cache;
+    one without says which files to put where."""
+    from layerlab.data import DATASETS, get_dataset
+
+    if not args.name:
+        raise LayerlabError(f"data fetch needs a dataset name: one of {', '.join(DATASETS.names())}")
+    counts = {split: len(get_dataset(args.name, split=split, root=args.data_dir))
+              for split in DATASETS.get(args.name).meta["splits"]}
+    data = get_dataset(args.name, split=next(iter(counts)), root=args.data_dir)
+    where = data.meta.get("source")
+    _emit({"name": args.name, "splits": counts, "source": where}, args.json,
+          f"{args.name}: " + ", ".join(f"{split} {n:,}" for split, n in counts.items()) + (f"  (from {where})" if where else "")
+          + "  ready")
     return 0
 
 
