@@ -17,13 +17,23 @@ from layerlab.errors import LayerlabError
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
-    """One --flag per dataclass field; the dataclass stays the single source of truth."""
+    """One --flag per dataclass field, with the field's help, default and allowed values; the
+    dataclass stays the single source of truth."""
+    from layerlab.labs.base import option_help
+
+    defaults = cfg_type()
     for name, tp in typing.get_type_hints(cfg_type).items():
         flag = "--" + name.replace("_", "-")
+        text, choices = option_help(cfg_type, name)
+        default = getattr(defaults, name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        text += f" (default: {shown!r})" if shown == "" else f" (default: {shown})"
+        if choices:
+            text += f"; one of {', '.join(choices)}"
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
-        else:
-            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper())   # coerced by make_config
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+        else:   # coerced (and checked against its choices) by make_config
+            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper(), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,20 +138,29 @@ def _run(argv: list[str]) -> int:
 
     if not argv or argv[0].startswith("-"):
         if any(a in ("-h", "--help") for a in argv):
-            print("usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
-                  "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]")
+            print(_run_usage(LABS))
             return 0
         raise LayerlabError(f"run needs a lab name: one of {', '.join(LABS.names())}")
     entry = LABS.get(argv[0])
     parser = argparse.ArgumentParser(prog=f"layerlab run {argv[0]}", description=entry.meta["title"])
     add_config_flags(parser, entry.meta["config"])
     parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on the last line")
     args = _parse(parser, argv[1:])
     overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json")}
     outcome = run_lab(argv[0], overrides, out=args.out)
     _finish_run(outcome, args.json)
     return 0
+
+
+def _run_usage(labs: Any) -> str:
+    from layerlab.labs.base import QUICK_HELP
+
+    rows = [f"  {name:<20} {labs.get(name).meta['title']}" for name in labs.names()]
+    return "\n".join(["usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
+                      "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]", "",
+                      "labs:", *rows, "", f"--quick: {QUICK_HELP}.",
+                      "layerlab run LAB --help lists that lab's options with their defaults."])
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

@@ -19,17 +19,17 @@ from layerlab.engine import History, RunDir, fit
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models.cubic import Cubic, cubic   # y = a + b·x + c·x² + d·x³, and the same as a module
 from layerlab.viz.curves import plot_history, plot_lines
 
 
 @dataclass(frozen=True)
 class CubicSinConfig(LabConfig):
-    method: str = "manual"     # manual | autograd | optim
-    lr: float = 1e-6           # the course's rate: the loss is a *sum* over 2,000 points, so it is tiny
-    iterations: int = 2000
-    points: int = 2000
+    method: str = option("manual", "how the gradients are found: by hand, by autograd, or by torch.optim.SGD through fit", choices=("manual", "autograd", "optim"))
+    lr: float = option(1e-6, "the course's rate: the loss is a *sum* over 2,000 points, so it is tiny")
+    iterations: int = option(2000, "gradient-descent steps over all the points")
+    points: int = option(2000, "points of sin(x) on [-π, π]")
 
 
 def squared_error(y_pred: Tensor, y: Tensor) -> Tensor:

@@ -23,20 +23,20 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history, plot_predicted_vs_true
 
 
 @dataclass(frozen=True)
 class HousePricesConfig(LabConfig):
-    dataset: str = "boston-housing"    # boston-housing | california-housing
-    hidden: tuple[int, ...] = (64, 64)
-    epochs: int = 200                  # small data: many cheap epochs (Boston: 13 iterations each)
+    dataset: str = option("boston-housing", "boston-housing | california-housing")
+    hidden: tuple[int, ...] = option((64, 64), "hidden layer sizes of the MLP, comma-separated")
+    epochs: int = option(200, "small data: many cheap epochs (Boston: 13 iterations each)")
     batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    folds: int = 5                     # Boston only: k-fold cross-validation
+    lr: float = option(3e-3, "peak learning rate of the one-cycle schedule")
+    weight_decay: float = option(1e-4, "L2 penalty on the weights")
+    folds: int = option(5, "Boston only: k-fold cross-validation")
 
 
 def train_mlp(train: TensorData, cfg: HousePricesConfig, run: RunDir, stage: str) -> tuple[torch.nn.Module, StandardScaler, StandardScaler, History]:

@@ -15,7 +15,7 @@ from layerlab.files import atomic_write_text
 from layerlab.engine.run import RunDir, read_runs, seed_everything
 from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
-from layerlab.labs.base import LABS, LabResult
+from layerlab.labs.base import LABS, LabResult, option_help
 
 
 def make_config(cfg_type: type, overrides: dict[str, Any]) -> Any:
@@ -25,6 +25,11 @@ def make_config(cfg_type: type, overrides: dict[str, Any]) -> Any:
     if unknown:
         raise LayerlabError(f"unknown option {unknown[0]!r}; this lab takes {', '.join(sorted(hints))}")
     values = {key: coerce(value, hints[key], key) for key, value in overrides.items()}
+    for key, value in values.items():
+        choices = option_help(cfg_type, key)[1]
+        if choices and value not in choices:
+            allowed = ", ".join(choices[:-1]) + " or " + choices[-1]
+            raise LayerlabError(f"--{key.replace('_', '-')} must be {allowed}; got {value!r}")
     return dataclasses.replace(cfg_type(), **values)
 
 

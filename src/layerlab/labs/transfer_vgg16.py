@@ -35,7 +35,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.run import seed_everything
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.pretrained import IMAGENET_URLS, load_pretrained
 from layerlab.models.transfer import freeze_features, last_block, replace_head, unfreeze
@@ -46,21 +46,21 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class TransferVgg16Config(LabConfig):
-    weights: str = ""                 # "": the offline demonstration; "imagenet"; or a weights file
-    model: str = "vgg16"              # the architecture of --weights; "cifar-vgg" is the small net below
-    classes: tuple[str, ...] = ("cat", "dog")  # the new task; the demonstration pretrains on the rest
-    per_class: int = 100              # training images per new class
-    unfreeze_last: bool = False       # also fine-tune the last conv block
-    dropout: float = 0.5              # before the new head
-    baseline: bool = True             # also train the same net from scratch, same budget
-    widths: tuple[int, ...] = (32, 64, 128)  # cifar-vgg: each basic block's channels
-    hidden: int = 256                 # cifar-vgg: the hidden FC layer
-    pretrain_epochs: int = 6          # the demonstration's pretraining on the source classes
-    epochs: int = 30                  # fine-tuning epochs (4 steps each with 200 images)
+    weights: str = option("", "'': the offline demonstration; 'imagenet'; or a weights file")
+    model: str = option("vgg16", "the architecture of --weights; 'cifar-vgg' is the small net below")
+    classes: tuple[str, ...] = option(("cat", "dog"), "the new task; the demonstration pretrains on the rest")
+    per_class: int = option(100, "training images per new class")
+    unfreeze_last: bool = option(False, "also fine-tune the last conv block")
+    dropout: float = option(0.5, "dropout before the new head")
+    baseline: bool = option(True, "also train the same net from scratch, same budget")
+    widths: tuple[int, ...] = option((32, 64, 128), "cifar-vgg: each basic block's channels")
+    hidden: int = option(256, "cifar-vgg: the hidden FC layer")
+    pretrain_epochs: int = option(6, "the demonstration's pretraining on the source classes")
+    epochs: int = option(30, "fine-tuning epochs (4 steps each with 200 images)")
     batch_size: int = 50
-    lr: float = 1e-3                  # Adam, fine-tuning and from scratch alike
-    amp: bool = True                  # bf16 autocast
-    channels_last: bool = True
+    lr: float = option(1e-3, "learning rate of Adam, fine-tuning and from scratch alike")
+    amp: bool = option(True, "bf16 autocast: faster on a CPU with AVX-512 BF16")
+    channels_last: bool = option(True, "NHWC memory layout: faster convolutions on a CPU")
 
 
 @register_lab("transfer-vgg16", config=TransferVgg16Config, title="Transfer learning: a pretrained VGG on new classes",
