@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import typing
+from pathlib import Path
 from typing import Any, Sequence
 
 from layerlab.errors import LayerlabError
@@ -148,9 +149,31 @@ def _run(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on the last line")
     args = _parse(parser, argv[1:])
     overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json")}
-    outcome = run_lab(argv[0], overrides, out=args.out)
+    started: list[Path] = []
+    try:
+        outcome = run_lab(argv[0], overrides, out=args.out, announce=lambda path: _announce(path, started))
+    except KeyboardInterrupt:
+        return _interrupted(started)
     _finish_run(outcome, args.json)
     return 0
+
+
+def _announce(path: Path, started: list[Path]) -> None:
+    started.append(path)
+    print(f"run folder: {path}", flush=True)
+
+
+def _interrupted(started: list[Path]) -> int:
+    """Ctrl-C: which folder to resume, and whether it has a checkpoint to resume from yet."""
+    from layerlab.engine.run import RunDir
+
+    if not started:
+        raise KeyboardInterrupt
+    epoch = RunDir(started[0]).checkpointed_epoch()
+    saved = (f"its checkpoint holds epoch {epoch}" if epoch is not None else
+             "it has no checkpoint yet (no epoch had finished), so resuming starts from the beginning")
+    print(f"error: interrupted; {saved}: layerlab resume {started[0]}", file=sys.stderr)
+    return 130
 
 
 def _run_usage(labs: Any) -> str:
@@ -182,7 +205,12 @@ def _finish_run(outcome: dict[str, Any], as_json: bool) -> None:
 def _resume(args: argparse.Namespace) -> int:
     from layerlab.labs import resume_lab
 
-    _finish_run(resume_lab(args.run_dir), args.json)
+    started: list[Path] = []
+    try:
+        outcome = resume_lab(args.run_dir, announce=lambda path: _announce(path, started))
+    except KeyboardInterrupt:
+        return _interrupted(started)
+    _finish_run(outcome, args.json)
     return 0
 
 
@@ -190,7 +218,8 @@ def _eval(args: argparse.Namespace) -> int:
     from layerlab.engine.deploy import evaluate_run
 
     metrics = evaluate_run(args.run_dir)
-    _emit({"run_dir": args.run_dir, **metrics}, args.json, "\n".join(f"{k}: {v:.4f}" for k, v in metrics.items()))
+    lines = [f"scored {metrics['examples']:,} held-out examples"] + [f"{k}: {v:.4f}" for k, v in metrics.items() if k != "examples"]
+    _emit({"run_dir": args.run_dir, **metrics}, args.json, "\n".join(lines))
     return 0
 
 

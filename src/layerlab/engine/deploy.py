@@ -41,7 +41,8 @@ def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
-    """Test-split metrics of a saved model, computed afresh from its files."""
+    """Test-split metrics of a saved model, computed afresh from its files; "examples" says how
+    many it scored (sentences, rows, images; characters for a language model)."""
     model, card = load_trained(run_dir)
     score = get_predictor(card.task).meta["evaluate"]
     if score is None or not card.dataset or not card.test_split:
@@ -80,7 +81,8 @@ def evaluate_images(model: nn.Module, card: ModelCard) -> dict[str, float]:
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
     if test.classes and card.classes and tuple(card.classes) != tuple(test.classes):
         test = select_classes(test, card.classes)   # a model of some of the classes (transfer learning)
-    return evaluate(model, test, loss=card.loss, transform=float_normalize(card.mean, card.std), prefix="test_")
+    metrics = evaluate(model, test, loss=card.loss, transform=float_normalize(card.mean, card.std), prefix="test_")
+    return {"examples": len(test), **metrics}
 
 
 def describe_image(result: dict[str, Any]) -> str:
@@ -109,7 +111,7 @@ def evaluate_rows(model: nn.Module, card: ModelCard) -> dict[str, float]:
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
     outputs, targets = predict(model, test, transform=float_normalize(card.mean, card.std))
     err = _unscale(card, outputs[:, :1]) - targets
-    return {"test_rmse": err.pow(2).mean().sqrt().item(), "test_mae": err.abs().mean().item()}
+    return {"examples": len(test), "test_rmse": err.pow(2).mean().sqrt().item(), "test_mae": err.abs().mean().item()}
 
 
 def describe_row(result: dict[str, Any]) -> str:

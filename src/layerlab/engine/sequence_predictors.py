@@ -70,7 +70,7 @@ def evaluate_text(model: nn.Module, card: ModelCard) -> dict[str, float]:
             loss += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
             correct += int((logits.argmax(dim=-1) == targets).sum())
     count = val.targets.numel()
-    return {"val_loss": loss / count, "val_perplexity": math.exp(loss / count), "val_accuracy": correct / count}
+    return {"examples": count, "val_loss": loss / count, "val_perplexity": math.exp(loss / count), "val_accuracy": correct / count}
 
 
 def describe_text(result: dict[str, Any]) -> str:
@@ -127,7 +127,7 @@ def evaluate_translation(model: nn.Module, card: ModelCard) -> dict[str, float]:
     max_len = test.targets.shape[1] + 2                  # as the lab decodes: a little longer than any reference
     hypotheses = [tgt_vocab.decode(ids) for ids, _ in greedy_translate(model, test.inputs, max_len)]
     references = [tokenize(pair.english if tgt_lang == "en" else pair.korean, tgt_lang) for pair in test.meta["pairs"]]
-    return {f"test_bleu{n}": corpus_bleu(hypotheses, references, max_n=n) for n in (1, 2, 4)}
+    return {"examples": len(hypotheses)} | {f"test_bleu{n}": corpus_bleu(hypotheses, references, max_n=n) for n in (1, 2, 4)}
 
 
 def describe_translation(result: dict[str, Any]) -> str:

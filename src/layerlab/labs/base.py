@@ -59,6 +59,7 @@ class LabResult:
     notes: list[str] = field(default_factory=list)       # sentences for the report
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
+    trained: dict[str, int] = field(default_factory=dict)   # {"iterations": 2000}; empty: the history's epochs
 
 
 Lab = Callable[[Any, RunDir], LabResult]
