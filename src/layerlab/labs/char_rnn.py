@@ -29,6 +29,7 @@ from layerlab.engine.sequence_predictors import language_model_card
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.reporting import times_words
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history
 
@@ -126,7 +127,8 @@ def char_rnn(cfg: CharRnnConfig, run: RunDir) -> LabResult:
                "unigram_loss": base_loss, "unigram_perplexity": math.exp(base_loss),
                "perplexity_ratio": math.exp(base_loss - val_loss)}
     notes = [f"Validation perplexity {metrics['val_perplexity']:.2f} against {metrics['unigram_perplexity']:.2f} for "
-             f"character frequencies alone: {metrics['perplexity_ratio']:.1f}x fewer likely choices per character.",
+             f"character frequencies alone: "
+             f"{times_words(metrics['val_perplexity'], metrics['unigram_perplexity'], 'likely choices per character')}.",
              f"Next-character accuracy on unseen text: {100 * metrics['val_accuracy']:.1f}%.",
              f"The sample below (prompt {cfg.prompt!r}, temperature {cfg.temperature:g}, seed {cfg.seed}) is in sample.txt."]
     figures = [run.save_figure(plot_history(history, "Cross-entropy per character"), "curves")]

@@ -64,7 +64,7 @@ def descend(x: Tensor, y: Tensor, coeffs: Tensor, cfg: CubicSinConfig) -> tuple[
         if cfg.method == "autograd":
             coeffs.grad = None
         if t % 100 == 0 or t == 1:
-            history.epochs.append({"epoch": t, "train_loss": loss.item()})
+            history.epochs.append({"iteration": t, "train_loss": loss.item()})
     return coeffs.detach(), history
 
 
@@ -85,6 +85,9 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
         history = fit(model, data, loss="sum_of_squares", optimizer="sgd", lr=cfg.lr, epochs=cfg.iterations,
                       batch_size=len(data), device="cpu", progress=False, seed=cfg.seed)
         final = model.coeffs.detach().flatten()
+        # one full-batch epoch is one iteration: keep the rows the other methods log (1, 100, 200, ...)
+        history.epochs = [{"iteration": r["epoch"], "train_loss": r["train_loss"]} for r in history.epochs
+                          if r["epoch"] % 100 == 0 or r["epoch"] == 1]
     else:
         final, history = descend(x, y, initial, cfg)
     # 4. Report: compare with the least-squares answer
@@ -92,9 +95,12 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
     names = ("a", "b", "c", "d")
     metrics = {"loss": squared_error(cubic(x, final), y).item(), "max_coefficient_gap": (final - best).abs().max().item()}
     metrics |= {n: v for n, v in zip(names, final.tolist())} | {f"lstsq_{n}": v for n, v in zip(names, best.tolist())}
-    figures = [run.save_figure(plot_lines(x, {"sin(x)": y, "random initial cubic": cubic(x, initial),
-                                              "fitted cubic": cubic(x, final)}, "sin(x) and the cubic"), "fit"),
-               run.save_figure(plot_history(history, "Sum of squared errors"), "loss")]
+    # the y axis follows sin(x), not the random start (which can reach ±30 and flatten everything else)
+    curves = {"sin(x)": y, "random initial cubic": cubic(x, initial), "fitted cubic": cubic(x, final)}
+    margin = 0.25 * (y.max() - y.min()).item()
+    ylim = (y.min().item() - margin, y.max().item() + margin)       # sin: -1.5 .. 1.5
+    figures = [run.save_figure(plot_lines(x, curves, "sin(x) and the cubic", ylim=ylim), "fit"),
+               run.save_figure(plot_history(history, "Sum of squared errors", x="iteration", log_loss=True), "loss")]
     fitted = " ".join(f"{v:+.4f}{p}" for v, p in zip(final.tolist(), ("", "·x", "·x²", "·x³")))
     notes = [f"Result: y = {fitted}", f"Largest gap to the least-squares cubic: {metrics['max_coefficient_gap']:.4f}"]
     # 5. Keep the four numbers as a model: `layerlab predict RUN_DIR points.csv` (a column x) evaluates it
@@ -103,4 +109,5 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
               "max_coefficient_gap (result.json)")
     card = ModelCard(model="cubic", input_shape=(1,), task="regression", loss="sum_of_squares", dataset="sine",
                      test_split="", feature_names=("x",), extra={"judged_by": judged})
-    return LabResult(metrics=metrics, history=history, notes=notes, figures=figures, card=card)
+    return LabResult(metrics=metrics, history=history, notes=notes, figures=figures, card=card,
+                     trained={"iterations": cfg.iterations})

@@ -24,6 +24,7 @@ from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.reporting import change_words
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history, plot_predicted_vs_true
 
@@ -120,8 +121,9 @@ def house_prices(cfg: HousePricesConfig, run: RunDir) -> LabResult:
                                                       "Predicted vs true price (held-out rows)"), "predicted_vs_true"),
                run.save_figure(plot_history(history, "MSE on standardised prices (the saved model)"), "curves")]
     judged = f"{cfg.folds}-fold cross-validation" if len(pairs) > 1 else "a held-out 20% split"
-    notes = [f"Judged by {judged}: MLP RMSE {metrics['mlp_rmse']:.3f} vs linear {metrics['linear_rmse']:.3f} {unit}, "
-             f"{100 * metrics['rmse_improvement']:.1f}% lower.",
+    verdict = change_words(metrics["mlp_rmse"], metrics["linear_rmse"], higher_is_better=False)
+    notes = [f"Judged by {judged}: MLP RMSE {metrics['mlp_rmse']:.3f} vs linear {metrics['linear_rmse']:.3f} {unit}: "
+             f"{verdict} than linear regression.",
              "Features and target are standardised with statistics of the training rows only.",
              f"The saved model (for `layerlab predict`) learned from {len(data):,} rows"
              + (" after cross-validation had judged the recipe." if len(pairs) > 1 else ".")]

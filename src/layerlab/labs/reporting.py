@@ -33,12 +33,12 @@ class LabRun(RunDir):
 
 def change_words(value: float, baseline: float, *, higher_is_better: bool) -> str:
     """`value` against `baseline` as a percentage and a verdict: (6.020, 4.862, lower better) ->
-    "23.8% higher: worse"; (4.0, 5.0, lower better) -> "20.0% lower: better"."""
+    "23.8% higher, so worse"; (4.0, 5.0, lower better) -> "20.0% lower, so better"."""
     if baseline == 0 or round(100 * (value / baseline - 1), 1) == 0:
         return "the same"
     pct = 100 * (value / baseline - 1)
     better = (pct > 0) == higher_is_better
-    return f"{abs(pct):.1f}% {'higher' if pct > 0 else 'lower'}: {'better' if better else 'worse'}"
+    return f"{abs(pct):.1f}% {'higher' if pct > 0 else 'lower'}, so {'better' if better else 'worse'}"
 
 
 def times_words(smaller: float, larger: float, noun: str) -> str:
