@@ -51,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
     p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
     p.add_argument("run_dir")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="*", help="images, CSV rows, or text files (a prompt; sentences, one per line)")
+    p.add_argument("--prompt", help="language models: text to continue; translators: a sentence to translate")
     p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
+                   "below 1 more careful, above 1 more adventurous (default: greedy)")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
@@ -224,9 +227,14 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt
 
-    results = predict_files(args.run_dir, args.files, PredictOptions(seed=args.seed, length=args.length))
+    if not args.files and args.prompt is None:
+        raise LayerlabError("predict needs files to predict on, or --prompt TEXT for a language model or translator")
+    options = PredictOptions(seed=args.seed, length=args.length, temperature=args.temperature)
+    results = predict_files(args.run_dir, args.files, options)
+    if args.prompt is not None:
+        results += predict_prompt(args.run_dir, args.prompt, options)
     _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 

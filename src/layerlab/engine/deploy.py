@@ -29,7 +29,7 @@ from layerlab.errors import LayerlabError
 from layerlab.models import get_model
 
 __all__ = ["PREDICTORS", "PredictOptions", "describe_predictions", "evaluate_run", "image_input", "load_trained",
-           "predict_files", "register_predictor"]
+           "predict_files", "predict_prompt", "register_predictor"]
 
 
 def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
@@ -57,6 +57,16 @@ def predict_files(run_dir: str | Path, files: list[str], options: PredictOptions
     model, card = load_trained(run_dir)
     predict_file = get_predictor(card.task).obj
     return [result for name in files for result in predict_file(model, card, Path(name), options or PredictOptions())]
+
+
+def predict_prompt(run_dir: str | Path, text: str, options: PredictOptions | None = None) -> list[dict[str, Any]]:
+    """A language model continues `text`; a translator translates it (one sentence per line)."""
+    model, card = load_trained(run_dir)
+    from_text = get_predictor(card.task).meta["from_text"]
+    if from_text is None:
+        raise LayerlabError(f"--prompt is for a language model or a translator; {run_dir} holds a {card.task} "
+                            "model: pass it files instead")
+    return from_text(model, card, text, options or PredictOptions())
 
 
 def describe_predictions(run_dir: str | Path, results: list[dict[str, Any]]) -> str:
