@@ -139,3 +139,14 @@ def test_a_copied_run_folder_evaluates_predicts_and_resumes_from_another_folder(
     assert lines[0] == f"run folder: {moved}"
     resumed = json.loads(lines[-1])
     assert resumed["run_dir"] == str(moved) and resumed["test_accuracy"] == out["test_accuracy"]
+
+
+def test_every_list_that_an_error_hint_names_exists(capsys):
+    from layerlab.engine.optim import get_schedule
+    from layerlab.errors import LayerlabError
+
+    with pytest.raises(LayerlabError, match=r"see `layerlab list schedules`"):
+        get_schedule("one-cylce", None, 1, 1)
+    assert main(["list", "schedules"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split()[0] for row in rows] == ["cosine", "one-cycle", "step"]

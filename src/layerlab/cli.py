@@ -40,8 +40,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerlab", description="A deep-learning course as software.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("list", help="labs, models, datasets, losses or optimizers")
-    p.add_argument("what", nargs="?", default="labs", choices=["labs", "models", "datasets", "losses", "optimizers"])
+    p = sub.add_parser("list", help="labs, models, datasets, losses, optimizers or schedules")
+    p.add_argument("what", nargs="?", default="labs",
+                   choices=["labs", "models", "datasets", "losses", "optimizers", "schedules"])
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="run a lab: layerlab run LAB [--epochs N] ...", add_help=False)
     p.add_argument("lab", nargs="?")
@@ -122,10 +123,12 @@ def _emit(obj: Any, as_json: bool, human: str) -> None:
 def _list(args: argparse.Namespace) -> int:
     from layerlab.data import DATASETS
     from layerlab.engine import LOSSES, OPTIMIZERS
+    from layerlab.engine.optim import SCHEDULES
     from layerlab.labs import LABS
     from layerlab.models import MODELS
 
-    registry = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS}[args.what]
+    registry = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS,
+                "schedules": SCHEDULES}[args.what]
     rows = []
     for name in registry.names():
         meta = registry.get(name).meta

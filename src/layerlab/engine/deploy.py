@@ -130,13 +130,21 @@ def describe_row(result: dict[str, Any]) -> str:
 
 @register_predictor("regression", describe=describe_row, evaluate=evaluate_rows)
 def predict_rows(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
+    expected = f"a header row naming the columns {', '.join(card.feature_names)}, then one row of numbers per prediction"
     try:
-        rows = list(csv.DictReader(path.open(newline="")))
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows, header = list(reader), reader.fieldnames or []
     except OSError as exc:
         raise LayerlabError(f"cannot read {path}: {exc.strerror}") from None
-    missing = [f for f in card.feature_names if rows and f not in rows[0]]
-    if not rows or missing:
-        raise LayerlabError(f"{path} needs a header row with the columns {', '.join(card.feature_names)}; missing {missing[:5]}")
+    except (UnicodeDecodeError, csv.Error):   # an image or other binary file
+        raise LayerlabError(f"{path} is not a CSV text file; this regression run predicts from CSV rows: {expected}") from None
+    missing = [f for f in card.feature_names if f not in header]
+    if missing:
+        raise LayerlabError(f"{path}: expected {expected}; its first row {', '.join(header[:5]) or '(empty)'} "
+                            f"lacks {', '.join(missing[:5])}")
+    if not rows:
+        raise LayerlabError(f"{path} has a header but no rows to predict; expected {expected}")
     try:
         inputs = torch.tensor([[float(row[f]) for f in card.feature_names] for row in rows])
     except ValueError as exc:
