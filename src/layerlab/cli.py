@@ -278,7 +278,7 @@ def _viz(args: argparse.Namespace) -> int:
     from layerlab.viz.model_run import describe_run_view, visualize_run
 
     result = visualize_run(args.run_dir, image=args.image, layer=args.layer, lang=args.lang, out=args.out)
-    _emit(result, args.json, describe_run_view(result))
+    _emit(result, args.json, describe_run_view(result, args.lang))
     return 0
 
 

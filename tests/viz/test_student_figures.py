@@ -66,3 +66,15 @@ def test_a_korean_figure_has_korean_titles_and_labels():
     ax = fig.axes[0]
     assert (fig.get_suptitle(), ax.get_title(), ax.get_xlabel()) == ("학습 곡선", "손실 (낮을수록 좋음)", "에포크")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["학습", "검증", "최고 검증 (에포크 2)"]
+
+
+def test_viz_prints_its_lines_in_korean_with_lang_ko():
+    from layerlab.viz.model_run import describe_run_view
+
+    result = {"input": "cat.png", "notes": ["resized 40x40 to 32x32"], "top": [{"class": "cat", "probability": 0.9}],
+              "filters": (6, 3, 5, 5), "first_conv": "features.0", "feature_maps": {"features.0": (6, 28, 28)},
+              "figures": ["f.png"]}
+    assert describe_run_view(result, "ko").splitlines() == [
+        "입력: cat.png", "  참고: resized 40x40 to 32x32", "예측: cat (0.900)   top 1:", "  cat                  0.9000",
+        "첫 합성곱 층 features.0: 6 개 필터, 크기 3x5x5", "특징 맵: features.0 6@28x28", "그림:", "  f.png"]
+    assert describe_run_view(result).splitlines()[4] == "first conv layer features.0: 6 filters of 3x5x5"
