@@ -12,26 +12,38 @@ import os
 import sys
 import typing
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 from layerlab.errors import LayerlabError, LayerlabWarning
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
-    """One --flag per dataclass field; the dataclass stays the single source of truth."""
+    """One --flag per dataclass field, with the field's help, default and allowed values; the
+    dataclass stays the single source of truth."""
+    from layerlab.labs.base import option_help
+
+    defaults = cfg_type()
     for name, tp in typing.get_type_hints(cfg_type).items():
         flag = "--" + name.replace("_", "-")
+        text, choices = option_help(cfg_type, name)
+        default = getattr(defaults, name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        text += f" (default: {shown!r})" if shown == "" else f" (default: {shown})"
+        if choices:
+            text += f"; one of {', '.join(choices)}"
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
-        else:
-            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper())   # coerced by make_config
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+        else:   # coerced (and checked against its choices) by make_config
+            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper(), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerlab", description="A deep-learning course as software.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("list", help="labs, models, datasets, losses or optimizers")
-    p.add_argument("what", nargs="?", default="labs", choices=["labs", "models", "datasets", "losses", "optimizers"])
+    p = sub.add_parser("list", help="labs, models, datasets, losses, optimizers or schedules")
+    p.add_argument("what", nargs="?", default="labs",
+                   choices=["labs", "models", "datasets", "losses", "optimizers", "schedules"])
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="run a lab: layerlab run LAB [--epochs N] ...", add_help=False)
     p.add_argument("lab", nargs="?")
@@ -41,8 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
     p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
     p.add_argument("run_dir")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="*", help="images, CSV rows, or text files (a prompt; sentences, one per line)")
+    p.add_argument("--prompt", help="language models: text to continue; translators: a sentence to translate")
     p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
+                   "below 1 more careful, above 1 more adventurous (default: greedy)")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
@@ -121,10 +136,12 @@ def _emit(obj: Any, as_json: bool, human: str) -> None:
 def _list(args: argparse.Namespace) -> int:
     from layerlab.data import DATASETS
     from layerlab.engine import LOSSES, OPTIMIZERS
+    from layerlab.engine.optim import SCHEDULES
     from layerlab.labs import LABS
     from layerlab.models import MODELS
 
-    registry = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS}[args.what]
+    registry = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS,
+                "schedules": SCHEDULES}[args.what]
     rows = []
     for name in registry.names():
         meta = registry.get(name).meta
@@ -141,20 +158,51 @@ def _run(argv: list[str]) -> int:
 
     if not argv or argv[0].startswith("-"):
         if any(a in ("-h", "--help") for a in argv):
-            print("usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
-                  "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]")
+            print(_run_usage(LABS))
             return 0
         raise LayerlabError(f"run needs a lab name: one of {', '.join(LABS.names())}")
     entry = LABS.get(argv[0])
     parser = argparse.ArgumentParser(prog=f"layerlab run {argv[0]}", description=entry.meta["title"])
     add_config_flags(parser, entry.meta["config"])
     parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on the last line")
     args = _parse(parser, argv[1:])
     overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json")}
-    outcome = run_lab(argv[0], overrides, out=args.out)
+    started: list[Path] = []
+    try:
+        outcome = run_lab(argv[0], overrides, out=args.out, announce=lambda path: _announce(path, started))
+    except KeyboardInterrupt:
+        return _interrupted(started)
     _finish_run(outcome, args.json)
     return 0
+
+
+def _announce(path: Path, started: list[Path]) -> None:
+    started.append(path)
+    print(f"run folder: {path}", flush=True)
+
+
+def _interrupted(started: list[Path]) -> int:
+    """Ctrl-C: which folder to resume, and whether it has a checkpoint to resume from yet."""
+    from layerlab.engine.run import RunDir
+
+    if not started:
+        raise KeyboardInterrupt
+    epoch = RunDir(started[0]).checkpointed_epoch()
+    saved = (f"its checkpoint holds epoch {epoch}" if epoch is not None else
+             "it has no checkpoint yet (no epoch had finished), so resuming starts from the beginning")
+    print(f"error: interrupted; {saved}: layerlab resume {started[0]}", file=sys.stderr)
+    return 130
+
+
+def _run_usage(labs: Any) -> str:
+    from layerlab.labs.base import QUICK_HELP
+
+    rows = [f"  {name:<20} {labs.get(name).meta['title']}" for name in labs.names()]
+    return "\n".join(["usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
+                      "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]", "",
+                      "labs:", *rows, "", f"--quick: {QUICK_HELP}.",
+                      "layerlab run LAB --help lists that lab's options with their defaults."])
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -176,7 +224,12 @@ def _finish_run(outcome: dict[str, Any], as_json: bool) -> None:
 def _resume(args: argparse.Namespace) -> int:
     from layerlab.labs import resume_lab
 
-    _finish_run(resume_lab(args.run_dir), args.json)
+    started: list[Path] = []
+    try:
+        outcome = resume_lab(args.run_dir, announce=lambda path: _announce(path, started))
+    except KeyboardInterrupt:
+        return _interrupted(started)
+    _finish_run(outcome, args.json)
     return 0
 
 
@@ -184,14 +237,20 @@ def _eval(args: argparse.Namespace) -> int:
     from layerlab.engine.deploy import evaluate_run
 
     metrics = evaluate_run(args.run_dir)
-    _emit({"run_dir": args.run_dir, **metrics}, args.json, "\n".join(f"{k}: {v:.4f}" for k, v in metrics.items()))
+    lines = [f"scored {metrics['examples']:,} held-out examples"] + [f"{k}: {v:.4f}" for k, v in metrics.items() if k != "examples"]
+    _emit({"run_dir": args.run_dir, **metrics}, args.json, "\n".join(lines))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt
 
-    results = predict_files(args.run_dir, args.files, PredictOptions(seed=args.seed, length=args.length))
+    if not args.files and args.prompt is None:
+        raise LayerlabError("predict needs files to predict on, or --prompt TEXT for a language model or translator")
+    options = PredictOptions(seed=args.seed, length=args.length, temperature=args.temperature)
+    results = predict_files(args.run_dir, args.files, options)
+    if args.prompt is not None:
+        results += predict_prompt(args.run_dir, args.prompt, options)
     _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 
@@ -232,7 +291,7 @@ def _viz(args: argparse.Namespace) -> int:
     from layerlab.viz.model_run import describe_run_view, visualize_run
 
     result = visualize_run(args.run_dir, image=args.image, layer=args.layer, lang=args.lang, out=args.out)
-    _emit(result, args.json, describe_run_view(result))
+    _emit(result, args.json, describe_run_view(result, args.lang))
     return 0
 
 

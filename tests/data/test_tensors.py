@@ -137,3 +137,16 @@ def test_select_classes_needs_class_id_targets() -> None:
 
     with pytest.raises(LayerlabError, match="select_classes needs class-id targets"):
         select_classes(_box_data(), ("a",))
+
+
+def test_printing_a_dataset_is_one_short_line_not_its_tensors():
+    import torch
+
+    from layerlab.data.tensors import TensorData
+
+    data = TensorData(torch.zeros(1000, 1, 28, 28, dtype=torch.uint8), torch.zeros(1000, dtype=torch.long),
+                      tuple(str(d) for d in range(10)), "mnist")
+    assert str(data) == repr(data) == ("TensorData('mnist', 1,000 examples, inputs uint8 (1000, 1, 28, 28), "
+                                       "targets int64 (1000,), 10 classes)")
+    boxes = TensorData(torch.zeros(2, 3, 8, 8), [{"boxes": torch.zeros(1, 4)}, {"boxes": torch.zeros(0, 4)}])
+    assert str(boxes) == "TensorData('', 2 examples, inputs float32 (2, 3, 8, 8), targets list of 2)"

@@ -54,3 +54,27 @@ def test_eval_of_a_run_without_unseen_data_says_how_it_was_judged(tmp_path):
         evaluate_run(run.path)
     assert str(info.value) == (f"{run.path} was judged by 5-fold cross-validation: the honest figure is mlp_rmse = 3.1; "
                                "`layerlab eval` has no unseen data to score it on, but `layerlab predict` works")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"3,1\n1,0\n", "rows.csv: expected a header row naming the columns x1, x2, then one row of numbers per "
+                    "prediction; its first row 3, 1 lacks x1, x2"),                # header-less: was "missing []"
+    (b"x1,x2\n", "rows.csv has a header but no rows to predict; expected a header row naming the columns x1, x2"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "rows.csv is not a CSV text file; this regression run predicts "
+                                                     "from CSV rows: a header row naming the columns x1, x2"),
+])
+def test_a_regression_run_says_what_file_it_expected(tmp_path, content, message):
+    run = mlp_run(tmp_path, task="regression", loss="mse", feature_names=("x1", "x2"))
+    (tmp_path / "rows.csv").write_bytes(content)
+    with pytest.raises(LayerlabError) as error:
+        predict_files(run.path, [str(tmp_path / "rows.csv")])
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_prompt_for_a_model_that_reads_files_is_one_line(tmp_path):
+    from layerlab.engine.deploy import predict_prompt
+
+    run = mlp_run(tmp_path, task="regression", loss="mse", feature_names=("x1", "x2"))
+    with pytest.raises(LayerlabError, match="--prompt is for a language model or a translator; .* holds a regression "
+                                            "model: pass it files instead"):
+        predict_prompt(run.path, "hello")

@@ -80,6 +80,17 @@ def num_samples(obj: Inputs | Targets, what: str = "inputs") -> int:
                         f"got {type(obj).__name__}")
 
 
+def _describe(value: Any) -> str:
+    """A tensor as dtype and shape, a tuple or dict of them item by item, a list by its length."""
+    if isinstance(value, Tensor):
+        return f"{str(value.dtype).removeprefix('torch.')} {tuple(value.shape)}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    return f"{type(value).__name__} of {len(value)}"
+
+
 @dataclass
 class TensorData:
     """A dataset held in memory: `inputs[i]` and its `targets[i]` (see `Inputs` and `Targets`).
@@ -101,6 +112,15 @@ class TensorData:
 
     def __len__(self) -> int:
         return num_samples(self.inputs)
+
+    def __repr__(self) -> str:
+        """One line, never the tensors' values: TensorData('mnist', 60,000 examples, inputs uint8
+        (60000, 1, 28, 28), targets int64 (60000,), 10 classes)."""
+        parts = [repr(self.name), f"{len(self):,} examples", f"inputs {_describe(self.inputs)}",
+                 f"targets {_describe(self.targets)}"]
+        if self.classes:
+            parts.append(f"{len(self.classes)} classes")
+        return f"TensorData({', '.join(parts)})"
 
     def __getitem__(self, index: Index) -> Batch:
         return take(self.inputs, index), take(self.targets, index)

@@ -25,7 +25,7 @@ from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
@@ -33,25 +33,26 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class CifarCnnConfig(LabConfig):
-    dataset: str = "cifar10"                    # or image-folder: your own DIR/train/<class>/ (see classify-images)
-    size: int = 0                               # image-folder: resize every image to SIZE x SIZE (0: keep)
-    course_net: bool = False                    # the course's exact net: no BN, FC 2048 → 256
-    widths: tuple[int, ...] = (32, 128, 256)    # each block's output channels (the course's)
-    block_hidden: tuple[int, ...] = (16, 64, 128)  # each block's first conv (the course's)
-    hidden: tuple[int, ...] = (512, 256)        # FC sizes between Flatten and the logits
-    batch_norm: bool = True
+    dataset: str = option("cifar10", "cifar10, image-folder (your own DIR/train/<class>/, see classify-images), "
+                                     "or another registered image dataset (layerlab data list)")
+    size: int = option(0, "image-folder: resize every image to SIZE x SIZE (0: keep; they must then match)")
+    course_net: bool = option(False, "the course's exact net: no BN, FC 2048 → 256")
+    widths: tuple[int, ...] = option((32, 128, 256), "each block's output channels (the course's)")
+    block_hidden: tuple[int, ...] = option((16, 64, 128), "each block's first conv (the course's)")
+    hidden: tuple[int, ...] = option((512, 256), "FC sizes between Flatten and the logits")
+    batch_norm: bool = option(True, "batch normalisation after each conv")
     epochs: int = 15
-    batch_size: int = 256                       # large batches keep 2 CPU cores busy
-    lr: float = 0.1                             # one-cycle peak
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    crop_padding: int = 4                       # random crop after padding 4 pixels; 0 = no crop
-    flip: bool = True                           # random horizontal flip
-    amp: bool = True                            # bf16 autocast: ~2.3x on a CPU with AVX-512 BF16
-    channels_last: bool = True
-    val_fraction: float = 0.02                  # 1,000 training images for the validation curve
+    batch_size: int = option(256, "large batches keep 2 CPU cores busy")
+    lr: float = option(0.1, "peak learning rate of the one-cycle schedule")
+    optimizer: str = option("sgd", "optimizer name (layerlab list optimizers)")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(5e-4, "L2 penalty on the weights")
+    label_smoothing: float = option(0.1, "share of each target spread over the other classes")
+    crop_padding: int = option(4, "random crop after padding 4 pixels; 0 = no crop")
+    flip: bool = option(True, "random horizontal flip")
+    amp: bool = option(True, "bf16 autocast: ~2.3x on a CPU with AVX-512 BF16")
+    channels_last: bool = option(True, "NHWC memory layout: faster convolutions on a CPU")
+    val_fraction: float = option(0.02, "1,000 training images for the validation curve")
 
 
 def model_overrides(cfg: CifarCnnConfig, num_classes: int, image_size: int = 32) -> dict[str, object]:

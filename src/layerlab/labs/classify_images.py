@@ -38,7 +38,7 @@ from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.pretrained import IMAGENET_URLS, load_pretrained
 from layerlab.models.registry import MODELS, config_fields
@@ -48,17 +48,17 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class ClassifyImagesConfig(LabConfig):
-    model: str = "resnet18-cifar"   # any image classifier of `layerlab list models`
-    size: int = 0                   # resize every image to SIZE x SIZE (0: the model's own input size)
-    weights: str = ""               # "": random init; "imagenet"; a run folder or weights file of yours
-    freeze: bool = False            # with --weights: train the new head only
-    val_fraction: float = 0.1       # held out from train/ when there is no val/ folder
+    model: str = option("resnet18-cifar", "any image classifier of `layerlab list models`")
+    size: int = option(0, "resize every image to SIZE x SIZE (0: the model's own input size)")
+    weights: str = option("", "'': random init; 'imagenet'; or a run folder or weights file of yours")
+    freeze: bool = option(False, "with --weights: train the new head only")
+    val_fraction: float = option(0.1, "held out from train/ when there is no val/ folder")
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-3                # Adam
-    augment: bool = True            # random crop (padding size/8) and horizontal flip
-    amp: bool = True                # bf16 autocast where the device has it
-    channels_last: bool = True
+    augment: bool = option(True, "random crop (padding size/8) and horizontal flip")
+    amp: bool = option(True, "bf16 autocast where the device has it")
+    channels_last: bool = option(True, "channels_last memory layout (faster convolutions on CPUs)")
 
 
 @register_lab("classify-images", config=ClassifyImagesConfig, title="Classify your own images",

@@ -42,7 +42,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.run import seed_everything
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.registry import MODELS
 from layerlab.models.pretrained import IMAGENET_URLS, load_pretrained
@@ -54,24 +54,25 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class TransferVgg16Config(LabConfig):
-    weights: str = ""                 # "": the offline demonstration; "imagenet"; or a weights file
-    model: str = "vgg16"              # the architecture of --weights; "cifar-vgg" is the small net below
-    dataset: str = "cifar10"          # cifar10: the demonstration; image-folder: your own images (--data-dir)
-    classes: tuple[str, ...] = ("cat", "dog")  # cifar10: the new task (the rest pretrain); image-folder: ignored
-    per_class: int = 100              # cifar10: training images per new class
-    size: int = 0                     # image-folder: resize to SIZE x SIZE (0: the model's input size)
-    source_dir: str = ""              # image-folder without --weights: where CIFAR-10 is ("": the usual places)
-    unfreeze_last: bool = False       # also fine-tune the last conv block
-    dropout: float = 0.5              # before the new head
-    baseline: bool = True             # also train the same net from scratch, same budget
-    widths: tuple[int, ...] = (32, 64, 128)  # cifar-vgg: each basic block's channels
-    hidden: int = 256                 # cifar-vgg: the hidden FC layer
-    pretrain_epochs: int = 6          # the demonstration's pretraining on the source classes
-    epochs: int = 30                  # fine-tuning epochs (4 steps each with 200 images)
+    weights: str = option("", "'': the offline demonstration; 'imagenet'; or a weights file")
+    model: str = option("vgg16", "the architecture of --weights; 'cifar-vgg' is the small net below")
+    dataset: str = option("cifar10", "cifar10: the demonstration; image-folder: your own images (--data-dir)",
+                          choices=("cifar10", "image-folder"))
+    classes: tuple[str, ...] = option(("cat", "dog"), "cifar10: the new task (the rest pretrain); image-folder: ignored")
+    per_class: int = option(100, "cifar10: training images per new class")
+    size: int = option(0, "image-folder: resize to SIZE x SIZE (0: the model's input size)")
+    source_dir: str = option("", "image-folder without --weights: where CIFAR-10 is ('': the usual places)")
+    unfreeze_last: bool = option(False, "also fine-tune the last conv block")
+    dropout: float = option(0.5, "dropout before the new head")
+    baseline: bool = option(True, "also train the same net from scratch, same budget")
+    widths: tuple[int, ...] = option((32, 64, 128), "cifar-vgg: each basic block's channels")
+    hidden: int = option(256, "cifar-vgg: the hidden FC layer")
+    pretrain_epochs: int = option(6, "the demonstration's pretraining on the source classes")
+    epochs: int = option(30, "fine-tuning epochs (4 steps each with 200 images)")
     batch_size: int = 50
-    lr: float = 1e-3                  # Adam, fine-tuning and from scratch alike
-    amp: bool = True                  # bf16 autocast
-    channels_last: bool = True
+    lr: float = option(1e-3, "learning rate of Adam, fine-tuning and from scratch alike")
+    amp: bool = option(True, "bf16 autocast: faster on a CPU with AVX-512 BF16")
+    channels_last: bool = option(True, "NHWC memory layout: faster convolutions on a CPU")
 
 
 @register_lab("transfer-vgg16", config=TransferVgg16Config, title="Transfer learning: a pretrained VGG on new classes",

@@ -29,6 +29,9 @@ def list_topics() -> list[tuple[str, str]]:
     return [(name, TOPICS.get(name).description) for name in names]
 
 
+DEFAULT_FOLDER = Path("runs") / "explain"   # beside the training runs, not loose in the current folder
+
+
 def explain(
     topic: str,
     args: Sequence[str] = (),
@@ -40,7 +43,8 @@ def explain(
     """Explain one topic: compute its numbers, write its working, draw its PNG.
 
     `args` are the topic's positional arguments as the user typed them (e.g. conv-size's
-    "7 3 2 0"); `out` is the PNG to write (default explain-<topic>.png in the current folder);
+    "7 3 2 0"); `out` is the folder of the PNG (written as <topic>.png; default runs/explain/)
+    or the PNG file itself;
     `options` are topic options such as image=, target=, seed=.
     """
     entry = get_topic(topic)
@@ -49,10 +53,10 @@ def explain(
     if unknown:
         takes = ", ".join("--" + o for o in entry.options) or "no options"
         raise LayerlabError(f"topic {topic!r} takes {takes}, not --{unknown[0]}")
-    path = Path(out) if out is not None else Path.cwd() / f"explain-{topic}.png"
+    path = Path(DEFAULT_FOLDER if out is None else out)
+    if path.is_dir() or not path.suffix:   # a folder: the picture is TOPIC.png inside it
+        path = path / f"{topic}.png"
     if path.suffix.lower() != ".png":
-        raise LayerlabError(f"--out must name a .png file, got {str(path)!r}")
-    if path.is_dir():
-        raise LayerlabError(f"--out {path} is a folder; give a file name ending in .png")
+        raise LayerlabError(f"--out must name a folder or a .png file, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     return entry.obj(list(args), out=path, lang=lang, **options)
