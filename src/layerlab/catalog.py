@@ -18,16 +18,17 @@ PATH = Path(__file__).with_name("catalog.json")
 KINDS = ("labs", "models", "datasets", "losses", "optimizers", "schedules")
 
 
-def build() -> dict[str, list[dict[str, Any]]]:
+def build() -> dict[str, Any]:
     """The catalog from the live registries (imports everything, torch included)."""
     from layerlab.data import DATASETS
     from layerlab.engine import LOSSES, OPTIMIZERS, SCHEDULES
     from layerlab.labs import LABS
+    from layerlab.labs.base import QUICK_HELP
     from layerlab.models import MODELS
 
     registries = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS,
                   "schedules": SCHEDULES}
-    catalog: dict[str, list[dict[str, Any]]] = {}
+    catalog: dict[str, Any] = {"quick_help": QUICK_HELP}
     for kind, registry in registries.items():
         rows = []
         for name in registry.names():
@@ -47,7 +48,7 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, (tuple, set, frozenset)) else str(value)
 
 
-def load() -> dict[str, list[dict[str, Any]]]:
+def load() -> dict[str, Any]:
     """The written catalog (no torch); built live when the file is missing (a source checkout being edited)."""
     try:
         return json.loads(PATH.read_text(encoding="utf-8"))

@@ -40,6 +40,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerlab", description="A deep-learning course as software.")
+    parser.add_argument("--version", action="version", version=f"layerlab {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("list", help="labs, models, datasets, losses, optimizers or schedules")
     p.add_argument("what", nargs="?", default="labs",
@@ -81,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="fetch: a folder that may already hold the files")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("layerlab")
+    except PackageNotFoundError:       # a source tree on PYTHONPATH, not installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,33 +144,24 @@ def _emit(obj: Any, as_json: bool, human: str) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from layerlab.data import DATASETS
-    from layerlab.engine import LOSSES, OPTIMIZERS
-    from layerlab.engine.optim import SCHEDULES
-    from layerlab.labs import LABS
-    from layerlab.models import MODELS
+    from layerlab import catalog   # written-down registries: listing names imports no torch
 
-    registry = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS,
-                "schedules": SCHEDULES}[args.what]
-    rows = []
-    for name in registry.names():
-        meta = registry.get(name).meta
-        text = meta.get("title") or meta.get("description", "")
-        if args.what == "models":
-            text = f"{meta['num_params']:>12,} params  input {tuple(meta['input_shape'])}  {text}"
-        rows.append({"name": name, "description": text})
+    rows = [{"name": row["name"], "description": row["description"]} for row in catalog.load()[args.what]]
     _emit({args.what: rows}, args.json, "\n".join(f"{r['name']:<22} {r['description']}" for r in rows))
     return 0
 
 
 def _run(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        from layerlab import catalog
+
+        labs = catalog.load()["labs"]
+        if any(a in ("-h", "--help") for a in argv):
+            print(_run_usage(labs, catalog.load()["quick_help"]))
+            return 0
+        raise LayerlabError(f"run needs a lab name: one of {', '.join(row['name'] for row in labs)}")
     from layerlab.labs import LABS, run_lab
 
-    if not argv or argv[0].startswith("-"):
-        if any(a in ("-h", "--help") for a in argv):
-            print(_run_usage(LABS))
-            return 0
-        raise LayerlabError(f"run needs a lab name: one of {', '.join(LABS.names())}")
     entry = LABS.get(argv[0])
     parser = argparse.ArgumentParser(prog=f"layerlab run {argv[0]}", description=entry.meta["title"])
     add_config_flags(parser, entry.meta["config"])
@@ -195,13 +196,11 @@ def _interrupted(started: list[Path]) -> int:
     return 130
 
 
-def _run_usage(labs: Any) -> str:
-    from layerlab.labs.base import QUICK_HELP
-
-    rows = [f"  {name:<20} {labs.get(name).meta['title']}" for name in labs.names()]
+def _run_usage(labs: list[dict[str, Any]], quick_help: str) -> str:
+    rows = [f"  {row['name']:<20} {row['description']}" for row in labs]
     return "\n".join(["usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
                       "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]", "",
-                      "labs:", *rows, "", f"--quick: {QUICK_HELP}.",
+                      "labs:", *rows, "", f"--quick: {quick_help}.",
                       "layerlab run LAB --help lists that lab's options with their defaults."])
 
 
@@ -296,14 +295,16 @@ def _viz(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from layerlab.data import DATASETS, describe
-
     if args.action == "fetch":
         return _fetch(args)
     if args.action == "list" or not args.name:
-        rows = [describe(n) for n in DATASETS.names()]
+        from layerlab import catalog
+
+        rows = [row["info"] for row in catalog.load()["datasets"]]
         _emit({"datasets": rows}, args.json, "\n".join(f"{r['name']:<20} {r['description']}" for r in rows))
         return 0
+    from layerlab.data import describe
+
     info = describe(args.name)
     _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
     return 0
