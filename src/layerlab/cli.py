@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
     p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
     p.add_argument("run_dir")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("files", nargs="*")
+    p.add_argument("--samples", type=int, default=0, help="GAN and VAE runs: draw N new images into RUN_DIR/samples/")
+    p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy); --samples: the noise's seed")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
@@ -176,9 +177,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, sample_run
 
-    results = predict_files(args.run_dir, args.files, PredictOptions(seed=args.seed, length=args.length))
+    options = PredictOptions(seed=args.seed, length=args.length, samples=args.samples)
+    if not args.files and not args.samples:
+        raise LayerlabError("predict needs files to read, or --samples N for a run that generates (GAN, VAE)")
+    results = sample_run(args.run_dir, options) if args.samples else predict_files(args.run_dir, args.files, options)
     _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 
