@@ -18,12 +18,14 @@ CPU cores. Expected with the defaults: see the README's lab table for the measur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
 from layerlab.engine import RunDir, fit
+from layerlab.engine.loop import History
 from layerlab.engine.card import ModelCard
 from layerlab.engine.generative_metrics import judge_for, judge_samples
 from layerlab.inspect import summary
@@ -69,7 +71,7 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
     def draw_fixed_noise(row: dict) -> None:
         save_grid(generate(gan.generator, fixed_z), run.path / "samples" / f"epoch_{row['epoch']:03d}.png")
 
-    history = fit(step, train, epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, device=cfg.device,
+    history = fit(step, train, epochs=min(cfg.epochs, 2) if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, device=cfg.device,
                   seed=cfg.seed, transform=real_and_noise(cfg.latent, channels_last=cfg.channels_last),
                   channels_last=cfg.channels_last, run=run, progress=cfg.progress, log=draw_fixed_noise)
     # 4. Judge: a LeNet-5 trained on the real training images scores 10,000 fresh samples
@@ -79,17 +81,34 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
     generated = generate(gan.generator, z)                                    # (N, 1, 28, 28) in [0, 1]
     numbers = judge_samples(judge, generated, train.inputs, test.inputs, seed=cfg.seed)
     # 5. Report: the numbers beside their floors, the progression, the game's curves
-    epochs = [row["epoch"] for row in history.epochs]
-    shown = sorted({epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)})   # at most 8 epochs, first and last
-    figures = [save_grid(generated[:64], run.figures / "samples.png"),
-               run.save_figure(plot_progression([(e, _first_row(run, e)) for e in shown]), "progression"),
-               run.save_figure(plot_game(history.epochs), "game"),
-               run.save_figure(plot_verdict(numbers, test.classes), "verdict")]
+    figures = _figures(run, history, generated, numbers, test.classes)
     metrics = {key: float(numbers[key]) for key in ("frechet", "frechet_floor", "frechet_ratio", "inception_score",
                                                     "inception_score_real", "modes_covered", "largest_class_share",
                                                     "two_sample_accuracy", "two_sample_floor", "judge_test_accuracy")}
     metrics.update({k: history.last[f"train_{k}"] for k in ("d_loss", "g_loss", "d_real", "d_fake")})
-    notes = [
+    card = ModelCard(model="dcgan", overrides=overrides, input_shape=(cfg.latent,), task="gan", loss="bce_with_logits",
+                     classes=test.classes, mean=(0.5,), std=(0.5,), dataset=cfg.dataset, data_dir=cfg.data_dir or None,
+                     data_source=train.meta.get("source"), test_split="",
+                     extra={"judged_by": "judged inside its lab by a LeNet-5 (see report.md)"})
+    shares = [{"class": c, "share": s} for c, s in zip(test.classes, numbers["class_shares"])]
+    return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=_notes(numbers, samples),
+                     tables={"Classes among the generated samples (judge's prediction)": shares}, figures=figures)
+
+
+def _figures(run: RunDir, history: History, generated: torch.Tensor, numbers: dict, classes: tuple[str, ...]) -> list[Path]:
+    """samples.png (64 fresh samples), the fixed-noise progression, the game's curves and the judge's verdict."""
+    # at most 8 epochs, first and last, of those with a grid (a kill between checkpoint and drawing leaves a gap)
+    epochs = [row["epoch"] for row in history.epochs if (run.path / "samples" / f"epoch_{row['epoch']:03d}.png").is_file()]
+    shown = sorted({epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)}) if epochs else []
+    figures = [save_grid(generated[:64], run.figures / "samples.png")]
+    if shown:
+        figures.append(run.save_figure(plot_progression([(e, _first_row(run, e)) for e in shown]), "progression"))
+    figures += [run.save_figure(plot_game(history.epochs), "game"), run.save_figure(plot_verdict(numbers, classes), "verdict")]
+    return figures
+
+
+def _notes(numbers: dict, samples: int) -> list[str]:
+    return [
         f"Fréchet distance {numbers['frechet']:.2f} in the judge's 84 penultimate features; real training vs real "
         f"test images give {numbers['frechet_floor']:.2f} (the floor): {numbers['frechet_ratio']:.1f}x the floor.",
         f"Classifier Inception Score {numbers['inception_score']:.2f} (real test images: "
@@ -104,13 +123,6 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
         f"(test accuracy {numbers['judge_test_accuracy']:.4f}) and are comparable only with each other and their floors.",
         "D loss near 2·ln 2 = 1.39 and D(x) ≈ D(G(z)) ≈ 0.5 would mean D cannot tell; a D loss falling towards 0 means D wins.",
     ]
-    card = ModelCard(model="dcgan", overrides=overrides, input_shape=(cfg.latent,), task="gan", loss="bce_with_logits",
-                     classes=test.classes, mean=(0.5,), std=(0.5,), dataset=cfg.dataset, data_dir=cfg.data_dir or None,
-                     data_source=train.meta.get("source"), test_split="",
-                     extra={"judged_by": "judged inside its lab by a LeNet-5 (see report.md)"})
-    shares = [{"class": c, "share": s} for c, s in zip(test.classes, numbers["class_shares"])]
-    return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes,
-                     tables={"Classes among the generated samples (judge's prediction)": shares}, figures=figures)
 
 
 def _first_row(run: RunDir, epoch: int) -> torch.Tensor:

@@ -29,8 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from layerlab.data.imagefile import load_image
+from layerlab.data.transforms import float_normalize
 from layerlab.engine.card import ModelCard
-from layerlab.engine.deploy import image_input, register_predictor
+from layerlab.engine.deploy import register_predictor
 from layerlab.engine.metrics import MeanLoss, Metrics
 from layerlab.engine.predictors import PredictOptions
 from layerlab.engine.step import Step
@@ -185,7 +187,10 @@ def sample_images(model: nn.Module, card: ModelCard, folder: Path, options: Pred
 @register_predictor("gan", describe=describe_gan, sample=sample_images)
 def predict_realness(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
     """D(x) for an image file: how real the trained discriminator thinks it looks."""
-    _, inputs, notes = image_input(card, Path(path))           # (1, C, 28, 28) scaled to [-1, 1] by the card
+    cfg = model.cfg                                             # the card's input_shape is the noise's (latent,)
+    image, notes = load_image(Path(path), cfg.channels, (cfg.image_size, cfg.image_size),
+                              dark_background=card.dataset in ("mnist", "fashion-mnist"))
+    inputs, _ = float_normalize(card.mean, card.std)(image.unsqueeze(0), torch.zeros(1), torch.Generator())  # to [-1, 1]
     model.discriminator.eval()
     with torch.no_grad():
         probability = torch.sigmoid(model.discriminator(inputs.float()))[0]
