@@ -109,3 +109,21 @@ def test_dcgan_killed_with_sigkill_resumes_both_networks_and_optimizers_bit_iden
                 assert torch.equal(ours["optimizers"][name]["state"][index][key], value), (name, index, key)
     assert [r["train_g_loss"] for r in ours["history"]] == [r["train_g_loss"] for r in theirs["history"]]
     assert (killed / "samples" / "epoch_002.png").read_bytes() == (whole / "samples" / "epoch_002.png").read_bytes()
+
+
+@pytest.mark.slow
+def test_dcgan_default_run_on_real_mnist(tmp_path, shared_datasets, monkeypatch):
+    """The default run's measured figures (seed 0, 6 epochs at width 32), with a margin. Of the issue's goals
+    only the judge's accuracy and 10-of-10 digits held: Fréchet was 167x its floor (goal 3x), the
+    Inception Score 6.44 (goal 9.0), the largest class 15.5% (goal <= 15%); these pin that run so a
+    regression fails, and should be tightened when longer training meets the goals."""
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)                # the judge may come from the real cache
+    out = run_lab("dcgan", {"data_dir": str(shared_datasets / "mnist"), "progress": False}, out=tmp_path / "runs")
+    assert out["judge_test_accuracy"] >= 0.99                          # measured 0.9915
+    assert out["inception_score_real"] >= 9.7                          # measured 9.745
+    assert out["modes_covered"] == 10                                  # measured 10 of 10
+    assert out["largest_class_share"] <= 0.17                          # measured 0.155 (goal 0.15: not met)
+    assert out["inception_score"] >= 6.0                               # measured 6.44 (goal 9.0: not met)
+    assert out["frechet_ratio"] <= 200                                 # measured 167 (goal 3: not met)
+    assert out["two_sample_accuracy"] <= 0.85                          # measured 0.818 (0.5 = indistinguishable)
+    assert 0.45 <= out["two_sample_floor"] <= 0.55                     # measured 0.516: real vs real is a coin toss
