@@ -83,9 +83,12 @@ def test_mode_coverage_counts_classes_and_warns_of_collapse():
     assert skewed["covered"] == 3 and skewed["largest_class"] == 3 and skewed["largest_share"] == 0.7
     assert skewed["warning"].startswith("mode collapse: 3 of 10 classes covered (missing [1, 2, 4, 6, 7, 8, 9]); "
                                         "class 3 takes 70.0%")
-    # all ten present but one above 15%: still a warning
-    assert mode_coverage(torch.tensor(list(range(10)) * 8 + [0] * 20), 10)["warning"].endswith(
-        "class 0 takes 28.0% of the samples (a fair share is 10%)")
+    # all ten present but one above 15%: still a warning; five missing (the other five then 20% each): both named
+    assert mode_coverage(torch.arange(50) % 5 + 5, 10)["warning"] == ("mode collapse: 5 of 10 classes covered "
+                                                                      "(missing [0, 1, 2, 3, 4]); class 5 takes 20.0% of "
+                                                                      "the samples (a fair share is 10%, at most 15% expected)")
+    assert mode_coverage(torch.tensor(list(range(10)) * 8 + [0] * 20), 10)["warning"] == (
+        "mode collapse: class 0 takes 28.0% of the samples (a fair share is 10%, at most 15% expected)")
 
 
 def test_two_sample_test_separates_far_sets_and_cannot_split_identical_points():

@@ -101,11 +101,14 @@ def mode_coverage(predicted: Tensor, num_classes: int, *, min_share: float = MIN
     shares = counts.double() / max(1, int(counts.sum()))
     covered = int((shares >= min_share).sum())
     largest = int(shares.argmax())
-    warning = ""
-    if covered < num_classes or float(shares[largest]) > max_share:
+    problems = []
+    if covered < num_classes:
         missing = [c for c in range(num_classes) if float(shares[c]) < min_share]
-        warning = (f"mode collapse: {covered} of {num_classes} classes covered (missing {missing}); class "
-                   f"{largest} takes {float(shares[largest]):.1%} of the samples (a fair share is {1 / num_classes:.0%})")
+        problems.append(f"{covered} of {num_classes} classes covered (missing {missing})")
+    if float(shares[largest]) > max_share:
+        problems.append(f"class {largest} takes {float(shares[largest]):.1%} of the samples "
+                        f"(a fair share is {1 / num_classes:.0%}, at most {max_share:.0%} expected)")
+    warning = "mode collapse: " + "; ".join(problems) if problems else ""
     return {"counts": counts.tolist(), "shares": [round(float(s), 4) for s in shares], "covered": covered,
             "largest_class": largest, "largest_share": float(shares[largest]), "warning": warning}
 
