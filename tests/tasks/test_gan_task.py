@@ -95,10 +95,10 @@ def test_dcgan_shapes_range_and_paper_initialisation():
         images = gan(torch.randn(3, 100))
     assert images.shape == (3, 1, 28, 28) and float(images.abs().max()) <= 1.0
     assert gan.discriminator(images).shape == (3,)
-    big = gan.generator.net[0].weight                                    # 627,200 draws of N(0, 0.02)
+    big = gan.generator.net[0].weight.detach()                           # 627,200 draws of N(0, 0.02)
     assert abs(float(big.mean())) < 1e-4 and float(big.std()) == pytest.approx(0.02, rel=0.01)
-    assert float(gan.generator.net[1].weight.mean()) == pytest.approx(1.0, abs=0.01)
-    assert float(gan.generator.net[1].bias.abs().max()) == 0.0
+    assert float(gan.generator.net[1].weight.detach().mean()) == pytest.approx(1.0, abs=0.01)
+    assert float(gan.generator.net[1].bias.detach().abs().max()) == 0.0
     again = dcgan_init_(get_model("dcgan"), torch.Generator().manual_seed(0))
     assert torch.equal(_flat(gan), _flat(again))                        # the seed decides every weight
 
@@ -120,3 +120,19 @@ def test_tile_lays_images_out_in_rows_with_a_grey_border():
                                [128, 51, 51, 128, 128, 128, 128],     # 0.2 · 255 = 51; the empty slot stays grey
                                [128, 51, 51, 128, 128, 128, 128],
                                [128, 128, 128, 128, 128, 128, 128]]
+
+
+def test_samples_from_a_run_that_does_not_generate_is_a_one_line_error(tmp_path):
+    from layerlab.engine import RunDir
+    from layerlab.engine.card import ModelCard
+    from layerlab.engine.checkpoint import save_weights
+    from layerlab.engine.deploy import PredictOptions, sample_run
+    from layerlab.errors import LayerlabError
+
+    run = RunDir.create(tmp_path, "mnist-mlp", {})
+    save_weights(get_model("mlp", sizes=(4, 3)), run.weights_path())
+    ModelCard(model="mlp", overrides={"sizes": [4, 3]}, input_shape=(4,)).save(run.path / "model.json")
+    with pytest.raises(LayerlabError, match=r"is a classification run, which does not generate: --samples is for GAN"):
+        sample_run(run.path, PredictOptions(samples=3))
+    with pytest.raises(LayerlabError, match="--samples must be a positive number of images, got -1"):
+        PredictOptions(samples=-1)
