@@ -121,7 +121,7 @@ def _text(numbers: dict) -> str:
 def _draw(out: Path, lang: str, numbers: dict) -> None:
     snaps = numbers["snapshots"]
     with figure_style(lang):
-        fig, ax = new_figure(1, len(snaps), (3.2 * len(snaps), 3.6))
+        fig, ax = new_figure(1, len(snaps), (3.2 * len(snaps), 4.8))
         bins = np.linspace(-6, 8, 57)
         for panel, s in zip(ax[0], snaps):
             panel.hist(numbers["real"], bins=bins, density=True, color="0.6", alpha=0.7, label=tr(lang, "real", "진짜"))
