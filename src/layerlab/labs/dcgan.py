@@ -95,7 +95,7 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
                      data_source=train.meta.get("source"), test_split="",
                      extra={"judged_by": "judged inside its lab by a LeNet-5 (see report.md)"})
     shares = [{"class": c, "share": s} for c, s in zip(test.classes, numbers["class_shares"])]
-    return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=_notes(numbers, samples),
+    return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=_notes(numbers, samples, gan),
                      tables={"Classes among the generated samples (judge's prediction)": shares}, figures=figures)
 
 
@@ -111,8 +111,12 @@ def _figures(run: RunDir, history: History, generated: torch.Tensor, numbers: di
     return figures
 
 
-def _notes(numbers: dict, samples: int) -> list[str]:
+def _notes(numbers: dict, samples: int, gan: torch.nn.Module) -> list[str]:
+    sizes = {name: sum(p.numel() for p in getattr(gan, name).parameters()) for name in ("generator", "discriminator")}
     return [
+        f"summary.txt lists the generator ({sizes['generator']:,} parameters, noise to image); the discriminator "
+        f"has {sizes['discriminator']:,} ({sizes['generator'] / sizes['discriminator']:.1f}x fewer), but runs three times an "
+        "iteration: on real images, on G's for its own step, and on G's again for G's step.",
         f"Fréchet distance {numbers['frechet']:.2f} in the judge's 84 penultimate features; real training vs real "
         f"test images give {numbers['frechet_floor']:.2f} (the floor): {numbers['frechet_ratio']:.1f}x the floor.",
         f"Classifier Inception Score {numbers['inception_score']:.2f} (real test images: "
