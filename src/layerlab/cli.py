@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
     p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
                    "below 1 more careful, above 1 more adventurous (default: greedy)")
+    p.add_argument("--samples", type=int, default=0, help="GAN and VAE runs: draw N new images into RUN_DIR/samples/")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
@@ -242,14 +243,18 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt, sample_run
 
-    if not args.files and args.prompt is None:
-        raise LayerlabError("predict needs files to predict on, or --prompt TEXT for a language model or translator")
-    options = PredictOptions(seed=args.seed, length=args.length, temperature=args.temperature)
-    results = predict_files(args.run_dir, args.files, options)
-    if args.prompt is not None:
-        results += predict_prompt(args.run_dir, args.prompt, options)
+    if not args.files and args.prompt is None and not args.samples:
+        raise LayerlabError("predict needs files to predict on, --prompt TEXT for a language model or translator, "
+                            "or --samples N for a run that generates (GAN, VAE)")
+    options = PredictOptions(seed=args.seed, length=args.length, temperature=args.temperature, samples=args.samples)
+    if args.samples:
+        results = sample_run(args.run_dir, options)
+    else:
+        results = predict_files(args.run_dir, args.files, options)
+        if args.prompt is not None:
+            results += predict_prompt(args.run_dir, args.prompt, options)
     _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 

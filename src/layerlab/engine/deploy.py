@@ -29,7 +29,7 @@ from layerlab.errors import LayerlabError
 from layerlab.models import get_model
 
 __all__ = ["PREDICTORS", "PredictOptions", "describe_predictions", "evaluate_run", "image_input", "load_trained",
-           "predict_files", "predict_prompt", "register_predictor"]
+           "predict_files", "predict_prompt", "register_predictor", "sample_run"]
 
 
 def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
@@ -67,6 +67,17 @@ def predict_prompt(run_dir: str | Path, text: str, options: PredictOptions | Non
         raise LayerlabError(f"--prompt is for a language model or a translator; {run_dir} holds a {card.task} "
                             "model: pass it files instead")
     return from_text(model, card, text, options or PredictOptions())
+
+
+def sample_run(run_dir: str | Path, options: PredictOptions) -> list[dict[str, Any]]:
+    """`options.samples` new outputs of a generative run, written under RUN_DIR/samples/seed<S>/."""
+    model, card = load_trained(run_dir)
+    sample = get_predictor(card.task).meta["sample"]
+    if sample is None:
+        raise LayerlabError(f"{run_dir} is a {card.task} run, which does not generate: --samples is for GAN and VAE "
+                            "runs; give files to predict instead")
+    folder = RunDir.open(run_dir).path / "samples" / f"seed{options.seed or 0}"
+    return sample(model, card, folder, options)
 
 
 def describe_predictions(run_dir: str | Path, results: list[dict[str, Any]]) -> str:
