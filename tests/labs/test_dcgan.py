@@ -78,7 +78,7 @@ def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, d
     assert main(["predict", str(run), str(folder / "0000.png"), "--json"]) == 0
     assert 0.0 < json.loads(capsys.readouterr().out.splitlines()[-1])["predictions"][0]["d_real"] < 1.0
     assert main(["predict", str(run)]) == 2
-    assert "predict needs files to read, or --samples N" in capsys.readouterr().err
+    assert "or --samples N for a run that generates" in capsys.readouterr().err
 
 
 def test_dcgan_killed_with_sigkill_resumes_both_networks_and_optimizers_bit_identically(tmp_path, digits):
