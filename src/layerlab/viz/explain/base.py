@@ -5,7 +5,8 @@ A topic is a function registered with `@register_topic` right above it:
     def topic(args: Sequence[str], *, out: Path, lang: str, **options) -> Explanation
 
 It computes its numbers first (pure, tested), writes the working as text, then draws one PNG
-to `out`.
+to `out`. The text comes from the numbers alone, `text_of(numbers, lang)` in the topic's module,
+so the English and the Korean working of one run hold the same numbers.
 """
 
 from __future__ import annotations

@@ -142,12 +142,13 @@ def conv(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
         "tiny_output": small_out.tolist(),
         "dot_products": dots,
     }
-    text = _text(numbers, k, lang)
+    text = text_of(numbers, lang)
     _draw(out, lang, picture, kernel, feature_map, small, small_out, name)
     return Explanation("conv", text, numbers, out)
 
 
-def _text(numbers: dict, k: int, lang: str) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
+    k = len(numbers["kernel"])
     h, w = numbers["image_shape"]
     n = len(numbers["tiny_input"])
     pad = k // 2

@@ -87,10 +87,10 @@ def padding(args: Sequence[str], *, out: Path, lang: str, image: Path | str | No
                    padded_image_shape=[picture.shape[0] + 2 * width, picture.shape[1] + 2 * width])
     padded = {mode: pad(picture, width, mode) for mode in MODES}
     _draw(out, lang, padded, numbers)
-    return Explanation("padding", _text(numbers, lang), numbers, out)
+    return Explanation("padding", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict, lang: str) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     h, w = numbers["image_shape"]
     ph, pw = numbers["padded_image_shape"]
     th, tw = numbers["padded_shape"]
@@ -100,7 +100,7 @@ def _text(numbers: dict, lang: str) -> str:
     for mode in MODES:
         lines += [MODE_NOTES[mode][lang], format_matrix(numbers["padded"][mode])]
     lines.append(tr(lang, f"image {image} ({h}x{w}) padded by {width} -> {ph}x{pw} in every mode",
-                    f"이미지 {image} ({h}x{w})를 {width}씩 패딩 -> 모든 방식에서 {ph}x{pw}"))
+                    f"이미지 {image} ({h}x{w}), 모든 변에 {width}씩 패딩 -> 어느 방식이든 {ph}x{pw}"))
     lines.append(tr(lang, "with stride 1, padding (F-1)/2 keeps a FxF filter's output the size of its input",
                     "스트라이드 1에서 패딩 (F-1)/2를 주면 FxF 필터의 출력이 입력과 같은 크기가 됩니다"))
     return "\n".join(lines)

@@ -116,10 +116,10 @@ def pool(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
     }
     numbers.update(image=source, image_shape=list(picture.shape), pooled_image_shape=list(pooled["max"].shape))
     _draw(out, lang, numbers, picture, pooled)
-    return Explanation("pool", _text(numbers, lang), numbers, out)
+    return Explanation("pool", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict, lang: str) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     h, w = numbers["output_shape"]
     size, stride, x = numbers["size"], numbers["stride"], torch.tensor(numbers["input"])
     shapes = f"{tuple(numbers['image_shape'])} -> {tuple(numbers['pooled_image_shape'])}"

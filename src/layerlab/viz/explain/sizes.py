@@ -82,10 +82,10 @@ def conv_size(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     n, kernel, stride, padding = _parse(args)
     numbers = size_numbers(n, kernel, stride, padding)
     _draw(out, lang, numbers)
-    return Explanation("conv-size", _text(numbers, lang), numbers, out)
+    return Explanation("conv-size", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict, lang: str) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     n, f, s, p, o = (numbers[k] for k in ("n", "kernel", "stride", "padding", "output"))
     starts = ", ".join(str(x) for x in numbers["window_starts"][:12])
     more = ", ..." if len(numbers["window_starts"]) > 12 else ""

@@ -102,10 +102,10 @@ def tensor(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     expect_at_most(args, 0, USAGE)
     numbers = tensor_numbers()
     _draw(out, lang, numbers)
-    return Explanation("tensor", _text(numbers, lang), numbers, out)
+    return Explanation("tensor", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict, lang: str) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     lines = [tr(lang, "rank (number of axes), shape, dtype:", "랭크(축의 개수), shape, dtype:")]
     for name, d in numbers["examples"].items():
         shape = tuple(d["shape"])
