@@ -12,7 +12,7 @@ import json
 from typing import Any, Sequence
 
 from layerlab.engine.run import RunDir
-from layerlab.labs.base import LabResult
+from layerlab.labs.base import LabResult, Note
 from layerlab.viz.words import localize_figure, say
 
 
@@ -31,14 +31,24 @@ class LabRun(RunDir):
 # Wording: a comparison says which way is better; a ratio near 1 says "about the same"
 # ---------------------------------------------------------------------------------------------
 
-def change_words(value: float, baseline: float, *, higher_is_better: bool) -> str:
+def change_words(value: float, baseline: float, *, higher_is_better: bool, lang: str = "en") -> str:
     """`value` against `baseline` as a percentage and a verdict: (6.020, 4.862, lower better) ->
-    "23.8% higher, so worse"; (4.0, 5.0, lower better) -> "20.0% lower, so better"."""
+    "23.8% higher, so worse" (Korean: "23.8% 높아 더 나쁨"); (4.0, 5.0, lower better) -> "20.0% lower, so better"."""
+    ko = lang == "ko"
     if baseline == 0 or round(100 * (value / baseline - 1), 1) == 0:
-        return "the same"
+        return "차이 없음" if ko else "the same"
     pct = 100 * (value / baseline - 1)
     better = (pct > 0) == higher_is_better
+    if ko:
+        return f"{abs(pct):.1f}% {'높아' if pct > 0 else '낮아'} 더 {'좋음' if better else '나쁨'}"
     return f"{abs(pct):.1f}% {'higher' if pct > 0 else 'lower'}, so {'better' if better else 'worse'}"
+
+
+def accuracy_note(accuracy: float, count: int) -> Note:
+    """The classification labs' last note: the test accuracy and how many unseen images it counts."""
+    acc, n = f"{accuracy:.4f}", f"{count:,}"
+    return Note(f"Test accuracy {acc} on {n} images never seen in training.",
+                f"학습에 쓰지 않은 이미지 {n}장에서 테스트 정확도 {acc}.")
 
 
 def times_words(smaller: float, larger: float, noun: str) -> str:
@@ -97,7 +107,7 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
     lines += heading("Results") + markdown_table([{say("metric", lang): k, say("value", lang): v}
                                                   for k, v in result.metrics.items()])
     if result.notes:
-        lines += heading("What to notice") + [f"- {note}" for note in result.notes]
+        lines += heading("What to notice") + [f"- {note_text(note, lang)}" for note in result.notes]
     for title, rows in result.tables.items():
         lines += heading(title) + markdown_table(rows)
     if result.history is not None and len(result.history):
@@ -110,6 +120,11 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
     config = json.dumps(dataclasses.asdict(cfg), indent=2, sort_keys=True)
     lines += heading("Configuration") + ["```json", config, "```", ""]
     return "\n".join(lines)
+
+
+def note_text(note: Note | str, lang: str) -> str:
+    """A note in the run's language; a plain string is a note a lab gives in English only."""
+    return note.in_lang(lang) if isinstance(note, Note) else note
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> list[str]:
