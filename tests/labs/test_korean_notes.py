@@ -13,7 +13,7 @@ from layerlab.labs import run_lab
 from layerlab.labs.base import Note
 from layerlab.labs.cifar_cnn import _notes as cifar_notes
 from layerlab.labs.house_prices import _notes as house_notes
-from layerlab.labs.reporting import accuracy_note, change_words, note_text
+from layerlab.labs.reporting import accuracy_note, change_words, note_text, times_words
 from layerlab.labs.stock_rnn import StockRnnConfig
 from layerlab.labs.stock_rnn import _notes as stock_notes
 
@@ -57,6 +57,12 @@ def test_change_words_in_korean_say_the_same_verdict():
     assert change_words(6.020, 4.862, higher_is_better=False, lang="ko") == "23.8% 높아 더 나쁨"
     assert change_words(4.0, 5.0, higher_is_better=False, lang="ko") == "20.0% 낮아 더 좋음"
     assert change_words(4.8621, 4.862, higher_is_better=False, lang="ko") == "차이 없음"
+
+
+def test_times_words_in_korean():
+    assert times_words(12.0, 27.0, "선택지", "ko") == "선택지 2.2배 적음"
+    assert times_words(27.0, 27.5, "선택지", "ko") == "선택지 비슷함"
+    assert times_words(30.0, 20.0, "선택지", "ko") == "선택지 1.5배 많음"
 
 
 def _both(notes: list[Note]) -> tuple[list[str], list[str]]:

@@ -51,15 +51,16 @@ def accuracy_note(accuracy: float, count: int) -> Note:
                 f"학습에 쓰지 않은 이미지 {n}장에서 테스트 정확도 {acc}.")
 
 
-def times_words(smaller: float, larger: float, noun: str) -> str:
+def times_words(smaller: float, larger: float, noun: str, lang: str = "en") -> str:
     """How many times fewer `noun` `smaller` is than `larger`: (12.0, 27.0, "choices") -> "2.2x fewer
-    choices"; within 5% either way -> "about as many choices"; below 1 -> "1.3x more choices"."""
-    ratio = larger / smaller
+    choices"; within 5% either way -> "about as many choices"; below 1 -> "1.3x more choices".
+    Korean (`noun` given in Korean): "선택지 2.2배 적음", "선택지 비슷함", "선택지 1.3배 많음"."""
+    ratio, ko = larger / smaller, lang == "ko"
     if ratio >= 1.05:
-        return f"{ratio:.1f}x fewer {noun}"
+        return f"{noun} {ratio:.1f}배 적음" if ko else f"{ratio:.1f}x fewer {noun}"
     if ratio <= 1 / 1.05:
-        return f"{1 / ratio:.1f}x more {noun}"
-    return f"about as many {noun}"
+        return f"{noun} {1 / ratio:.1f}배 많음" if ko else f"{1 / ratio:.1f}x more {noun}"
+    return f"{noun} 비슷함" if ko else f"about as many {noun}"
 
 
 def format_column(values: Sequence[Any]) -> list[str]:
