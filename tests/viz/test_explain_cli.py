@@ -36,9 +36,10 @@ def test_default_figure_goes_to_runs_explain_and_a_folder_can_be_chosen(capsys, 
     assert capsys.readouterr().out.splitlines()[-1] == "figure: pictures/tensor.png"
     assert main(["softmax", "--lang", "ko"]) == 0
     out = capsys.readouterr().out
-    assert "argmax = class 1" in out
-    assert "course note 000 says the argmax of [0.15, 0.3, 0.2, 0.25, 0.1] is class 2" in out
-    assert "so it is class 1" in out and "-ln 0.2097 = 1.5619" in out
+    # the working is Korean too (it was English under --lang ko before issue 11)
+    assert "argmax = 클래스 1 (0부터 셈)" in out
+    assert "강의 노트 000은 [0.15, 0.3, 0.2, 0.25, 0.1]의 argmax를 클래스 2라고 하지만" in out
+    assert "클래스 1입니다" in out and "-ln 0.2097 = 1.5619" in out
 
 
 def test_json_is_the_last_line_and_holds_the_numbers(capsys, tmp_path):

@@ -48,6 +48,22 @@ class LabConfig:
     lang: str = option("en", "language of the report and figure titles", choices=("en", "ko"))
 
 
+@dataclass(frozen=True)
+class Note:
+    """One sentence of the report's "What to notice" in English and Korean; the report shows the
+    run's --lang. Format each number once and put it into both, so the two cannot disagree:
+
+        acc = f"{accuracy:.4f}"
+        Note(f"Test accuracy {acc}.", f"테스트 정확도 {acc}.")
+    """
+
+    en: str
+    ko: str
+
+    def in_lang(self, lang: str) -> str:
+        return self.ko if lang == "ko" else self.en
+
+
 @dataclass
 class LabResult:
     """The numbers a lab produced; tests assert them and run_lab turns them into report.md."""
@@ -56,7 +72,7 @@ class LabResult:
     history: History | None = None
     summary: Summary | None = None
     card: ModelCard | None = None
-    notes: list[str] = field(default_factory=list)       # sentences for the report
+    notes: list[Note | str] = field(default_factory=list)  # sentences for the report (a str: English only)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
     title: str = ""                                      # the report's title when not the lab's (e.g. names the user's data)

@@ -28,7 +28,7 @@ from layerlab.engine.losses import SequenceCrossEntropy
 from layerlab.engine.sequence_predictors import language_model_card
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.labs.reporting import times_words
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history
@@ -126,11 +126,14 @@ def char_rnn(cfg: CharRnnConfig, run: RunDir) -> LabResult:
     metrics = {"val_loss": val_loss, "val_perplexity": math.exp(val_loss), "val_accuracy": history.last["val_accuracy"],
                "unigram_loss": base_loss, "unigram_perplexity": math.exp(base_loss),
                "perplexity_ratio": math.exp(base_loss - val_loss)}
-    notes = [f"Validation perplexity {metrics['val_perplexity']:.2f} against {metrics['unigram_perplexity']:.2f} for "
-             f"character frequencies alone: "
-             f"{times_words(metrics['val_perplexity'], metrics['unigram_perplexity'], 'likely choices per character')}.",
-             f"Next-character accuracy on unseen text: {100 * metrics['val_accuracy']:.1f}%.",
-             f"The sample below (prompt {cfg.prompt!r}, temperature {cfg.temperature:g}, seed {cfg.seed}) is in sample.txt."]
+    model_pp, base_pp, acc = f"{metrics['val_perplexity']:.2f}", f"{metrics['unigram_perplexity']:.2f}", f"{100 * metrics['val_accuracy']:.1f}"
+    fewer = [times_words(metrics["val_perplexity"], metrics["unigram_perplexity"], noun, lang)
+             for noun, lang in (("likely choices per character", "en"), ("글자당 그럴듯한 선택지", "ko"))]
+    notes = [Note(f"Validation perplexity {model_pp} against {base_pp} for character frequencies alone: {fewer[0]}.",
+                  f"검증 퍼플렉서티 {model_pp}, 글자 빈도만 쓰면 {base_pp}: {fewer[1]}."),
+             Note(f"Next-character accuracy on unseen text: {acc}%.", f"처음 보는 텍스트에서 다음 글자 정확도: {acc}%."),
+             Note(f"The sample below (prompt {cfg.prompt!r}, temperature {cfg.temperature:g}, seed {cfg.seed}) is in sample.txt.",
+                  f"아래 샘플(프롬프트 {cfg.prompt!r}, 온도 {cfg.temperature:g}, 시드 {cfg.seed})은 sample.txt에 있습니다.")]
     figures = [run.save_figure(plot_history(history, "Cross-entropy per character"), "curves")]
     card = language_model_card(overrides=overrides, vocab=corpus.vocab, seq_len=cfg.seq_len, data_dir=cfg.data_dir or None)
     return LabResult(metrics=metrics, history=history, summary=summary(lm, (cfg.seq_len,), dtype=torch.long), card=card,

@@ -13,6 +13,7 @@ Expected with the defaults: test accuracy about 0.865 (the README's lab table ha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,9 @@ from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipel
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
-from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.inspect import Summary, summary
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import accuracy_note
 from layerlab.models import get_model
 from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
@@ -100,11 +102,7 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     figures, numbers = classification_figures(model, test, run, history=history, transform=plain, amp=cfg.amp)
     image, _ = plain(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
     figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
-    notes = [f"Normalised with the training split's mean ({', '.join(f'{m:.4f}' for m in mean)}) and std "
-             f"({', '.join(f'{s:.4f}' for s in std)}); the test images use the same numbers.",
-             f"{table.total_params:,} parameters and {table.total_macs / 1e6:.1f}M multiply-accumulates per image "
-             "(per layer in summary.txt).",
-             f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
+    notes = _notes(mean, std, table, metrics["test_accuracy"], len(test))
     card = ModelCard(model="cifar-cnn", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
                      data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
@@ -114,3 +112,14 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     title = f"The course's block net on your images: {Path(str(train.meta.get('source', 'image-folder'))).name}" if own else ""
     return LabResult(metrics={**metrics, "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2]}, history=history,
                      summary=table, card=card, notes=notes, tables=tables, figures=figures, title=title)
+
+
+def _notes(mean: Sequence[float], std: Sequence[float], table: Summary, accuracy: float, count: int) -> list[Note]:
+    means, stds = ", ".join(f"{m:.4f}" for m in mean), ", ".join(f"{s:.4f}" for s in std)
+    params, macs = f"{table.total_params:,}", f"{table.total_macs / 1e6:.1f}M"
+    return [Note(f"Normalised with the training split's mean ({means}) and std ({stds}); the test images use the "
+                 "same numbers.",
+                 f"학습 데이터의 평균 ({means})과 표준편차 ({stds})로 정규화했습니다; 테스트 이미지도 같은 숫자를 씁니다."),
+            Note(f"{params} parameters and {macs} multiply-accumulates per image (per layer in summary.txt).",
+                 f"파라미터 {params}개, 이미지 한 장당 곱셈-누산 {macs}번 (층별 내역은 summary.txt)."),
+            accuracy_note(accuracy, count)]

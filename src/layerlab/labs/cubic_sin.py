@@ -19,7 +19,7 @@ from layerlab.engine import History, RunDir, fit
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models.cubic import Cubic, cubic   # y = a + b·x + c·x² + d·x³, and the same as a module
 from layerlab.viz.curves import plot_history, plot_lines
 
@@ -102,7 +102,9 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
     figures = [run.save_figure(plot_lines(x, curves, "sin(x) and the cubic", ylim=ylim), "fit"),
                run.save_figure(plot_history(history, "Sum of squared errors", x="iteration", log_loss=True), "loss")]
     fitted = " ".join(f"{v:+.4f}{p}" for v, p in zip(final.tolist(), ("", "·x", "·x²", "·x³")))
-    notes = [f"Result: y = {fitted}", f"Largest gap to the least-squares cubic: {metrics['max_coefficient_gap']:.4f}"]
+    gap = f"{metrics['max_coefficient_gap']:.4f}"
+    notes = [Note(f"Result: y = {fitted}", f"결과: y = {fitted}"),
+             Note(f"Largest gap to the least-squares cubic: {gap}", f"최소제곱 삼차 함수와의 가장 큰 계수 차이: {gap}")]
     # 5. Keep the four numbers as a model: `layerlab predict RUN_DIR points.csv` (a column x) evaluates it
     save_weights(Cubic(final), run.weights_path())
     judged = (f"fitted to all {cfg.points:,} points of sin(x) on [-π, π], none held out: its figures are loss and "

@@ -15,7 +15,8 @@ from layerlab.data.transforms import float_normalize
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import accuracy_note
 from layerlab.models import get_model
 from layerlab.viz.reports import classification_figures
 
@@ -60,9 +61,12 @@ def mnist_mlp(cfg: MnistMlpConfig, run: RunDir) -> LabResult:
     metrics = evaluate(model, test, loss="cross_entropy", transform=transform, prefix="test_")
     figures, numbers = classification_figures(model, test, run, history=history, transform=transform)
     steps = -(-len(train) // cfg.batch_size)
-    notes = [f"{len(train):,} training images in batches of {cfg.batch_size}: {steps} iterations make one epoch.",
-             f"The model has {table.total_params:,} parameters (per layer in summary.txt).",
-             f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
+    images, params = f"{len(train):,}", f"{table.total_params:,}"
+    notes = [Note(f"{images} training images in batches of {cfg.batch_size}: {steps} iterations make one epoch.",
+                  f"학습 이미지 {images}장을 배치 {cfg.batch_size}장씩: {steps}번 반복하면 한 에포크입니다."),
+             Note(f"The model has {params} parameters (per layer in summary.txt).",
+                  f"모델의 파라미터는 {params}개입니다 (층별 내역은 summary.txt)."),
+             accuracy_note(metrics["test_accuracy"], len(test))]
     card = ModelCard(model="mlp", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
                      data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))

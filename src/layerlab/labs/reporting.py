@@ -12,7 +12,7 @@ import json
 from typing import Any, Sequence
 
 from layerlab.engine.run import RunDir
-from layerlab.labs.base import LabResult
+from layerlab.labs.base import LabResult, Note
 from layerlab.viz.words import localize_figure, say
 
 
@@ -31,25 +31,36 @@ class LabRun(RunDir):
 # Wording: a comparison says which way is better; a ratio near 1 says "about the same"
 # ---------------------------------------------------------------------------------------------
 
-def change_words(value: float, baseline: float, *, higher_is_better: bool) -> str:
+def change_words(value: float, baseline: float, *, higher_is_better: bool, lang: str = "en") -> str:
     """`value` against `baseline` as a percentage and a verdict: (6.020, 4.862, lower better) ->
-    "23.8% higher, so worse"; (4.0, 5.0, lower better) -> "20.0% lower, so better"."""
+    "23.8% higher, so worse" (Korean: "23.8% 높아 더 나쁨"); (4.0, 5.0, lower better) -> "20.0% lower, so better"."""
+    ko = lang == "ko"
     if baseline == 0 or round(100 * (value / baseline - 1), 1) == 0:
-        return "the same"
+        return "차이 없음" if ko else "the same"
     pct = 100 * (value / baseline - 1)
     better = (pct > 0) == higher_is_better
+    if ko:
+        return f"{abs(pct):.1f}% {'높아' if pct > 0 else '낮아'} 더 {'좋음' if better else '나쁨'}"
     return f"{abs(pct):.1f}% {'higher' if pct > 0 else 'lower'}, so {'better' if better else 'worse'}"
 
 
-def times_words(smaller: float, larger: float, noun: str) -> str:
+def accuracy_note(accuracy: float, count: int) -> Note:
+    """The classification labs' last note: the test accuracy and how many unseen images it counts."""
+    acc, n = f"{accuracy:.4f}", f"{count:,}"
+    return Note(f"Test accuracy {acc} on {n} images never seen in training.",
+                f"학습에 쓰지 않은 이미지 {n}장에서 테스트 정확도 {acc}.")
+
+
+def times_words(smaller: float, larger: float, noun: str, lang: str = "en") -> str:
     """How many times fewer `noun` `smaller` is than `larger`: (12.0, 27.0, "choices") -> "2.2x fewer
-    choices"; within 5% either way -> "about as many choices"; below 1 -> "1.3x more choices"."""
-    ratio = larger / smaller
+    choices"; within 5% either way -> "about as many choices"; below 1 -> "1.3x more choices".
+    Korean (`noun` given in Korean): "선택지 2.2배 적음", "선택지 비슷함", "선택지 1.3배 많음"."""
+    ratio, ko = larger / smaller, lang == "ko"
     if ratio >= 1.05:
-        return f"{ratio:.1f}x fewer {noun}"
+        return f"{noun} {ratio:.1f}배 적음" if ko else f"{ratio:.1f}x fewer {noun}"
     if ratio <= 1 / 1.05:
-        return f"{1 / ratio:.1f}x more {noun}"
-    return f"about as many {noun}"
+        return f"{noun} {1 / ratio:.1f}배 많음" if ko else f"{1 / ratio:.1f}x more {noun}"
+    return f"{noun} 비슷함" if ko else f"about as many {noun}"
 
 
 def format_column(values: Sequence[Any]) -> list[str]:
@@ -97,7 +108,7 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
     lines += heading("Results") + markdown_table([{say("metric", lang): k, say("value", lang): v}
                                                   for k, v in result.metrics.items()])
     if result.notes:
-        lines += heading("What to notice") + [f"- {note}" for note in result.notes]
+        lines += heading("What to notice") + [f"- {note_text(note, lang)}" for note in result.notes]
     for title, rows in result.tables.items():
         lines += heading(title) + markdown_table(rows)
     if result.history is not None and len(result.history):
@@ -110,6 +121,11 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
     config = json.dumps(dataclasses.asdict(cfg), indent=2, sort_keys=True)
     lines += heading("Configuration") + ["```json", config, "```", ""]
     return "\n".join(lines)
+
+
+def note_text(note: Note | str, lang: str) -> str:
+    """A note in the run's language; a plain string is a note a lab gives in English only."""
+    return note.in_lang(lang) if isinstance(note, Note) else note
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("args", nargs="*", help="the topic's own arguments, e.g. `conv-size 7 3 2 0`")
     parser.add_argument("--out", help="folder for the picture, written as TOPIC.png (default: runs/explain/), "
                         "or a .png file name")
-    parser.add_argument("--lang", default="en", choices=LANGS, help="language of the figure's text")
+    parser.add_argument("--lang", default="en", choices=LANGS, help="language of the printed working and the figure")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
     parser.add_argument("--image", help="your own picture for conv, padding, pool (grayscale is used)")
     parser.add_argument("--target", type=int, help="softmax: the right class, counting from 0")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from layerlab.data.splits import kfold_indices
-from layerlab.viz.explain.base import Explanation, expect_at_most, register_topic
+from layerlab.viz.explain.base import Explanation, expect_at_most, pad, register_topic
 from layerlab.viz.style import figure_style, label, new_figure, save_figure, tr
 
 DEGREES = tuple(range(13))
@@ -125,23 +125,30 @@ def overfitting(args: Sequence[str], *, out: Path, lang: str, seed: int = 0) -> 
     expect_at_most(args, 0, USAGE)
     numbers = overfitting_numbers(seed)
     _draw(out, lang, numbers)
-    return Explanation("overfitting", _text(numbers), numbers, out)
+    return Explanation("overfitting", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
+    n_train, n_val, folds, noise = numbers["n_train"], numbers["n_val"], numbers["folds"], f"{numbers['noise_var']:.2f}"
+    best_val, best_cv = numbers["best_degree_val"], numbers["best_degree_cv"]
+    header = [tr(lang, *words) for words in (("degree", "차수"), ("train", "학습"), ("valid", "검증"),
+                                             ("k-fold", "k-fold"), ("bias²", "bias²"), ("variance", "분산"))]
     lines = [
-        f"{numbers['n_train']} training points of sin(πx) + noise (variance {numbers['noise_var']:.2f}), "
-        f"{numbers['n_val']} validation points, {numbers['folds']}-fold cross-validation",
-        f"{'degree':>6} {'train':>9} {'valid':>9} {'k-fold':>9} {'bias²':>9} {'variance':>9}",
+        tr(lang, f"{n_train} training points of sin(πx) + noise (variance {noise}), {n_val} validation points, "
+                 f"{folds}-fold cross-validation",
+           f"학습 데이터 {n_train}개: sin(πx) + 노이즈 (분산 {noise}), 검증 데이터 {n_val}개, {folds}-fold 교차 검증"),
+        pad(header[0], 6, right=True) + " " + " ".join(pad(h, 9, right=True) for h in header[1:]),
     ]
     for i, d in enumerate(numbers["degrees"]):
         cells = (numbers[k][i] for k in ("train_mse", "val_mse", "cv_mse", "bias2", "variance"))
         lines.append(f"{d:>6} " + " ".join(f"{v:9.4f}" if v < 1e4 else f"{v:9.2e}" for v in cells))
     lines += [
-        "the training error only falls as the degree grows; the validation error falls, then rises (overfitting)",
-        f"best degree by validation: {numbers['best_degree_val']}; "
-        f"by {numbers['folds']}-fold cross-validation: {numbers['best_degree_cv']}",
-        "bias² falls and variance rises with the degree: the bias-variance trade-off",
+        tr(lang, "the training error only falls as the degree grows; the validation error falls, then rises (overfitting)",
+           "차수가 커질수록 학습 오차는 줄기만 하고, 검증 오차는 줄다가 다시 커집니다 (과적합)"),
+        tr(lang, f"best degree by validation: {best_val}; by {folds}-fold cross-validation: {best_cv}",
+           f"검증 오차로 고른 최적 차수: {best_val}; {folds}-fold 교차 검증으로 고른 최적 차수: {best_cv}"),
+        tr(lang, "bias² falls and variance rises with the degree: the bias-variance trade-off",
+           "차수가 커지면 bias²는 줄고 분산은 커집니다: 편향-분산 트레이드오프"),
     ]
     return "\n".join(lines)
 
