@@ -126,7 +126,7 @@ def draw_shapes_image(size: int, g: torch.Generator, *, min_shapes: int = 2, max
     mask = torch.zeros(size, size, dtype=torch.long)
     for _ in range(int(torch.randint(min_shapes, max_shapes + 1, (1,), generator=g))):
         label = int(torch.randint(1, len(SHAPE_CLASSES), (1,), generator=g))
-        extent = size * (0.18 + 0.2 * float(torch.rand(1, generator=g)))          # 17..36 px on a 96 image
+        extent = size * (0.18 + 0.2 * float(torch.rand(1, generator=g)))          # 12..24 px on a 64 image
         cy, cx = (extent / 2 + (size - extent) * torch.rand(2, generator=g)).tolist()   # circles, squares wholly inside
         angle = float(torch.rand(1, generator=g)) * 2 * math.pi
         inside = shape_mask(SHAPE_CLASSES[label], size, (cy, cx), extent, angle)
@@ -139,12 +139,12 @@ def draw_shapes_image(size: int, g: torch.Generator, *, min_shapes: int = 2, max
 @register_dataset(
     "shapes",
     task="segmentation",
-    input_shape=(3, 96, 96),
+    input_shape=(3, 64, 64),
     num_classes=len(SHAPE_CLASSES),
     splits=("train", "val", "test"),
     description="generated: 2-4 circles, squares and triangles on textured backgrounds, exact masks (0 = background)",
 )
-def shapes(root: Path | None = None, split: str = "train", *, seed: int = 0, size: int = 96, count: int | None = None,
+def shapes(root: Path | None = None, split: str = "train", *, seed: int = 0, size: int = 64, count: int | None = None,
            min_shapes: int = 2, max_shapes: int = 4) -> TensorData:
     """`count` images (default 1000 train, 100 val, 200 test) drawn from the seed 4·seed + (0, 1, 2 for
     train, val, test): the same seed always gives the same images, and the splits never share a draw."""

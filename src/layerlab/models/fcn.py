@@ -25,15 +25,16 @@ was 7x7 over 512 maps, 4096 wide) and fc7 (1x1), which are the classifier's FC l
 convolutionalized. Input sides must be multiples of 32 (five poolings); the paper pads its input
 by 100 pixels and crops instead.
 
-Parameters at the defaults (widths 16, 32, 64, 96, 128; fc 256; 4 classes), by hand:
-    blocks  3→16→16: 448 + 32 + 2,320 + 32      16→32→32: 4,640 + 64 + 9,248 + 64
-            32→64→64: 18,496 + 128 + 36,928 + 128  64→96→96: 55,392 + 192 + 83,040 + 192
-            96→128→128: 110,720 + 256 + 147,584 + 256              (conv c_in·9·c_out + c_out, BN 2·c_out)
-    fc6 128·9·256 + 256 + BN 512 = 295,680   fc7 256·256 + 256 + BN 512 = 66,304   score_fr 256·4 + 4 = 1,028
-    upsampling: 4·4·k·k, no bias (k = 2·factor): 64x64 for 32x, 32x32 for 16x, 16x16 for 8x, 4x4 for 2x
-    fcn-32s 833,172 + 65,536 = 898,708
-    fcn-16s 833,172 + score_pool4 388 + upscore2 256 + upscore16 16,384 = 850,200
-    fcn-8s  833,172 + 388 + 256 + score_pool3 260 + upscore_pool4 256 + upscore8 4,096 = 838,428
+Parameters at the defaults (widths 8, 16, 32, 64, 128; fc 128; 4 classes), by hand
+(conv c_in·9·c_out + c_out, BN 2·c_out):
+    blocks  3→8→8: 224 + 16 + 584 + 16 = 840             8→16→16: 1,168 + 32 + 2,320 + 32 = 3,552
+            16→32→32: 4,640 + 64 + 9,248 + 64 = 14,016   32→64→64: 18,496 + 128 + 36,928 + 128 = 55,680
+            64→128→128: 73,856 + 256 + 147,584 + 256 = 221,952                     five blocks: 296,040
+    fc6 128·9·128 + 128 + BN 256 = 147,840   fc7 128·128 + 128 + BN 256 = 16,768   score_fr 128·4 + 4 = 516
+    backbone 461,164; upsampling 4·4·k·k, no bias (k = 2·factor); score_pool4 64·4 + 4, score_pool3 32·4 + 4
+    fcn-32s 461,164 + upscore 65,536 = 526,700
+    fcn-16s 461,164 + score_pool4 260 + upscore2 256 + upscore16 16,384 = 478,064
+    fcn-8s  461,164 + 260 + 256 + score_pool3 132 + upscore_pool4 256 + upscore8 4,096 = 466,164
 """
 
 from __future__ import annotations
@@ -130,8 +131,8 @@ class FCNConfig:
     stride: int = 8                                   # 32, 16 or 8: FCN-32s, FCN-16s, FCN-8s
     in_channels: int = 3
     num_classes: int = 4                              # background + circle, square, triangle (the shapes set)
-    widths: tuple[int, ...] = (16, 32, 64, 96, 128)   # the five blocks (VGG16: 64, 128, 256, 512, 512)
-    fc_width: int = 256                               # fc6 and fc7 as convs (VGG16: 4096)
+    widths: tuple[int, ...] = (8, 16, 32, 64, 128)    # the five blocks (VGG16: 64, 128, 256, 512, 512)
+    fc_width: int = 128                               # fc6 and fc7 as convs (VGG16: 4096)
     fc_kernel: int = 3                                # fc6's kernel, padded to keep the size (VGG16: 7, unpadded)
     batch_norm: bool = True                           # not in the paper (2015 VGG had none); trains faster on a CPU
     dropout: float = 0.0                              # after fc6 and fc7 (the paper: 0.5)
@@ -180,12 +181,12 @@ class FCN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:                   # x: (B, 3, H, W), H and W multiples of 32
         self._check(x)
-        x = self.features.block1(x)                           # (B, 16, H/2, W/2)    pool1
-        x = self.features.block2(x)                           # (B, 32, H/4, W/4)    pool2
-        pool3 = self.features.block3(x)                       # (B, 64, H/8, W/8)    pool3
-        pool4 = self.features.block4(pool3)                   # (B, 96, H/16, W/16)  pool4
+        x = self.features.block1(x)                           # (B, 8, H/2, W/2)     pool1
+        x = self.features.block2(x)                           # (B, 16, H/4, W/4)    pool2
+        pool3 = self.features.block3(x)                       # (B, 32, H/8, W/8)    pool3
+        pool4 = self.features.block4(pool3)                   # (B, 64, H/16, W/16)  pool4
         x = self.features.block5(pool4)                       # (B, 128, H/32, W/32) pool5
-        x = self.fc7(self.fc6(x))                             # (B, 256, H/32, W/32) the FC layers as convs
+        x = self.fc7(self.fc6(x))                             # (B, 128, H/32, W/32) the FC layers as convs
         scores = self.score_fr(x)                             # (B, K, H/32, W/32)   "what", coarse
         if self.cfg.stride <= 16:                             # fuse_pool4: 2x up + pool4's scores
             scores = self.upscore2(scores) + self.score_pool4(pool4)          # (B, K, H/16, W/16)
@@ -213,19 +214,19 @@ def _fcn(stride: int, overrides: dict[str, Any]) -> FCN:
     return FCN(FCNConfig(**{"stride": stride, **overrides}))
 
 
-@register_model("fcn-32s", input_shape=(3, 96, 96), num_params=898_708, task="segmentation",
+@register_model("fcn-32s", input_shape=(3, 64, 64), num_params=526_700, task="segmentation",
                 description="FCN-32s on a small VGG-style backbone: stride-32 scores upsampled 32x (bilinear, fixed)")
 def fcn_32s(**overrides: Any) -> FCN:
     return _fcn(32, overrides)
 
 
-@register_model("fcn-16s", input_shape=(3, 96, 96), num_params=850_200, task="segmentation",
+@register_model("fcn-16s", input_shape=(3, 64, 64), num_params=478_064, task="segmentation",
                 description="FCN-16s: stride-32 scores up 2x + pool4's 1x1 scores, then up 16x")
 def fcn_16s(**overrides: Any) -> FCN:
     return _fcn(16, overrides)
 
 
-@register_model("fcn-8s", input_shape=(3, 96, 96), num_params=838_428, task="segmentation",
+@register_model("fcn-8s", input_shape=(3, 64, 64), num_params=466_164, task="segmentation",
                 description="FCN-8s: FCN-16s's fused scores up 2x + pool3's 1x1 scores, then up 8x")
 def fcn_8s(**overrides: Any) -> FCN:
     return _fcn(8, overrides)
