@@ -62,6 +62,7 @@ def plot_segmentations(images: Tensor, truths: Tensor, predictions: Tensor, name
 
 
 CLASS_COLOURS = ((0.12, 0.12, 0.12), (0.9, 0.2, 0.2), (0.2, 0.5, 0.95), (0.95, 0.8, 0.1), (0.3, 0.85, 0.3))
+COLOUR_NAMES = ("dark", "red", "blue", "yellow", "green")
 
 
 def class_colours(mask: Tensor) -> Tensor:
@@ -77,8 +78,6 @@ def plot_class_predictions(images: Tensor, truths: Tensor, predictions: dict[str
 
     images: (N, C, H, W) uint8 (C = 1 or 3); truths and every prediction: (N, H, W) class ids.
     """
-    from matplotlib.patches import Patch
-
     n, columns = len(images), 2 + len(predictions)
     fig, axes = new_figure(n, columns, (2.6 * columns, 2.6 * n + 0.6))
     for i in range(n):
@@ -90,9 +89,8 @@ def plot_class_predictions(images: Tensor, truths: Tensor, predictions: dict[str
             ax.imshow(panel.numpy(), vmin=0, vmax=1, interpolation="nearest")
             ax.axis("off")
             ax.set_title(label, fontsize=8)
-    legend = [Patch(color=CLASS_COLOURS[k % len(CLASS_COLOURS)], label=name) for k, name in enumerate(classes)]
-    fig.legend(handles=legend, loc="lower center", ncol=len(classes), fontsize=8)
-    fig.suptitle(title)
+    key = ", ".join(f"{name} {COLOUR_NAMES[k % len(COLOUR_NAMES)]}" for k, name in enumerate(classes))
+    fig.suptitle(f"{title}\n({key})")
     return fig
 
 
