@@ -95,6 +95,16 @@ def test_unet_membrane_trains_an_fcn_by_the_same_recipe(tmp_path, capsys):
     assert "--model must be unet, fcn-32s, fcn-16s or fcn-8s, got 'fcn-4s'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["--variants", "fcn-32s,unet"], "--variants takes fcn-32s, fcn-16s and fcn-8s (comma-separated), got 'fcn-32s,unet'"),
+    (["--size", "48"], "--size must be a multiple of 32 (an FCN pools five times), got 48"),
+])
+def test_bad_options_are_one_line_errors_before_any_data_is_drawn(argv, message, tmp_path, capsys):
+    assert main(["run", "fcn-shapes", *argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
 @pytest.mark.slow
 def test_fcn_shapes_default_holds_its_measured_figures(tmp_path):
     # measured (seed 0, one run on a shared 2-core CPU): test mean IoU / pixel accuracy
