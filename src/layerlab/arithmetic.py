@@ -6,6 +6,11 @@ against a real `nn.Conv2d`, `nn.MaxPool2d` or `nn.Linear`.
 What to notice: the output size (N - F + 2P)/S + 1 must be a whole number for the filter to
 cover the input exactly. PyTorch silently drops the leftover border (it floors); the course
 calls that case "does not fit" and fixes it with zero padding, which is what `strict=True` does.
+
+A transposed convolution ("deconvolution", course note 004) runs the size formula backwards: each
+input pixel stamps the F x F filter onto the output, S pixels after the previous one, and P pixels
+are cut from every border: (N - 1)·S - 2P + F (+ output padding). It is not the inverse of the
+conv, but it maps the conv's output size back to its input size, with as many weights.
 """
 
 from __future__ import annotations
@@ -94,6 +99,41 @@ def _does_not_fit(n: int, kernel: int, stride: int, padding: int, dilation: int)
         return f"{head}; no padding up to {kernel} makes it fit, so change the stride"
     out = (n - effective + 2 * fix) // stride + 1
     return f"{head}; padding {fix} makes it fit (output {out}x{out})"
+
+
+def transposed_conv_working(n: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0) -> str:
+    """The transposed-conv formula with the numbers filled in, e.g. "(3 - 1)*2 - 2*0 + 3 = 7"."""
+    out = (n - 1) * stride - 2 * padding + kernel + output_padding
+    extra = f" + {output_padding}" if output_padding else ""
+    return f"({n} - 1)*{stride} - 2*{padding} + {kernel}{extra} = {out}"
+
+
+def transposed_conv_output_size(
+    n: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+) -> int:
+    """Spatial size after a transposed conv: (N - 1)·S - 2P + F + output_padding, as `nn.ConvTranspose2d`.
+
+    F is the effective kernel size, dilation * (kernel - 1) + 1. `output_padding` (< S or < the
+    dilation, PyTorch's rule) adds rows on one side: a stride-S conv maps S sizes to the same output,
+    and it picks which of them to give back.
+    """
+    _check_positive(input_size=n, kernel=kernel, stride=stride, dilation=dilation)
+    if padding < 0 or output_padding < 0:
+        raise LayerlabError(f"padding and output padding must be >= 0, got {padding} and {output_padding}")
+    if output_padding >= max(stride, dilation):
+        raise LayerlabError(f"output padding {output_padding} must be smaller than the stride {stride} (or the "
+                            f"dilation {dilation}): it only chooses among the sizes a stride-{stride} conv maps together")
+    effective = dilation * (kernel - 1) + 1
+    out = (n - 1) * stride - 2 * padding + effective + output_padding
+    if out < 1:
+        raise LayerlabError(f"padding {padding} cuts away the whole output: "
+                            f"{transposed_conv_working(n, effective, stride, padding, output_padding)} is below 1")
+    return out
 
 
 def pool_output_size(

@@ -22,7 +22,8 @@ from layerlab.viz.style import check_lang
 # topic -> the module (in this package) that registers it
 MODULES = {"tensor": "tensor", "conv": "conv", "conv-size": "sizes", "padding": "padding", "pool": "pool",
            "activation": "activation", "softmax": "softmax", "lr": "lr", "overfitting": "overfitting",
-           "vanishing-gradient": "vanishing", "gan-game": "gan"}
+           "vanishing-gradient": "vanishing", "gan-game": "gan",
+           "convolutionalization": "convolutionalization", "transposed-conv": "transposed"}
 
 
 def load(topic: str | None = None) -> base.Registry:
@@ -41,7 +42,7 @@ __all__ = ["TOPICS", "Explanation", "explain", "list_topics", "register_topic"]
 
 # the order a course meets them, for `layerlab explain` with no topic
 ORDER = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softmax", "lr", "overfitting",
-         "vanishing-gradient", "gan-game")
+         "vanishing-gradient", "convolutionalization", "transposed-conv", "gan-game")
 
 
 def list_topics() -> list[tuple[str, str]]:
