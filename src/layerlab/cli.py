@@ -38,11 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} a run folder")
         p.add_argument("run_dir")
         p.add_argument("--json", action="store_true")
-    p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
+    p = sub.add_parser("predict", help="a trained run on your files (images, CSV rows, a prompt, sentences), "
+                                       "or --samples N new images from a generative run")
     p.add_argument("run_dir")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("files", nargs="*")
+    p.add_argument("--seed", type=int, help="the seed of any sampling: language models (default: greedy), "
+                                            "--samples (default: 0)")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
+    p.add_argument("--samples", type=int, default=0, help="generative runs (VAE, GAN): draw N new images")
+    p.add_argument("--out", help="--samples: folder for the PNGs (default: RUN_DIR/samples/seed-S)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
     p.add_argument("model")
@@ -178,7 +182,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files
 
-    results = predict_files(args.run_dir, args.files, PredictOptions(seed=args.seed, length=args.length))
+    options = PredictOptions(seed=args.seed, length=args.length, samples=args.samples, out=args.out)
+    results = predict_files(args.run_dir, args.files, options)
     _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 

@@ -52,10 +52,22 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
 
 
 def predict_files(run_dir: str | Path, files: list[str], options: PredictOptions | None = None) -> list[dict[str, Any]]:
-    """The trained model's predictions for each file, as its task reads files (images, CSV rows, text)."""
+    """The trained model's predictions for each file, as its task reads files (images, CSV rows, text);
+    then, with `options.samples`, that many new images drawn from a generative run."""
+    options = options or PredictOptions()
+    if not files and not options.samples:
+        raise LayerlabError("predict needs files to read, or --samples N to draw new images from a generative run")
     model, card = load_trained(run_dir)
-    predict_file = get_predictor(card.task).obj
-    return [result for name in files for result in predict_file(model, card, Path(name), options or PredictOptions())]
+    entry = get_predictor(card.task)
+    results = [result for name in files for result in entry.obj(model, card, Path(name), options)]
+    if options.samples:
+        if entry.meta["sample"] is None:
+            raise LayerlabError(f"--samples draws new images from a generative run (a VAE or a GAN); this run's task "
+                                f"is {card.task!r}: give it files to read instead")
+        seed = 0 if options.seed is None else options.seed
+        folder = Path(options.out) if options.out else RunDir.open(run_dir).path / "samples" / f"seed-{seed}"
+        results += entry.meta["sample"](model, card, options, folder)
+    return results
 
 
 def describe_predictions(run_dir: str | Path, results: list[dict[str, Any]]) -> str:

@@ -27,28 +27,36 @@ from layerlab.registry import Entry, Registry
 class PredictOptions:
     """Choices a user makes at prediction time; a task reads the ones it has a use for."""
 
-    seed: int | None = None    # sequence tasks: sample with this seed; None: greedy, the likeliest token each step
+    seed: int | None = None    # sequence tasks: sample with this seed (None: greedy); --samples: the noise's seed (None: 0)
     length: int = 200          # language models: how many characters to write after the prompt
+    samples: int = 0           # generative runs (VAE, GAN): how many new images to draw from the model
+    out: str | None = None     # where --samples writes its PNGs (None: RUN_DIR/samples/seed-S)
 
     def __post_init__(self) -> None:
         if self.length < 1:
             raise LayerlabError(f"--length must be at least 1 (characters to write), got {self.length}")
+        if self.samples < 0:
+            raise LayerlabError(f"--samples must be a count of images to draw (0 or more), got {self.samples}")
 
 
 Predict = Callable[[nn.Module, ModelCard, Path, PredictOptions], list[dict[str, Any]]]
 Describe = Callable[[dict[str, Any]], str]               # one prediction as a line for people
 Evaluate = Callable[[nn.Module, ModelCard], dict[str, float]]
+Sample = Callable[[nn.Module, ModelCard, PredictOptions, Path], list[dict[str, Any]]]   # ... and the folder to write to
 
 PREDICTORS: Registry[Predict] = Registry("task")
 
 
-def register_predictor(task: str, *, describe: Describe, evaluate: Evaluate | None = None) -> Callable[[Predict], Predict]:
+def register_predictor(task: str, *, describe: Describe, evaluate: Evaluate | None = None,
+                       sample: Sample | None = None) -> Callable[[Predict], Predict]:
     """Register `predict(model, card, path, options) -> [one dict per prediction]` for `task`.
 
     `describe` turns one of those dicts into text; `evaluate(model, card)` computes test metrics
-    afresh (None: this task's runs are scored inside their lab only).
+    afresh (None: this task's runs are scored inside their lab only); a generative task's
+    `sample(model, card, options, folder)` writes `options.samples` new images into `folder`
+    (`layerlab predict RUN_DIR --samples N --seed S`) and returns one dict per image.
     """
-    return PREDICTORS.register(task, describe=describe, evaluate=evaluate)
+    return PREDICTORS.register(task, describe=describe, evaluate=evaluate, sample=sample)
 
 
 def get_predictor(task: str) -> Entry[Predict]:

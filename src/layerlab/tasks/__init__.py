@@ -3,7 +3,8 @@
 The supervised step itself lives in engine/step.py, because `fit(model, ...)` builds it by default.
 """
 
+from layerlab.tasks.generative import Reconstruction, VariationalAutoEncoding  # also registers their predictors
 from layerlab.tasks.segmentation import predict_scores, segmentation_metrics  # also registers the "segmentation" predictor
 from layerlab.tasks.sequence import TeacherForcing
 
-__all__ = ["TeacherForcing", "predict_scores", "segmentation_metrics"]
+__all__ = ["Reconstruction", "TeacherForcing", "VariationalAutoEncoding", "predict_scores", "segmentation_metrics"]
