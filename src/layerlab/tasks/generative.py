@@ -149,6 +149,20 @@ def per_image_bce(step: Reconstruction, data: TensorData, batch_size: int = 1000
     return torch.cat(errors)
 
 
+def class_means(values: Tensor, labels: Tensor, classes: tuple[str, ...] | list[str]) -> dict[str, float]:
+    """The mean of per-image values (N,) over each class's images: {class name: mean}."""
+    return {name: float(values[labels == k].double().mean()) for k, name in enumerate(classes) if bool((labels == k).any())}
+
+
+def mean_image_baseline(train: TensorData, test: TensorData) -> dict[str, float]:
+    """Per-pixel BCE and MSE on the test images of always answering the training set's mean image:
+    the floor that any reconstruction should be read against."""
+    mean = to_float(train.inputs).mean(dim=0, keepdim=True)                  # (1, 1, 28, 28) in [0, 1]
+    images = to_float(test.inputs)
+    return {"bce": float(F.binary_cross_entropy(mean.expand_as(images), images)),
+            "mse": float((mean - images).pow(2).mean())}
+
+
 @torch.no_grad()
 def encode_means(model: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
     """The code of each image (N, code): an autoencoder's `encode`, a VAE's μ (its likeliest code)."""
