@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from layerlab.errors import LayerlabError
-from layerlab.viz.explain import activation, conv, lr, overfitting, padding, pool, sizes, softmax, tensor, vanishing  # noqa: F401
+from layerlab.viz.explain import (  # noqa: F401
+    activation, conv, lr, overfitting, padding, pool, reparam, sizes, softmax, tensor, vanishing,
+)
 from layerlab.viz.explain.base import TOPICS, Explanation, get_topic, register_topic
 from layerlab.viz.style import check_lang
 
@@ -20,7 +22,7 @@ __all__ = ["TOPICS", "Explanation", "explain", "list_topics", "register_topic"]
 
 # the order a course meets them, for `layerlab explain` with no topic
 ORDER = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softmax", "lr", "overfitting",
-         "vanishing-gradient")
+         "vanishing-gradient", "reparameterisation")
 
 
 def list_topics() -> list[tuple[str, str]]:
