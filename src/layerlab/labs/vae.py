@@ -15,10 +15,11 @@ whose two numbers hold far less than twenty.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from layerlab.data import get_dataset
+from layerlab.data import TensorData, get_dataset
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
@@ -38,6 +39,30 @@ class VaeConfig(LabConfig):
     epochs: int = 10
     batch_size: int = 64           # half PyTorch's 128: twice the steps in the same 10 epochs
     lr: float = 1e-3               # Adam, as PyTorch's example
+
+
+def generated(model: torch.nn.Module, test: TensorData, run: RunDir, title: str, seed: int) -> list[Path]:
+    """Samples from the prior, an interpolation, reconstructions; with a 2-number code its map and decoded grid."""
+    samples = prior_samples(model, 64, seed=seed)                                        # (64, 1, 28, 28)
+    a = 0
+    b = int((test.targets != test.targets[a]).nonzero()[0, 0])                          # the first of another class
+    walk = interpolate(model, test.inputs[a], test.inputs[b], steps=10)                 # (10, 1, 28, 28)
+    originals = test.inputs[:10]
+    redrawn = decode_images(model, encode_means(model, originals))                       # through μ, no sampling
+    digits = f"{test.classes[int(test.targets[a])]} to {test.classes[int(test.targets[b])]}"
+    figures = [run.save_figure(image_grid(samples, 8, f"{title}: 64 samples decoded from z ~ N(0, I)"), "samples"),
+               run.save_figure(image_rows({"interpolation": walk}, f"{title}: test digit {digits} in a straight "
+                                          "line of codes"), "interpolation"),
+               run.save_figure(image_rows({"original": originals, "reconstruction": redrawn},
+                                          f"{title}: test digits redrawn through their μ"), "reconstructions")]
+    if model.cfg.latent == 2:
+        codes = encode_means(model, test.inputs)                                         # (N, 2)
+        z, grid = latent_grid(model, side=15)
+        figures += [run.save_figure(latent_scatter(codes, test.targets, test.classes,
+                                                   "μ of every test image, coloured by class"), "latent_map"),
+                    run.save_figure(image_grid(grid, 15, "the decoder over the latent plane (Gaussian quantiles 5%..95%)",
+                                               axis_values=z), "latent_grid")]
+    return figures
 
 
 @register_lab("vae", config=VaeConfig, title="A variational autoencoder on MNIST: generate digits from N(0, I)",
@@ -61,28 +86,10 @@ def vae(cfg: VaeConfig, run: RunDir) -> LabResult:
     # 4. Score with a fixed ε (seed + 1), so `layerlab eval` repeats it from the saved weights
     metrics = evaluate(VariationalAutoEncoding(model, lr=None, seed=cfg.seed + 1), test, batch_size=1000,
                        transform=pixels, prefix="test_")
-    # 5. Generate: decode z ~ N(0, I); walk from one test digit's code to another's
-    samples = prior_samples(model, 64, seed=cfg.seed)                                    # (64, 1, 28, 28)
-    a = 0
-    b = int((test.targets != test.targets[a]).nonzero()[0, 0])                          # the first of another class
-    walk = interpolate(model, test.inputs[a], test.inputs[b], steps=10)                 # (10, 1, 28, 28)
-    originals = test.inputs[:10]
-    redrawn = decode_images(model, encode_means(model, originals))                       # through μ, no sampling
+    # 5. Generate: decode z ~ N(0, I); walk from one test digit's code to another's; the latent plane
     title = f"{name} (latent {cfg.latent})"
-    figures = [run.save_figure(image_grid(samples, 8, f"{title}: 64 samples decoded from z ~ N(0, I)"), "samples"),
-               run.save_figure(image_rows({"interpolation": walk}, f"{title}: from test digit {test.classes[int(test.targets[a])]} "
-                                          f"to {test.classes[int(test.targets[b])]} in a straight line of codes"),
-                               "interpolation"),
-               run.save_figure(image_rows({"original": originals, "reconstruction": redrawn},
-                                          f"{title}: test digits redrawn through their μ"), "reconstructions"),
-               run.save_figure(plot_history(history, f"{title}: loss = BCE + KL per image"), "curves")]
-    if cfg.latent == 2:
-        codes = encode_means(model, test.inputs)                                         # (N, 2)
-        z, grid = latent_grid(model, side=15)
-        figures += [run.save_figure(latent_scatter(codes, test.targets, test.classes,
-                                                   "μ of every test image, coloured by class"), "latent_map"),
-                    run.save_figure(image_grid(grid, 15, "the decoder over the latent plane (Gaussian quantiles 5%..95%)",
-                                               axis_values=z), "latent_grid")]
+    figures = generated(model, test, run, title, cfg.seed)
+    figures.append(run.save_figure(plot_history(history, f"{title}: loss = BCE + KL per image"), "curves"))
     notes = [
         "Loss convention: `test_loss` = `test_bce` + `test_kl`, each summed over one image's 784 pixels (or its "
         "latent numbers) and averaged over the 10,000 test images, in nats: PyTorch's example prints this number.",

@@ -220,7 +220,8 @@ def _write_png(images: Tensor, path: Path) -> None:
 def _test_step(model: nn.Module, card: ModelCard) -> Step:
     if card.task == "vae":
         return VariationalAutoEncoding(model, lr=None, seed=card.extra.get("eval_seed", 0))
-    return Reconstruction(model, lr=None, noise=card.extra.get("noise", 0.0), seed=card.extra.get("eval_seed", 0))
+    return Reconstruction(model, lr=None, noise=card.extra.get("noise", 0.0), seed=card.extra.get("eval_seed", 0),
+                          amp=card.extra.get("amp", False))
 
 
 def evaluate_reconstructions(model: nn.Module, card: ModelCard) -> dict[str, float]:
