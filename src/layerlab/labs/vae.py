@@ -8,8 +8,8 @@ Goal: test loss <= 105 after 10 epochs. `--latent 2` trains a conv VAE (Keras's)
 space is a plane: the test digits' codes are drawn on it, and a 15x15 grid of z decoded.
 Shows: samples from the prior, interpolation between two test digits, reconstructions, and how
 the loss splits into reconstruction (BCE) and the KL price of the code.
-Expected: test loss about 104 (latent 20; the KL term about 25 of it); about 140 with --latent 2,
-whose two numbers hold far less than twenty.
+Expected: test loss just under 105 (latent 20), of which the KL term is about 25 nats; a higher
+loss with --latent 2, whose two numbers hold far less than twenty.
 """
 
 from __future__ import annotations
