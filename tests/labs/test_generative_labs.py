@@ -110,7 +110,8 @@ def test_predict_samples_are_seeded_decodes_of_the_prior(vae_run, tmp_path, caps
 @pytest.mark.slow
 def test_vae_default_reaches_its_goal(shared_datasets, tmp_path):
     out = run_lab("vae", {"data_dir": str(shared_datasets / "mnist"), "progress": False}, out=tmp_path)
-    assert out["test_loss"] <= 105.0           # PyTorch's example: 106.7 at epoch 7 of 10
+    # measured once (seed 0, shared machine): 103.65 after 10 epochs (104.50 at epoch 7; PyTorch's example: 106.7)
+    assert out["test_loss"] <= 105.0
 
 
 @pytest.mark.slow

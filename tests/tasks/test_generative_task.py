@@ -93,9 +93,10 @@ def _patterns(n: int = 64) -> TensorData:
 def test_reconstruction_step_learns_the_patterns_and_reports_bce_and_mse():
     torch.manual_seed(0)
     step = Reconstruction(Tiny(), lr=3e-2, seed=0)
-    history = fit(step, _patterns(), val=_patterns(), epochs=20, batch_size=16, device="cpu", progress=False,
+    history = fit(step, _patterns(), val=_patterns(), epochs=30, batch_size=16, device="cpu", progress=False,
                   transform=pixels, eval_transform=pixels)
     # the mean image is 0.5 everywhere: BCE ln 2 = 0.693, MSE 0.25; four patterns fit through 4 numbers
+    # (seed 0 on this CPU: BCE 0.0324, MSE 0.0036 after 30 epochs; 0.0522 after 20)
     assert history.last["val_bce"] < 0.05 and history.last["val_mse"] < 0.01
     assert history.higher_is_better == {"bce": False, "mse": False}
 
