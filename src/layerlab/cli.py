@@ -52,15 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} a run folder")
         p.add_argument("run_dir")
         p.add_argument("--json", action="store_true")
-    p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
+    p = sub.add_parser("predict", help="a trained run on your files (images, CSV rows, a prompt, sentences), "
+                                       "or --samples N new images from a generative run")
     p.add_argument("run_dir")
     p.add_argument("files", nargs="*", help="images, CSV rows, or text files (a prompt; sentences, one per line)")
     p.add_argument("--prompt", help="language models: text to continue; translators: a sentence to translate")
-    p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("--seed", type=int, help="the seed of any sampling: language models (default: greedy), "
+                                            "--samples (default: 0)")
     p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
                    "below 1 more careful, above 1 more adventurous (default: greedy)")
     p.add_argument("--samples", type=int, default=0, help="GAN and VAE runs: draw N new images into RUN_DIR/samples/")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
+    p.add_argument("--samples", type=int, default=0, help="generative runs (VAE, GAN): draw N new images")
+    p.add_argument("--out", help="--samples: folder for the PNGs (default: RUN_DIR/samples/seed-S)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
     p.add_argument("model")
@@ -243,18 +247,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt, sample_run
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt
 
     if not args.files and args.prompt is None and not args.samples:
         raise LayerlabError("predict needs files to predict on, --prompt TEXT for a language model or translator, "
                             "or --samples N for a run that generates (GAN, VAE)")
-    options = PredictOptions(seed=args.seed, length=args.length, temperature=args.temperature, samples=args.samples)
-    if args.samples:
-        results = sample_run(args.run_dir, options)
-    else:
-        results = predict_files(args.run_dir, args.files, options)
-        if args.prompt is not None:
-            results += predict_prompt(args.run_dir, args.prompt, options)
+    options = PredictOptions(seed=args.seed, length=args.length, temperature=args.temperature, samples=args.samples,
+                             out=args.out)
+    results = predict_files(args.run_dir, args.files, options) if args.files or args.samples else []
+    if args.prompt is not None:
+        results += predict_prompt(args.run_dir, args.prompt, options)
     _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 

@@ -67,13 +67,13 @@ def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, d
     # layerlab predict RUN --samples N --seed S: N PNGs and a grid, the same for the same seed
     assert main(["predict", str(run), "--samples", "5", "--seed", "3", "--json"]) == 0
     folder = Path(json.loads(capsys.readouterr().out)["predictions"][0]["folder"])
-    assert folder == run / "samples" / "seed3"
+    assert folder == run / "samples" / "seed-3"
     assert sorted(p.name for p in folder.iterdir()) == ["0000.png", "0001.png", "0002.png", "0003.png", "0004.png", "grid.png"]
     assert Image.open(folder / "0004.png").size == (28, 28)
     first = (folder / "0002.png").read_bytes()
     assert main(["predict", str(run), "--samples", "3", "--seed", "3"]) == 0 and (folder / "0002.png").read_bytes() == first
     assert main(["predict", str(run), "--samples", "3", "--seed", "4"]) == 0
-    assert (run / "samples" / "seed4" / "0002.png").read_bytes() != first
+    assert (run / "samples" / "seed-4" / "0002.png").read_bytes() != first
     # an image file: the discriminator's probability that it is real
     assert main(["predict", str(run), str(folder / "0000.png"), "--json"]) == 0
     assert 0.0 < json.loads(capsys.readouterr().out.splitlines()[-1])["predictions"][0]["d_real"] < 1.0

@@ -126,13 +126,13 @@ def test_samples_from_a_run_that_does_not_generate_is_a_one_line_error(tmp_path)
     from layerlab.engine import RunDir
     from layerlab.engine.card import ModelCard
     from layerlab.engine.checkpoint import save_weights
-    from layerlab.engine.deploy import PredictOptions, sample_run
+    from layerlab.engine.deploy import PredictOptions, predict_files
     from layerlab.errors import LayerlabError
 
     run = RunDir.create(tmp_path, "mnist-mlp", {})
     save_weights(get_model("mlp", sizes=(4, 3)), run.weights_path())
     ModelCard(model="mlp", overrides={"sizes": [4, 3]}, input_shape=(4,)).save(run.path / "model.json")
-    with pytest.raises(LayerlabError, match=r"is a classification run, which does not generate: --samples is for GAN"):
-        sample_run(run.path, PredictOptions(samples=3))
+    with pytest.raises(LayerlabError, match=r"--samples draws new images from a generative run .*'classification'"):
+        predict_files(run.path, [], PredictOptions(samples=3))
     with pytest.raises(LayerlabError, match="--samples must be a positive number of images, got -1"):
         PredictOptions(samples=-1)

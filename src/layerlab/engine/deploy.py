@@ -29,7 +29,7 @@ from layerlab.errors import LayerlabError
 from layerlab.models import get_model
 
 __all__ = ["PREDICTORS", "PredictOptions", "describe_predictions", "evaluate_run", "image_input", "load_trained",
-           "predict_files", "predict_prompt", "register_predictor", "sample_run"]
+           "predict_files", "predict_prompt", "register_predictor"]
 
 
 def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
@@ -53,10 +53,22 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
 
 
 def predict_files(run_dir: str | Path, files: list[str], options: PredictOptions | None = None) -> list[dict[str, Any]]:
-    """The trained model's predictions for each file, as its task reads files (images, CSV rows, text)."""
+    """The trained model's predictions for each file, as its task reads files (images, CSV rows, text);
+    then, with `options.samples`, that many new images drawn from a generative run."""
+    options = options or PredictOptions()
+    if not files and not options.samples:
+        raise LayerlabError("predict needs files to read, or --samples N to draw new images from a generative run")
     model, card = load_trained(run_dir)
-    predict_file = get_predictor(card.task).obj
-    return [result for name in files for result in predict_file(model, card, Path(name), options or PredictOptions())]
+    entry = get_predictor(card.task)
+    results = [result for name in files for result in entry.obj(model, card, Path(name), options)]
+    if options.samples:
+        if entry.meta["sample"] is None:
+            raise LayerlabError(f"--samples draws new images from a generative run (a VAE or a GAN); this run's task "
+                                f"is {card.task!r}: give it files to read instead")
+        seed = 0 if options.seed is None else options.seed
+        folder = Path(options.out) if options.out else RunDir.open(run_dir).path / "samples" / f"seed-{seed}"
+        results += entry.meta["sample"](model, card, folder, options)
+    return results
 
 
 def predict_prompt(run_dir: str | Path, text: str, options: PredictOptions | None = None) -> list[dict[str, Any]]:
@@ -67,17 +79,6 @@ def predict_prompt(run_dir: str | Path, text: str, options: PredictOptions | Non
         raise LayerlabError(f"--prompt is for a language model or a translator; {run_dir} holds a {card.task} "
                             "model: pass it files instead")
     return from_text(model, card, text, options or PredictOptions())
-
-
-def sample_run(run_dir: str | Path, options: PredictOptions) -> list[dict[str, Any]]:
-    """`options.samples` new outputs of a generative run, written under RUN_DIR/samples/seed<S>/."""
-    model, card = load_trained(run_dir)
-    sample = get_predictor(card.task).meta["sample"]
-    if sample is None:
-        raise LayerlabError(f"{run_dir} is a {card.task} run, which does not generate: --samples is for GAN and VAE "
-                            "runs; give files to predict instead")
-    folder = RunDir.open(run_dir).path / "samples" / f"seed{options.seed or 0}"
-    return sample(model, card, folder, options)
 
 
 def describe_predictions(run_dir: str | Path, results: list[dict[str, Any]]) -> str:

@@ -27,10 +27,11 @@ from layerlab.registry import Entry, Registry
 class PredictOptions:
     """Choices a user makes at prediction time; a task reads the ones it has a use for."""
 
-    seed: int | None = None    # sequence tasks: sample with this seed; None: greedy, the likeliest token each step
+    seed: int | None = None    # sequence tasks: sample with this seed (None: greedy); --samples: the noise's seed (None: 0)
     length: int = 200          # language models: how many characters to write after the prompt
     temperature: float | None = None   # language models: sample at this temperature (seed 0 unless given)
     samples: int = 0           # generative models: how many new images to draw (--samples)
+    out: str | None = None     # where --samples writes its PNGs (None: RUN_DIR/samples/seed-S)
 
     def __post_init__(self) -> None:
         if self.length < 1:
@@ -46,7 +47,7 @@ Predict = Callable[[nn.Module, ModelCard, Path, PredictOptions], list[dict[str, 
 Describe = Callable[[dict[str, Any]], str]               # one prediction as a line for people
 Evaluate = Callable[[nn.Module, ModelCard], dict[str, float]]
 FromText = Callable[[nn.Module, ModelCard, str, PredictOptions], list[dict[str, Any]]]
-Sample = Callable[[nn.Module, ModelCard, Path, PredictOptions], list[dict[str, Any]]]   # (..., output folder, ...)
+Sample = Callable[[nn.Module, ModelCard, Path, PredictOptions], list[dict[str, Any]]]   # (..., output folder, options)
 
 PREDICTORS: Registry[Predict] = Registry("task")
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import copy
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -55,12 +57,16 @@ class Step(ABC):
     """What `fit` trains: models and optimizers by name, and a train/evaluate pair.
 
     Subclasses set `models` and `optimizers` and implement `train`, `evaluate` and `metrics`.
-    `loss_keys` names the values the divergence guard watches (a GAN has two losses).
+    `loss_keys` names the values the divergence guard watches (a GAN has two losses); a step that
+    draws random numbers owns `generators` (by name) and draws from them.
     """
 
     models: dict[str, nn.Module]
     optimizers: dict[str, Optimizer]
     loss_keys: tuple[str, ...] = ("loss",)
+    # the step's own random draws (denoising noise, a VAE's ε), never torch's global RNG; the
+    # checkpoint keeps their states so that a resumed run draws the same numbers
+    generators: Mapping[str, torch.Generator] = MappingProxyType({})
 
     @abstractmethod
     def train(self, batch: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ The modules are imported here by name, in a visible list; importing one register
 from __future__ import annotations
 
 from layerlab.models import alexnet  # noqa: F401
+from layerlab.models import autoencoder  # noqa: F401
 from layerlab.models import cifar_cnn  # noqa: F401
 from layerlab.models import cubic  # noqa: F401
 from layerlab.models import fcn  # noqa: F401
@@ -17,6 +18,7 @@ from layerlab.models import resnet  # noqa: F401
 from layerlab.models import rnn  # noqa: F401
 from layerlab.models import seq2seq  # noqa: F401
 from layerlab.models import unet  # noqa: F401
+from layerlab.models import vae  # noqa: F401
 from layerlab.models import vgg  # noqa: F401
 from layerlab.models.registry import MODELS, example_input, get_model, list_models, register_model
 

@@ -4,7 +4,9 @@ The supervised step itself lives in engine/step.py, because `fit(model, ...)` bu
 """
 
 from layerlab.tasks.gan import GanStep, generate, real_and_noise  # also registers the "gan" predictor
+from layerlab.tasks.generative import Reconstruction, VariationalAutoEncoding  # also registers their predictors
 from layerlab.tasks.segmentation import class_metrics, predict_scores, segmentation_metrics  # also registers the "segmentation" predictor
 from layerlab.tasks.sequence import TeacherForcing
 
-__all__ = ["GanStep", "TeacherForcing", "class_metrics", "generate", "real_and_noise", "predict_scores", "segmentation_metrics"]
+__all__ = ["GanStep", "Reconstruction", "TeacherForcing", "VariationalAutoEncoding", "class_metrics", "generate",
+           "real_and_noise", "predict_scores", "segmentation_metrics"]

@@ -32,7 +32,7 @@ def plot_history(history: History | Sequence[dict[str, Any]], title: str = "Trai
     rows = history.epochs if isinstance(history, History) else list(history)
     directions = history.higher_is_better if isinstance(history, History) else {}
     measured = list(dict.fromkeys(k.split("_", 1)[1] for r in rows for k in r if k.startswith("train_")))
-    keys = (["loss"] + [m for m in measured if m != "loss"])[:3]
+    keys = (["loss"] + [m for m in measured if m != "loss"])[:3] if "loss" in measured or not measured else measured[:3]
     fig, axes = new_figure(1, len(keys), (5 * len(keys), 3.6))
     epochs = [r[x] for r in rows]
     for ax, key in zip(axes[0], keys):

@@ -23,7 +23,8 @@ from layerlab.viz.style import check_lang
 MODULES = {"tensor": "tensor", "conv": "conv", "conv-size": "sizes", "padding": "padding", "pool": "pool",
            "activation": "activation", "softmax": "softmax", "lr": "lr", "overfitting": "overfitting",
            "vanishing-gradient": "vanishing", "gan-game": "gan",
-           "convolutionalization": "convolutionalization", "transposed-conv": "transposed"}
+           "convolutionalization": "convolutionalization", "transposed-conv": "transposed",
+           "reparameterisation": "reparam"}
 
 
 def load(topic: str | None = None) -> base.Registry:
@@ -42,7 +43,7 @@ __all__ = ["TOPICS", "Explanation", "explain", "list_topics", "register_topic"]
 
 # the order a course meets them, for `layerlab explain` with no topic
 ORDER = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softmax", "lr", "overfitting",
-         "vanishing-gradient", "convolutionalization", "transposed-conv", "gan-game")
+         "vanishing-gradient", "convolutionalization", "transposed-conv", "gan-game", "reparameterisation")
 
 
 def list_topics() -> list[tuple[str, str]]:
