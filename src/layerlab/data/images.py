@@ -143,6 +143,22 @@ def available_splits(source: Path) -> set[str]:
     return {split for split in names for path in paths if split in path.parts[:-1]}
 
 
+def folder_splits(root: Path, *, size: Size, channels: int, val_fraction: float = 0.1,
+                  seed: int = 0) -> tuple[TensorData, TensorData, TensorData | None, bool]:
+    """(train, val, test or None, whether val was held out of train/) of an image folder: val/ when the
+    folder has it, else `val_fraction` of train/ (stratified, seeded); test/ only when it exists."""
+    from layerlab.data.splits import train_val_split
+
+    splits = available_splits(root)
+    read = {split: image_folder(root, split, size=size, channels=channels) for split in ("train", "val", "test")
+            if split in splits}
+    if "train" not in read:
+        raise LayerlabError(f"{root}: no train/ folder (expected train/<class>/*.png|jpg, and optionally val/ and test/)")
+    train, held_out = read["train"], "val" not in read
+    train, val = train_val_split(train, val_fraction, seed=seed) if held_out else (train, read["val"])
+    return train, val, read.get("test"), held_out
+
+
 def find_images(root: Path | None) -> Path:
     """The image folder or archive the usual places hold (see image_folder)."""
     return _find_images(root)

@@ -79,20 +79,9 @@ def fit(
     if epochs < 0:
         raise LayerlabError(f"epochs must be >= 0, got {epochs}")
     where = select_device(device)
-    if isinstance(model, Step):
-        given = [name for name, value in (("loss", loss), ("optimizer", optimizer), ("lr", lr), ("metrics", metrics),
-                                          ("clip_grad_norm", clip_grad_norm)) if value is not None]
-        if given or compile or amp or momentum or nesterov or weight_decay:
-            raise LayerlabError(f"a {type(model).__name__} step owns its loss, optimizer and precision: set "
-                                f"{', '.join(given) or 'them'} when you build the step, not in fit()")
-        step = model.to(where, channels_last=channels_last)
-    elif isinstance(model, nn.Module):
-        model.to(where, memory_format=torch.channels_last) if channels_last else model.to(where)
-        step = Supervised(model, loss=loss or "cross_entropy", optimizer=optimizer or "sgd", lr=0.1 if lr is None else lr,
-                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, metrics=metrics,
-                          clip_grad_norm=clip_grad_norm, amp=amp, channels_last=channels_last, compile=compile)
-    else:
-        raise LayerlabError(f"fit trains an nn.Module or a Step, got {type(model).__name__}")
+    step = _as_step(model, where, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
+                    weight_decay=weight_decay, metrics=metrics, clip_grad_norm=clip_grad_norm, amp=amp,
+                    channels_last=channels_last, compile=compile)
     if transform is None:
         transform = dataset_transform(train)
     if eval_transform is None:
@@ -120,6 +109,25 @@ def fit(
     if stopper.restore_best(step) and run is not None:
         save_best(run, stage, step, stopper)     # model.safetensors holds the weights the lab reports
     return history
+
+
+def _as_step(model: nn.Module | Step, where: torch.device, *, loss: Any, optimizer: Any, lr: float | None, momentum: float,
+             nesterov: bool, weight_decay: float, metrics: Any, clip_grad_norm: float | None, amp: bool,
+             channels_last: bool, compile: bool) -> Step:
+    """The step fit trains, on `where`: a Step as given (its options are its own), or Supervised around a model."""
+    if isinstance(model, Step):
+        given = [name for name, value in (("loss", loss), ("optimizer", optimizer), ("lr", lr), ("metrics", metrics),
+                                          ("clip_grad_norm", clip_grad_norm)) if value is not None]
+        if given or compile or amp or momentum or nesterov or weight_decay:
+            raise LayerlabError(f"a {type(model).__name__} step owns its loss, optimizer and precision: set "
+                                f"{', '.join(given) or 'them'} when you build the step, not in fit()")
+        return model.to(where, channels_last=channels_last)
+    if isinstance(model, nn.Module):
+        model.to(where, memory_format=torch.channels_last) if channels_last else model.to(where)
+        return Supervised(model, loss=loss or "cross_entropy", optimizer=optimizer or "sgd", lr=0.1 if lr is None else lr,
+                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, metrics=metrics,
+                          clip_grad_norm=clip_grad_norm, amp=amp, channels_last=channels_last, compile=compile)
+    raise LayerlabError(f"fit trains an nn.Module or a Step, got {type(model).__name__}")
 
 
 def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int, epochs: int,

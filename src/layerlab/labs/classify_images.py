@@ -31,8 +31,7 @@ from pathlib import Path
 
 import torch
 
-from layerlab.data import get_dataset, train_val_split
-from layerlab.data.images import available_splits, find_images
+from layerlab.data.images import find_images, folder_splits
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
@@ -70,14 +69,8 @@ def classify_images(cfg: ClassifyImagesConfig, run: RunDir) -> LabResult:
     size = (cfg.size, cfg.size) if cfg.size else (height, width)
     options = {"size": size, "channels": channels}
     root = find_images(Path(cfg.data_dir) if cfg.data_dir else None)
-    splits = available_splits(root)
     # 2. Data: train/, then val/ (or a held-out part of train/), then test/ if there is one
-    train = get_dataset("image-folder", split="train", root=root, **options)
-    if "val" in splits:
-        val = get_dataset("image-folder", split="val", root=root, **options)
-    else:
-        train, val = train_val_split(train, cfg.val_fraction, seed=cfg.seed)
-    test = get_dataset("image-folder", split="test", root=root, **options) if "test" in splits else None
+    train, val, test, held_out = folder_splits(root, **options, val_fraction=cfg.val_fraction, seed=cfg.seed)
     if cfg.quick:
         train, val = train.subset(slice(0, 64)), val.subset(slice(0, 32))
         test = test.subset(slice(0, 32)) if test is not None else None
@@ -107,7 +100,7 @@ def classify_images(cfg: ClassifyImagesConfig, run: RunDir) -> LabResult:
              f"Model {cfg.model} from {source}" + (f"; {frozen:,} parameters frozen, the new head trained" if frozen else "") + ".",
              f"test_accuracy is measured on {judged_name}/ ({len(judged):,} images)"
              + ("" if test is not None else ": there is no test/ folder, so it is the validation set the run watched") + "."]
-    if "val" not in splits:
+    if held_out:
         notes.append(f"No val/ folder: {cfg.val_fraction:.0%} of train/ was held out for validation (seed {cfg.seed}).")
     tables = {"Per-class accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}

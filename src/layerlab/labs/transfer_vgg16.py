@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from layerlab.data import get_dataset, train_val_split
-from layerlab.data.images import available_splits, find_images
+from layerlab.data.images import find_images, folder_splits
 from layerlab.data.tensors import TensorData, select_classes
-from layerlab.data.transforms import augment_pipeline, eval_pipeline
+from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.engine.run import seed_everything
@@ -56,8 +56,7 @@ from layerlab.viz.reports import classification_figures
 class TransferVgg16Config(LabConfig):
     weights: str = option("", "'': the offline demonstration; 'imagenet'; or a weights file")
     model: str = option("vgg16", "the architecture of --weights; 'cifar-vgg' is the small net below")
-    dataset: str = option("cifar10", "cifar10: the demonstration; image-folder: your own images (--data-dir)",
-                          choices=("cifar10", "image-folder"))
+    dataset: str = option("cifar10", "cifar10: the demonstration; image-folder: yours", choices=("cifar10", "image-folder"))
     classes: tuple[str, ...] = option(("cat", "dog"), "cifar10: the new task (the rest pretrain); image-folder: ignored")
     per_class: int = option(100, "cifar10: training images per new class")
     size: int = option(0, "image-folder: resize to SIZE x SIZE (0: the model's input size)")
@@ -82,8 +81,6 @@ def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     # 1. Data: the new task's few training images and all its test images; the source task is the rest
     if cfg.dataset == "image-folder":
         return _own_images(cfg, run)
-    if cfg.dataset != "cifar10":
-        raise LayerlabError(f"--dataset must be cifar10 (the demonstration) or image-folder (your own images), got {cfg.dataset}")
     train = get_dataset("cifar10", split="train", root=cfg.data_dir or None)
     test = get_dataset("cifar10", split="test", root=cfg.data_dir or None)
     missing = sorted(set(cfg.classes) - set(train.classes))
@@ -103,22 +100,13 @@ def _own_images(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     shape = (3, 32, 32) if arch == "cifar-vgg" else MODELS.get(arch).meta["input_shape"]
     size = (cfg.size, cfg.size) if cfg.size else tuple(shape[1:])
     root = find_images(Path(cfg.data_dir) if cfg.data_dir else None)
-    splits = available_splits(root)
-    target_train = get_dataset("image-folder", split="train", root=root, size=size, channels=3)
-    if "val" in splits:
-        target_val = get_dataset("image-folder", split="val", root=root, size=size, channels=3)
-    else:
-        target_train, target_val = train_val_split(target_train, 0.1, seed=cfg.seed)
-    target_test, test_name = ((get_dataset("image-folder", split="test", root=root, size=size, channels=3), "test")
-                              if "test" in splits else (target_val, "val"))
+    target_train, target_val, target_test, _ = folder_splits(root, size=size, channels=3, seed=cfg.seed)
+    target_test, test_name = (target_test, "test") if target_test is not None else (target_val, "val")
     if cfg.quick:
         target_train, target_test = target_train.subset(slice(0, 32)), target_test.subset(slice(0, 32))
-    source = None
-    if not cfg.weights:
-        source = get_dataset("cifar10", split="train", root=cfg.source_dir or None)
-        if size != (32, 32):
-            raise LayerlabError(f"the CIFAR-10 pretraining is at 32x32: leave --size unset or 32 (got {cfg.size}), "
-                                "or give --weights")
+    if not cfg.weights and size != (32, 32):
+        raise LayerlabError(f"the CIFAR-10 pretraining is at 32x32: leave --size unset or 32 (got {cfg.size}), or give --weights")
+    source = None if cfg.weights else get_dataset("cifar10", split="train", root=cfg.source_dir or None)
     return _transfer(cfg, run, source, target_train, target_test, others=source.classes if source is not None else (),
                      task=f"{Path(str(root)).name}: {', '.join(target_train.classes)}", dataset="image-folder",
                      test_name=test_name, data_dir=str(root))
@@ -127,7 +115,6 @@ def _own_images(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
 def _transfer(cfg: TransferVgg16Config, run: RunDir, train: TensorData | None, target_train: TensorData,
               target_test: TensorData, *, others: tuple[str, ...], task: str, dataset: str, test_name: str,
               data_dir: str | None = None) -> LabResult:
-    from layerlab.data.transforms import channel_stats
     mean, std = (train.meta["mean"], train.meta["std"]) if train is not None else channel_stats(target_train)
     classes = target_train.classes
     augment = augment_pipeline(mean, std, channels_last=cfg.channels_last)
