@@ -39,6 +39,9 @@ LABS = [
     ("resnet-cifar", "resnet-cifar", ["--data-dir", "{data}/cifar10-jpg"]),
     ("char-rnn", "char-rnn", ["--data-dir", "{data}/tiny-shakespeare"]),
     ("cifar-cnn", "cifar-cnn", ["--data-dir", "{data}/cifar10-jpg"]),
+    ("vanishing-gradients", "vanishing-gradients", ["--data-dir", "{data}/mnist"]),
+    ("alexnet-norm", "alexnet-norm", ["--data-dir", "{data}/cifar10-jpg"]),
+    ("degradation", "degradation", ["--data-dir", "{data}/cifar10-jpg"]),
 ]
 
 

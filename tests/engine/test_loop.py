@@ -150,13 +150,15 @@ def test_bad_options_are_clear_errors(tiny):
         fit(model, tiny, loss="cross-entropyy", progress=False)
 
 
-@pytest.mark.parametrize("schedule", ["step", "cosine", "one-cycle"])
+@pytest.mark.parametrize("schedule", ["step", "cosine", "one-cycle", "multistep"])
 def test_schedules_change_the_rate_every_iteration_and_the_log_shows_each_epochs_end(tiny, schedule):
     model = get_model("mlp", sizes=(4, 8, 3))
     history = fit(model, tiny, optimizer="sgd", lr=0.1, epochs=3, schedule=schedule, batch_size=8, device="cpu", progress=False)
     ends = [12, 24, 36]                                   # 96 rows in batches of 8: 12 steps an epoch
     if schedule == "step":                                # x0.1 every 10 epochs: not yet within 3
         expected = [0.1, 0.1, 0.1]
+    elif schedule == "multistep":                         # /10 after step 18 (50%) and step 27 (75%)
+        expected = [0.1, 0.01, 0.001]
     elif schedule == "cosine":                            # 0.1 -> 0 over all 36 steps
         expected = [0.05 * (1 + math.cos(math.pi * s / 36)) for s in ends]
     else:                                                 # torch's OneCycleLR, stepped 12, 24, 36 times

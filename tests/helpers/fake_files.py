@@ -112,3 +112,20 @@ def write_fake_membranes(folder: Path, *, n: int = 10, size: int = 32, layout: s
         label = np.where(membrane == 1, 0, 255) if layout == "isbi" else membrane
         Image.fromarray(label.astype(np.uint8)).save(masks / f"{i}.png")
     return folder
+
+
+def write_fake_cifar(root: Path, per_batch: int = 40, seed: int = 0) -> Path:
+    """cifar-10-batches-py/ with 5 training batches and a test batch of `per_batch` images each; labels
+    cycle 0..9 and the class is visible (a brighter image for a higher label, plus noise). Returns
+    the folder to pass as --data-dir."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        labels = [j % 10 for j in range(per_batch)]
+        brightness = np.repeat(np.array(labels, dtype=np.uint8) * 19, 3072).reshape(per_batch, 3072)
+        data = rng.integers(0, 60, (per_batch, 3072)).astype(np.uint8) + brightness
+        (folder / name).write_bytes(pickle.dumps({b"labels": labels, b"data": data}, protocol=2))
+    return root

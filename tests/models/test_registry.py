@@ -35,6 +35,9 @@ CLASSIFIERS = {
     "resnet50": ("conv1", "fc"),
     "resnet18-cifar": ("conv1", "fc"),
     "cifar-cnn": ("features.block1.conv1", "classifier.fc3"),
+    "resnet20": ("conv1", "fc"),
+    "plain56": ("conv1", "fc"),
+    "alexnet-cifar": ("features.conv1", "classifier.fc3"),
 }
 
 
@@ -78,6 +81,8 @@ SPLITS = [
     ("resnet50", (3, 64, 64), (2048, 2, 2)),      # stem /4, then /2 three times
     ("resnet18-cifar", (3, 32, 32), (512, 4, 4)),  # no stem downsampling: 32 / 8
     ("cifar-cnn", (3, 32, 32), (256, 4, 4)),      # three blocks: 32 → 16 → 8 → 4
+    ("resnet20", (3, 32, 32), (64, 8, 8)),         # stages at 32, 16, 8 px with 16, 32, 64 channels
+    ("alexnet-cifar", (3, 32, 32), (64, 3, 3)),    # pools 32 → 15 → 7 → 3
 ]
 
 

@@ -1,6 +1,9 @@
-"""vanishing-gradient: the RNN's gradient dies over 100 steps; gates that lean to "keep" carry it further."""
+"""vanishing-gradient: the RNN's gradient dies over 100 steps; gates that lean to "keep" carry it further; through
+15 sigmoid layers the gradient shrinks by less than a quarter per layer."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -70,3 +73,31 @@ def test_layers_get_torchs_default_weights_for_their_seed():
     layer = make_layer("lstm", None, seed=3)
     for (name, ours), theirs in zip(layer.named_parameters(), expected.parameters()):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0, msg=name)
+
+
+# --- `layers`: through the depth of an MLP ------------------------------------------------------
+
+
+def test_through_15_sigmoid_layers_the_gradient_shrinks_under_a_quarter_per_layer_tanh_and_relu_keep_it():
+    from layerlab.viz.explain.vanishing import depth_numbers
+
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    numbers = depth_numbers(15)
+    assert torch.equal(torch.get_rng_state(), before)            # its own generators only
+    sigmoid = numbers["sigmoid"]
+    assert sigmoid["shrink_per_layer"] < 0.25                    # measured 0.234
+    assert sigmoid["log10_first_over_last"] < 14 * math.log10(0.25)   # below 0.25^14: measured -8.8
+    assert 0.9 < numbers["relu"]["shrink_per_layer"] < 1.1       # measured 0.99
+    assert numbers["tanh"]["shrink_per_layer"] > 0.9             # measured 1.08
+    assert len(sigmoid["norm_per_layer"]) == 15
+
+
+def test_layers_mode_checks_its_depth_and_writes_its_figure(tmp_path):
+    with pytest.raises(LayerlabError, match="DEPTH must be at most 30"):
+        explain("vanishing-gradient", ["layers", "40"], out=tmp_path / "v.png")
+    with pytest.raises(LayerlabError, match="DEPTH must be >= 3"):
+        explain("vanishing-gradient", ["layers", "2"], out=tmp_path / "v.png")
+    result = explain("vanishing-gradient", ["layers", "5"], out=tmp_path / "v.png")
+    assert result.numbers["depth"] == 5 and len(result.numbers["relu"]["norm_per_layer"]) == 5
+    assert "sigmoid  x0." in result.text and (tmp_path / "v.png").stat().st_size > 10_000

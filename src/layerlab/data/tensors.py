@@ -265,3 +265,11 @@ def select_classes(data: TensorData, classes: Sequence[str], per_class: int = 0,
         labels.append(torch.full((len(rows),), new, dtype=data.targets.dtype))
     rows = torch.cat(chosen)
     return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, rows_meta(data.meta, len(data), rows))
+
+
+def balanced_subset(data: TensorData, size: int, seed: int = 0) -> TensorData:
+    """`size` samples, size // classes of each class, drawn with `seed` (a CPU-sized slice of a big set);
+    0, or at least the whole set, keeps all of it. Labels keep their meaning."""
+    if size <= 0 or size >= len(data):
+        return data
+    return select_classes(data, data.classes, per_class=max(1, size // len(data.classes)), seed=seed)

@@ -68,7 +68,7 @@ def fit(
 
     `model` is an nn.Module (trained by `Supervised` with `loss`, `optimizer`, `lr`, ...: defaults
     cross-entropy and plain SGD at 0.1, as by hand) or a Step that owns its models and optimizers.
-    `schedule` (step | cosine | one-cycle) steps every iteration; `patience` stops after that many
+    `schedule` (step | multistep | cosine | one-cycle) steps every iteration; `patience` stops after that many
     epochs without improving `monitor` and restores the best weights. `val` is scored after every
     epoch under `val_name` ("val_loss", ...); a held-out test set that is only watched, never used
     to choose anything, is honestly named "test". Images a reader left as uint8 are converted

@@ -96,6 +96,13 @@ def step(opt: Optimizer, steps_per_epoch: int, epochs: int, step_epochs: int = 1
     return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, step_epochs * steps_per_epoch), gamma=gamma)
 
 
+@SCHEDULES.register("multistep", description="divide the rate by 10 at 50% and 75% of the run (the ResNet paper's CIFAR schedule)")
+def multistep(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> LRScheduler:
+    # He et al. 2015, §4.2: lr 0.1, divided by 10 at 32k and 48k iterations, stop at 64k
+    total = max(1, steps_per_epoch * epochs)
+    return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[total // 2, total * 3 // 4], gamma=0.1)
+
+
 @SCHEDULES.register("cosine", description="cosine decay from lr to 0 over the whole run")
 def cosine(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> LRScheduler:
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_per_epoch * epochs))

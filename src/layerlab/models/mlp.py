@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -58,3 +60,35 @@ def mlp(**overrides: Any) -> MLP:
     if "sizes" in overrides:
         overrides["sizes"] = tuple(overrides["sizes"])
     return MLP(MLPConfig(**overrides))
+
+
+INITS = ("gain", "torch")
+
+
+def seeded_mlp(sizes: tuple[int, ...], activation: str, *, init: str = "gain", seed: int = 0) -> MLP:
+    """An MLP whose weights are drawn from a generator seeded `seed`. It is built on the meta device
+    (shapes only), so torch's global random state is neither used nor changed.
+
+    init="gain": weights N(0, gain²/fan_in) and biases 0, with the activation's gain (torch's
+    `calculate_gain`: sigmoid 1, tanh 5/3, relu √2), which keeps the forward signal's scale; the
+    same seed gives every activation the same draws, only scaled. init="torch": nn.Linear's own
+    default, U(±1/√fan_in) for weights and biases.
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    with torch.device("meta"):
+        model = MLP(MLPConfig(sizes=tuple(sizes), activation=activation))
+    model = model.to_empty(device="cpu")
+    g = torch.Generator().manual_seed(seed)
+    gain = nn.init.calculate_gain(activation)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                bound = 1 / math.sqrt(m.in_features)
+                if init == "gain":
+                    m.weight.normal_(0.0, gain * bound, generator=g)   # std = gain / √fan_in
+                    m.bias.zero_()
+                else:                                                   # nn.Linear's reset_parameters
+                    m.weight.uniform_(-bound, bound, generator=g)
+                    m.bias.uniform_(-bound, bound, generator=g)
+    return model

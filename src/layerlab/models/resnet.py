@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from layerlab.errors import LayerlabError
@@ -49,7 +50,7 @@ class BasicBlock(nn.Module):
 
     expansion = 1  # output channels = planes · expansion
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, skip: bool = True) -> None:
+    def __init__(self, in_ch: int, planes: int, stride: int = 1, skip: bool = True, shortcut: str = "B") -> None:
         super().__init__()
         self.skip = skip
         self.conv1 = nn.Conv2d(in_ch, planes, kernel_size=3, stride=stride, padding=1, bias=False)
@@ -57,7 +58,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = _shortcut(in_ch, planes * self.expansion, stride) if skip else None
+        self.downsample = _shortcut(in_ch, planes * self.expansion, stride, shortcut) if skip else None
 
     def forward(self, x: Tensor) -> Tensor:  # x: (B, in_ch, H, W)
         out = self.relu(self.bn1(self.conv1(x)))  # (B, planes, H/s, W/s)
@@ -96,10 +97,26 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Sequential | None:
-    """None (identity) when shapes already match; else 1x1 conv (stride s) + BN, torchvision's keys."""
+class PadShortcut(nn.Module):
+    """The paper's option A: an identity shortcut that still fits a stage that halves the image and
+    doubles the channels. It keeps every `stride`-th pixel and appends zero channels: no parameters."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.extra, self.stride = out_ch - in_ch, stride
+
+    def forward(self, x: Tensor) -> Tensor:            # x: (B, C, H, W)
+        x = x[:, :, :: self.stride, :: self.stride]      # (B, C, H/2, W/2): every other pixel
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra))    # (B, 2C, H/2, W/2): C channels of zeros appended
+
+
+def _shortcut(in_ch: int, out_ch: int, stride: int, kind: str = "B") -> nn.Module | None:
+    """None (identity) when shapes already match; else option B, a 1x1 conv (stride s) + BN with
+    torchvision's keys, or option A, the parameter-free `PadShortcut`."""
     if stride == 1 and in_ch == out_ch:
         return None
+    if kind == "A":
+        return PadShortcut(in_ch, out_ch, stride)
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False),  # downsample.0
         nn.BatchNorm2d(out_ch),                                              # downsample.1
@@ -165,6 +182,59 @@ class ResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+@dataclass(frozen=True)
+class CifarResNetConfig:
+    depth: int = 20                # 6n + 2 weighted layers: 20, 32, 44, 56, 110 are the paper's
+    skip: bool = True              # False: the plain twin, every block outputs ReLU(F(x))
+    shortcut: str = "A"            # where a stage doubles the channels: "A" zero-pads (no parameters), "B" 1x1 conv + BN
+    in_channels: int = 3
+    num_classes: int = 10
+    width: int = 16                # channels of the first stage; x2 per stage: 16, 32, 64 in the paper
+
+
+class CifarResNet(nn.Module):
+    """The ResNet paper's CIFAR-10 nets (§4.2) and their plain twins: a 3x3 conv, three stages of n
+    BasicBlocks at 32, 16 and 8 pixels with 16, 32 and 64 channels, global average pool, FC.
+    1 + 6n + 1 weighted layers: n = 3 is ResNet-20, n = 9 ResNet-56."""
+
+    def __init__(self, cfg: CifarResNetConfig = CifarResNetConfig()) -> None:
+        super().__init__()
+        if cfg.depth < 8 or (cfg.depth - 2) % 6:
+            raise LayerlabError(f"depth must be 6n + 2 (20, 32, 44, 56, 110, ...), got {cfg.depth}")
+        if cfg.shortcut not in ("A", "B"):
+            raise LayerlabError(f"shortcut must be 'A' (zero-padding identity) or 'B' (1x1 conv + BN), got {cfg.shortcut!r}")
+        self.cfg = cfg
+        n, w = (cfg.depth - 2) // 6, cfg.width
+        self.conv1 = nn.Conv2d(cfg.in_channels, w, kernel_size=3, padding=1, bias=False)  # layer 1
+        self.bn1 = nn.BatchNorm2d(w)
+        self.relu = nn.ReLU(inplace=True)
+        channels = w
+        stages: list[nn.Sequential] = []
+        for i, planes in enumerate((w, 2 * w, 4 * w)):   # 2n weighted layers per stage
+            stride = 1 if i == 0 else 2                  # the second and third stages halve the image
+            blocks = [BasicBlock(channels, planes, stride, cfg.skip, cfg.shortcut)]
+            blocks += [BasicBlock(planes, planes, 1, cfg.skip, cfg.shortcut) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*blocks))
+            channels = planes
+        self.layer1, self.layer2, self.layer3 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(channels, cfg.num_classes)   # layer 6n + 2
+        init_like_torchvision(self, linear_std=None)
+
+    def forward_features(self, x: Tensor) -> Tensor:  # x: (B, 3, 32, 32)
+        x = self.relu(self.bn1(self.conv1(x)))  # (B, 16, 32, 32)
+        x = self.layer1(x)                      # (B, 16, 32, 32)
+        x = self.layer2(x)                      # (B, 32, 16, 16)
+        return self.layer3(x)                   # (B, 64, 8, 8)
+
+    def forward_head(self, features: Tensor) -> Tensor:  # features: (B, 64, h, w)
+        x = torch.flatten(self.avgpool(features), 1)  # (B, 64)
+        return self.fc(x)                             # logits: (B, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
 def _resnet(defaults: dict[str, Any], overrides: dict[str, Any]) -> ResNet:
     merged = {**defaults, **overrides}
     merged["layers"] = tuple(merged["layers"])  # the CLI passes lists; the config is frozen
@@ -193,3 +263,29 @@ def resnet50(**overrides: Any) -> ResNet:
                 description="ResNet-18 for 32x32 CIFAR images: 3x3 stride-1 stem, no max-pool, 10 classes")
 def resnet18_cifar(**overrides: Any) -> ResNet:
     return _resnet({"block": "basic", "layers": (2, 2, 2, 2), "stem": "cifar", "num_classes": 10}, overrides)
+
+
+# The paper's CIFAR nets. Option A shortcuts hold no parameters, so each plain twin has exactly its
+# ResNet's count: 432 + 32 (stem) + 14,016 + 51,072 + 203,520 (stages, n = 3) + 650 (fc) = 269,722.
+@register_model("resnet20", input_shape=(3, 32, 32), num_params=269_722,
+                description="ResNet-20 for CIFAR-10 (paper §4.2): 3 stages x 3 blocks, 16/32/64 channels, option A")
+def resnet20(**overrides: Any) -> CifarResNet:
+    return CifarResNet(CifarResNetConfig(**{"depth": 20, **overrides}))
+
+
+@register_model("resnet56", input_shape=(3, 32, 32), num_params=853_018,
+                description="ResNet-56 for CIFAR-10 (paper §4.2): 3 stages x 9 blocks, 16/32/64 channels, option A")
+def resnet56(**overrides: Any) -> CifarResNet:
+    return CifarResNet(CifarResNetConfig(**{"depth": 56, **overrides}))
+
+
+@register_model("plain20", input_shape=(3, 32, 32), num_params=269_722,
+                description="plain-20: ResNet-20's 20 layers without shortcuts (the paper's plain baseline)")
+def plain20(**overrides: Any) -> CifarResNet:
+    return CifarResNet(CifarResNetConfig(**{"depth": 20, "skip": False, **overrides}))
+
+
+@register_model("plain56", input_shape=(3, 32, 32), num_params=853_018,
+                description="plain-56: ResNet-56's 56 layers without shortcuts; trains worse than plain-20")
+def plain56(**overrides: Any) -> CifarResNet:
+    return CifarResNet(CifarResNetConfig(**{"depth": 56, "skip": False, **overrides}))
