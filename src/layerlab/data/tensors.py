@@ -95,7 +95,7 @@ class TensorData:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n_inputs, n_targets = num_samples(self.inputs, "inputs"), num_samples(self.targets, "targets")
+        n_inputs, n_targets = num_samples(self.inputs), num_samples(self.targets, "targets")
         if n_inputs != n_targets:
             raise LayerlabError(f"{self.name or 'dataset'}: {n_inputs} inputs but {n_targets} targets")
 
