@@ -67,6 +67,14 @@ def test_the_training_pipeline_crops_at_the_drawn_corners_flips_by_the_drawn_coi
     assert eval_pipeline(mean, std)(images, None, _gen())[0].is_contiguous()
 
 
+def test_random_crop_pads_by_4_pixels_unless_told_otherwise() -> None:
+    images = _images(8, h=3, w=3)
+    out, _ = random_crop()(images, None, _gen(6))
+    corners = torch.randint(0, 9, (2, 8), generator=_gen(6))  # 0..8: each window of the 11x11 padded image
+    padded = F.pad(images, (4, 4, 4, 4))
+    assert torch.equal(out, torch.stack([padded[i, :, t : t + 3, l : l + 3] for i, (t, l) in enumerate(corners.T.tolist())]))
+
+
 def test_random_patch_cuts_each_image_and_its_target_at_the_drawn_corners() -> None:
     images = _images(12, c=2, h=7, w=6)
     target = images.long() * 2  # an image target: cut the same way
