@@ -3,6 +3,7 @@ old engine now fails loudly or comes out right."""
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
@@ -239,3 +241,23 @@ def test_a_batch_loader_is_used_as_given():
     loader = BatchLoader(data, 8, shuffle=True, seed=1)
     history = fit(nn.Linear(4, 3), loader, epochs=1, device="cpu", progress=False)
     assert history.last["epoch"] == 1 and history.last["train_accuracy"] * 40 == round(history.last["train_accuracy"] * 40)
+
+
+class _MseOfY(nn.Module):
+    """A loss that reads its targets from a dict: {"y": (B, 1)}."""
+
+    def forward(self, outputs, targets):
+        return F.mse_loss(outputs, targets["y"])
+
+
+def test_dict_targets_weigh_each_batch_by_its_samples_not_its_keys():
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    x, y = torch.randn(4, 2), torch.randn(4, 1)
+    batches = [(x[:3], {"y": y[:3]}), (x[3:], {"y": y[3:]})]  # 3 samples and 1: a dict of one key each
+    step = Supervised(model, loss=_MseOfY(), metrics={"loss": MeanLoss()}, optimizer=None)
+    assert evaluate(step, batches) == {"loss": pytest.approx(F.mse_loss(model(x), y).item())}
+    before = copy.deepcopy(model)
+    values = Supervised(model, loss=_MseOfY(), lr=0.1).train((x, {"y": y}))  # training reads dict targets too
+    assert values["count"] == 4 and values["loss"] == F.mse_loss(before(x), y)
+    assert not torch.equal(model.weight, before.weight)

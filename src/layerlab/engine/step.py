@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from layerlab.data.tensors import num_samples
 from layerlab.engine.losses import get_loss, loss_metrics
 from layerlab.engine.metrics import Metric, Metrics
 from layerlab.engine.optim import get_optimizer
@@ -129,7 +130,8 @@ class Supervised(Step):
         return inputs
 
     def _values(self, loss: Tensor, outputs: Tensor, targets: Any) -> dict[str, Any]:
-        count = (targets != self._pad).sum() if self._pad is not None else len(targets)
+        # the samples a batch holds: rows of a tensor, of each tensor of a dict, or per-sample dicts of a list
+        count = (targets != self._pad).sum() if self._pad is not None else num_samples(targets, "targets")
         return {"loss": loss / count if self._sums else loss, "count": count, "outputs": outputs, "targets": targets}
 
     def train(self, batch: tuple[Any, Any]) -> dict[str, Any]:
