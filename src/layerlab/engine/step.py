@@ -116,7 +116,7 @@ class Supervised(Step):
         self._metrics = metrics
         self.clip_grad_norm, self.amp, self.channels_last = clip_grad_norm, amp, channels_last
         self.forward_model = torch.compile(model) if compile else model
-        self._sums = getattr(self.loss_fn, "reduction", "mean") == "sum"   # sum of squares: report a per-sample mean
+        self._sums = getattr(self.loss_fn, "reduction", None) == "sum"    # sum of squares: report a per-sample mean
         self._pad = getattr(self.loss_fn, "pad_id", None)                  # token losses: a mean over real tokens
 
     def metrics(self) -> Metrics:
