@@ -319,3 +319,10 @@ def test_amp_means_bf16_on_a_gpu_too():
         warnings.simplefilter("ignore")  # without a GPU torch warns and disables it; the dtype is still chosen
         assert autocast(torch.device("cuda"), True).fast_dtype == torch.bfloat16
     assert autocast(torch.device("cpu"), True).fast_dtype == torch.bfloat16
+
+
+def test_dict_targets_of_different_lengths_are_one_line():
+    model, x = nn.Linear(2, 1), torch.randn(4, 2)
+    step = Supervised(model, loss=_MseOfY(), optimizer=None)
+    with pytest.raises(LayerlabError, match=r"^targets\['w'\] has 2 rows but targets hold 4 samples; every tensor needs one row per sample$"):
+        step.evaluate((x, {"y": torch.randn(4, 1), "w": torch.zeros(2)}))
