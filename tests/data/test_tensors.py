@@ -248,3 +248,16 @@ def test_select_classes_errors_name_an_unnamed_dataset_the_dataset() -> None:
         select_classes(unnamed, ("z",))
     with pytest.raises(LayerlabError, match=r"^select_classes needs class-id targets \(one tensor\); the dataset holds list targets$"):
         select_classes(_box_data(), ("a",))
+
+
+def test_printing_a_dataset_is_one_short_line_not_its_tensors():
+    import torch
+
+    from layerlab.data.tensors import TensorData
+
+    data = TensorData(torch.zeros(1000, 1, 28, 28, dtype=torch.uint8), torch.zeros(1000, dtype=torch.long),
+                      tuple(str(d) for d in range(10)), "mnist")
+    assert str(data) == repr(data) == ("TensorData('mnist', 1,000 examples, inputs uint8 (1000, 1, 28, 28), "
+                                       "targets int64 (1000,), 10 classes)")
+    boxes = TensorData(torch.zeros(2, 3, 8, 8), [{"boxes": torch.zeros(1, 4)}, {"boxes": torch.zeros(0, 4)}])
+    assert str(boxes) == "TensorData('', 2 examples, inputs float32 (2, 3, 8, 8), targets list of 2)"

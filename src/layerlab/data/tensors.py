@@ -80,6 +80,17 @@ def num_samples(obj: Inputs | Targets, what: str = "inputs") -> int:
                         f"got {type(obj).__name__}")
 
 
+def _describe(value: Any) -> str:
+    """A tensor as dtype and shape, a tuple or dict of them item by item, a list by its length."""
+    if isinstance(value, Tensor):
+        return f"{str(value.dtype).removeprefix('torch.')} {tuple(value.shape)}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    return f"{type(value).__name__} of {len(value)}"
+
+
 @dataclass
 class TensorData:
     """A dataset held in memory: `inputs[i]` and its `targets[i]` (see `Inputs` and `Targets`).
@@ -102,17 +113,45 @@ class TensorData:
     def __len__(self) -> int:
         return num_samples(self.inputs)
 
+    def __repr__(self) -> str:
+        """One line, never the tensors' values: TensorData('mnist', 60,000 examples, inputs uint8
+        (60000, 1, 28, 28), targets int64 (60000,), 10 classes)."""
+        parts = [repr(self.name), f"{len(self):,} examples", f"inputs {_describe(self.inputs)}",
+                 f"targets {_describe(self.targets)}"]
+        if self.classes:
+            parts.append(f"{len(self.classes)} classes")
+        return f"TensorData({', '.join(parts)})"
+
     def __getitem__(self, index: Index) -> Batch:
         return take(self.inputs, index), take(self.targets, index)
 
-    def subset(self, indices: Tensor) -> "TensorData":
-        """The rows at `indices` (a view-free copy), keeping classes and meta."""
+    def subset(self, indices: Tensor | slice) -> "TensorData":
+        """The rows at `indices` (a view-free copy), keeping classes and meta (per-sample entries such
+        as `meta["files"]` follow their rows)."""
         return TensorData(take(self.inputs, indices), take(self.targets, indices), self.classes, self.name,
-                          dict(self.meta))
+                          rows_meta(self.meta, len(self), indices))
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+
+PER_SAMPLE_META = ("files",)   # meta entries with one item per sample: they follow their rows
+
+
+def rows_meta(meta: dict[str, Any], length: int, indices: Tensor | slice) -> dict[str, Any]:
+    """A copy of `meta` for the rows at `indices`: per-sample entries are taken row by row."""
+    out = dict(meta)
+    for key in PER_SAMPLE_META:
+        values = meta.get(key)
+        if isinstance(values, (tuple, list)) and len(values) == length:
+            if isinstance(indices, slice):
+                rows = list(range(length)[indices])
+            else:
+                index = torch.as_tensor(indices)
+                rows = (index.nonzero().flatten() if index.dtype == torch.bool else index.flatten()).tolist()
+            out[key] = tuple(values[i] for i in rows)
+    return out
 
 
 class BatchLoader:
@@ -224,4 +263,4 @@ def select_classes(data: TensorData, classes: Sequence[str], per_class: int = 0,
         chosen.append(rows)
         labels.append(torch.full((len(rows),), new, dtype=data.targets.dtype))
     rows = torch.cat(chosen)
-    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, dict(data.meta))
+    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, rows_meta(data.meta, len(data), rows))

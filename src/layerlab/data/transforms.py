@@ -65,6 +65,21 @@ def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | 
     return run
 
 
+def dataset_transform(data: object, *, stats_of: object = None) -> BatchTransform | None:
+    """The conversion a dataset's own images need before any model sees them, or None.
+
+    uint8 images (every image reader's output) become float32, normalised by the mean and std
+    the reader recorded in `meta` (those of `stats_of`, e.g. the training split, when given);
+    without statistics, pixels are only scaled to [0, 1]. Float features, token ids and anything
+    that is not a TensorData are left alone. `fit`, `evaluate` and `predict` use it when they
+    are given no transform.
+    """
+    if not (isinstance(data, TensorData) and isinstance(data.inputs, Tensor) and data.inputs.dtype == torch.uint8):
+        return None
+    meta = (stats_of if isinstance(stats_of, TensorData) else data).meta
+    return float_normalize(meta.get("mean"), meta.get("std"))
+
+
 # --- augmentation: whole-batch tensor ops, every random draw from the loader's generator -------
 #
 # A geometric transform must move the targets with the image when the targets are places in it.

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from layerlab.data.tensors import BatchLoader, BatchTransform, TensorData, to_device
+from layerlab.data.transforms import dataset_transform
 from layerlab.engine.metrics import Metric
 from layerlab.engine.optim import get_schedule
 from layerlab.engine.progress import EpochProgress
@@ -70,7 +71,9 @@ def fit(
     `schedule` (step | cosine | one-cycle) steps every iteration; `patience` stops after that many
     epochs without improving `monitor` and restores the best weights. `val` is scored after every
     epoch under `val_name` ("val_loss", ...); a held-out test set that is only watched, never used
-    to choose anything, is honestly named "test". With `run`, every epoch ends
+    to choose anything, is honestly named "test". Images a reader left as uint8 are converted
+    and normalised with the statistics in `train.meta` (layerlab.data.transforms.dataset_transform,
+    for `val` too) unless `transform` / `eval_transform` say otherwise. With `run`, every epoch ends
     with an atomic checkpoint, and a run folder holding one continues from it (`layerlab resume`).
     """
     if epochs < 0:
@@ -90,6 +93,10 @@ def fit(
                           metrics=metrics, clip_grad_norm=clip_grad_norm, amp=amp, channels_last=channels_last, compile=compile)
     else:
         raise LayerlabError(f"fit trains an nn.Module or a Step, got {type(model).__name__}")
+    if transform is None:
+        transform = dataset_transform(train)
+    if eval_transform is None:
+        eval_transform = dataset_transform(val, stats_of=train)
     loader = _as_loader(train, batch_size, where, transform, shuffle=True, seed=seed)
     schedulers = {name: s for name, opt in step.optimizers.items()
                   if (s := get_schedule(schedule, opt, _length(loader), epochs)) is not None}
@@ -152,7 +159,9 @@ def evaluate(
     transform: BatchTransform | None = None, amp: bool = False, prefix: str = "",
 ) -> dict[str, float]:
     """The loss and metrics over a dataset: the loss's own metrics (accuracy by argmax, RMSE/MAE, ...)
-    unless `metrics` names others; a Step is scored by its own `evaluate` and `metrics`."""
+    unless `metrics` names others; a Step is scored by its own `evaluate` and `metrics`. uint8
+    images are converted as `fit` converts them unless `transform` is given."""
+    transform = dataset_transform(data) if transform is None else transform
     step = model if isinstance(model, Step) else Supervised(model, loss=loss, optimizer=None, metrics=metrics, amp=amp)
     where = torch.device(device) if device is not None else step.device
     results = step.metrics()
@@ -172,7 +181,9 @@ def predict(
     model: nn.Module, data: TensorData | Iterable[Any], *, batch_size: int = 1024, device: torch.device | str | None = None,
     transform: BatchTransform | None = None, amp: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Model outputs and targets for a whole dataset, in order, on the CPU."""
+    """Model outputs and targets for a whole dataset, in order, on the CPU (uint8 images converted
+    as `fit` converts them unless `transform` is given)."""
+    transform = dataset_transform(data) if transform is None else transform
     where = torch.device(device) if device is not None else _device_of(model)
     outputs, targets = [], []
     was_training = model.training

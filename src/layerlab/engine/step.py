@@ -27,6 +27,7 @@ from layerlab.data.tensors import num_samples
 from layerlab.engine.losses import get_loss, loss_metrics
 from layerlab.engine.metrics import Metric, Metrics
 from layerlab.engine.optim import get_optimizer
+from layerlab.errors import LayerlabError
 
 
 def train_step(model: nn.Module, batch: tuple[Any, Tensor], loss_fn: nn.Module, optimizer: Optimizer, *,
@@ -125,6 +126,10 @@ class Supervised(Step):
         return Metrics(loss_metrics(self.loss_fn))
 
     def _inputs(self, inputs: Any) -> Any:
+        if isinstance(inputs, Tensor) and inputs.dtype == torch.uint8:
+            raise LayerlabError("the model was given uint8 images (0..255): convert them first, e.g. "
+                                "fit(..., transform=float_normalize(train.meta['mean'], train.meta['std'])) "
+                                "from layerlab.data.transforms, or leave transform= unset and fit does it")
         if self.channels_last and isinstance(inputs, Tensor) and inputs.dim() == 4:
             return inputs.contiguous(memory_format=torch.channels_last)
         return inputs

@@ -4,7 +4,7 @@ The modules are imported here by name, in a visible list; importing one register
 """
 
 from layerlab.labs import (  # noqa: F401
-    char_rnn, cifar_cnn, cubic_sin, house_prices, lenet_mnist, mnist_mlp, resnet_cifar, seq2seq_attention, stock_rnn,
+    char_rnn, cifar_cnn, classify_images, cubic_sin, dcgan, house_prices, lenet_mnist, mnist_mlp, resnet_cifar, seq2seq_attention, stock_rnn,
     transfer_vgg16, unet_membrane,
 )
 from layerlab.labs.base import LABS, LabConfig, LabResult, register_lab

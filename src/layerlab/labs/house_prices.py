@@ -23,20 +23,21 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.reporting import change_words
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history, plot_predicted_vs_true
 
 
 @dataclass(frozen=True)
 class HousePricesConfig(LabConfig):
-    dataset: str = "boston-housing"    # boston-housing | california-housing
-    hidden: tuple[int, ...] = (64, 64)
-    epochs: int = 200                  # small data: many cheap epochs (Boston: 13 iterations each)
+    dataset: str = option("boston-housing", "boston-housing | california-housing")
+    hidden: tuple[int, ...] = option((64, 64), "hidden layer sizes of the MLP, comma-separated")
+    epochs: int = option(200, "small data: many cheap epochs (Boston: 13 iterations each)")
     batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    folds: int = 5                     # Boston only: k-fold cross-validation
+    lr: float = option(3e-3, "peak learning rate of the one-cycle schedule")
+    weight_decay: float = option(1e-4, "L2 penalty on the weights")
+    folds: int = option(5, "Boston only: k-fold cross-validation")
 
 
 def train_mlp(train: TensorData, cfg: HousePricesConfig, run: RunDir, stage: str) -> tuple[torch.nn.Module, StandardScaler, StandardScaler, History]:
@@ -120,8 +121,9 @@ def house_prices(cfg: HousePricesConfig, run: RunDir) -> LabResult:
                                                       "Predicted vs true price (held-out rows)"), "predicted_vs_true"),
                run.save_figure(plot_history(history, "MSE on standardised prices (the saved model)"), "curves")]
     judged = f"{cfg.folds}-fold cross-validation" if len(pairs) > 1 else "a held-out 20% split"
-    notes = [f"Judged by {judged}: MLP RMSE {metrics['mlp_rmse']:.3f} vs linear {metrics['linear_rmse']:.3f} {unit}, "
-             f"{100 * metrics['rmse_improvement']:.1f}% lower.",
+    verdict = change_words(metrics["mlp_rmse"], metrics["linear_rmse"], higher_is_better=False)
+    notes = [f"Judged by {judged}: MLP RMSE {metrics['mlp_rmse']:.3f} vs linear {metrics['linear_rmse']:.3f} {unit}: "
+             f"{verdict} than linear regression.",
              "Features and target are standardised with statistics of the training rows only.",
              f"The saved model (for `layerlab predict`) learned from {len(data):,} rows"
              + (" after cross-validation had judged the recipe." if len(pairs) > 1 else ".")]

@@ -20,7 +20,7 @@ from layerlab.data.transforms import float_normalize
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
@@ -28,15 +28,15 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class LenetMnistConfig(LabConfig):
-    dataset: str = "mnist"         # mnist | fashion-mnist
-    activation: str = "relu"       # the paper: tanh
-    pool: str = "max"              # the paper: avg (subsampling)
+    dataset: str = option("mnist", "mnist | fashion-mnist")
+    activation: str = option("relu", "hidden-layer activation (the paper: tanh)", choices=("tanh", "relu", "sigmoid"))
+    pool: str = option("max", "pooling (the paper: avg, its subsampling)", choices=("max", "avg"))
     epochs: int = 4
     batch_size: int = 128
-    lr: float = 3e-3               # the peak rate of the one-cycle schedule
-    optimizer: str = "adam"
-    schedule: str = "one-cycle"
-    val_fraction: float = 0.1      # held out from the training split, for the validation curve
+    lr: float = option(3e-3, "the peak rate of the one-cycle schedule")
+    optimizer: str = option("adam", "optimizer name (layerlab list optimizers)")
+    schedule: str = option("one-cycle", "learning-rate schedule (layerlab list schedules)")
+    val_fraction: float = option(0.1, "held out from the training split, for the validation curve")
 
 
 @register_lab("lenet-mnist", config=LenetMnistConfig, title="LeNet-5 on MNIST: the first convolutional network",

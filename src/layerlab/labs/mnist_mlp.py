@@ -15,21 +15,21 @@ from layerlab.data.transforms import float_normalize
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.reports import classification_figures
 
 
 @dataclass(frozen=True)
 class MnistMlpConfig(LabConfig):
-    dataset: str = "mnist"         # mnist | fashion-mnist | digits (bundled, 8x8)
-    hidden: int = 64               # the course's hidden layer
+    dataset: str = option("mnist", "mnist | fashion-mnist | digits (bundled, 8x8)")
+    hidden: int = option(64, "the course's hidden layer")
     epochs: int = 5
     batch_size: int = 64
-    lr: float = 3e-3               # the peak rate of the one-cycle schedule
-    optimizer: str = "adam"
-    schedule: str = "one-cycle"    # warm up, then anneal: more accuracy from the same 5 epochs
-    val_fraction: float = 0.1      # held out from the training split, for the validation curve
+    lr: float = option(3e-3, "the peak rate of the one-cycle schedule")
+    optimizer: str = option("adam", "optimizer name (layerlab list optimizers)")
+    schedule: str = option("one-cycle", "warm up, then anneal: more accuracy from the same 5 epochs")
+    val_fraction: float = option(0.1, "held out from the training split, for the validation curve")
 
 
 @register_lab("mnist-mlp", config=MnistMlpConfig, title="MNIST with a 784-64-10 perceptron",

@@ -25,7 +25,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history, plot_lines
 
@@ -35,15 +35,15 @@ TIE_PCT = 1.0   # within ±1% of persistence's RMSE counts as a tie: smaller gap
 
 @dataclass(frozen=True)
 class StockRnnConfig(LabConfig):
-    cell: str = "all"            # rnn | lstm | gru | all (train the three and compare)
-    target: str = "change"       # change: today + predicted change | level: the price itself
-    window: int = 30             # days of history per prediction
-    hidden_size: int = 64
-    epochs: int = 100            # an upper bound: early stopping usually ends sooner
-    patience: int = 15           # epochs without a better validation loss before stopping
+    cell: str = option("all", "rnn | lstm | gru | all (train the three and compare)", choices=("rnn", "lstm", "gru", "all"))
+    target: str = option("change", "change: today + predicted change | level: the price itself", choices=("change", "level"))
+    window: int = option(30, "days of history per prediction")
+    hidden_size: int = option(64, "hidden units of the recurrent cell")
+    epochs: int = option(100, "an upper bound: early stopping usually ends sooner")
+    patience: int = option(15, "epochs without a better validation loss before stopping")
     batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01   # AdamW's customary decoupled decay, stated so the run's config records it
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(0.01, "AdamW's customary decoupled decay, stated so the run's config records it")
 
 
 def dollar_errors(predicted: Tensor, true: Tensor) -> dict[str, float]:

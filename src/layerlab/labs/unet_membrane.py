@@ -29,7 +29,7 @@ from layerlab.data.transforms import (
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.tasks.segmentation import predict_scores, segmentation_metrics
 from layerlab.viz.curves import plot_history
@@ -38,19 +38,19 @@ from layerlab.viz.segmentation import plot_elastic, plot_segmentations
 
 @dataclass(frozen=True)
 class UnetMembraneConfig(LabConfig):
-    width: int = 16              # channels of the first level; the paper's 64 costs 16x per pixel
-    depth: int = 4               # poolings, as in the paper
+    width: int = option(16, "channels of the first level; the paper's 64 costs 16x per pixel")
+    depth: int = option(4, "poolings, as in the paper")
     epochs: int = 25
     batch_size: int = 4
-    lr: float = 2e-3             # Adam, cosine-annealed to 0
-    patch: int = 256             # random crop side for training (the held-out slices are scored whole)
-    repeats: int = 8             # each training slice is cropped this many times per epoch
-    elastic: bool = True         # the paper's elastic deformation; --no-elastic for the ablation
-    sigma: float = 10.0          # elastic displacement std in pixels, on a 3x3 grid of control points
-    test_size: int = 5           # last sections held out for the test
-    val_size: int = 5            # the sections before them, for validation and choosing the best epoch
-    folds: int = 0               # > 0: contiguous k-fold cross-validation instead of the one hold-out
-    amp: bool = True             # bf16 autocast: several times faster on a CPU with AVX-512 BF16
+    lr: float = option(2e-3, "learning rate of Adam, cosine-annealed to 0")
+    patch: int = option(256, "random crop side for training (the held-out slices are scored whole)")
+    repeats: int = option(8, "each training slice is cropped this many times per epoch")
+    elastic: bool = option(True, "the paper's elastic deformation; --no-elastic for the ablation")
+    sigma: float = option(10.0, "elastic displacement std in pixels, on a 3x3 grid of control points")
+    test_size: int = option(5, "last sections held out for the test")
+    val_size: int = option(5, "the sections before them, for validation and choosing the best epoch")
+    folds: int = option(0, "> 0: contiguous k-fold cross-validation instead of the one hold-out")
+    amp: bool = option(True, "bf16 autocast: several times faster on a CPU with AVX-512 BF16")
 
 
 def augmentation(cfg: UnetMembraneConfig, mean: tuple[float, ...], std: tuple[float, ...], side: int):

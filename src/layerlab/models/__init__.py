@@ -9,6 +9,7 @@ from layerlab.models import alexnet  # noqa: F401
 from layerlab.models import cifar_cnn  # noqa: F401
 from layerlab.models import cubic  # noqa: F401
 from layerlab.models import forecast  # noqa: F401
+from layerlab.models import gan  # noqa: F401
 from layerlab.models import lenet  # noqa: F401
 from layerlab.models import mlp  # noqa: F401
 from layerlab.models import resnet  # noqa: F401

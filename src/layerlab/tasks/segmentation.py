@@ -115,8 +115,9 @@ def describe_mask(result: dict[str, Any]) -> str:
 def evaluate_masks(model: nn.Module, card: ModelCard) -> dict[str, float]:
     """The held-out block's metrics, from the saved weights, on the split the lab tested."""
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir, **card.extra.get("dataset_options", {}))
-    return evaluate(model, test, loss="cross_entropy", metrics=_metrics_of(card), batch_size=4,
-                    transform=float_normalize(card.mean, card.std), prefix="test_")
+    metrics = evaluate(model, test, loss="cross_entropy", metrics=_metrics_of(card), batch_size=4,
+                       transform=float_normalize(card.mean, card.std), prefix="test_")
+    return {"examples": len(test), **metrics}
 
 
 @register_predictor("segmentation", describe=describe_mask, evaluate=evaluate_masks)

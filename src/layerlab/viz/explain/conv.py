@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from layerlab.errors import LayerlabError
-from layerlab.inspect.arithmetic import conv_output_size, conv_working
+from layerlab.arithmetic import conv_output_size, conv_working
 from layerlab.viz.explain.base import (
     Explanation,
     expect_at_most,

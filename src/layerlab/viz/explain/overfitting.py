@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -145,6 +146,21 @@ def _text(numbers: dict) -> str:
     return "\n".join(lines)
 
 
+def bias_variance_panel(ax: Any, numbers: dict, lang: str) -> None:
+    """bias², variance and their sum with the noise per degree, on a log axis that reaches down to
+    the smallest of them: a high degree fits sin(πx) almost exactly (bias² near 1e-13), and that
+    fall is the point, so the curve must not drop off the axis."""
+    degrees = numbers["degrees"]
+    ax.semilogy(degrees, numbers["bias2"], "o-", label="bias²")
+    ax.semilogy(degrees, numbers["variance"], "s-", label="variance")
+    total = np.array(numbers["bias2"]) + np.array(numbers["variance"]) + numbers["noise_var"]
+    ax.semilogy(degrees, total, "k--", label=tr(lang, "bias² + variance + noise", "bias² + variance + 노이즈"))
+    lowest = min(min(numbers["bias2"]), min(numbers["variance"]))
+    ax.set_ylim(bottom=lowest / 3)   # a third below the lowest point: a margin of half a decade
+    label(ax, tr(lang, "bias-variance trade-off", "편향-분산 트레이드오프 (bias-variance)"),
+          tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"), tr(lang, "error (log)", "오차 (로그)"))
+
+
 def _draw(out: Path, lang: str, numbers: dict) -> None:
     x, y = np.array(numbers["train_x"]), np.array(numbers["train_y"])
     grid = np.linspace(-1, 1, 400)
@@ -168,13 +184,7 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         label(ax[0, 1], tr(lang, "error vs model capacity", "모델 복잡도에 따른 오차"),
               tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"),
               tr(lang, "mean squared error (log)", "평균 제곱 오차 (로그)"))
-        ax[0, 2].semilogy(degrees, numbers["bias2"], "o-", label="bias²")
-        ax[0, 2].semilogy(degrees, numbers["variance"], "s-", label="variance")
-        total = np.array(numbers["bias2"]) + np.array(numbers["variance"]) + numbers["noise_var"]
-        ax[0, 2].semilogy(degrees, total, "k--", label=tr(lang, "bias² + variance + noise", "bias² + variance + 노이즈"))
-        ax[0, 2].set_ylim(bottom=1e-4)  # a polynomial of high degree fits sin(πx) almost exactly: bias² -> 1e-13
-        label(ax[0, 2], tr(lang, "bias-variance trade-off", "편향-분산 트레이드오프 (bias-variance)"),
-              tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"), tr(lang, "error (log)", "오차 (로그)"))
+        bias_variance_panel(ax[0, 2], numbers, lang)
         for panel in ax.flat:
             panel.legend(fontsize=8)
             panel.grid(alpha=0.3)

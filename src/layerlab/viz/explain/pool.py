@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from layerlab.errors import LayerlabError
-from layerlab.inspect.arithmetic import pool_output_size
+from layerlab.arithmetic import pool_output_size
 from layerlab.viz.explain.base import (
     Explanation,
     expect_at_most,

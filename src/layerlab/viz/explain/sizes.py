@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerlab.errors import LayerlabError
-from layerlab.inspect.arithmetic import conv_output_size, conv_working
+from layerlab.arithmetic import conv_output_size, conv_working
 from layerlab.viz.explain.base import Explanation, expect_at_most, parse_int, register_topic
 from layerlab.viz.style import figure_style, label, new_figure, save_figure, tr
 
