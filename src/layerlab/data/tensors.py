@@ -106,7 +106,7 @@ class TensorData:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n_inputs, n_targets = num_samples(self.inputs, "inputs"), num_samples(self.targets, "targets")
+        n_inputs, n_targets = num_samples(self.inputs), num_samples(self.targets, "targets")
         if n_inputs != n_targets:
             raise LayerlabError(f"{self.name or 'dataset'}: {n_inputs} inputs but {n_targets} targets")
 
@@ -187,6 +187,7 @@ class BatchLoader:
         self.transform = transform
         self.collate = collate
         self.device = torch.device(device)
+        self.non_blocking = self.device.type == "cuda"  # copies overlap compute; only a GPU has async copies
         self.seed = seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
@@ -205,7 +206,7 @@ class BatchLoader:
         return order[self.rank :: self.world_size]
 
     def __len__(self) -> int:
-        n = len(self._indices()) if self.world_size > 1 else len(self.data)
+        n = len(range(self.rank, len(self.data), self.world_size))  # this rank's share, as `_indices` slices it
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
@@ -220,13 +221,12 @@ class BatchLoader:
 
     def _tensor_batches(self, order: Tensor, stop: int, g: torch.Generator) -> Iterator[Batch]:
         """The fast path for one input tensor and one target tensor (benchmarks/fit_vs_hand.py)."""
-        non_blocking = self.device.type == "cuda"
         # the targets are small: one gather for the whole epoch, then each batch's are a slice of it
-        epoch_targets = torch.index_select(self.data.targets, 0, order[:stop]).to(self.device, non_blocking=non_blocking)
+        epoch_targets = torch.index_select(self.data.targets, 0, order[:stop]).to(self.device, non_blocking=self.non_blocking)
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
             # index_select, not inputs[idx]: see `take`
-            inputs = torch.index_select(self.data.inputs, 0, idx).to(self.device, non_blocking=non_blocking)
+            inputs = torch.index_select(self.data.inputs, 0, idx).to(self.device, non_blocking=self.non_blocking)
             targets = epoch_targets[start : start + self.batch_size]
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)
@@ -234,13 +234,12 @@ class BatchLoader:
 
     def _structured_batches(self, order: Tensor, stop: int, g: torch.Generator) -> Iterator[Batch]:
         """Tuples or dicts of tensors, lists of per-sample dicts, or a collate step: gathered per batch."""
-        non_blocking = self.device.type == "cuda"
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
             inputs, targets = take(self.data.inputs, idx), take(self.data.targets, idx)
             if self.collate is not None:
                 inputs, targets = self.collate(inputs, targets)
-            inputs, targets = to_device(inputs, self.device, non_blocking), to_device(targets, self.device, non_blocking)
+            inputs, targets = to_device(inputs, self.device, self.non_blocking), to_device(targets, self.device, self.non_blocking)
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)
             yield inputs, targets

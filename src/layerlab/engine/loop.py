@@ -124,9 +124,9 @@ def _as_step(model: nn.Module | Step, where: torch.device, *, loss: Any, optimiz
         return model.to(where, channels_last=channels_last)
     if isinstance(model, nn.Module):
         model.to(where, memory_format=torch.channels_last) if channels_last else model.to(where)
-        return Supervised(model, loss=loss or "cross_entropy", optimizer=optimizer or "sgd", lr=0.1 if lr is None else lr,
-                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, metrics=metrics,
-                          clip_grad_norm=clip_grad_norm, amp=amp, channels_last=channels_last, compile=compile)
+        given = {name: value for name, value in (("loss", loss), ("optimizer", optimizer), ("lr", lr)) if value is not None}
+        return Supervised(model, **given, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,  # the rest: its defaults
+                          metrics=metrics, clip_grad_norm=clip_grad_norm, amp=amp, channels_last=channels_last, compile=compile)
     raise LayerlabError(f"fit trains an nn.Module or a Step, got {type(model).__name__}")
 
 
@@ -259,7 +259,7 @@ def _length(loader: Any) -> int:
 
 def _lr(step: Step) -> float:
     first = next(iter(step.optimizers.values()), None)
-    return first.param_groups[0]["lr"] if first is not None else float("nan")
+    return first.param_groups[0]["lr"] if first is not None else math.nan
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from layerlab.data.tensors import num_samples
 from layerlab.engine.losses import get_loss, loss_metrics
 from layerlab.engine.metrics import Metric, Metrics
 from layerlab.engine.optim import get_optimizer
@@ -122,7 +123,7 @@ class Supervised(Step):
         self._metrics = metrics
         self.clip_grad_norm, self.amp, self.channels_last = clip_grad_norm, amp, channels_last
         self.forward_model = torch.compile(model) if compile else model
-        self._sums = getattr(self.loss_fn, "reduction", "mean") == "sum"   # sum of squares: report a per-sample mean
+        self._sums = getattr(self.loss_fn, "reduction", None) == "sum"    # sum of squares: report a per-sample mean
         self._pad = getattr(self.loss_fn, "pad_id", None)                  # token losses: a mean over real tokens
 
     def metrics(self) -> Metrics:
@@ -140,7 +141,8 @@ class Supervised(Step):
         return inputs
 
     def _values(self, loss: Tensor, outputs: Tensor, targets: Any) -> dict[str, Any]:
-        count = (targets != self._pad).sum() if self._pad is not None else len(targets)
+        # the samples a batch holds: rows of a tensor, of each tensor of a dict, or per-sample dicts of a list
+        count = (targets != self._pad).sum() if self._pad is not None else num_samples(targets, "targets")
         return {"loss": loss / count if self._sums else loss, "count": count, "outputs": outputs, "targets": targets}
 
     def train(self, batch: tuple[Any, Any]) -> dict[str, Any]:
