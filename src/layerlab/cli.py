@@ -61,7 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
                                             "--samples (default: 0)")
     p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
                    "below 1 more careful, above 1 more adventurous (default: greedy)")
-    p.add_argument("--samples", type=int, default=0, help="GAN and VAE runs: draw N new images into RUN_DIR/samples/")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
     p.add_argument("--samples", type=int, default=0, help="generative runs (VAE, GAN): draw N new images")
     p.add_argument("--out", help="--samples: folder for the PNGs (default: RUN_DIR/samples/seed-S)")

@@ -20,7 +20,7 @@ def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
         meta = PREDICTORS.get(task).meta
         # a GAN run is judged inside its lab (a LeNet-5 judge, 10,000 samples): no `layerlab eval`, but --samples
         assert callable(meta["describe"]) and callable(meta["evaluate"]) == (task != "gan"), task
-        assert callable(meta["sample"]) == (task == "gan"), task
+        assert callable(meta["sample"]) == (task in ("gan", "vae")), task
 
 
 def mlp_run(tmp_path, **card_fields) -> RunDir:

@@ -165,5 +165,5 @@ def test_a_translator_translates_a_sentence_given_on_the_command_line(translator
 
 def test_a_prompt_for_an_image_model_or_no_input_at_all_is_one_line(tmp_path, capsys):
     assert main(["predict", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == ("error: predict needs files to predict on, or --prompt TEXT for a language "
-                                       "model or translator\n")
+    assert capsys.readouterr().err == ("error: predict needs files to predict on, --prompt TEXT for a language "
+                                       "model or translator, or --samples N for a run that generates (GAN, VAE)\n")

@@ -92,7 +92,7 @@ def test_unet_membrane_trains_an_fcn_by_the_same_recipe(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["test_membrane_iou"] == \
         pytest.approx(out["test_membrane_iou"], abs=1e-6)
     assert main(["run", "unet-membrane", "--model", "fcn-4s", "--data-dir", str(tmp_path / "data")]) == 2
-    assert "--model must be unet, fcn-32s, fcn-16s or fcn-8s, got 'fcn-4s'" in capsys.readouterr().err
+    assert "--model must be unet, fcn-32s, fcn-16s or fcn-8s; got 'fcn-4s'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,message", [

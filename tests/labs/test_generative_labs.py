@@ -76,7 +76,7 @@ def test_predict_reconstructs_an_image_file_and_refuses_samples_from_an_autoenco
     assert main(["predict", denoising_run["run_dir"], "--samples", "2"]) == 2
     assert capsys.readouterr().err.startswith("error: --samples draws new images from a generative run")
     assert main(["predict", denoising_run["run_dir"]]) == 2
-    assert capsys.readouterr().err.strip() == "error: predict needs files to read, or --samples N to draw new images from a generative run"
+    assert capsys.readouterr().err.strip() == "error: predict needs files to predict on, --prompt TEXT for a language model or translator, or --samples N for a run that generates (GAN, VAE)"
 
 
 def test_vae_lab_with_a_2_number_code_draws_its_latent_plane_and_its_loss_is_bce_plus_kl(vae_run):

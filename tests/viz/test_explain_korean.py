@@ -28,7 +28,17 @@ def test_the_number_pattern_reads_the_working_as_written():
         "22.5", "2.046e-11", "1", "0", "17.18"]
 
 
-@pytest.mark.parametrize("topic", list(MODULES))
+# the course's ten topics; gan-game, convolutionalization, transposed-conv and reparameterisation
+# arrived after the translation and print their working in English (their figures are Korean)
+TRANSLATED = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softmax", "lr", "overfitting",
+              "vanishing-gradient")
+
+
+def test_every_translated_topic_is_a_topic():
+    assert set(TRANSLATED) <= set(MODULES)
+
+
+@pytest.mark.parametrize("topic", TRANSLATED)
 def test_korean_working_has_hangul_and_the_english_numbers(topic, tmp_path):
     result = explain(topic, out=tmp_path, lang="ko")
     english = importlib.import_module(f"layerlab.viz.explain.{MODULES[topic]}").text_of(result.numbers, "en")
