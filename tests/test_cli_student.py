@@ -55,7 +55,14 @@ def test_a_value_outside_an_options_choices_is_one_line_before_any_run_folder(tm
 def _start(tmp_path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "layerlab", "run", "mnist-mlp", "--dataset", "digits",
                              "--no-progress", "--out", str(tmp_path), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ctrl_c_reaches_the_child)
+
+
+def _ctrl_c_reaches_the_child() -> None:
+    # a test run started in the background inherits SIGINT ignored, and Python keeps it ignored:
+    # the child gets the default disposition, so Python installs its KeyboardInterrupt handler
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("wait_for_checkpoint", [False, True])

@@ -85,7 +85,7 @@ def test_ctrl_c_leaves_an_interrupted_run_with_its_checkpoint(tmp_path):
     args = ["run", "mnist-mlp", "--dataset", "digits", "--epochs", "500", "--batch-size", "4", "--no-progress",
             "--out", str(tmp_path)]
     proc = subprocess.Popen([sys.executable, "-m", "layerlab", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # even if started ignoring it
     deadline = time.time() + 120
     checkpoints: list[Path] = []
     while time.time() < deadline and not checkpoints:
