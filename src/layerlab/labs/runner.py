@@ -71,10 +71,8 @@ def run_lab(name: str, overrides: dict[str, Any] | None = None, *, out: str | Pa
     if cfg.data_dir:
         cfg = dataclasses.replace(cfg, data_dir=str(Path(cfg.data_dir).expanduser().absolute()))
     run = LabRun.create(Path(os.path.abspath(out)), name, dataclasses.asdict(cfg))
-    if announce is not None:
-        announce(run.path)
     try:
-        return _execute(name, cfg, run)
+        return _execute(name, cfg, run, announce)
     except Exception as exc:   # a failed start, e.g. missing data: no empty run folder stays behind
         if ending(exc)[0] == "failed":
             run.remove_if_unused()
@@ -87,10 +85,8 @@ def resume_lab(run_dir: str | Path, *, announce: Callable[[Path], None] | None =
     saved = run.config
     entry = LABS.get(saved.get("lab", ""))
     cfg = make_config(entry.meta["config"], saved.get("config", {}))
-    if announce is not None:
-        announce(run.path)
     run.mark_resumed()
-    return _execute(entry.name, cfg, run)
+    return _execute(entry.name, cfg, run, announce)
 
 
 def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
@@ -108,9 +104,11 @@ def ending(exc: BaseException) -> tuple[str, str | None]:
     return "diverged" if isinstance(exc, DivergenceError) else "failed", (text.splitlines() or [""])[0]
 
 
-def _execute(name: str, cfg: Any, run: RunDir) -> dict[str, Any]:
+def _execute(name: str, cfg: Any, run: RunDir, announce: Callable[[Path], None] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     try:
+        if announce is not None:       # inside: a Ctrl-C right after the folder is printed is recorded too
+            announce(run.path)
         outcome = _run_and_report(name, cfg, run, start)
     except BaseException as exc:   # record how the run ended, then let the exception go on unchanged
         status, error = ending(exc)
