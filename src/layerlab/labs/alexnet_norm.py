@@ -9,15 +9,18 @@ images) is trained three times with one recipe, changing only `norm`:
   lrn    LRN after the ReLU of conv1 and conv2, before their pools (the 2012 paper),
   batch  batch normalisation after every conv, before its ReLU (what replaced LRN).
 Recipe: AlexNet's SGD (momentum 0.9, weight decay 5e-4) in batches of 64 with a one-cycle rate
-peaking at 0.05, 4-pixel crop + flip; every net starts from Kaiming-normal convs. The report gives each net's test accuracy and the curves of
-all three in one figure.
+peaking at 0.05, 4-pixel crop + flip; every net starts from Kaiming-normal convs. The report gives
+each net's test accuracy and the curves of all three in one figure.
 
 What to notice: LRN holds no parameters and, with k = 2, divides a channel by about 2^0.75 unless
 its neighbours fire strongly, so it changes little; batch norm re-centres and re-scales every
 conv's output for every batch, which lets the same rate train faster.
 Default: a CPU-sized run, 6,000 training images (600 per class) and 2,000 test images, 4 epochs
-(376 steps) per net. torch's LocalResponseNorm is slow on a CPU: the LRN net takes the longest. Expected: batch norm clearly ahead (several points of test accuracy), LRN about level with
-no normalisation (the README's lab table has the measured run).
+(376 steps) per net; torch's LocalResponseNorm is slow on a CPU, so the LRN net takes the longest.
+Expected with the defaults: batch norm well ahead (test accuracy about 0.45 against about 0.3 for
+the other two, and the lowest training loss from the first epoch on), LRN level with or slightly
+below no normalisation (the README's lab table has the measured run). The short run leaves every
+net far from its final accuracy: more epochs raise all three.
 """
 
 from __future__ import annotations
