@@ -261,3 +261,22 @@ def test_printing_a_dataset_is_one_short_line_not_its_tensors():
                                        "targets int64 (1000,), 10 classes)")
     boxes = TensorData(torch.zeros(2, 3, 8, 8), [{"boxes": torch.zeros(1, 4)}, {"boxes": torch.zeros(0, 4)}])
     assert str(boxes) == "TensorData('', 2 examples, inputs float32 (2, 3, 8, 8), targets list of 2)"
+
+
+def test_printing_a_dataset_describes_tuple_inputs_and_dict_targets_item_by_item() -> None:
+    data = TensorData((torch.zeros(3, 5, dtype=torch.long), torch.zeros(3, 4)),
+                      {"mask": torch.zeros(3, 2, 2, dtype=torch.uint8), "lengths": torch.ones(3)}, name="pairs")
+    assert repr(data) == ("TensorData('pairs', 3 examples, inputs (int64 (3, 5), float32 (3, 4)), "
+                          "targets {mask: uint8 (3, 2, 2), lengths: float32 (3,)})")
+
+
+def test_per_sample_files_follow_their_rows_through_subset_and_select_classes() -> None:
+    files = tuple(f"img{i}.png" for i in range(6))
+    data = TensorData(torch.arange(6), torch.tensor([0, 1, 0, 1, 0, 1]), ("even", "odd"), "toy",
+                      {"files": files, "mean": (0.5,)})
+    assert data.subset(torch.tensor([4, 1])).meta == {"files": ("img4.png", "img1.png"), "mean": (0.5,)}
+    assert data.subset(torch.tensor([False, True, True, False, False, True])).meta["files"] == ("img1.png", "img2.png", "img5.png")
+    assert data.subset(slice(1, 6, 2)).meta["files"] == ("img1.png", "img3.png", "img5.png")
+    assert select_classes(data, ("odd",)).meta["files"] == ("img1.png", "img3.png", "img5.png")
+    short = TensorData(torch.arange(6), torch.zeros(6), meta={"files": ("a.png", "b.png")})  # not one per row: kept whole
+    assert short.subset(torch.tensor([0])).meta["files"] == ("a.png", "b.png")

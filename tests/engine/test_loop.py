@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from layerlab.data import BatchLoader, TensorData
+from layerlab.data.transforms import float_normalize
 from layerlab.engine import RunDir, evaluate, fit, predict
 from layerlab.engine.checkpoint import load_state
 from layerlab.engine.metrics import MeanLoss, Metrics
@@ -370,3 +371,15 @@ def test_a_monitor_without_its_train_or_val_prefix_is_one_line(tiny):
     with pytest.raises(LayerlabError, match=r"^early stopping monitors 'loss', but the epoch reports only \['epoch', 'lr', "
                                             r"'seconds', 'train_accuracy', 'train_loss', 'val_accuracy', 'val_loss'\]$"):
         fit(get_model("mlp", sizes=(4, 8, 3)), tiny, val=tiny, patience=1, monitor="loss", device="cpu", progress=False)
+
+
+def test_fit_scores_uint8_validation_images_with_the_training_statistics():
+    g = torch.Generator().manual_seed(0)
+    pixels, labels = torch.randint(0, 256, (16, 1, 2, 2), generator=g, dtype=torch.uint8), torch.randint(0, 2, (16,), generator=g)
+    train = TensorData(pixels, labels, meta={"mean": (0.5,), "std": (0.25,)})
+    val = TensorData(pixels.flip(0), labels.flip(0), meta={"mean": (0.1,), "std": (1.0,)})  # its own numbers: not used
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    history = fit(model, train, val=val, device="cpu", progress=False)
+    with_train_stats = evaluate(model, val, transform=float_normalize((0.5,), (0.25,)))
+    assert history.last["val_loss"] == with_train_stats["loss"] != evaluate(model, val)["loss"]

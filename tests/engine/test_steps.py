@@ -326,3 +326,13 @@ def test_dict_targets_of_different_lengths_are_one_line():
     step = Supervised(model, loss=_MseOfY(), optimizer=None)
     with pytest.raises(LayerlabError, match=r"^targets\['w'\] has 2 rows but targets hold 4 samples; every tensor needs one row per sample$"):
         step.evaluate((x, {"y": torch.randn(4, 1), "w": torch.zeros(2)}))
+
+
+def test_uint8_images_reaching_a_model_are_one_line_naming_the_fix():
+    step = Supervised(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+    batch = (torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(LayerlabError) as caught:
+        step.train(batch)
+    assert str(caught.value) == (
+        "the model was given uint8 images (0..255): convert them first, e.g. fit(..., transform=float_normalize("
+        "train.meta['mean'], train.meta['std'])) from layerlab.data.transforms, or leave transform= unset and fit does it")
