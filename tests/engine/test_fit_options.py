@@ -261,3 +261,19 @@ def test_evaluate_draws_the_same_transform_for_a_dataset_and_for_its_batches_as_
     as_data = evaluate(model, rows, batch_size=50, transform=noisy)
     as_list = evaluate(model, [rows[i : i + 50] for i in range(0, 150, 50)], transform=noisy)
     assert as_list == as_data and as_data != evaluate(model, rows)
+
+
+def test_a_schedule_over_batches_without_a_length_is_a_one_line_error():
+    import pytest
+    import torch
+    from layerlab.engine import fit
+    from layerlab.errors import LayerlabError
+
+    def batches():                      # a generator: fit cannot know how many iterations an epoch has
+        yield torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+
+    model = torch.nn.Linear(3, 2)
+    with pytest.raises(LayerlabError, match=r"schedule 'cosine' steps every iteration .* has no len\(\)"):
+        fit(model, batches(), schedule="cosine", progress=False)
+    history = fit(model, [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))], schedule="cosine", epochs=2, progress=False)
+    assert len(history) == 2             # a list has a length: the schedule knows its 2 steps

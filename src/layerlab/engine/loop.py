@@ -87,6 +87,9 @@ def fit(
     if eval_transform is None:
         eval_transform = dataset_transform(val, stats_of=train)
     loader = _as_loader(train, batch_size, where, transform, shuffle=True, seed=seed)
+    if schedule is not None and not _has_length(loader):
+        raise LayerlabError(f"schedule {schedule!r} steps every iteration and needs the number of batches per epoch, "
+                            "but this training data has no len(): pass a TensorData, a list or a DataLoader, or no schedule")
     schedulers = {name: s for name, opt in step.optimizers.items()
                   if (s := get_schedule(schedule, opt, _length(loader), epochs)) is not None}
     directions = {name: m.higher_is_better for name, m in step.metrics().metrics.items()}
@@ -248,6 +251,14 @@ class _Moved:
         for inputs, targets in self.batches:
             inputs, targets = to_device(inputs, self.device), to_device(targets, self.device)
             yield self.transform(inputs, targets, generator) if self.transform else (inputs, targets)
+
+
+def _has_length(loader: Any) -> bool:
+    try:
+        len(loader)
+    except TypeError:
+        return False
+    return True
 
 
 def _length(loader: Any) -> int:
