@@ -44,7 +44,7 @@ bench-labs: $(STAMP)
 # modules whose numbers users read ([tool.mutmut] in pyproject.toml) and checks that a test fails.
 # Its own venv: mutmut is never a dependency of layerlab, and layerlab itself is uninstalled there so
 # the tests import mutmut's mutated copy of src/. `make mutation MODULES="layerlab.data.splits"`
-# checks some modules only. About 10 minutes for all of them on 2 cores.
+# checks some modules only. 11 minutes for all of them on 2 shared cores (29 under heavier load).
 $(MUTATE)/.installed-stamp: pyproject.toml
 	test -x $(MUTATE)/bin/python || $(PYTHON) -m venv $(MUTATE)
 	$(MUTATE)/bin/pip install -q --disable-pip-version-check torch==2.13.0

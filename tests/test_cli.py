@@ -184,3 +184,33 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_with_the_sigpipe_sta
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141       # 128 + SIGPIPE, what a shell reports for `yes | head -1`
     assert stderr == ""
+
+
+def test_data_fetch_downloads_into_the_cache_once_then_reads_it(tmp_path, monkeypatch, capsys):
+    from tests.helpers.fake_files import boston_rows, write_fake_boston
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("LAYERLAB_DATA", raising=False)
+    served = write_fake_boston(tmp_path / "server", boston_rows(20))
+    calls = []
+
+    def download(url, dest, **kwargs):   # the network's stand-in: copies the file the test wrote
+        calls.append(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(served.read_bytes())
+        return dest
+
+    monkeypatch.setattr("layerlab.data.download.download", download)
+    import dataclasses
+    import hashlib
+    import layerlab.data.tabular as tabular
+    # the served file is the test's own: the published checksum becomes its checksum
+    monkeypatch.setattr(tabular, "BOSTON_FILE", dataclasses.replace(
+        tabular.BOSTON_FILE, sha256=hashlib.sha256(served.read_bytes()).hexdigest()))
+    assert main(["data", "fetch", "boston-housing", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["splits"]["all"] == 20 and out["splits"]["train"] + out["splits"]["test"] == 20
+    assert len(calls) == 1 and calls[0].endswith("BostonHousing.csv")
+    assert main(["data", "fetch", "boston-housing"]) == 0              # now from the cache: no second download
+    assert len(calls) == 1 and "ready" in capsys.readouterr().out
+    assert main(["data", "fetch", "kor-eng"]) == 2                      # no public download: say which file goes where
+    assert "put kor.txt into a folder and pass --data-dir" in capsys.readouterr().err

@@ -39,3 +39,19 @@ def test_checkpoint_keeps_the_names_it_always_exported() -> None:
     assert checkpoint.atomic_write_json is atomic_write_json
     assert checkpoint.atomic_write_text is atomic_write_text
     assert checkpoint.atomic_write_bytes is atomic_write_bytes
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_files_and_folders_get_the_modes_the_umask_allows_not_0600(tmp_path: Path, umask: int) -> None:
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "run" / "config.json", "{}")
+    finally:
+        os.umask(old)
+    # 0666 and 0777 less the umask, as open() and mkdir give: 0644 and 0755 under the usual 022
+    assert stat.S_IMODE((tmp_path / "run" / "config.json").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o777 & ~umask
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.json"]

@@ -8,11 +8,32 @@ The public API, in one place (everything else is reached by its module path):
     history = fit(model, train, loss="cross_entropy", optimizer="adam", lr=1e-3, epochs=5)
 """
 
-from layerlab.data import get_dataset, list_datasets
-from layerlab.engine import Step, Supervised, evaluate, fit, predict, train_step
-from layerlab.inspect import capture, summary
-from layerlab.labs import list_labs, run_lab
-from layerlab.models import get_model, list_models
+from __future__ import annotations
 
-__all__ = ["Step", "Supervised", "capture", "evaluate", "fit", "get_dataset", "get_model", "list_datasets", "list_labs", "list_models",
-           "predict", "run_lab", "summary", "train_step"]
+import importlib
+from typing import Any
+
+# name -> the module that defines it. Imported on first use (PEP 562), so `layerlab --help`,
+# `layerlab list` and the arithmetic of `layerlab explain` answer without importing torch.
+_API = {
+    "get_dataset": "layerlab.data", "list_datasets": "layerlab.data",
+    "Step": "layerlab.engine", "Supervised": "layerlab.engine", "evaluate": "layerlab.engine", "fit": "layerlab.engine",
+    "predict": "layerlab.engine", "train_step": "layerlab.engine",
+    "capture": "layerlab.inspect", "summary": "layerlab.inspect",
+    "list_labs": "layerlab.labs", "run_lab": "layerlab.labs",
+    "get_model": "layerlab.models", "list_models": "layerlab.models",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'layerlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value          # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -11,26 +11,41 @@ import json
 import os
 import sys
 import typing
+import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
-from layerlab.errors import LayerlabError
+from layerlab.errors import LayerlabError, LayerlabWarning
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
-    """One --flag per dataclass field; the dataclass stays the single source of truth."""
+    """One --flag per dataclass field, with the field's help, default and allowed values; the
+    dataclass stays the single source of truth."""
+    from layerlab.labs.base import option_help
+
+    defaults = cfg_type()
     for name, tp in typing.get_type_hints(cfg_type).items():
         flag = "--" + name.replace("_", "-")
+        text, choices = option_help(cfg_type, name)
+        default = getattr(defaults, name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        text += f" (default: {shown!r})" if shown == "" else f" (default: {shown})"
+        if choices:
+            text += f"; one of {', '.join(choices)}"
+        text = text.replace("%", "%%")   # argparse formats help with %: "50% of the run" would crash --help
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
-        else:
-            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper())   # coerced by make_config
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+        else:   # coerced (and checked against its choices) by make_config
+            parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper(), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerlab", description="A deep-learning course as software.")
+    parser.add_argument("--version", action="version", version=f"layerlab {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("list", help="labs, models, datasets, losses or optimizers")
-    p.add_argument("what", nargs="?", default="labs", choices=["labs", "models", "datasets", "losses", "optimizers"])
+    p = sub.add_parser("list", help="labs, models, datasets, losses, optimizers or schedules")
+    p.add_argument("what", nargs="?", default="labs",
+                   choices=["labs", "models", "datasets", "losses", "optimizers", "schedules"])
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("run", help="run a lab: layerlab run LAB [--epochs N] ...", add_help=False)
     p.add_argument("lab", nargs="?")
@@ -38,11 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} a run folder")
         p.add_argument("run_dir")
         p.add_argument("--json", action="store_true")
-    p = sub.add_parser("predict", help="a trained run on your files: images, CSV rows, a prompt, sentences")
+    p = sub.add_parser("predict", help="a trained run on your files (images, CSV rows, a prompt, sentences), "
+                                       "or --samples N new images from a generative run")
     p.add_argument("run_dir")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--seed", type=int, help="language models: sample with this seed (default: greedy)")
+    p.add_argument("files", nargs="*", help="images, CSV rows, or text files (a prompt; sentences, one per line)")
+    p.add_argument("--prompt", help="language models: text to continue; translators: a sentence to translate")
+    p.add_argument("--seed", type=int, help="the seed of any sampling: language models (default: greedy), "
+                                            "--samples (default: 0)")
+    p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
+                   "below 1 more careful, above 1 more adventurous (default: greedy)")
     p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
+    p.add_argument("--samples", type=int, default=0, help="generative runs (VAE, GAN): draw N new images")
+    p.add_argument("--out", help="--samples: folder for the PNGs (default: RUN_DIR/samples/seed-S)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
     p.add_argument("model")
@@ -59,17 +81,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="every run under DIR: lab, status, key metric, start; newest first")
     p.add_argument("dir", nargs="?", default="runs", help="folder of run folders (default: runs)")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("data", help="list datasets or describe one")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "info"])
+    p = sub.add_parser("data", help="list datasets, describe one, or fetch one (download where a download exists)")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "info", "fetch"])
     p.add_argument("name", nargs="?")
+    p.add_argument("--data-dir", help="fetch: a folder that may already hold the files")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("layerlab")
+    except PackageNotFoundError:       # a source tree on PYTHONPATH, not installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `layerlab` command with `argv` (default: sys.argv[1:]); returns the exit status."""
     try:
-        status = _command(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = _command(argv)
         sys.stdout.flush()   # a reader that went away shows up here, not in Python's flush at exit
         return status
     except BrokenPipeError:
@@ -78,6 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # that Python's flush at exit does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A LayerlabWarning is one `warning: …` line for the user; others keep Python's format."""
+    if issubclass(category, LayerlabWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _command(argv: Sequence[str] | None) -> int:
@@ -106,42 +149,64 @@ def _emit(obj: Any, as_json: bool, human: str) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from layerlab.data import DATASETS
-    from layerlab.engine import LOSSES, OPTIMIZERS
-    from layerlab.labs import LABS
-    from layerlab.models import MODELS
+    from layerlab import catalog   # written-down registries: listing names imports no torch
 
-    registry = {"labs": LABS, "models": MODELS, "datasets": DATASETS, "losses": LOSSES, "optimizers": OPTIMIZERS}[args.what]
-    rows = []
-    for name in registry.names():
-        meta = registry.get(name).meta
-        text = meta.get("title") or meta.get("description", "")
-        if args.what == "models":
-            text = f"{meta['num_params']:>12,} params  input {tuple(meta['input_shape'])}  {text}"
-        rows.append({"name": name, "description": text})
+    rows = [{"name": row["name"], "description": row["description"]} for row in catalog.load()[args.what]]
     _emit({args.what: rows}, args.json, "\n".join(f"{r['name']:<22} {r['description']}" for r in rows))
     return 0
 
 
 def _run(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        from layerlab import catalog
+
+        labs = catalog.load()["labs"]
+        if any(a in ("-h", "--help") for a in argv):
+            print(_run_usage(labs, catalog.load()["quick_help"]))
+            return 0
+        raise LayerlabError(f"run needs a lab name: one of {', '.join(row['name'] for row in labs)}")
     from layerlab.labs import LABS, run_lab
 
-    if not argv or argv[0].startswith("-"):
-        if any(a in ("-h", "--help") for a in argv):
-            print("usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
-                  "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]")
-            return 0
-        raise LayerlabError(f"run needs a lab name: one of {', '.join(LABS.names())}")
     entry = LABS.get(argv[0])
     parser = argparse.ArgumentParser(prog=f"layerlab run {argv[0]}", description=entry.meta["title"])
     add_config_flags(parser, entry.meta["config"])
     parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on the last line")
     args = _parse(parser, argv[1:])
     overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json")}
-    outcome = run_lab(argv[0], overrides, out=args.out)
+    started: list[Path] = []
+    try:
+        outcome = run_lab(argv[0], overrides, out=args.out, announce=lambda path: _announce(path, started))
+    except KeyboardInterrupt:
+        return _interrupted(started)
     _finish_run(outcome, args.json)
     return 0
+
+
+def _announce(path: Path, started: list[Path]) -> None:
+    started.append(path)
+    print(f"run folder: {path}", flush=True)
+
+
+def _interrupted(started: list[Path]) -> int:
+    """Ctrl-C: which folder to resume, and whether it has a checkpoint to resume from yet."""
+    from layerlab.engine.run import RunDir
+
+    if not started:
+        raise KeyboardInterrupt
+    epoch = RunDir(started[0]).checkpointed_epoch()
+    saved = (f"its checkpoint holds epoch {epoch}" if epoch is not None else
+             "it has no checkpoint yet (no epoch had finished), so resuming starts from the beginning")
+    print(f"error: interrupted; {saved}: layerlab resume {started[0]}", file=sys.stderr)
+    return 130
+
+
+def _run_usage(labs: list[dict[str, Any]], quick_help: str) -> str:
+    rows = [f"  {row['name']:<20} {row['description']}" for row in labs]
+    return "\n".join(["usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
+                      "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]", "",
+                      "labs:", *rows, "", f"--quick: {quick_help}.",
+                      "layerlab run LAB --help lists that lab's options with their defaults."])
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -163,7 +228,12 @@ def _finish_run(outcome: dict[str, Any], as_json: bool) -> None:
 def _resume(args: argparse.Namespace) -> int:
     from layerlab.labs import resume_lab
 
-    _finish_run(resume_lab(args.run_dir), args.json)
+    started: list[Path] = []
+    try:
+        outcome = resume_lab(args.run_dir, announce=lambda path: _announce(path, started))
+    except KeyboardInterrupt:
+        return _interrupted(started)
+    _finish_run(outcome, args.json)
     return 0
 
 
@@ -171,14 +241,22 @@ def _eval(args: argparse.Namespace) -> int:
     from layerlab.engine.deploy import evaluate_run
 
     metrics = evaluate_run(args.run_dir)
-    _emit({"run_dir": args.run_dir, **metrics}, args.json, "\n".join(f"{k}: {v:.4f}" for k, v in metrics.items()))
+    lines = [f"scored {metrics['examples']:,} held-out examples"] + [f"{k}: {v:.4f}" for k, v in metrics.items() if k != "examples"]
+    _emit({"run_dir": args.run_dir, **metrics}, args.json, "\n".join(lines))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files
+    from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt
 
-    results = predict_files(args.run_dir, args.files, PredictOptions(seed=args.seed, length=args.length))
+    if not args.files and args.prompt is None and not args.samples:
+        raise LayerlabError("predict needs files to predict on, --prompt TEXT for a language model or translator, "
+                            "or --samples N for a run that generates (GAN, VAE)")
+    options = PredictOptions(seed=args.seed, length=args.length, temperature=args.temperature, samples=args.samples,
+                             out=args.out)
+    results = predict_files(args.run_dir, args.files, options) if args.files or args.samples else []
+    if args.prompt is not None:
+        results += predict_prompt(args.run_dir, args.prompt, options)
     _emit({"predictions": results}, args.json, describe_predictions(args.run_dir, results))
     return 0
 
@@ -219,19 +297,40 @@ def _viz(args: argparse.Namespace) -> int:
     from layerlab.viz.model_run import describe_run_view, visualize_run
 
     result = visualize_run(args.run_dir, image=args.image, layer=args.layer, lang=args.lang, out=args.out)
-    _emit(result, args.json, describe_run_view(result))
+    _emit(result, args.json, describe_run_view(result, args.lang))
     return 0
 
 
 def _data(args: argparse.Namespace) -> int:
-    from layerlab.data import DATASETS, describe
-
+    if args.action == "fetch":
+        return _fetch(args)
     if args.action == "list" or not args.name:
-        rows = [describe(n) for n in DATASETS.names()]
+        from layerlab import catalog
+
+        rows = [row["info"] for row in catalog.load()["datasets"]]
         _emit({"datasets": rows}, args.json, "\n".join(f"{r['name']:<20} {r['description']}" for r in rows))
         return 0
+    from layerlab.data import describe
+
     info = describe(args.name)
     _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    """Read every split once: a dataset with a public download lands (checksum-verified) in the cache;
+    one without says which files to put where."""
+    from layerlab.data import DATASETS, get_dataset
+
+    if not args.name:
+        raise LayerlabError(f"data fetch needs a dataset name: one of {', '.join(DATASETS.names())}")
+    counts = {split: len(get_dataset(args.name, split=split, root=args.data_dir))
+              for split in DATASETS.get(args.name).meta["splits"]}
+    data = get_dataset(args.name, split=next(iter(counts)), root=args.data_dir)
+    where = data.meta.get("source")
+    _emit({"name": args.name, "splits": counts, "source": where}, args.json,
+          f"{args.name}: " + ", ".join(f"{split} {n:,}" for split, n in counts.items()) + (f"  (from {where})" if where else "")
+          + "  ready")
     return 0
 
 

@@ -7,3 +7,8 @@ class LayerlabError(Exception):
     The CLI prints it as `error: …` and exits with status 2. Any other exception is a bug
     and keeps its traceback.
     """
+
+
+class LayerlabWarning(UserWarning):
+    """Something a user should know that does not stop the run (e.g. unreadable images left out).
+    The CLI prints it as `warning: …`."""

@@ -64,7 +64,8 @@ def test_the_pixel_limit_reads_the_header_and_can_be_raised(tmp_path: Path) -> N
 def test_image_folders_refuse_a_bomb_the_same_way(tmp_path: Path) -> None:
     (tmp_path / "train" / "cat").mkdir(parents=True)
     _png_declaring(tmp_path / "train" / "cat" / "bomb.png", 9000, 9000)
-    with pytest.raises(LayerlabError, match=r"bomb\.png declares 9000x9000 = 81,000,000 pixels"):
+    # a hostile file is left out like a corrupt one, and the reason is the message's example
+    with pytest.raises(LayerlabError, match=r"no readable .*bomb\.png declares 9000x9000 = 81,000,000 pixels"):
         get_dataset("image-folder", root=tmp_path)
 
 

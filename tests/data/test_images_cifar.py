@@ -18,7 +18,7 @@ from PIL import Image
 
 from layerlab.data import get_dataset, images
 from layerlab.data.cifar import CLASSES
-from layerlab.errors import LayerlabError
+from layerlab.errors import LayerlabError, LayerlabWarning
 
 
 @pytest.fixture(autouse=True)
@@ -187,12 +187,40 @@ def test_different_sizes_need_a_size_and_the_error_names_the_odd_file(tmp_path):
     assert resized.inputs.shape == (7, 3, 7, 9)
 
 
-def test_a_corrupt_image_gives_one_line_naming_the_file(tmp_path):
+def test_a_corrupt_image_is_skipped_with_one_warning_naming_it_and_the_count(tmp_path):
     _write_folder(tmp_path / "pets")
     (tmp_path / "pets" / "train" / "ant" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
-    with pytest.raises(LayerlabError) as error:
+    (tmp_path / "pets" / "train" / "cat" / "empty.png").write_bytes(b"")
+    for attempt in ("decoded", "cached"):      # the cached arrays remember what was left out
+        with pytest.warns(LayerlabWarning) as caught:
+            data = get_dataset("image-folder", root=tmp_path / "pets", split="train")
+        assert len(caught) == 1, attempt
+        message = str(caught[0].message)
+        assert message.startswith("skipped 2 unreadable images in train/:")
+        assert "cannot decode image train/ant/broken.jpg: " in message
+        assert "train/cat/empty.png" in message and "\n" not in message
+        assert len(data) == 6 and data.targets.tolist() == [0, 0, 0, 1, 2, 2]
+
+
+def test_only_corrupt_images_is_a_one_line_error_naming_one(tmp_path):
+    folder = tmp_path / "pets" / "train" / "ant"
+    folder.mkdir(parents=True)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    with pytest.raises(LayerlabError, match=r"no readable .*1 could not be decoded, e.g. cannot decode image train/ant/broken.jpg: "):
         images.load_split(tmp_path / "pets", "train")
-    assert "broken.jpg" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_meta_names_every_image_and_the_names_follow_their_rows(tmp_path):
+    _write_folder(tmp_path / "pets")
+    data = get_dataset("image-folder", root=tmp_path / "pets", split="train")
+    assert data.meta["files"] == ("train/ant/00.png", "train/ant/01.png", "train/ant/02.png", "train/bee/00.png",
+                                  "train/cat/00.png", "train/cat/01.png")
+    picked = data.subset(torch.tensor([5, 0]))
+    assert picked.meta["files"] == ("train/cat/01.png", "train/ant/00.png")
+    assert data.subset(slice(1, None, 2)).meta["files"] == ("train/ant/01.png", "train/bee/00.png", "train/cat/01.png")
+    assert data.subset(data.targets == 2).meta["files"] == ("train/cat/00.png", "train/cat/01.png")
+    from layerlab.data.tensors import select_classes
+    assert select_classes(data, ("cat", "bee")).meta["files"] == ("train/cat/00.png", "train/cat/01.png", "train/bee/00.png")
 
 
 def test_missing_split_and_empty_folder_are_one_line_errors(tmp_path):

@@ -113,3 +113,19 @@ def test_random_patch_cuts_the_same_window_from_image_and_mask():
         assert torch.equal(patch, picture[:, top : top + 4, left : left + 4])
     with pytest.raises(LayerlabError, match="needs images at least that large"):
         random_patch(12)(images, masks, torch.Generator())
+
+
+def test_contiguous_split_and_folds_at_their_smallest():
+    # one test row, no validation rows and one training row; k = n folds of one row each
+    assert {k: v.tolist() for k, v in contiguous_split(2, test_size=1, val_size=0).items()} == {
+        "train": [0], "val": [], "test": [1], "all": [0, 1]}
+    folds = contiguous_folds(3, 3)
+    assert [(f["test"].tolist(), f["val"].tolist(), f["train"].tolist(), f["all"].tolist()) for f in folds] == [
+        ([0], [2], [1], [0, 1, 2]), ([1], [0], [2], [0, 1, 2]), ([2], [1], [0], [0, 1, 2])]
+    for bad in (dict(test_size=0, val_size=0), dict(test_size=1, val_size=-1), dict(test_size=1, val_size=1)):
+        with pytest.raises(LayerlabError, match=r"^a contiguous split of 2 rows needs test_size >= 1, val_size >= 0 and at least "
+                                                rf"one training row; got test_size={bad['test_size']}, val_size={bad['val_size']}$"):
+            contiguous_split(2, **bad)
+    with pytest.raises(LayerlabError, match=r"^contiguous k-fold needs 3 <= k <= number of rows \(3\) \(a test, a validation "
+                                            r"and a training block\), got k=4$"):
+        contiguous_folds(3, 4)

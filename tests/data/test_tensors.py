@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from layerlab.data.tensors import BatchLoader, TensorData, take, to_device
+from layerlab.data.tensors import BatchLoader, TensorData, num_samples, select_classes, take, to_device
 from layerlab.errors import LayerlabError
 
 
@@ -132,10 +132,121 @@ def test_tuple_and_dict_inputs_are_gathered_per_tensor() -> None:
     assert named["a"].tolist() == [3, 1] and named["b"].tolist() == [4, 2]
 
 
-def test_select_classes_needs_class_id_targets() -> None:
-    from layerlab.data.tensors import select_classes
+# --- what the loader, the dataset and their helpers promise, pinned exactly (issue 18's mutation score) ---
 
-    with pytest.raises(LayerlabError, match="select_classes needs class-id targets"):
+
+def test_a_loader_built_with_no_options_gives_batches_of_64_in_the_order_of_seed_0_epoch_0() -> None:
+    data = TensorData(torch.arange(130) * 10, torch.arange(130))
+    batches = [y.tolist() for _, y in BatchLoader(data, shuffle=True)]  # no set_epoch: epoch 0
+    order = torch.randperm(130, generator=torch.Generator().manual_seed(0 * 100_003 + 0)).tolist()
+    assert batches == [order[:64], order[64:128], order[128:]]
+
+
+def test_the_augmentation_draws_of_an_epoch_come_from_one_generator_seeded_with_seed_and_epoch() -> None:
+    # seed * 7_919 + epoch + 1, the generator fit's _Moved batches use too: a resumed run draws the same
+    def noise(inputs, targets, g):
+        return inputs + torch.randint(0, 1000, (len(inputs),), generator=g), targets
+
+    plain = TensorData(torch.arange(6) * 1000, torch.arange(6))
+    structured = TensorData(torch.arange(6) * 1000, {"lengths": torch.arange(6)})
+    reference = torch.Generator().manual_seed(3 * 7_919 + 2 + 1)
+    draws = torch.randint(0, 1000, (4,), generator=reference).tolist() + torch.randint(0, 1000, (2,), generator=reference).tolist()
+    for data in (plain, structured):
+        loader = BatchLoader(data, 4, transform=noise, seed=3)
+        loader.set_epoch(2)
+        seen = torch.cat([x for x, _ in loader]).tolist()
+        assert seen == [1000 * i + d for i, d in enumerate(draws)]  # one stream across the epoch's batches
+
+
+def test_the_device_argument_moves_every_tensor_of_plain_and_structured_batches() -> None:
+    plain = TensorData(torch.arange(5).float(), torch.arange(5))
+    (x, y), *_ = BatchLoader(plain, 2, device="meta")  # the meta device: a real move, without a GPU
+    assert x.device.type == "meta" and y.device.type == "meta" and x.shape == (2,)
+    (x, y), *_ = BatchLoader(_dict_data(), 2, device="meta")
+    assert x.device.type == "meta" and {key: t.device.type for key, t in y.items()} == {"mask": "meta", "lengths": "meta"}
+
+
+def test_only_a_cuda_loader_copies_asynchronously() -> None:
+    data = TensorData(torch.arange(3), torch.arange(3))
+    assert BatchLoader(data, device="cuda").non_blocking is True  # building a device needs no GPU
+    assert BatchLoader(data, device="cpu").non_blocking is False and BatchLoader(data, device="meta").non_blocking is False
+
+
+class _RecordsMoves(torch.Tensor):
+    """A tensor that notes the `non_blocking` of every `.to` call made on it."""
+
+    moves: list[bool] = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.to:
+            cls.moves.append((kwargs or {}).get("non_blocking", False))
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+def test_to_device_passes_non_blocking_to_every_tensor_at_any_depth() -> None:
+    def batch():
+        t = torch.zeros(2).as_subclass(_RecordsMoves)
+        return ({"image": t}, [{"boxes": t}], t)
+
+    _RecordsMoves.moves = []
+    to_device(batch(), "cpu", non_blocking=True)
+    assert _RecordsMoves.moves == [True, True, True]
+    _RecordsMoves.moves = []
+    to_device(batch(), "cpu")
+    assert _RecordsMoves.moves == [False, False, False]
+
+
+def test_take_with_a_grid_of_row_ids_gives_a_grid_of_rows() -> None:
+    # index_select wants a vector: any other shape of long ids goes through ordinary indexing
+    assert take(torch.arange(10) * 10, torch.tensor([[1, 2], [3, 4]])).tolist() == [[10, 20], [30, 40]]
+    assert take(torch.arange(10) * 10, torch.tensor(7)).tolist() == 70
+
+
+def test_num_samples_counts_a_one_tensor_tuple_and_refuses_what_has_no_rows() -> None:
+    assert num_samples((torch.arange(3),)) == 3 and len(TensorData((torch.arange(3),), torch.arange(3))) == 3
+    with pytest.raises(LayerlabError, match=r"^inputs\[1\] has 3 rows but inputs hold 4 samples; every tensor needs one row per sample$"):
+        num_samples((torch.zeros(4), torch.zeros(3)))
+    with pytest.raises(LayerlabError, match=r"^inputs\['b'\] has 3 rows but inputs hold 4 samples"):
+        TensorData({"a": torch.zeros(4), "b": torch.zeros(3)}, torch.zeros(4))
+    with pytest.raises(LayerlabError, match=r"^inputs must be a tensor, a tuple or dict of tensors, or a list of dicts; got int$"):
+        TensorData(5, torch.zeros(1))
+    with pytest.raises(LayerlabError, match=r"^targets must be a tensor, a tuple or dict of tensors, or a list of dicts; got tuple$"):
+        TensorData(torch.zeros(1), ())
+
+
+def test_the_size_errors_of_a_dataset_and_a_loader_name_what_arrived() -> None:
+    with pytest.raises(LayerlabError, match=r"^dataset: 6 inputs but 2 targets$"):
+        TensorData(torch.zeros(6), torch.zeros(2))
+    with pytest.raises(LayerlabError, match=r"^batch size must be a positive integer, got 0$"):
+        BatchLoader(TensorData(torch.zeros(2), torch.zeros(2)), 0)
+
+
+def _classes_data() -> TensorData:
+    # row i is input i of class i % 3; uint8 targets, as the image readers store them
+    return TensorData(torch.arange(12).view(12, 1), torch.tensor([0, 1, 2] * 4, dtype=torch.uint8), ("a", "b", "c"),
+                      "toy", {"source": "toy.csv"})
+
+
+def test_select_classes_draws_per_class_rows_with_its_seed_and_keeps_name_meta_and_dtype() -> None:
+    data = _classes_data()
+    rows_of_b = torch.tensor([1, 4, 7, 10])
+    for seed in (0, 3):
+        drawn = rows_of_b[torch.randperm(4, generator=torch.Generator().manual_seed(seed))[:2]]
+        assert select_classes(data, ("b",), per_class=2, seed=seed).inputs.flatten().tolist() == drawn.tolist()
+    assert select_classes(data, ("b",), per_class=2).inputs.tolist() == select_classes(data, ("b",), per_class=2, seed=0).inputs.tolist()
+    picked = select_classes(data, ("c", "a"))
+    assert picked.targets.dtype == torch.uint8 and picked.targets.tolist() == [0] * 4 + [1] * 4
+    assert picked.name == "toy" and picked.meta == {"source": "toy.csv"}
+    picked.meta["source"] = "changed"  # a copy: the subset's meta is its own
+    assert data.meta == {"source": "toy.csv"}
+
+
+def test_select_classes_errors_name_an_unnamed_dataset_the_dataset() -> None:
+    unnamed = TensorData(torch.arange(3), torch.arange(3), ("a", "b", "c"))
+    with pytest.raises(LayerlabError, match=r"^the dataset has no class 'z'; its classes: a, b, c$"):
+        select_classes(unnamed, ("z",))
+    with pytest.raises(LayerlabError, match=r"^select_classes needs class-id targets \(one tensor\); the dataset holds list targets$"):
         select_classes(_box_data(), ("a",))
 
 
@@ -149,3 +260,35 @@ def test_balanced_subset_keeps_the_same_count_of_every_class_and_their_labels() 
     assert all(int(data.targets[int(x)]) == int(y) for x, y in zip(small.inputs[:, 0], small.targets))  # rows keep their label
     assert torch.equal(balanced_subset(data, 30, seed=1).inputs, small.inputs)                      # the seed decides
     assert balanced_subset(data, 0) is data and balanced_subset(data, 100) is data                  # 0 or all: everything
+
+
+def test_printing_a_dataset_is_one_short_line_not_its_tensors():
+    import torch
+
+    from layerlab.data.tensors import TensorData
+
+    data = TensorData(torch.zeros(1000, 1, 28, 28, dtype=torch.uint8), torch.zeros(1000, dtype=torch.long),
+                      tuple(str(d) for d in range(10)), "mnist")
+    assert str(data) == repr(data) == ("TensorData('mnist', 1,000 examples, inputs uint8 (1000, 1, 28, 28), "
+                                       "targets int64 (1000,), 10 classes)")
+    boxes = TensorData(torch.zeros(2, 3, 8, 8), [{"boxes": torch.zeros(1, 4)}, {"boxes": torch.zeros(0, 4)}])
+    assert str(boxes) == "TensorData('', 2 examples, inputs float32 (2, 3, 8, 8), targets list of 2)"
+
+
+def test_printing_a_dataset_describes_tuple_inputs_and_dict_targets_item_by_item() -> None:
+    data = TensorData((torch.zeros(3, 5, dtype=torch.long), torch.zeros(3, 4)),
+                      {"mask": torch.zeros(3, 2, 2, dtype=torch.uint8), "lengths": torch.ones(3)}, name="pairs")
+    assert repr(data) == ("TensorData('pairs', 3 examples, inputs (int64 (3, 5), float32 (3, 4)), "
+                          "targets {mask: uint8 (3, 2, 2), lengths: float32 (3,)})")
+
+
+def test_per_sample_files_follow_their_rows_through_subset_and_select_classes() -> None:
+    files = tuple(f"img{i}.png" for i in range(6))
+    data = TensorData(torch.arange(6), torch.tensor([0, 1, 0, 1, 0, 1]), ("even", "odd"), "toy",
+                      {"files": files, "mean": (0.5,)})
+    assert data.subset(torch.tensor([4, 1])).meta == {"files": ("img4.png", "img1.png"), "mean": (0.5,)}
+    assert data.subset(torch.tensor([False, True, True, False, False, True])).meta["files"] == ("img1.png", "img2.png", "img5.png")
+    assert data.subset(slice(1, 6, 2)).meta["files"] == ("img1.png", "img3.png", "img5.png")
+    assert select_classes(data, ("odd",)).meta["files"] == ("img1.png", "img3.png", "img5.png")
+    short = TensorData(torch.arange(6), torch.zeros(6), meta={"files": ("a.png", "b.png")})  # not one per row: kept whole
+    assert short.subset(torch.tensor([0])).meta["files"] == ("a.png", "b.png")

@@ -14,10 +14,13 @@ from layerlab.models import get_model
 
 
 def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
-    assert PREDICTORS.names() == ["classification", "language-model", "regression", "segmentation", "translation"]
+    assert PREDICTORS.names() == ["autoencoder", "classification", "gan", "language-model", "regression", "segmentation",
+                                  "translation", "vae"]
     for task in PREDICTORS.names():
         meta = PREDICTORS.get(task).meta
-        assert callable(meta["describe"]) and callable(meta["evaluate"]), task
+        # a GAN run is judged inside its lab (a LeNet-5 judge, 10,000 samples): no `layerlab eval`, but --samples
+        assert callable(meta["describe"]) and callable(meta["evaluate"]) == (task != "gan"), task
+        assert callable(meta["sample"]) == (task in ("gan", "vae")), task
 
 
 def mlp_run(tmp_path, **card_fields) -> RunDir:
@@ -43,7 +46,8 @@ def test_a_regression_card_predicts_csv_rows_in_the_data_units(tmp_path):
 def test_a_card_with_an_unknown_task_is_one_line(tmp_path):
     run = mlp_run(tmp_path, task="detection")
     with pytest.raises(LayerlabError, match="names the task 'detection', which has no predictor; known tasks: "
-                                            "classification, language-model, regression, segmentation, translation"):
+                                            "autoencoder, classification, gan, language-model, regression, "
+                                            "segmentation, translation, vae"):
         predict_files(run.path, ["x.png"])
 
 
@@ -54,3 +58,27 @@ def test_eval_of_a_run_without_unseen_data_says_how_it_was_judged(tmp_path):
         evaluate_run(run.path)
     assert str(info.value) == (f"{run.path} was judged by 5-fold cross-validation: the honest figure is mlp_rmse = 3.1; "
                                "`layerlab eval` has no unseen data to score it on, but `layerlab predict` works")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"3,1\n1,0\n", "rows.csv: expected a header row naming the columns x1, x2, then one row of numbers per "
+                    "prediction; its first row 3, 1 lacks x1, x2"),                # header-less: was "missing []"
+    (b"x1,x2\n", "rows.csv has a header but no rows to predict; expected a header row naming the columns x1, x2"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "rows.csv is not a CSV text file; this regression run predicts "
+                                                     "from CSV rows: a header row naming the columns x1, x2"),
+])
+def test_a_regression_run_says_what_file_it_expected(tmp_path, content, message):
+    run = mlp_run(tmp_path, task="regression", loss="mse", feature_names=("x1", "x2"))
+    (tmp_path / "rows.csv").write_bytes(content)
+    with pytest.raises(LayerlabError) as error:
+        predict_files(run.path, [str(tmp_path / "rows.csv")])
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_prompt_for_a_model_that_reads_files_is_one_line(tmp_path):
+    from layerlab.engine.deploy import predict_prompt
+
+    run = mlp_run(tmp_path, task="regression", loss="mse", feature_names=("x1", "x2"))
+    with pytest.raises(LayerlabError, match="--prompt is for a language model or a translator; .* holds a regression "
+                                            "model: pass it files instead"):
+        predict_prompt(run.path, "hello")

@@ -230,3 +230,50 @@ def test_to_device_moves_every_tensor_of_a_structured_batch() -> None:
     moved = to_device(batch, meta)
     assert moved["mask"].device == meta and [t.device for t in moved["lengths"]] == [meta, meta]
     assert isinstance(moved["ids"], tuple) and moved["ids"][0].device == meta and moved["ids"][1] == "a"
+
+
+class _NotesLayout(nn.Module):
+    """A conv net that notes whether each input batch arrived in channels_last layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.seen = nn.Conv2d(3, 2, 3), []
+
+    def forward(self, x):
+        self.seen.append(x.is_contiguous(memory_format=torch.channels_last))
+        return self.conv(x).mean(dim=(2, 3))
+
+
+def test_channels_last_in_fit_hands_the_model_channels_last_inputs() -> None:
+    images = TensorData(torch.randn(8, 3, 5, 5), torch.randint(0, 2, (8,)))
+    for channels_last in (True, False):
+        model = _NotesLayout()
+        fit(model, images, batch_size=4, channels_last=channels_last, progress=False)
+        assert model.seen == [channels_last] * 2
+
+
+def test_evaluate_draws_the_same_transform_for_a_dataset_and_for_its_batches_as_a_list(rows: TensorData) -> None:
+    # both draw from the generator of seed 0, epoch 0: a list of batches is scored like the dataset it came from
+    def noisy(inputs, targets, g):
+        return inputs + torch.randn(inputs.shape, generator=g), targets
+
+    model = _net(9)
+    as_data = evaluate(model, rows, batch_size=50, transform=noisy)
+    as_list = evaluate(model, [rows[i : i + 50] for i in range(0, 150, 50)], transform=noisy)
+    assert as_list == as_data and as_data != evaluate(model, rows)
+
+
+def test_a_schedule_over_batches_without_a_length_is_a_one_line_error():
+    import pytest
+    import torch
+    from layerlab.engine import fit
+    from layerlab.errors import LayerlabError
+
+    def batches():                      # a generator: fit cannot know how many iterations an epoch has
+        yield torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+
+    model = torch.nn.Linear(3, 2)
+    with pytest.raises(LayerlabError, match=r"schedule 'cosine' steps every iteration .* has no len\(\)"):
+        fit(model, batches(), schedule="cosine", progress=False)
+    history = fit(model, [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))], schedule="cosine", epochs=2, progress=False)
+    assert len(history) == 2             # a list has a length: the schedule knows its 2 steps

@@ -12,8 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from layerlab.data import BatchLoader, TensorData
-from layerlab.engine import RunDir, evaluate, fit
+from layerlab.data.transforms import float_normalize
+from layerlab.engine import RunDir, evaluate, fit, predict
 from layerlab.engine.checkpoint import load_state
+from layerlab.engine.metrics import MeanLoss, Metrics
+from layerlab.engine.step import Step
 from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
 from layerlab.models import get_model
@@ -274,3 +277,124 @@ def test_divergence_after_the_periodic_checks_still_names_its_iteration():
     check_finite(losses[:300], 2, 0.1)                      # all finite so far
     with pytest.raises(DivergenceError, match="epoch 2, iteration 301 with learning rate 0.1"):
         check_finite(losses[256:], 2, 0.1, first=257)       # a later chunk of the epoch
+
+
+class _TwoLosses(Step):
+    """A step with two watched losses, "a" and "b", that turn NaN from iterations `bad_a` and `bad_b` on;
+    it has no optimizer, and it notes the device each batch arrives on."""
+
+    loss_keys = ("a", "b")
+
+    def __init__(self, bad_a: int = 10**9, bad_b: int = 10**9) -> None:
+        self.models, self.optimizers = {"model": nn.Linear(1, 1)}, {}
+        self.bad_a, self.bad_b, self.calls, self.devices = bad_a, bad_b, 0, []
+
+    def train(self, batch):
+        self.calls += 1
+        a, b = (torch.tensor(float("nan") if self.calls >= bad else 1.0) for bad in (self.bad_a, self.bad_b))
+        return {"a": a, "b": b, "count": len(batch[1])}
+
+    def evaluate(self, batch):
+        self.devices.append((batch[0].device.type, batch[1].device.type))
+        return {"a": torch.tensor(1.0), "b": torch.tensor(2.0), "count": len(batch[1])}
+
+    def metrics(self) -> Metrics:
+        return Metrics({"a": MeanLoss("a"), "b": MeanLoss("b")})
+
+
+def _steps(n: int) -> TensorData:
+    return TensorData(torch.zeros(n, 1), torch.zeros(n))  # batch_size=1: n iterations an epoch
+
+
+@pytest.mark.parametrize("n, bad, live", [(320, 300, False),   # caught by the check at the epoch's end
+                                          (600, 300, False),   # by the periodic check after step 512
+                                          (600, 300, True)])   # by the loss the terminal's bar reads
+def test_the_divergence_error_names_the_iteration_of_a_two_loss_step_after_a_periodic_check(monkeypatch, n, bad, live):
+    # both checks see the losses since iteration 257: two per iteration, "b" bad first at iteration `bad`
+    from layerlab.engine import progress
+
+    if live:
+        monkeypatch.setattr(progress, "_interactive", lambda stream: True)
+        monkeypatch.setattr(progress.EpochProgress, "due", lambda self: True)
+    step = _TwoLosses(bad_a=bad + 1 if live else 10**9, bad_b=bad)  # live: the bar reads "a", bad one step later
+    with pytest.raises(DivergenceError, match=rf"the loss became nan at epoch 1, iteration {bad} with learning rate nan"):
+        fit(step, _steps(n), batch_size=1, device="cpu", progress=live)
+    assert step.calls == {(320, False): 320, (600, False): 512, (600, True): bad + 1}[(n, live)]
+
+
+def test_a_step_without_an_optimizer_logs_its_rate_as_nan():
+    history = fit(_TwoLosses(), _steps(4), batch_size=2, device="cpu", progress=False)
+    assert math.isnan(history.last["lr"]) and history.last["train_a"] == 1.0
+
+
+def test_evaluate_moves_every_batch_to_the_device_it_is_given():
+    step = _TwoLosses()
+    evaluate(step, _steps(3), batch_size=2, device="meta")  # the meta device: a real move, without a GPU
+    evaluate(step, [_steps(3)[:2], _steps(3)[2:]], device="meta")  # a list of batches is moved too
+    assert step.devices == [("meta", "meta")] * 4
+
+
+class _Seen(Exception):
+    pass
+
+
+class _OnMeta(nn.Module):
+    """A model whose weights live on the meta device: it says where its input arrived and stops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, device="meta"))
+
+    def forward(self, x):
+        raise _Seen(x.device.type)
+
+
+def test_predict_runs_the_batches_on_the_models_device():
+    with pytest.raises(_Seen, match="^meta$"):
+        predict(_OnMeta(), _steps(3))
+
+
+def test_the_seconds_column_is_the_epochs_time_to_the_millisecond(monkeypatch):
+    from layerlab.engine.progress import EpochProgress
+
+    monkeypatch.setattr(EpochProgress, "elapsed", lambda self: 1.23456)
+    data = TensorData(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))
+    assert fit(nn.Linear(1, 2), data, device="cpu", progress=False).last["seconds"] == 1.235
+
+
+def test_a_resumed_stage_trains_only_the_epochs_it_has_not_finished(tiny, tmp_path):
+    run = RunDir.create(tmp_path, "lab", {})
+    epochs: list[int] = []
+
+    def train(stop_after: int | None = None) -> None:
+        torch.manual_seed(0)
+
+        def log(row: dict) -> None:
+            epochs.append(row["epoch"])
+            if row["epoch"] == stop_after:
+                raise _Killed
+
+        fit(get_model("mlp", sizes=(4, 8, 3)), tiny, epochs=4, device="cpu", progress=False, run=run, stage="scratch", log=log)
+
+    with pytest.raises(_Killed):
+        train(stop_after=2)
+    train()
+    assert epochs == [1, 2, 3, 4] and (run.path / "checkpoint-scratch.pt").exists()
+
+
+def test_a_monitor_without_its_train_or_val_prefix_is_one_line(tiny):
+    with pytest.raises(LayerlabError, match=r"^early stopping monitors 'loss', but the epoch reports only \['epoch', 'lr', "
+                                            r"'seconds', 'train_accuracy', 'train_loss', 'val_accuracy', 'val_loss'\]$"):
+        fit(get_model("mlp", sizes=(4, 8, 3)), tiny, val=tiny, patience=1, monitor="loss", device="cpu", progress=False)
+
+
+def test_fit_scores_uint8_validation_images_with_the_training_statistics():
+    g = torch.Generator().manual_seed(0)
+    pixels, labels = torch.randint(0, 256, (16, 1, 2, 2), generator=g, dtype=torch.uint8), torch.randint(0, 2, (16,), generator=g)
+    train = TensorData(pixels, labels, meta={"mean": (0.5,), "std": (0.25,)})
+    val = TensorData(pixels.flip(0), labels.flip(0), meta={"mean": (0.1,), "std": (1.0,)})  # its own numbers: not used
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    history = fit(model, train, val=val, device="cpu", progress=False)
+    with_train_stats = evaluate(model, val, transform=float_normalize((0.5,), (0.25,)))
+    assert history.last["val_loss"] == with_train_stats["loss"] != evaluate(model, val)["loss"]

@@ -62,3 +62,15 @@ def test_progress_false_prints_nothing(monkeypatch):
     data = TensorData(torch.randn(64, 4), torch.randint(0, 2, (64,)))
     fit(torch.nn.Linear(4, 2), data, epochs=2, device="cpu", progress=False)
     assert stream.getvalue() == ""
+
+
+def test_fit_draws_the_bar_against_the_number_of_batches(monkeypatch):
+    from layerlab.engine import progress
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(progress.EpochProgress, "due", lambda self: True)  # a redraw every step
+    stream = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", stream)
+    data = TensorData(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    fit(torch.nn.Linear(4, 2), data, epochs=1, batch_size=16, device="cpu")
+    assert re.findall(r" (\d+/\d+)  loss", stream.getvalue()) == ["1/4", "2/4", "3/4", "4/4"]

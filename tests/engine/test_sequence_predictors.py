@@ -142,4 +142,28 @@ def test_a_translator_translates_each_line_of_a_file(translator_run, tmp_path, c
 
 def test_eval_scores_a_translator_on_the_held_out_pairs(translator_run):
     # the held-out pairs repeat training pairs here, so a model that memorised them is perfect
-    assert evaluate_run(translator_run) == {"test_bleu1": 1.0, "test_bleu2": 1.0, "test_bleu4": 1.0}
+    # one pair of the twelve is held out as the test split, and eval says it scored that one
+    assert evaluate_run(translator_run) == {"examples": 1, "test_bleu1": 1.0, "test_bleu2": 1.0, "test_bleu4": 1.0}
+
+
+def test_a_prompt_on_the_command_line_is_continued_greedily_or_sampled_at_a_temperature(cycle_run, capsys):
+    [greedy] = cli_json(capsys, "predict", str(cycle_run), "--prompt", "ab", "--length", "7")["predictions"]
+    assert greedy == {"file": "prompt", "prompt": "ab", "continuation": "cabcabc", "sampling": "greedy"}
+    [cold] = cli_json(capsys, "predict", str(cycle_run), "--prompt", "ab", "--length", "30", "--temperature", "0.01")["predictions"]
+    assert cold["continuation"] == "cab" * 10 and cold["sampling"] == "sampled, seed 0, temperature 0.01"
+    hot = cli_json(capsys, "predict", str(cycle_run), "--prompt", "ab", "--length", "60", "--temperature", "50")
+    assert set(hot["predictions"][0]["continuation"]) == {"a", "b", "c"}    # nearly uniform: the cycle breaks
+    assert main(["predict", str(cycle_run), "--prompt", "ab", "--temperature", "0"]) == 2
+    assert "--temperature must be a positive number" in capsys.readouterr().err
+
+
+def test_a_translator_translates_a_sentence_given_on_the_command_line(translator_run, capsys):
+    [result] = cli_json(capsys, "predict", str(translator_run), "--prompt", "나는 학생 이다 .")["predictions"]
+    assert result == {"file": "prompt", "line": 1, "source": "나는 학생 이다 .", "translation": "i am a student .",
+                      "unknown": []}
+
+
+def test_a_prompt_for_an_image_model_or_no_input_at_all_is_one_line(tmp_path, capsys):
+    assert main(["predict", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == ("error: predict needs files to predict on, --prompt TEXT for a language "
+                                       "model or translator, or --samples N for a run that generates (GAN, VAE)\n")

@@ -3,16 +3,19 @@ old engine now fails loudly or comes out right."""
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
@@ -239,3 +242,97 @@ def test_a_batch_loader_is_used_as_given():
     loader = BatchLoader(data, 8, shuffle=True, seed=1)
     history = fit(nn.Linear(4, 3), loader, epochs=1, device="cpu", progress=False)
     assert history.last["epoch"] == 1 and history.last["train_accuracy"] * 40 == round(history.last["train_accuracy"] * 40)
+
+
+class _MseOfY(nn.Module):
+    """A loss that reads its targets from a dict: {"y": (B, 1)}."""
+
+    def forward(self, outputs, targets):
+        return F.mse_loss(outputs, targets["y"])
+
+
+def test_dict_targets_weigh_each_batch_by_its_samples_not_its_keys():
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    x, y = torch.randn(4, 2), torch.randn(4, 1)
+    batches = [(x[:3], {"y": y[:3]}), (x[3:], {"y": y[3:]})]  # 3 samples and 1: a dict of one key each
+    step = Supervised(model, loss=_MseOfY(), metrics={"loss": MeanLoss()}, optimizer=None)
+    assert evaluate(step, batches) == {"loss": pytest.approx(F.mse_loss(model(x), y).item())}
+    before = copy.deepcopy(model)
+    values = Supervised(model, loss=_MseOfY(), lr=0.1).train((x, {"y": y}))  # training reads dict targets too
+    assert values["count"] == 4 and values["loss"] == F.mse_loss(before(x), y)
+    assert not torch.equal(model.weight, before.weight)
+
+
+def test_a_layer_frozen_between_two_fits_stays_exactly_as_it_was():
+    # zero_grad(set_to_none=True) drops the frozen layer's old gradient, so SGD's momentum cannot move it
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    data = TensorData(torch.randn(64, 4), torch.randint(0, 3, (64,)))
+    step = Supervised(model, optimizer="sgd", lr=0.1, momentum=0.9)
+    fit(step, data, batch_size=16, device="cpu", progress=False)  # every layer trains
+    model[0].requires_grad_(False)
+    frozen, head = model[0].weight.clone(), model[2].weight.clone()
+    fit(step, data, batch_size=16, device="cpu", progress=False)
+    assert torch.equal(model[0].weight, frozen) and not torch.equal(model[2].weight, head)
+
+
+def test_step_to_moves_every_model_and_changes_the_layout_only_when_asked():
+    gan = TinyGan()
+    assert gan.to(torch.device("meta")) is gan and gan.device.type == "meta"  # the meta device: a move without a GPU
+    assert {p.device.type for m in gan.models.values() for p in m.parameters()} == {"meta"}
+    conv = nn.Conv2d(3, 4, 3)
+    Supervised(conv).to(torch.device("cpu"))
+    assert not conv.weight.is_contiguous(memory_format=torch.channels_last)  # NCHW unless channels_last is asked for
+    Supervised(conv).to(torch.device("meta"), channels_last=True)
+    assert conv.weight.device.type == "meta" and conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_train_mode_switches_every_model_and_defaults_to_training():
+    gan = TinyGan()
+    gan.train_mode(False)
+    assert not any(m.training for m in gan.models.values())
+    gan.train_mode()
+    assert all(m.training for m in gan.models.values())
+
+
+def test_compile_wraps_the_forward_model_and_keeps_the_plain_one_for_the_weights():
+    model = nn.Linear(4, 3)
+    step = Supervised(model, compile=True)  # torch.compile is lazy: nothing compiles until the first call
+    assert step.model is model and step.forward_model is not model and step.forward_model._orig_mod is model
+
+
+def test_evaluate_scores_under_bf16_autocast_when_amp_is_on():
+    torch.manual_seed(0)
+    model, x, y = nn.Linear(4, 3), torch.randn(32, 4), torch.randint(0, 3, (32,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        by_hand = F.cross_entropy(model(x).float(), y)
+    scored = Supervised(model, amp=True, optimizer=None).evaluate((x, y))
+    assert scored["loss"] == by_hand and scored["loss"] != F.cross_entropy(model(x), y)
+
+
+def test_amp_means_bf16_on_a_gpu_too():
+    # CUDA's own autocast default is fp16, which would need a gradient scaler this loop does not have
+    from layerlab.engine.step import autocast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # without a GPU torch warns and disables it; the dtype is still chosen
+        assert autocast(torch.device("cuda"), True).fast_dtype == torch.bfloat16
+    assert autocast(torch.device("cpu"), True).fast_dtype == torch.bfloat16
+
+
+def test_dict_targets_of_different_lengths_are_one_line():
+    model, x = nn.Linear(2, 1), torch.randn(4, 2)
+    step = Supervised(model, loss=_MseOfY(), optimizer=None)
+    with pytest.raises(LayerlabError, match=r"^targets\['w'\] has 2 rows but targets hold 4 samples; every tensor needs one row per sample$"):
+        step.evaluate((x, {"y": torch.randn(4, 1), "w": torch.zeros(2)}))
+
+
+def test_uint8_images_reaching_a_model_are_one_line_naming_the_fix():
+    step = Supervised(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)))
+    batch = (torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(LayerlabError) as caught:
+        step.train(batch)
+    assert str(caught.value) == (
+        "the model was given uint8 images (0..255): convert them first, e.g. fit(..., transform=float_normalize("
+        "train.meta['mean'], train.meta['std'])) from layerlab.data.transforms, or leave transform= unset and fit does it")

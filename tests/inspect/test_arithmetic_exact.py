@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from layerlab.errors import LayerlabError
-from layerlab.inspect.arithmetic import (
+from layerlab.arithmetic import (
     conv2d_params,
     conv_output_size,
     conv_working,

@@ -132,3 +132,27 @@ def test_cifar_cnn_default_reaches_0_85_within_15_minutes(shared_datasets, tmp_p
     out = run_lab("cifar-cnn", {"data_dir": str(shared_datasets / "cifar10-jpg"), "progress": False}, out=tmp_path)
     assert out["test_accuracy"] >= 0.85
     assert out["seconds"] <= 15 * 60
+
+
+def test_cifar_cnn_on_an_image_folder_of_mixed_sizes_needs_and_honours_size(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 20), ("test", 4)):
+        for label, name in enumerate(("blue", "red")):
+            (tmp_path / "photos" / split / name).mkdir(parents=True)
+            for i in range(n):
+                image = rng.integers(0, 80, ((20, 28) if i % 2 else (40, 30)) + (3,)).astype(np.uint8)
+                image[..., 2 if label == 0 else 0] += 150
+                Image.fromarray(image).save(tmp_path / "photos" / split / name / f"{i}.png")
+    common = ["run", "cifar-cnn", "--dataset", "image-folder", "--data-dir", str(tmp_path / "photos"), "--quick",
+              "--no-progress", "--no-amp", "--no-channels-last", "--out", str(tmp_path / "runs")]
+    assert main(common) == 2                                          # sizes differ: say what to pass
+    assert "pass size=(H, W)" in capsys.readouterr().err
+    assert main(common + ["--size", "20"]) == 2                       # three 2x2 poolings need a multiple of 8
+    assert "multiple of 8" in capsys.readouterr().err
+    assert main(common + ["--size", "16", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    card = json.loads((Path(out["run_dir"]) / "model.json").read_text())
+    assert card["input_shape"] == [3, 16, 16] and card["overrides"]["image_size"] == 16
+    assert (Path(out["run_dir"]) / "report.md").read_text().startswith("# The course's block net on your images: photos")
+    assert main(["run", "cifar-cnn", "--size", "16", "--quick", "--out", str(tmp_path / "runs")]) == 2
+    assert "--size resizes your own images" in capsys.readouterr().err

@@ -50,3 +50,26 @@ def test_the_fitted_cubic_is_saved_and_predicts_a_csv_of_x(tmp_path):
     with pytest.raises(LayerlabError, match=r"was fitted to all 2,000 points of sin\(x\) on \[-π, π\], none held out: "
                                             "its figures are loss and max_coefficient_gap"):
         evaluate_run(outcome["run_dir"])
+
+
+@pytest.mark.parametrize("method", ["manual", "optim"])
+def test_cubic_sin_reports_iterations_not_log_records_as_epochs(tmp_path, method):
+    outcome = run_lab("cubic-sin", {"iterations": 300, "method": method, "lang": "ko"}, out=tmp_path)
+    assert outcome["iterations"] == 300 and "epochs" not in outcome
+    run = RunDir.open(outcome["run_dir"])
+    assert run.config["trained"] == {"iterations": 300}
+    report = (run.path / "report.md").read_text()
+    assert "학습 300 반복." in report.splitlines()       # "Trained 300 iterations." in the run's language
+    headings = [line for line in report.splitlines() if line.startswith("#")]
+    assert headings == ["# 직접 쓴 기울기로 sin(x)에 3차 함수 맞추기", "## 결과", "## 눈여겨볼 점", "## 학습 기록", "## 그림", "## 설정"]
+    assert "| 지표 | 값 |" in report
+    assert "| iteration | train_loss |" in report       # rows at iterations 1, 100, 200, 300
+    assert report.count("\n| 1 |") + report.count("\n| 100 |") + report.count("\n| 300 |") == 3
+
+
+def test_the_fit_plot_keeps_its_y_axis_on_the_data():
+    from layerlab.viz.curves import plot_lines
+
+    x = torch.linspace(-math.pi, math.pi, 50)
+    fig = plot_lines(x, {"sin(x)": torch.sin(x), "random initial cubic": 3 * x**3}, "fit", ylim=(-1.5, 1.5))
+    assert fig.axes[0].get_ylim() == (-1.5, 1.5)

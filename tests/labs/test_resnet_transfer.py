@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -184,6 +185,39 @@ def test_transfer_lab_trains_the_classifier_and_leaves_frozen_weights_alone(fake
     _, unfrozen = _lab(fake_cifar, tmp_path, tmp_path / "tiny.safetensors", unfreeze_last=True)
     assert not torch.allclose(unfrozen["features.block3.conv2.weight"], pretrained["features.block3.conv2.weight"])
     assert torch.equal(unfrozen["features.block2.conv2.weight"], pretrained["features.block2.conv2.weight"])
+
+
+def _own_folder(root: Path, sizes=((20, 24), (36, 30))) -> Path:
+    """train/ and test/ of two classes, "red" and "blue", in two sizes: the user's own photos."""
+    rng = np.random.default_rng(3)
+    for split, n in (("train", 12), ("test", 6)):
+        for label, name in enumerate(("blue", "red")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                image = rng.integers(0, 80, (*sizes[i % 2], 3)).astype(np.uint8)
+                image[..., 2 if label == 0 else 0] += 150
+                Image.fromarray(image).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_transfer_lab_honours_an_image_folder_pretraining_on_all_of_cifar(fake_cifar, tmp_path):
+    folder = _own_folder(tmp_path / "my-photos")
+    out = run_lab("transfer-vgg16", {**FAST, "dataset": "image-folder", "data_dir": str(folder),
+                                     "source_dir": str(fake_cifar), "widths": (4, 8, 8), "hidden": 16, "lr": 0.05},
+                  out=tmp_path / "runs")
+    model, card = load_trained(out["run_dir"])
+    assert card.classes == ("blue", "red") and card.dataset == "image-folder" and card.input_shape == (3, 32, 32)
+    report = (Path(out["run_dir"]) / "report.md").read_text()
+    assert report.startswith("# Transfer learning: a pretrained VGG on my-photos")
+    assert "CIFAR" not in report.split("\n")[0]
+    assert "accuracy on all 12 test images of blue, red" in report
+    # the source task was all ten CIFAR-10 classes: the pretraining head had 10 outputs
+    pretrain = load_file(Path(out["run_dir"]) / "model-pretrain.safetensors")
+    assert pretrain["classifier.fc2.weight"].shape[0] == 10
+    assert evaluate_run(out["run_dir"])["test_accuracy"] == pytest.approx(out["test_accuracy"], abs=1e-6)
+    with pytest.raises(LayerlabError, match="pretraining is at 32x32"):
+        run_lab("transfer-vgg16", {**FAST, "dataset": "image-folder", "data_dir": str(folder), "size": 48,
+                                   "source_dir": str(fake_cifar)}, out=tmp_path / "runs")
 
 
 def test_missing_or_incompatible_weights_give_one_line_errors(fake_cifar, tmp_path, capsys):

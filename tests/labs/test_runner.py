@@ -35,13 +35,22 @@ def test_a_finished_run_records_its_times_and_seconds(tmp_path):
     assert config["lab"] == "cubic-sin" and config["config"]["iterations"] == 10
 
 
-def test_a_lab_that_raises_a_user_error_is_failed_with_its_message(tmp_path):
+def test_a_lab_that_raises_a_user_error_is_failed_with_its_message(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):   # the second figure fails, after the first was written
+        raise LayerlabError("cannot draw the loss curve")
+
+    monkeypatch.setattr("layerlab.labs.cubic_sin.plot_history", refuse)
     with pytest.raises(LayerlabError):
-        run_lab("cubic-sin", {"method": "magic"}, out=tmp_path)
+        run_lab("cubic-sin", {"iterations": 10}, out=tmp_path)
     config = only_run(tmp_path)
-    assert config["status"] == "failed"
-    assert config["error"] == "--method must be manual, autograd or optim; got 'magic'"
-    assert config["config"]["method"] == "magic" and config["lab"] == "cubic-sin"   # nothing lost
+    assert config["status"] == "failed" and config["error"] == "cannot draw the loss curve"
+    assert config["config"]["iterations"] == 10 and config["lab"] == "cubic-sin"   # nothing lost
+
+
+def test_a_bad_option_value_is_refused_before_any_run_folder(tmp_path):
+    with pytest.raises(LayerlabError, match="^--method must be manual, autograd or optim; got 'magic'$"):
+        run_lab("cubic-sin", {"method": "magic"}, out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_run_whose_loss_explodes_is_diverged(tmp_path):
@@ -76,7 +85,7 @@ def test_ctrl_c_leaves_an_interrupted_run_with_its_checkpoint(tmp_path):
     args = ["run", "mnist-mlp", "--dataset", "digits", "--epochs", "500", "--batch-size", "4", "--no-progress",
             "--out", str(tmp_path)]
     proc = subprocess.Popen([sys.executable, "-m", "layerlab", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # even if started ignoring it
     deadline = time.time() + 120
     checkpoints: list[Path] = []
     while time.time() < deadline and not checkpoints:

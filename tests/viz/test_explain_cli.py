@@ -25,14 +25,21 @@ def test_text_output_ends_with_the_figure_path(capsys, tmp_path):
     assert out_file.is_file()
 
 
-def test_default_figure_goes_to_the_current_folder(capsys, tmp_path, monkeypatch):
+def test_default_figure_goes_to_runs_explain_and_a_folder_can_be_chosen(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["softmax", "--lang", "ko"]) == 0
-    assert (tmp_path / "explain-softmax.png").is_file()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == ["runs/explain/softmax.png"]
     out = capsys.readouterr().out
-    assert "argmax = class 1" in out
-    assert "course note 000 says the argmax of [0.15, 0.3, 0.2, 0.25, 0.1] is class 2" in out
-    assert "so it is class 1" in out and "-ln 0.2097 = 1.5619" in out
+    assert out.splitlines()[-1] == "그림: runs/explain/softmax.png"   # --lang ko, in the terminal too
+    assert main(["tensor", "--out", "pictures"]) == 0
+    assert (tmp_path / "pictures" / "tensor.png").is_file()
+    assert capsys.readouterr().out.splitlines()[-1] == "figure: pictures/tensor.png"
+    assert main(["softmax", "--lang", "ko"]) == 0
+    out = capsys.readouterr().out
+    # the working is Korean too (it was English under --lang ko before issue 11)
+    assert "argmax = 클래스 1 (0부터 셈)" in out
+    assert "강의 노트 000은 [0.15, 0.3, 0.2, 0.25, 0.1]의 argmax를 클래스 2라고 하지만" in out
+    assert "클래스 1입니다" in out and "-ln 0.2097 = 1.5619" in out
 
 
 def test_json_is_the_last_line_and_holds_the_numbers(capsys, tmp_path):
@@ -54,7 +61,7 @@ def test_json_is_the_last_line_and_holds_the_numbers(capsys, tmp_path):
         (["pool", "--target", "1"], "topic 'pool' takes --image, not --target"),
         (["conv", "--image", "no-such-file.png"], "no such file"),
         (["tensor", "--lang", "fr"], "invalid choice: 'fr'"),
-        (["tensor", "--out", "picture.jpg"], "--out must name a .png file"),
+        (["tensor", "--out", "picture.jpg"], "--out must name a folder or a .png file"),
         (["tensor", "extra"], "too many arguments"),
         (["lr", "3"], "learning rates in (0, 1]"),
         (["pool", "1,2;3,4", "3"], "a 3x3 window does not fit a 2x2 input"),

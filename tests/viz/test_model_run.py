@@ -57,9 +57,9 @@ def test_viz_without_an_image_uses_the_runs_first_test_image_and_one_layer(tmp_p
     run = saved_run(tmp_path, "lenet5")
     assert main(["viz", str(run.path), "--layer", "features.3", "--lang", "ko"]) == 0
     out = capsys.readouterr().out
-    assert "input: test image 0 of digits (true class " in out
-    assert "note: resized 8x8 to 32x32" in out
-    assert "feature maps: features.3 16@10x10" in out  # (14 - 5)/1 + 1 = 10
+    assert "입력: test image 0 of digits (true class " in out      # --lang ko: the terminal lines too
+    assert "참고: resized 8x8 to 32x32" in out
+    assert "특징 맵: features.3 16@10x10" in out  # (14 - 5)/1 + 1 = 10
     assert (run.path / "figures" / "viz" / "feature_maps.png").is_file()
 
 

@@ -238,6 +238,8 @@ class FileSpec:
     sha256: str | None = None
     md5: str | None = None
     aliases: tuple[str, ...] = ()
+    raw_md5: str | None = None     # md5 of the unpacked bytes: the same for a re-compressed or unpacked copy
+    raw_size: int | None = None    # their size: a copy of this size must match raw_md5
 
     def candidates(self) -> list[str]:
         """File names accepted on disk: each name as given, and without .gz (already unpacked)."""

@@ -19,6 +19,7 @@ import io
 import itertools
 import multiprocessing
 import tarfile
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -34,13 +35,13 @@ from layerlab.data.imagefile import open_image
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import channel_stats
-from layerlab.errors import LayerlabError
+from layerlab.errors import LayerlabError, LayerlabWarning
 from layerlab.files import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
-CACHE_VERSION = 1  # bump when the cached arrays change meaning, so old files are not reused
+CACHE_VERSION = 2  # bump when the cached arrays change meaning, so old files are not reused
 POOL_MIN_IMAGES = 4096  # below this, starting worker processes costs more than it saves
 MAX_IMAGE_BYTES = 64 * 2**20  # one archive member at most: a 4000x4000 PNG is ~30 MiB; raise it with max_image_bytes
 
@@ -50,22 +51,37 @@ Item = tuple[str, str, "bytes | Path"]  # (class name, name for messages, encode
 
 @dataclass
 class Decoded:
-    """One split as compact arrays, plus the per-channel statistics of its pixels in [0, 1]."""
+    """One split as compact arrays, plus the per-channel statistics of its pixels in [0, 1].
+
+    `files` names image i as `split/class/file.jpg` (or `archive:member`); `skipped` says, for each
+    file that could not be decoded and was left out, its name and why.
+    """
 
     inputs: np.ndarray  # (N, C, H, W) uint8
     targets: np.ndarray  # (N,) int64 class ids
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    files: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
     def to_tensor_data(self, name: str, meta: dict) -> TensorData:
+        meta = {**meta, "files": self.files} if self.files else meta
         return TensorData(torch.from_numpy(self.inputs), torch.from_numpy(self.targets), self.classes, name, meta)
 
+    def warn_skipped(self, split: str) -> None:
+        """One warning naming the unreadable files (the first few) and how many there were."""
+        if self.skipped:
+            shown = "; ".join(self.skipped[:3]) + (f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else "")
+            warnings.warn(f"skipped {len(self.skipped)} unreadable image{'s' if len(self.skipped) > 1 else ''} "
+                          f"in {split}/: {shown}", LayerlabWarning, stacklevel=3)
 
-def decoded_arrays(inputs: np.ndarray, targets: np.ndarray, classes: tuple[str, ...]) -> Decoded:
+
+def decoded_arrays(inputs: np.ndarray, targets: np.ndarray, classes: tuple[str, ...],
+                   files: tuple[str, ...] = (), skipped: tuple[str, ...] = ()) -> Decoded:
     """Wrap freshly read arrays, computing their channel statistics once (they are cached with them)."""
     mean, std = channel_stats(torch.from_numpy(inputs))
-    return Decoded(inputs, targets.astype(np.int64), classes, mean, std)
+    return Decoded(inputs, targets.astype(np.int64), classes, mean, std, files, skipped)
 
 
 # --- the registered reader ------------------------------------------------------------------------
@@ -95,6 +111,8 @@ def image_folder(
     images must already share one size. `channels` forces 1 (grayscale) or 3 (RGB); by default
     images are RGB unless every one of them is grayscale. An archive member larger than
     `max_image_bytes` is refused before its bytes are read (a forged size, or a file that is no image).
+    A file that does not decode is left out with a warning that names it; `meta["files"]` names
+    every image kept, in order.
     """
     root = _find_images(root)
     options = {"size": size, "channels": channels, "cache_dir": cache_dir, "max_image_bytes": max_image_bytes}
@@ -104,7 +122,46 @@ def image_folder(
     else:
         classes, mean, std = load_summary(root, "train", **options)
         data = load_split(root, split, classes=classes, **options)
+    data.warn_skipped(split)
     return data.to_tensor_data("image-folder", {"mean": mean, "std": std, "source": str(root)})
+
+
+def available_splits(source: Path) -> set[str]:
+    """Which of train/, val/, test/ a folder or archive of class folders holds."""
+    names = ("train", "val", "test")
+    if source.is_dir():
+        return {split for split in names if (source / split).is_dir()}
+    try:
+        if source.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(source) as zf:
+                paths = [PurePosixPath(n) for n in zf.namelist()]
+        else:
+            with tarfile.open(source, "r|*") as tar:
+                paths = [PurePosixPath(member.name) for member in tar]
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
+        raise LayerlabError(f"cannot read {source}: {error} (expected an archive of class folders)") from None
+    return {split for split in names for path in paths if split in path.parts[:-1]}
+
+
+def folder_splits(root: Path, *, size: Size, channels: int, val_fraction: float = 0.1,
+                  seed: int = 0) -> tuple[TensorData, TensorData, TensorData | None, bool]:
+    """(train, val, test or None, whether val was held out of train/) of an image folder: val/ when the
+    folder has it, else `val_fraction` of train/ (stratified, seeded); test/ only when it exists."""
+    from layerlab.data.splits import train_val_split
+
+    splits = available_splits(root)
+    read = {split: image_folder(root, split, size=size, channels=channels) for split in ("train", "val", "test")
+            if split in splits}
+    if "train" not in read:
+        raise LayerlabError(f"{root}: no train/ folder (expected train/<class>/*.png|jpg, and optionally val/ and test/)")
+    train, held_out = read["train"], "val" not in read
+    train, val = train_val_split(train, val_fraction, seed=seed) if held_out else (train, read["val"])
+    return train, val, read.get("test"), held_out
+
+
+def find_images(root: Path | None) -> Path:
+    """The image folder or archive the usual places hold (see image_folder)."""
+    return _find_images(root)
 
 
 def _find_images(root: Path | None) -> Path:
@@ -178,7 +235,7 @@ def is_archive(path: Path) -> bool:
 
 def _items(source: Path, split: str, max_bytes: int) -> Iterator[Item]:
     if source.is_dir():
-        return _folder_items(source / split)
+        return _folder_items(source / split, source)
     if not is_archive(source):
         raise LayerlabError(f"expected a folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive, got {source}")
     if source.name.lower().endswith(".zip"):
@@ -196,13 +253,13 @@ def check_member_size(archive: Path, name: str, size: int, max_bytes: int) -> No
         )
 
 
-def _folder_items(folder: Path) -> Iterator[Item]:
+def _folder_items(folder: Path, source: Path) -> Iterator[Item]:
     if not folder.is_dir():
         raise LayerlabError(f"no {folder.name}/ folder in {folder.parent} (expected {folder.name}/<class>/*.png|jpg)")
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
-                yield class_dir.name, str(file), file
+                yield class_dir.name, file.relative_to(source).as_posix(), file  # named as in the folder: runs travel
 
 
 def _member_class(archive: Path, name: str, split: str) -> str | None:
@@ -281,13 +338,21 @@ def _join(blocks: list[np.ndarray], first_names: list[str]) -> np.ndarray:
     return np.concatenate([np.repeat(block, channels // block.shape[3], axis=3) for block in blocks])
 
 
-def _decode_chunk(job: tuple[list[Item], int | None, Size | None]) -> tuple[list[str], list[str], np.ndarray]:
-    """Decode a list of images -> (their classes, their names, one block (n, H, W, C)). Runs in a worker."""
+def _decode_chunk(job: tuple[list[Item], int | None, Size | None]) -> tuple[list[str], list[str], np.ndarray | None, list[str]]:
+    """Decode a list of images -> (their classes, their names, one block (n, H, W, C), the names of
+    files that did not decode). Runs in a worker."""
     items, channels, size = job
-    images = [_decode(name, encoded, channels, size) for _, name, encoded in items]
-    blocks = [image[None] if image.ndim == 3 else image[None, :, :, None] for image in images]  # (1, H, W, C)
-    names = [name for _, name, _ in items]
-    return [label for label, _, _ in items], names, _join(blocks, names)
+    labels, names, images, skipped = [], [], [], []
+    for label, name, encoded in items:
+        try:
+            image = _decode(name, encoded, channels, size)
+        except LayerlabError as error:
+            skipped.append(str(error))  # one corrupt file among thousands: leave it out, say why once
+            continue
+        labels.append(label)
+        names.append(name)
+        images.append(image[None] if image.ndim == 3 else image[None, :, :, None])  # (1, H, W, C)
+    return labels, names, _join(images, names) if images else None, skipped
 
 
 def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
@@ -297,7 +362,7 @@ def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
 
 def _decode_chunks(
     items: Iterator[Item], channels: int | None, size: Size | None, workers: int
-) -> Iterator[tuple[list[str], list[str], np.ndarray]]:
+) -> Iterator[tuple[list[str], list[str], np.ndarray | None, list[str]]]:
     first = list(itertools.islice(items, POOL_MIN_IMAGES))
     if not first:
         return
@@ -322,14 +387,18 @@ def _decode_split(
     classes: tuple[str, ...] | None,
 ) -> Decoded:
     labels: list[str] = []
-    blocks, first_names = [], []
-    for chunk_labels, names, block in _decode_chunks(items, channels, size, workers):
+    blocks, first_names, files, skipped = [], [], [], []
+    for chunk_labels, names, block, unreadable in _decode_chunks(items, channels, size, workers):
+        skipped += unreadable
         if names:
             labels += chunk_labels
+            files += names
             blocks.append(block)
             first_names.append(names[0])
     if not labels:
-        raise LayerlabError(f"no .png/.jpg images under {source} in {split}/<class>/ (one folder per class)")
+        also = f" ({len(skipped)} could not be decoded, e.g. {skipped[0]})" if skipped else ""
+        raise LayerlabError(f"no {'readable ' if skipped else ''}.png/.jpg images under {source} in {split}/<class>/ "
+                            f"(one folder per class){also}")
     images = _join(blocks, first_names).transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     classes = classes or tuple(sorted(set(labels)))
     unknown = sorted(set(labels) - set(classes))
@@ -340,7 +409,7 @@ def _decode_split(
         )
     ids = {label: i for i, label in enumerate(classes)}
     targets = np.array([ids[label] for label in labels], dtype=np.int64)
-    return decoded_arrays(np.ascontiguousarray(images), targets, classes)
+    return decoded_arrays(np.ascontiguousarray(images), targets, classes, tuple(files), tuple(skipped))
 
 
 # --- the decode cache ------------------------------------------------------------------------------
@@ -403,6 +472,7 @@ def load_cached(path: Path, build: Callable[[], Decoded]) -> Decoded:
             return Decoded(
                 saved["inputs"], saved["targets"], tuple(str(c) for c in saved["classes"]),
                 tuple(saved["mean"].tolist()), tuple(saved["std"].tolist()),
+                tuple(str(f) for f in saved["files"]), tuple(str(f) for f in saved["skipped"]),
             )
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         pass  # missing or damaged: rebuild it
@@ -430,6 +500,7 @@ def _save_atomically(path: Path, data: Decoded) -> None:
     np.savez(
         buffer, inputs=data.inputs, targets=data.targets, classes=np.array(data.classes, dtype=str),
         mean=np.array(data.mean), std=np.array(data.std),
+        files=np.array(data.files, dtype=str), skipped=np.array(data.skipped, dtype=str),
     )
     try:
         atomic_write_bytes(path, buffer.getbuffer())

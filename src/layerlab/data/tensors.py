@@ -80,6 +80,17 @@ def num_samples(obj: Inputs | Targets, what: str = "inputs") -> int:
                         f"got {type(obj).__name__}")
 
 
+def _describe(value: Any) -> str:
+    """A tensor as dtype and shape, a tuple or dict of them item by item, a list by its length."""
+    if isinstance(value, Tensor):
+        return f"{str(value.dtype).removeprefix('torch.')} {tuple(value.shape)}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    return f"{type(value).__name__} of {len(value)}"
+
+
 @dataclass
 class TensorData:
     """A dataset held in memory: `inputs[i]` and its `targets[i]` (see `Inputs` and `Targets`).
@@ -95,24 +106,52 @@ class TensorData:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        n_inputs, n_targets = num_samples(self.inputs, "inputs"), num_samples(self.targets, "targets")
+        n_inputs, n_targets = num_samples(self.inputs), num_samples(self.targets, "targets")
         if n_inputs != n_targets:
             raise LayerlabError(f"{self.name or 'dataset'}: {n_inputs} inputs but {n_targets} targets")
 
     def __len__(self) -> int:
         return num_samples(self.inputs)
 
+    def __repr__(self) -> str:
+        """One line, never the tensors' values: TensorData('mnist', 60,000 examples, inputs uint8
+        (60000, 1, 28, 28), targets int64 (60000,), 10 classes)."""
+        parts = [repr(self.name), f"{len(self):,} examples", f"inputs {_describe(self.inputs)}",
+                 f"targets {_describe(self.targets)}"]
+        if self.classes:
+            parts.append(f"{len(self.classes)} classes")
+        return f"TensorData({', '.join(parts)})"
+
     def __getitem__(self, index: Index) -> Batch:
         return take(self.inputs, index), take(self.targets, index)
 
-    def subset(self, indices: Tensor) -> "TensorData":
-        """The rows at `indices` (a view-free copy), keeping classes and meta."""
+    def subset(self, indices: Tensor | slice) -> "TensorData":
+        """The rows at `indices` (a view-free copy), keeping classes and meta (per-sample entries such
+        as `meta["files"]` follow their rows)."""
         return TensorData(take(self.inputs, indices), take(self.targets, indices), self.classes, self.name,
-                          dict(self.meta))
+                          rows_meta(self.meta, len(self), indices))
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+
+PER_SAMPLE_META = ("files",)   # meta entries with one item per sample: they follow their rows
+
+
+def rows_meta(meta: dict[str, Any], length: int, indices: Tensor | slice) -> dict[str, Any]:
+    """A copy of `meta` for the rows at `indices`: per-sample entries are taken row by row."""
+    out = dict(meta)
+    for key in PER_SAMPLE_META:
+        values = meta.get(key)
+        if isinstance(values, (tuple, list)) and len(values) == length:
+            if isinstance(indices, slice):
+                rows = list(range(length)[indices])
+            else:
+                index = torch.as_tensor(indices)
+                rows = (index.nonzero().flatten() if index.dtype == torch.bool else index.flatten()).tolist()
+            out[key] = tuple(values[i] for i in rows)
+    return out
 
 
 class BatchLoader:
@@ -148,6 +187,7 @@ class BatchLoader:
         self.transform = transform
         self.collate = collate
         self.device = torch.device(device)
+        self.non_blocking = self.device.type == "cuda"  # copies overlap compute; only a GPU has async copies
         self.seed = seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
@@ -166,7 +206,7 @@ class BatchLoader:
         return order[self.rank :: self.world_size]
 
     def __len__(self) -> int:
-        n = len(self._indices()) if self.world_size > 1 else len(self.data)
+        n = len(range(self.rank, len(self.data), self.world_size))  # this rank's share, as `_indices` slices it
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
@@ -181,13 +221,12 @@ class BatchLoader:
 
     def _tensor_batches(self, order: Tensor, stop: int, g: torch.Generator) -> Iterator[Batch]:
         """The fast path for one input tensor and one target tensor (benchmarks/fit_vs_hand.py)."""
-        non_blocking = self.device.type == "cuda"
         # the targets are small: one gather for the whole epoch, then each batch's are a slice of it
-        epoch_targets = torch.index_select(self.data.targets, 0, order[:stop]).to(self.device, non_blocking=non_blocking)
+        epoch_targets = torch.index_select(self.data.targets, 0, order[:stop]).to(self.device, non_blocking=self.non_blocking)
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
             # index_select, not inputs[idx]: see `take`
-            inputs = torch.index_select(self.data.inputs, 0, idx).to(self.device, non_blocking=non_blocking)
+            inputs = torch.index_select(self.data.inputs, 0, idx).to(self.device, non_blocking=self.non_blocking)
             targets = epoch_targets[start : start + self.batch_size]
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)
@@ -195,13 +234,12 @@ class BatchLoader:
 
     def _structured_batches(self, order: Tensor, stop: int, g: torch.Generator) -> Iterator[Batch]:
         """Tuples or dicts of tensors, lists of per-sample dicts, or a collate step: gathered per batch."""
-        non_blocking = self.device.type == "cuda"
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
             inputs, targets = take(self.data.inputs, idx), take(self.data.targets, idx)
             if self.collate is not None:
                 inputs, targets = self.collate(inputs, targets)
-            inputs, targets = to_device(inputs, self.device, non_blocking), to_device(targets, self.device, non_blocking)
+            inputs, targets = to_device(inputs, self.device, self.non_blocking), to_device(targets, self.device, self.non_blocking)
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)
             yield inputs, targets
@@ -225,7 +263,7 @@ def select_classes(data: TensorData, classes: Sequence[str], per_class: int = 0,
         chosen.append(rows)
         labels.append(torch.full((len(rows),), new, dtype=data.targets.dtype))
     rows = torch.cat(chosen)
-    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, dict(data.meta))
+    return TensorData(data.inputs[rows], torch.cat(labels), tuple(classes), data.name, rows_meta(data.meta, len(data), rows))
 
 
 def balanced_subset(data: TensorData, size: int, seed: int = 0) -> TensorData:

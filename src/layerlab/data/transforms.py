@@ -65,6 +65,21 @@ def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | 
     return run
 
 
+def dataset_transform(data: object, *, stats_of: object = None) -> BatchTransform | None:
+    """The conversion a dataset's own images need before any model sees them, or None.
+
+    uint8 images (every image reader's output) become float32, normalised by the mean and std
+    the reader recorded in `meta` (those of `stats_of`, e.g. the training split, when given);
+    without statistics, pixels are only scaled to [0, 1]. Float features, token ids and anything
+    that is not a TensorData are left alone. `fit`, `evaluate` and `predict` use it when they
+    are given no transform.
+    """
+    if not (isinstance(data, TensorData) and isinstance(data.inputs, Tensor) and data.inputs.dtype == torch.uint8):
+        return None
+    meta = (stats_of if isinstance(stats_of, TensorData) else data).meta
+    return float_normalize(meta.get("mean"), meta.get("std"))
+
+
 # --- augmentation: whole-batch tensor ops, every random draw from the loader's generator -------
 #
 # A geometric transform must move the targets with the image when the targets are places in it.
@@ -91,13 +106,13 @@ def _check_kind(name: str, targets: str, *, no_boxes: str = "") -> None:
 
 
 def flip_boxes(boxes: Tensor, width: int) -> Tensor:
-    """Mirror xyxy pixel boxes (K, 4) left-right in an image `width` pixels wide: x1, x2 -> W - x2, W - x1."""
+    """Mirror xyxy pixel boxes (..., 4) left-right in an image `width` pixels wide: x1, x2 -> W - x2, W - x1."""
     x1, y1, x2, y2 = boxes.unbind(-1)
     return torch.stack([width - x2, y1, width - x1, y2], dim=-1)
 
 
 def vflip_boxes(boxes: Tensor, height: int) -> Tensor:
-    """Mirror xyxy pixel boxes (K, 4) upside down in an image `height` pixels high: y1, y2 -> H - y2, H - y1."""
+    """Mirror xyxy pixel boxes (..., 4) upside down in an image `height` pixels high: y1, y2 -> H - y2, H - y1."""
     x1, y1, x2, y2 = boxes.unbind(-1)
     return torch.stack([x1, height - y2, x2, height - y1], dim=-1)
 
@@ -107,8 +122,8 @@ def crop_boxes(target: dict[str, Tensor], left: int, top: int, size: tuple[int, 
     (left, top) in the image: shifted by (-left, -top), clipped to the window, and dropped together
     with every other per-box entry (labels, ...) when no area is left."""
     height, width = size
-    boxes = target["boxes"] - torch.tensor([left, top, left, top], dtype=target["boxes"].dtype, device=target["boxes"].device)
-    limit = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
+    boxes = target["boxes"] - target["boxes"].new_tensor([left, top, left, top])  # new_tensor: same dtype and device
+    limit = boxes.new_tensor([width, height, width, height])
     boxes = torch.minimum(boxes.clamp_min(0), limit)  # (K, 4) inside the window
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # (K,) boxes with some area left
     out = {}
@@ -181,7 +196,7 @@ def random_crop(padding: int = 4, mode: str = "constant", *, targets: str = "cla
         if mode == "reflect" and padding >= min(h, w):
             raise LayerlabError(f"reflect padding {padding} needs images larger than {padding}, got {h}x{w}")
         # top-left corner of each window in padded coordinates, drawn on the generator's device (CPU)
-        corner = torch.randint(0, 2 * padding + 1, (2, b), generator=g)
+        corner = torch.randint(2 * padding + 1, (2, b), generator=g)  # 0 .. 2 * padding
         source, inside = _window(corner.to(inputs.device), padding, (h, w), mode == "reflect")
         crop = _gather_window(inputs, source, inside, 0)
         if targets == "mask":
@@ -215,8 +230,8 @@ def random_patch(size: int, *, targets: str = "class") -> BatchTransform:
         b, _, h, w = inputs.shape
         if size > min(h, w):
             raise LayerlabError(f"random_patch of {size}x{size} needs images at least that large, got {h}x{w}")
-        tops = torch.randint(0, h - size + 1, (b,), generator=g).tolist()   # on the generator's device (CPU)
-        lefts = torch.randint(0, w - size + 1, (b,), generator=g).tolist()
+        tops = torch.randint(h - size + 1, (b,), generator=g).tolist()   # 0 .. h - size, on the generator's device (CPU)
+        lefts = torch.randint(w - size + 1, (b,), generator=g).tolist()
         out = torch.stack([x[..., t : t + size, l : l + size] for x, t, l in zip(inputs, tops, lefts)])
         if targets in ("mask", "image"):
             target = torch.stack([y[..., t : t + size, l : l + size] for y, t, l in zip(target, tops, lefts)])
@@ -261,7 +276,7 @@ def _random_flip(name: str, p: float, targets: str, dim: int) -> BatchTransform:
 
 
 def rot90_boxes(boxes: Tensor, size: int, k: int) -> Tensor:
-    """Turn xyxy pixel boxes (K, 4) of a size x size image by `k` quarter turns, the way
+    """Turn xyxy pixel boxes (..., 4) of a size x size image by `k` quarter turns, the way
     `torch.rot90(image, k, dims=(-2, -1))` turns its pixels: one turn takes the point (x, y) to (y, size - x)."""
     for _ in range(k % 4):
         x1, y1, x2, y2 = boxes.unbind(-1)
@@ -278,10 +293,9 @@ def _check_images(name: str, inputs: Tensor) -> None:
 def _turn(x: Tensor, turns: Tensor) -> Tensor:
     """Image i of x (B, ..., H, W) turned by turns[i] quarter turns: one rot90 call per turn count."""
     out = torch.empty_like(x)
-    for k in range(4):
+    for k in turns.unique().tolist():  # the turn counts drawn
         chosen = (turns == k).nonzero().flatten().to(x.device)  # the images that turn k times
-        if len(chosen) > 0:
-            out.index_copy_(0, chosen, x.index_select(0, chosen).rot90(k, dims=(-2, -1)))
+        out.index_copy_(0, chosen, x.index_select(0, chosen).rot90(k, dims=(-2, -1)))
     return out
 
 
@@ -298,7 +312,7 @@ def random_rot90(*, targets: str = "class") -> BatchTransform:
         b, _, h, w = inputs.shape
         if h != w:
             raise LayerlabError(f"random_rot90 needs square images (a quarter turn swaps H and W), got {h}x{w}; crop them square first")
-        turns = torch.randint(0, 4, (b,), generator=g)  # (B,) quarter turns, on the generator's device (CPU)
+        turns = torch.randint(4, (b,), generator=g)  # (B,) quarter turns 0..3, on the generator's device (CPU)
         if targets == "mask":
             _as_4d(target, inputs)  # only the shape check: rot90 turns (B, H, W) and (B, 1, H, W) alike
         if targets in ("mask", "image"):
@@ -401,7 +415,7 @@ def channel_stats(data: TensorData | Tensor, chunk: int = 2048) -> tuple[tuple[f
             for ch in range(inputs.shape[1]):
                 counts[ch] += torch.bincount(part[:, ch].reshape(-1), minlength=256).cpu()
         values = torch.arange(256, dtype=torch.float64) / 255.0  # pixel value in [0, 1]
-        total, squares, count = counts @ values, counts @ (values * values), counts.sum(1)
+        total, squares = counts @ values, counts @ (values * values)
     else:
         dims = [0] + list(range(2, inputs.dim()))  # every dim but the channel
         total = torch.zeros(inputs.shape[1], dtype=torch.float64)
@@ -410,7 +424,7 @@ def channel_stats(data: TensorData | Tensor, chunk: int = 2048) -> tuple[tuple[f
             x = inputs[start : start + chunk].to(torch.float64)
             total += x.sum(dim=dims).cpu()
             squares += (x * x).sum(dim=dims).cpu()
-        count = torch.tensor(inputs.numel() // inputs.shape[1], dtype=torch.float64)
+    count = inputs[:, 0].numel()  # values per channel: N * H * W
     mean = total / count
     std = (squares / count - mean * mean).clamp_min(0).sqrt()  # E[x^2] - E[x]^2, in float64
     return tuple(mean.tolist()), tuple(std.tolist())

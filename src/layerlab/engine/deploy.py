@@ -29,7 +29,7 @@ from layerlab.errors import LayerlabError
 from layerlab.models import get_model
 
 __all__ = ["PREDICTORS", "PredictOptions", "describe_predictions", "evaluate_run", "image_input", "load_trained",
-           "predict_files", "register_predictor"]
+           "predict_files", "predict_prompt", "register_predictor"]
 
 
 def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
@@ -41,7 +41,8 @@ def load_trained(run_dir: str | Path) -> tuple[nn.Module, ModelCard]:
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
-    """Test-split metrics of a saved model, computed afresh from its files."""
+    """Test-split metrics of a saved model, computed afresh from its files; "examples" says how
+    many it scored (sentences, rows, images; characters for a language model)."""
     model, card = load_trained(run_dir)
     score = get_predictor(card.task).meta["evaluate"]
     if score is None or not card.dataset or not card.test_split:
@@ -52,10 +53,32 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
 
 
 def predict_files(run_dir: str | Path, files: list[str], options: PredictOptions | None = None) -> list[dict[str, Any]]:
-    """The trained model's predictions for each file, as its task reads files (images, CSV rows, text)."""
+    """The trained model's predictions for each file, as its task reads files (images, CSV rows, text);
+    then, with `options.samples`, that many new images drawn from a generative run."""
+    options = options or PredictOptions()
+    if not files and not options.samples:
+        raise LayerlabError("predict needs files to read, or --samples N to draw new images from a generative run")
     model, card = load_trained(run_dir)
-    predict_file = get_predictor(card.task).obj
-    return [result for name in files for result in predict_file(model, card, Path(name), options or PredictOptions())]
+    entry = get_predictor(card.task)
+    results = [result for name in files for result in entry.obj(model, card, Path(name), options)]
+    if options.samples:
+        if entry.meta["sample"] is None:
+            raise LayerlabError(f"--samples draws new images from a generative run (a VAE or a GAN); this run's task "
+                                f"is {card.task!r}: give it files to read instead")
+        seed = 0 if options.seed is None else options.seed
+        folder = Path(options.out) if options.out else RunDir.open(run_dir).path / "samples" / f"seed-{seed}"
+        results += entry.meta["sample"](model, card, folder, options)
+    return results
+
+
+def predict_prompt(run_dir: str | Path, text: str, options: PredictOptions | None = None) -> list[dict[str, Any]]:
+    """A language model continues `text`; a translator translates it (one sentence per line)."""
+    model, card = load_trained(run_dir)
+    from_text = get_predictor(card.task).meta["from_text"]
+    if from_text is None:
+        raise LayerlabError(f"--prompt is for a language model or a translator; {run_dir} holds a {card.task} "
+                            "model: pass it files instead")
+    return from_text(model, card, text, options or PredictOptions())
 
 
 def describe_predictions(run_dir: str | Path, results: list[dict[str, Any]]) -> str:
@@ -77,10 +100,13 @@ def image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]
 # ---------------------------------------------------------------------------------------------
 
 def evaluate_images(model: nn.Module, card: ModelCard) -> dict[str, float]:
-    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
+    # your own folder is read at the size and in the channels the model was trained with
+    options = {"channels": card.input_shape[0], "size": tuple(card.input_shape[1:])} if card.dataset == "image-folder" else {}
+    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir, **options)
     if test.classes and card.classes and tuple(card.classes) != tuple(test.classes):
         test = select_classes(test, card.classes)   # a model of some of the classes (transfer learning)
-    return evaluate(model, test, loss=card.loss, transform=float_normalize(card.mean, card.std), prefix="test_")
+    metrics = evaluate(model, test, loss=card.loss, transform=float_normalize(card.mean, card.std), prefix="test_")
+    return {"examples": len(test), **metrics}
 
 
 def describe_image(result: dict[str, Any]) -> str:
@@ -109,7 +135,7 @@ def evaluate_rows(model: nn.Module, card: ModelCard) -> dict[str, float]:
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
     outputs, targets = predict(model, test, transform=float_normalize(card.mean, card.std))
     err = _unscale(card, outputs[:, :1]) - targets
-    return {"test_rmse": err.pow(2).mean().sqrt().item(), "test_mae": err.abs().mean().item()}
+    return {"examples": len(test), "test_rmse": err.pow(2).mean().sqrt().item(), "test_mae": err.abs().mean().item()}
 
 
 def describe_row(result: dict[str, Any]) -> str:
@@ -118,13 +144,21 @@ def describe_row(result: dict[str, Any]) -> str:
 
 @register_predictor("regression", describe=describe_row, evaluate=evaluate_rows)
 def predict_rows(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
+    expected = f"a header row naming the columns {', '.join(card.feature_names)}, then one row of numbers per prediction"
     try:
-        rows = list(csv.DictReader(path.open(newline="")))
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows, header = list(reader), reader.fieldnames or []
     except OSError as exc:
         raise LayerlabError(f"cannot read {path}: {exc.strerror}") from None
-    missing = [f for f in card.feature_names if rows and f not in rows[0]]
-    if not rows or missing:
-        raise LayerlabError(f"{path} needs a header row with the columns {', '.join(card.feature_names)}; missing {missing[:5]}")
+    except (UnicodeDecodeError, csv.Error):   # an image or other binary file
+        raise LayerlabError(f"{path} is not a CSV text file; this regression run predicts from CSV rows: {expected}") from None
+    missing = [f for f in card.feature_names if f not in header]
+    if missing:
+        raise LayerlabError(f"{path}: expected {expected}; its first row {', '.join(header[:5]) or '(empty)'} "
+                            f"lacks {', '.join(missing[:5])}")
+    if not rows:
+        raise LayerlabError(f"{path} has a header but no rows to predict; expected {expected}")
     try:
         inputs = torch.tensor([[float(row[f]) for f in card.feature_names] for row in rows])
     except ValueError as exc:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from layerlab.data.tensors import BatchLoader, BatchTransform, TensorData, to_device
+from layerlab.data.transforms import dataset_transform
 from layerlab.engine.metrics import Metric
 from layerlab.engine.optim import get_schedule
 from layerlab.engine.progress import EpochProgress
@@ -67,30 +68,28 @@ def fit(
 
     `model` is an nn.Module (trained by `Supervised` with `loss`, `optimizer`, `lr`, ...: defaults
     cross-entropy and plain SGD at 0.1, as by hand) or a Step that owns its models and optimizers.
-    `schedule` (step | multistep | cosine | one-cycle) steps every iteration; `patience` stops after that many
+    `schedule` (step | multistep | warmup-multistep | cosine | one-cycle) steps every iteration; `patience` stops after that many
     epochs without improving `monitor` and restores the best weights. `val` is scored after every
     epoch under `val_name` ("val_loss", ...); a held-out test set that is only watched, never used
-    to choose anything, is honestly named "test". With `run`, every epoch ends
+    to choose anything, is honestly named "test". Images a reader left as uint8 are converted
+    and normalised with the statistics in `train.meta` (layerlab.data.transforms.dataset_transform,
+    for `val` too) unless `transform` / `eval_transform` say otherwise. With `run`, every epoch ends
     with an atomic checkpoint, and a run folder holding one continues from it (`layerlab resume`).
     """
     if epochs < 0:
         raise LayerlabError(f"epochs must be >= 0, got {epochs}")
     where = select_device(device)
-    if isinstance(model, Step):
-        given = [name for name, value in (("loss", loss), ("optimizer", optimizer), ("lr", lr), ("metrics", metrics),
-                                          ("clip_grad_norm", clip_grad_norm)) if value is not None]
-        if given or compile or amp or momentum or nesterov or weight_decay:
-            raise LayerlabError(f"a {type(model).__name__} step owns its loss, optimizer and precision: set "
-                                f"{', '.join(given) or 'them'} when you build the step, not in fit()")
-        step = model.to(where, channels_last=channels_last)
-    elif isinstance(model, nn.Module):
-        model.to(where, memory_format=torch.channels_last) if channels_last else model.to(where)
-        step = Supervised(model, loss=loss or "cross_entropy", optimizer=optimizer or "sgd", lr=0.1 if lr is None else lr,
-                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, metrics=metrics,
-                          clip_grad_norm=clip_grad_norm, amp=amp, channels_last=channels_last, compile=compile)
-    else:
-        raise LayerlabError(f"fit trains an nn.Module or a Step, got {type(model).__name__}")
+    step = _as_step(model, where, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
+                    weight_decay=weight_decay, metrics=metrics, clip_grad_norm=clip_grad_norm, amp=amp,
+                    channels_last=channels_last, compile=compile)
+    if transform is None:
+        transform = dataset_transform(train)
+    if eval_transform is None:
+        eval_transform = dataset_transform(val, stats_of=train)
     loader = _as_loader(train, batch_size, where, transform, shuffle=True, seed=seed)
+    if schedule is not None and not _has_length(loader):
+        raise LayerlabError(f"schedule {schedule!r} steps every iteration and needs the number of batches per epoch, "
+                            "but this training data has no len(): pass a TensorData, a list or a DataLoader, or no schedule")
     schedulers = {name: s for name, opt in step.optimizers.items()
                   if (s := get_schedule(schedule, opt, _length(loader), epochs)) is not None}
     directions = {name: m.higher_is_better for name, m in step.metrics().metrics.items()}
@@ -113,6 +112,25 @@ def fit(
     if stopper.restore_best(step) and run is not None:
         save_best(run, stage, step, stopper)     # model.safetensors holds the weights the lab reports
     return history
+
+
+def _as_step(model: nn.Module | Step, where: torch.device, *, loss: Any, optimizer: Any, lr: float | None, momentum: float,
+             nesterov: bool, weight_decay: float, metrics: Any, clip_grad_norm: float | None, amp: bool,
+             channels_last: bool, compile: bool) -> Step:
+    """The step fit trains, on `where`: a Step as given (its options are its own), or Supervised around a model."""
+    if isinstance(model, Step):
+        given = [name for name, value in (("loss", loss), ("optimizer", optimizer), ("lr", lr), ("metrics", metrics),
+                                          ("clip_grad_norm", clip_grad_norm)) if value is not None]
+        if given or compile or amp or momentum or nesterov or weight_decay:
+            raise LayerlabError(f"a {type(model).__name__} step owns its loss, optimizer and precision: set "
+                                f"{', '.join(given) or 'them'} when you build the step, not in fit()")
+        return model.to(where, channels_last=channels_last)
+    if isinstance(model, nn.Module):
+        model.to(where, memory_format=torch.channels_last) if channels_last else model.to(where)
+        given = {name: value for name, value in (("loss", loss), ("optimizer", optimizer), ("lr", lr)) if value is not None}
+        return Supervised(model, **given, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,  # the rest: its defaults
+                          metrics=metrics, clip_grad_norm=clip_grad_norm, amp=amp, channels_last=channels_last, compile=compile)
+    raise LayerlabError(f"fit trains an nn.Module or a Step, got {type(model).__name__}")
 
 
 def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int, epochs: int,
@@ -152,7 +170,9 @@ def evaluate(
     transform: BatchTransform | None = None, amp: bool = False, prefix: str = "",
 ) -> dict[str, float]:
     """The loss and metrics over a dataset: the loss's own metrics (accuracy by argmax, RMSE/MAE, ...)
-    unless `metrics` names others; a Step is scored by its own `evaluate` and `metrics`."""
+    unless `metrics` names others; a Step is scored by its own `evaluate` and `metrics`. uint8
+    images are converted as `fit` converts them unless `transform` is given."""
+    transform = dataset_transform(data) if transform is None else transform
     step = model if isinstance(model, Step) else Supervised(model, loss=loss, optimizer=None, metrics=metrics, amp=amp)
     where = torch.device(device) if device is not None else step.device
     results = step.metrics()
@@ -172,7 +192,9 @@ def predict(
     model: nn.Module, data: TensorData | Iterable[Any], *, batch_size: int = 1024, device: torch.device | str | None = None,
     transform: BatchTransform | None = None, amp: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Model outputs and targets for a whole dataset, in order, on the CPU."""
+    """Model outputs and targets for a whole dataset, in order, on the CPU (uint8 images converted
+    as `fit` converts them unless `transform` is given)."""
+    transform = dataset_transform(data) if transform is None else transform
     where = torch.device(device) if device is not None else _device_of(model)
     outputs, targets = [], []
     was_training = model.training
@@ -231,6 +253,14 @@ class _Moved:
             yield self.transform(inputs, targets, generator) if self.transform else (inputs, targets)
 
 
+def _has_length(loader: Any) -> bool:
+    try:
+        len(loader)
+    except TypeError:
+        return False
+    return True
+
+
 def _length(loader: Any) -> int:
     try:
         return len(loader)
@@ -240,7 +270,7 @@ def _length(loader: Any) -> int:
 
 def _lr(step: Step) -> float:
     first = next(iter(step.optimizers.values()), None)
-    return first.param_groups[0]["lr"] if first is not None else float("nan")
+    return first.param_groups[0]["lr"] if first is not None else math.nan
 
 
 def _device_of(model: nn.Module) -> torch.device:

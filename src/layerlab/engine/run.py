@@ -83,6 +83,24 @@ class RunDir:
             raise LayerlabError(f"{path} is not a layerlab run folder (no config.json in it)")
         return run
 
+    def checkpointed_epoch(self) -> int | None:
+        """The last epoch a checkpoint holds (metrics.jsonl is rewritten with each one), None: no checkpoint yet."""
+        if not any(self.path.glob("checkpoint*.pt")):
+            return None
+        rows = self.read_metrics()
+        return int(rows[-1].get("epoch", 0)) if rows else 0
+
+    def remove_if_unused(self) -> bool:
+        """Remove the folder (and its lab's folder, if then empty) when it holds nothing but its
+        config.json: a run that failed before it trained or wrote anything. True if removed."""
+        if not self.path.is_dir() or any(p.name != "config.json" for p in self.path.iterdir()):
+            return False
+        (self.path / "config.json").unlink()
+        self.path.rmdir()
+        if not any(self.path.parent.iterdir()):
+            self.path.parent.rmdir()
+        return True
+
     @property
     def config(self) -> dict[str, Any]:
         try:

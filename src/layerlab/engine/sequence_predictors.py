@@ -42,11 +42,14 @@ def language_model_card(*, overrides: dict[str, Any], vocab: Sequence[str], seq_
 
 
 @torch.no_grad()
-def continue_ids(model: nn.Module, prompt: Tensor, steps: int, seed: int | None = None) -> list[int]:
-    """`steps` more ids after `prompt` (1-D): the likeliest one each step (greedy, seed None), or
-    drawn from the softmax at temperature 1 with a generator seeded by `seed`."""
-    if seed is not None:
-        return model.generate(prompt, steps, 1.0, torch.Generator().manual_seed(seed))[len(prompt):].tolist()
+def continue_ids(model: nn.Module, prompt: Tensor, steps: int, seed: int | None = None,
+                 temperature: float | None = None) -> list[int]:
+    """`steps` more ids after `prompt` (1-D): the likeliest one each step (greedy: no seed, no
+    temperature), or drawn from the softmax of logits / temperature (default 1) with a generator
+    seeded by `seed` (default 0)."""
+    if seed is not None or temperature is not None:
+        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        return model.generate(prompt, steps, temperature or 1.0, generator)[len(prompt):].tolist()
     logits, state = model.forward_with_state(prompt.unsqueeze(0))   # (1, T, V): the state has read the prompt
     ids: list[int] = []
     for _ in range(steps):
@@ -70,24 +73,33 @@ def evaluate_text(model: nn.Module, card: ModelCard) -> dict[str, float]:
             loss += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
             correct += int((logits.argmax(dim=-1) == targets).sum())
     count = val.targets.numel()
-    return {"val_loss": loss / count, "val_perplexity": math.exp(loss / count), "val_accuracy": correct / count}
+    return {"examples": count, "val_loss": loss / count, "val_perplexity": math.exp(loss / count), "val_accuracy": correct / count}
 
 
 def describe_text(result: dict[str, Any]) -> str:
     return f"{result['file']} ({result['sampling']}):\n{result['prompt']}{result['continuation']}"
 
 
-@register_predictor("language-model", describe=describe_text, evaluate=evaluate_text)
-def predict_text(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
-    prompt, vocab = read_text(path), card.extra["vocab"]
+def continue_text(model: nn.Module, card: ModelCard, prompt: str, options: PredictOptions,
+                  source: str = "prompt") -> list[dict[str, Any]]:
+    """The prompt continued by `options.length` characters; `source` names where the prompt came from."""
+    vocab = card.extra["vocab"]
     index = {ch: i for i, ch in enumerate(vocab)}
     unknown = sorted(set(prompt) - set(index))
     if not prompt or unknown:
-        raise LayerlabError(f"{path}: the prompt must be non-empty text of the characters the model was trained on; "
+        raise LayerlabError(f"{source}: the prompt must be non-empty text of the characters the model was trained on; "
                             f"{unknown[:5]} are not among them")
-    ids = continue_ids(model, torch.tensor([index[ch] for ch in prompt]), options.length, options.seed)
-    sampling = "greedy" if options.seed is None else f"sampled, seed {options.seed}"
-    return [{"file": str(path), "prompt": prompt, "continuation": "".join(vocab[i] for i in ids), "sampling": sampling}]
+    ids = continue_ids(model, torch.tensor([index[ch] for ch in prompt]), options.length, options.seed, options.temperature)
+    if options.seed is None and options.temperature is None:
+        sampling = "greedy"
+    else:
+        sampling = f"sampled, seed {options.seed or 0}, temperature {options.temperature or 1.0:g}"
+    return [{"file": source, "prompt": prompt, "continuation": "".join(vocab[i] for i in ids), "sampling": sampling}]
+
+
+@register_predictor("language-model", describe=describe_text, evaluate=evaluate_text, from_text=continue_text)
+def predict_text(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
+    return continue_text(model, card, read_text(path), options, source=str(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,23 +139,29 @@ def evaluate_translation(model: nn.Module, card: ModelCard) -> dict[str, float]:
     max_len = test.targets.shape[1] + 2                  # as the lab decodes: a little longer than any reference
     hypotheses = [tgt_vocab.decode(ids) for ids, _ in greedy_translate(model, test.inputs, max_len)]
     references = [tokenize(pair.english if tgt_lang == "en" else pair.korean, tgt_lang) for pair in test.meta["pairs"]]
-    return {f"test_bleu{n}": corpus_bleu(hypotheses, references, max_n=n) for n in (1, 2, 4)}
+    return {"examples": len(hypotheses)} | {f"test_bleu{n}": corpus_bleu(hypotheses, references, max_n=n) for n in (1, 2, 4)}
 
 
 def describe_translation(result: dict[str, Any]) -> str:
     return f"{result['file']} line {result['line']}: {result['source']}  ->  {result['translation']}"
 
 
-@register_predictor("translation", describe=describe_translation, evaluate=evaluate_translation)
-def predict_translations(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
-    lines = [(number, line.strip()) for number, line in enumerate(read_text(path).splitlines(), start=1) if line.strip()]
+def translate_text(model: nn.Module, card: ModelCard, text: str, options: PredictOptions,
+                   source: str = "prompt") -> list[dict[str, Any]]:
+    """One greedy translation per non-empty line of `text`, with the words the model never saw."""
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
-        raise LayerlabError(f"{path} has no sentences to translate (one sentence per line)")
+        raise LayerlabError(f"{source} has no sentences to translate (one sentence per line)")
     known = set(card.extra["src_vocab"])
     translations = translate_sentences(model, card, [line for _, line in lines])
-    return [{"file": str(path), "line": number, "source": line, "translation": " ".join(words),
+    return [{"file": source, "line": number, "source": line, "translation": " ".join(words),
              "unknown": [t for t in tokenize(line, card.extra["src_lang"]) if t not in known]}
             for (number, line), words in zip(lines, translations)]
+
+
+@register_predictor("translation", describe=describe_translation, evaluate=evaluate_translation, from_text=translate_text)
+def predict_translations(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
+    return translate_text(model, card, read_text(path), options, source=str(path))
 
 
 def read_text(path: Path) -> str:

@@ -17,15 +17,19 @@ from __future__ import annotations
 import contextlib
 import copy
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from layerlab.data.tensors import num_samples
 from layerlab.engine.losses import get_loss, loss_metrics
 from layerlab.engine.metrics import Metric, Metrics
 from layerlab.engine.optim import get_optimizer
+from layerlab.errors import LayerlabError
 
 
 def train_step(model: nn.Module, batch: tuple[Any, Tensor], loss_fn: nn.Module, optimizer: Optimizer, *,
@@ -54,12 +58,16 @@ class Step(ABC):
     """What `fit` trains: models and optimizers by name, and a train/evaluate pair.
 
     Subclasses set `models` and `optimizers` and implement `train`, `evaluate` and `metrics`.
-    `loss_keys` names the values the divergence guard watches (a GAN has two losses).
+    `loss_keys` names the values the divergence guard watches (a GAN has two losses); a step that
+    draws random numbers owns `generators` (by name) and draws from them.
     """
 
     models: dict[str, nn.Module]
     optimizers: dict[str, Optimizer]
     loss_keys: tuple[str, ...] = ("loss",)
+    # the step's own random draws (denoising noise, a VAE's ε), never torch's global RNG; the
+    # checkpoint keeps their states so that a resumed run draws the same numbers
+    generators: Mapping[str, torch.Generator] = MappingProxyType({})
 
     @abstractmethod
     def train(self, batch: Any) -> dict[str, Any]:
@@ -115,7 +123,7 @@ class Supervised(Step):
         self._metrics = metrics
         self.clip_grad_norm, self.amp, self.channels_last = clip_grad_norm, amp, channels_last
         self.forward_model = torch.compile(model) if compile else model
-        self._sums = getattr(self.loss_fn, "reduction", "mean") == "sum"   # sum of squares: report a per-sample mean
+        self._sums = getattr(self.loss_fn, "reduction", None) == "sum"    # sum of squares: report a per-sample mean
         self._pad = getattr(self.loss_fn, "pad_id", None)                  # token losses: a mean over real tokens
 
     def metrics(self) -> Metrics:
@@ -124,12 +132,17 @@ class Supervised(Step):
         return Metrics(loss_metrics(self.loss_fn))
 
     def _inputs(self, inputs: Any) -> Any:
+        if isinstance(inputs, Tensor) and inputs.dtype == torch.uint8:
+            raise LayerlabError("the model was given uint8 images (0..255): convert them first, e.g. "
+                                "fit(..., transform=float_normalize(train.meta['mean'], train.meta['std'])) "
+                                "from layerlab.data.transforms, or leave transform= unset and fit does it")
         if self.channels_last and isinstance(inputs, Tensor) and inputs.dim() == 4:
             return inputs.contiguous(memory_format=torch.channels_last)
         return inputs
 
     def _values(self, loss: Tensor, outputs: Tensor, targets: Any) -> dict[str, Any]:
-        count = (targets != self._pad).sum() if self._pad is not None else len(targets)
+        # the samples a batch holds: rows of a tensor, of each tensor of a dict, or per-sample dicts of a list
+        count = (targets != self._pad).sum() if self._pad is not None else num_samples(targets, "targets")
         return {"loss": loss / count if self._sums else loss, "count": count, "outputs": outputs, "targets": targets}
 
     def train(self, batch: tuple[Any, Any]) -> dict[str, Any]:

@@ -110,6 +110,7 @@ def snapshot(run: RunDir, stage: str, step: Any, schedulers: dict[str, Any], his
         "schedulers": {name: s.state_dict() for name, s in schedulers.items()},
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generators": {name: g.get_state() for name, g in step.generators.items()},
         "history": history.epochs,
         "stopped_early": history.stopped_early,
         "early_stopping": stopper.state_dict(),
@@ -143,6 +144,9 @@ def restore(run: RunDir, stage: str, step: Any, schedulers: dict[str, Any], hist
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
+    for name, generator in step.generators.items():   # older checkpoints have none: the step's seed stands
+        if name in state.get("generators", {}):
+            generator.set_state(state["generators"][name])
     history.epochs = list(state["history"])
     history.stopped_early = state["stopped_early"]
     stopper.load_state_dict(state["early_stopping"])

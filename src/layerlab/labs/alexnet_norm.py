@@ -35,7 +35,7 @@ from layerlab.engine import History, RunDir, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.alexnet import NORMS
 from layerlab.viz.compare import plot_runs
@@ -45,18 +45,18 @@ NAMES = {"none": "no normalisation", "lrn": "LRN (AlexNet 2012)", "batch": "batc
 
 @dataclass(frozen=True)
 class AlexnetNormConfig(LabConfig):
-    dataset: str = "cifar10"
-    norms: tuple[str, ...] = ("none", "lrn", "batch")   # each is trained with the same recipe; the last is saved
-    train_size: int = 12000        # a class-balanced subset of the 50,000 (0: all)
-    test_size: int = 2000          # a class-balanced subset of the 10,000 (0: all)
+    dataset: str = option("cifar10", "the image dataset (layerlab data list)")
+    norms: tuple[str, ...] = option(("none", "lrn", "batch"), "each is trained with the same recipe; the last is saved")
+    train_size: int = option(12000, "a class-balanced subset of the 50,000 (0: all)")
+    test_size: int = option(2000, "a class-balanced subset of the 10,000 (0: all)")
     epochs: int = 6
     batch_size: int = 64           # more steps from few images
     lr: float = 0.05               # the one-cycle peak
-    momentum: float = 0.9
-    weight_decay: float = 5e-4     # AlexNet's
-    schedule: str = "one-cycle"
-    amp: bool = True               # bf16 autocast
-    channels_last: bool = True
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(5e-4, "AlexNet's")
+    schedule: str = option("one-cycle", "learning-rate schedule (layerlab list schedules)")
+    amp: bool = option(True, "bf16 autocast")
+    channels_last: bool = option(True, "channels_last memory layout (faster convolutions on a CPU)")
 
 
 @register_lab("alexnet-norm", config=AlexnetNormConfig, title="AlexNet-style CIFAR net: no normalisation vs LRN vs batch norm",

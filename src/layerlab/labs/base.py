@@ -13,18 +13,55 @@ from layerlab.inspect.summary import Summary
 from layerlab.registry import Registry
 
 
+def option(default: Any, help: str, *, choices: tuple[str, ...] = ()) -> Any:
+    """A config field with the text `layerlab run LAB --help` shows for it, and its allowed values
+    if only a few are (make_config refuses others): `hidden: int = option(64, "hidden units")`."""
+    return field(default=default, metadata={"help": help, "choices": tuple(choices)})
+
+
+def option_help(cfg_type: type, name: str) -> tuple[str, tuple[str, ...]]:
+    """(help, choices) of field `name`: a lab that only changes a default (`epochs: int = 15`)
+    keeps the help its parent config gave the field."""
+    for klass in cfg_type.__mro__:
+        found = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if found is not None and "help" in found.metadata:
+            return found.metadata["help"], found.metadata["choices"]
+    return "", ()
+
+
+QUICK_HELP = ("a smoke run: a small slice of the data and one or two epochs, to check that the lab runs "
+              "end to end; its numbers say nothing about what the model can learn")
+
+
 @dataclass(frozen=True)
 class LabConfig:
     """Fields every lab has; each lab's config subclasses this with its own fields and defaults."""
 
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    device: str = "auto"         # auto: CUDA, then Apple MPS, then CPU
-    seed: int = 0
-    data_dir: str = ""           # folder holding the dataset's files ("" = the usual places)
-    quick: bool = False          # a tiny run for smoke tests: a few batches, one epoch
-    progress: bool = True
+    epochs: int = option(5, "passes over the training data (an upper bound where early stopping is on)")
+    batch_size: int = option(64, "examples per iteration (one optimizer step)")
+    lr: float = option(1e-3, "learning rate")
+    device: str = option("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
+    seed: int = option(0, "seed of every random generator: the same seed repeats the run")
+    data_dir: str = option("", "folder holding the dataset's files (empty: the usual places)")
+    quick: bool = option(False, QUICK_HELP)
+    progress: bool = option(True, "show a progress bar")
+    lang: str = option("en", "language of the report and figure titles", choices=("en", "ko"))
+
+
+@dataclass(frozen=True)
+class Note:
+    """One sentence of the report's "What to notice" in English and Korean; the report shows the
+    run's --lang. Format each number once and put it into both, so the two cannot disagree:
+
+        acc = f"{accuracy:.4f}"
+        Note(f"Test accuracy {acc}.", f"테스트 정확도 {acc}.")
+    """
+
+    en: str
+    ko: str
+
+    def in_lang(self, lang: str) -> str:
+        return self.ko if lang == "ko" else self.en
 
 
 @dataclass
@@ -35,9 +72,11 @@ class LabResult:
     history: History | None = None
     summary: Summary | None = None
     card: ModelCard | None = None
-    notes: list[str] = field(default_factory=list)       # sentences for the report
+    notes: list[Note | str] = field(default_factory=list)  # sentences for the report (a str: English only)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
+    title: str = ""                                      # the report's title when not the lab's (e.g. names the user's data)
+    trained: dict[str, int] = field(default_factory=dict)   # {"iterations": 2000}; empty: the history's epochs
 
 
 Lab = Callable[[Any, RunDir], LabResult]

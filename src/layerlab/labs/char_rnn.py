@@ -28,26 +28,27 @@ from layerlab.engine.losses import SequenceCrossEntropy
 from layerlab.engine.sequence_predictors import language_model_card
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import times_words
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history
 
 
 @dataclass(frozen=True)
 class CharRnnConfig(LabConfig):
-    hidden_size: int = 512
-    num_layers: int = 2
-    embedding_dim: int = 64
-    dropout: float = 0.2          # between the two LSTM layers: 1M characters overfit a 3M-parameter model
-    seq_len: int = 128            # characters per piece (truncated backpropagation through time)
-    batch_size: int = 64
-    epochs: int = 10              # full passes over the training text (122 steps each)
-    lr: float = 2e-3              # AdamW, cosine decay to 0
-    weight_decay: float = 0.01    # AdamW's decoupled decay (torch's default, stated rather than implied)
-    amp: bool = True              # bf16 autocast: about 1.6x faster on a CPU with AVX-512 BF16
-    temperature: float = 0.8      # sampling: < 1 is more careful, > 1 more adventurous
-    sample_chars: int = 600
-    prompt: str = "ROMEO:"
+    hidden_size: int = option(512, "LSTM hidden units per layer")
+    num_layers: int = option(2, "stacked LSTM layers")
+    embedding_dim: int = option(64, "size of each character's embedding vector")
+    dropout: float = option(0.2, "between the two LSTM layers: 1M characters overfit a 3M-parameter model")
+    seq_len: int = option(128, "characters per piece (truncated backpropagation through time)")
+    batch_size: int = option(64, "pieces of text per iteration")
+    epochs: int = option(10, "full passes over the training text (122 steps each)")
+    lr: float = option(2e-3, "learning rate of AdamW, cosine decay to 0")
+    weight_decay: float = option(0.01, "AdamW's decoupled decay (torch's default, stated rather than implied)")
+    amp: bool = option(True, "bf16 autocast: about 1.6x faster on a CPU with AVX-512 BF16")
+    temperature: float = option(0.8, "sampling: < 1 is more careful, > 1 more adventurous")
+    sample_chars: int = option(600, "characters the report's sample writes")
+    prompt: str = option("ROMEO:", "text the report's sample starts from")
 
 
 class CharBatches:
@@ -125,10 +126,14 @@ def char_rnn(cfg: CharRnnConfig, run: RunDir) -> LabResult:
     metrics = {"val_loss": val_loss, "val_perplexity": math.exp(val_loss), "val_accuracy": history.last["val_accuracy"],
                "unigram_loss": base_loss, "unigram_perplexity": math.exp(base_loss),
                "perplexity_ratio": math.exp(base_loss - val_loss)}
-    notes = [f"Validation perplexity {metrics['val_perplexity']:.2f} against {metrics['unigram_perplexity']:.2f} for "
-             f"character frequencies alone: {metrics['perplexity_ratio']:.1f}x fewer likely choices per character.",
-             f"Next-character accuracy on unseen text: {100 * metrics['val_accuracy']:.1f}%.",
-             f"The sample below (prompt {cfg.prompt!r}, temperature {cfg.temperature:g}, seed {cfg.seed}) is in sample.txt."]
+    model_pp, base_pp, acc = f"{metrics['val_perplexity']:.2f}", f"{metrics['unigram_perplexity']:.2f}", f"{100 * metrics['val_accuracy']:.1f}"
+    fewer = [times_words(metrics["val_perplexity"], metrics["unigram_perplexity"], noun, lang)
+             for noun, lang in (("likely choices per character", "en"), ("글자당 그럴듯한 선택지", "ko"))]
+    notes = [Note(f"Validation perplexity {model_pp} against {base_pp} for character frequencies alone: {fewer[0]}.",
+                  f"검증 퍼플렉서티 {model_pp}, 글자 빈도만 쓰면 {base_pp}: {fewer[1]}."),
+             Note(f"Next-character accuracy on unseen text: {acc}%.", f"처음 보는 텍스트에서 다음 글자 정확도: {acc}%."),
+             Note(f"The sample below (prompt {cfg.prompt!r}, temperature {cfg.temperature:g}, seed {cfg.seed}) is in sample.txt.",
+                  f"아래 샘플(프롬프트 {cfg.prompt!r}, 온도 {cfg.temperature:g}, 시드 {cfg.seed})은 sample.txt에 있습니다.")]
     figures = [run.save_figure(plot_history(history, "Cross-entropy per character"), "curves")]
     card = language_model_card(overrides=overrides, vocab=corpus.vocab, seq_len=cfg.seq_len, data_dir=cfg.data_dir or None)
     return LabResult(metrics=metrics, history=history, summary=summary(lm, (cfg.seq_len,), dtype=torch.long), card=card,

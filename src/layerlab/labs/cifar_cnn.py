@@ -13,7 +13,9 @@ Expected with the defaults: test accuracy about 0.865 (the README's lab table ha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -22,8 +24,10 @@ from layerlab.data import get_dataset, train_val_split
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
-from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.errors import LayerlabError
+from layerlab.inspect import Summary, summary
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import accuracy_note
 from layerlab.models import get_model
 from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
@@ -31,31 +35,34 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class CifarCnnConfig(LabConfig):
-    dataset: str = "cifar10"
-    course_net: bool = False                    # the course's exact net: no BN, FC 2048 → 256
-    widths: tuple[int, ...] = (32, 128, 256)    # each block's output channels (the course's)
-    block_hidden: tuple[int, ...] = (16, 64, 128)  # each block's first conv (the course's)
-    hidden: tuple[int, ...] = (512, 256)        # FC sizes between Flatten and the logits
-    batch_norm: bool = True
+    dataset: str = option("cifar10", "cifar10, image-folder (your own DIR/train/<class>/, see classify-images), "
+                                     "or another registered image dataset (layerlab data list)")
+    size: int = option(0, "image-folder: resize every image to SIZE x SIZE (0: keep; they must then match)")
+    course_net: bool = option(False, "the course's exact net: no BN, FC 2048 → 256")
+    widths: tuple[int, ...] = option((32, 128, 256), "each block's output channels (the course's)")
+    block_hidden: tuple[int, ...] = option((16, 64, 128), "each block's first conv (the course's)")
+    hidden: tuple[int, ...] = option((512, 256), "FC sizes between Flatten and the logits")
+    batch_norm: bool = option(True, "batch normalisation after each conv")
     epochs: int = 15
-    batch_size: int = 256                       # large batches keep 2 CPU cores busy
-    lr: float = 0.1                             # one-cycle peak
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    crop_padding: int = 4                       # random crop after padding 4 pixels; 0 = no crop
-    flip: bool = True                           # random horizontal flip
-    amp: bool = True                            # bf16 autocast: ~2.3x on a CPU with AVX-512 BF16
-    channels_last: bool = True
-    val_fraction: float = 0.02                  # 1,000 training images for the validation curve
+    batch_size: int = option(256, "large batches keep 2 CPU cores busy")
+    lr: float = option(0.1, "peak learning rate of the one-cycle schedule")
+    optimizer: str = option("sgd", "optimizer name (layerlab list optimizers)")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(5e-4, "L2 penalty on the weights")
+    label_smoothing: float = option(0.1, "share of each target spread over the other classes")
+    crop_padding: int = option(4, "random crop after padding 4 pixels; 0 = no crop")
+    flip: bool = option(True, "random horizontal flip")
+    amp: bool = option(True, "bf16 autocast: ~2.3x on a CPU with AVX-512 BF16")
+    channels_last: bool = option(True, "NHWC memory layout: faster convolutions on a CPU")
+    val_fraction: float = option(0.02, "1,000 training images for the validation curve")
 
 
-def model_overrides(cfg: CifarCnnConfig, num_classes: int) -> dict[str, object]:
+def model_overrides(cfg: CifarCnnConfig, num_classes: int, image_size: int = 32) -> dict[str, object]:
+    sized = {"image_size": image_size} if image_size != 32 else {}
     if cfg.course_net:  # the registered default: exactly the course's net
-        return {"num_classes": num_classes}
+        return {"num_classes": num_classes, **sized}
     return {"num_classes": num_classes, "widths": cfg.widths, "block_hidden": cfg.block_hidden,
-            "hidden": cfg.hidden, "batch_norm": cfg.batch_norm}
+            "hidden": cfg.hidden, "batch_norm": cfg.batch_norm, **sized}
 
 
 @register_lab("cifar-cnn", config=CifarCnnConfig, title="CIFAR-10 with the course's block net",
@@ -63,8 +70,15 @@ def model_overrides(cfg: CifarCnnConfig, num_classes: int) -> dict[str, object]:
               metric="test_accuracy", higher_is_better=True)
 def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     # 1. Data: uint8 images (N, 3, 32, 32); mean and std per channel from the training images only
-    train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir or None)
-    test = get_dataset(cfg.dataset, split="test", root=cfg.data_dir or None)
+    if cfg.size and cfg.dataset != "image-folder":
+        raise LayerlabError(f"--size resizes your own images (--dataset image-folder); {cfg.dataset} is read at its own size")
+    sized = ({"size": cfg.size} if cfg.size else {}) | ({"channels": 3} if cfg.dataset == "image-folder" else {})
+    train = get_dataset(cfg.dataset, split="train", root=cfg.data_dir or None, **sized)
+    test = get_dataset(cfg.dataset, split="test", root=cfg.data_dir or None, **sized)
+    height, width = train.inputs.shape[-2:]
+    if height != width or height % 8:
+        raise LayerlabError(f"cifar-cnn needs square images whose side is a multiple of 8 (three 2x2 poolings); "
+                            f"these are {height}x{width}: pass --size 32 (or 64, ...)")
     if cfg.quick:  # every n-th image: image folders are read class by class
         train, test = train.subset(slice(0, None, max(1, len(train) // 1024))), test.subset(slice(0, None, max(1, len(test) // 256)))
     train, val = train_val_split(train, cfg.val_fraction, seed=cfg.seed)
@@ -73,7 +87,7 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     augment = augment_pipeline(mean, std, crop_padding=cfg.crop_padding, flip=cfg.flip, channels_last=cfg.channels_last)
     plain = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. Model: three basic blocks halve 32 → 16 → 8 → 4, then the FC head
-    overrides = model_overrides(cfg, train.num_classes)
+    overrides = model_overrides(cfg, train.num_classes, int(height))
     model = get_model("cifar-cnn", **overrides)
     table = summary(model, tuple(train.inputs.shape[1:]))
     # 3. Train: one-cycle SGD with label smoothing, bf16 autocast, channels_last
@@ -88,15 +102,24 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     figures, numbers = classification_figures(model, test, run, history=history, transform=plain, amp=cfg.amp)
     image, _ = plain(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
     figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
-    notes = [f"Normalised with the training split's mean ({', '.join(f'{m:.4f}' for m in mean)}) and std "
-             f"({', '.join(f'{s:.4f}' for s in std)}); the test images use the same numbers.",
-             f"{table.total_params:,} parameters and {table.total_macs / 1e6:.1f}M multiply-accumulates per image "
-             "(per layer in summary.txt).",
-             f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
+    notes = _notes(mean, std, table, metrics["test_accuracy"], len(test))
     card = ModelCard(model="cifar-cnn", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
                      data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}
+    own = cfg.dataset == "image-folder"
+    title = f"The course's block net on your images: {Path(str(train.meta.get('source', 'image-folder'))).name}" if own else ""
     return LabResult(metrics={**metrics, "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2]}, history=history,
-                     summary=table, card=card, notes=notes, tables=tables, figures=figures)
+                     summary=table, card=card, notes=notes, tables=tables, figures=figures, title=title)
+
+
+def _notes(mean: Sequence[float], std: Sequence[float], table: Summary, accuracy: float, count: int) -> list[Note]:
+    means, stds = ", ".join(f"{m:.4f}" for m in mean), ", ".join(f"{s:.4f}" for s in std)
+    params, macs = f"{table.total_params:,}", f"{table.total_macs / 1e6:.1f}M"
+    return [Note(f"Normalised with the training split's mean ({means}) and std ({stds}); the test images use the "
+                 "same numbers.",
+                 f"학습 데이터의 평균 ({means})과 표준편차 ({stds})로 정규화했습니다; 테스트 이미지도 같은 숫자를 씁니다."),
+            Note(f"{params} parameters and {macs} multiply-accumulates per image (per layer in summary.txt).",
+                 f"파라미터 {params}개, 이미지 한 장당 곱셈-누산 {macs}번 (층별 내역은 summary.txt)."),
+            accuracy_note(accuracy, count)]

@@ -19,17 +19,17 @@ from layerlab.engine import History, RunDir, fit
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models.cubic import Cubic, cubic   # y = a + b·x + c·x² + d·x³, and the same as a module
 from layerlab.viz.curves import plot_history, plot_lines
 
 
 @dataclass(frozen=True)
 class CubicSinConfig(LabConfig):
-    method: str = "manual"     # manual | autograd | optim
-    lr: float = 1e-6           # the course's rate: the loss is a *sum* over 2,000 points, so it is tiny
-    iterations: int = 2000
-    points: int = 2000
+    method: str = option("manual", "how the gradients are found: by hand, by autograd, or by torch.optim.SGD through fit", choices=("manual", "autograd", "optim"))
+    lr: float = option(1e-6, "the course's rate: the loss is a *sum* over 2,000 points, so it is tiny")
+    iterations: int = option(2000, "gradient-descent steps over all the points")
+    points: int = option(2000, "points of sin(x) on [-π, π]")
 
 
 def squared_error(y_pred: Tensor, y: Tensor) -> Tensor:
@@ -64,7 +64,7 @@ def descend(x: Tensor, y: Tensor, coeffs: Tensor, cfg: CubicSinConfig) -> tuple[
         if cfg.method == "autograd":
             coeffs.grad = None
         if t % 100 == 0 or t == 1:
-            history.epochs.append({"epoch": t, "train_loss": loss.item()})
+            history.epochs.append({"iteration": t, "train_loss": loss.item()})
     return coeffs.detach(), history
 
 
@@ -85,6 +85,9 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
         history = fit(model, data, loss="sum_of_squares", optimizer="sgd", lr=cfg.lr, epochs=cfg.iterations,
                       batch_size=len(data), device="cpu", progress=False, seed=cfg.seed)
         final = model.coeffs.detach().flatten()
+        # one full-batch epoch is one iteration: keep the rows the other methods log (1, 100, 200, ...)
+        history.epochs = [{"iteration": r["epoch"], "train_loss": r["train_loss"]} for r in history.epochs
+                          if r["epoch"] % 100 == 0 or r["epoch"] == 1]
     else:
         final, history = descend(x, y, initial, cfg)
     # 4. Report: compare with the least-squares answer
@@ -92,15 +95,21 @@ def cubic_sin(cfg: CubicSinConfig, run: RunDir) -> LabResult:
     names = ("a", "b", "c", "d")
     metrics = {"loss": squared_error(cubic(x, final), y).item(), "max_coefficient_gap": (final - best).abs().max().item()}
     metrics |= {n: v for n, v in zip(names, final.tolist())} | {f"lstsq_{n}": v for n, v in zip(names, best.tolist())}
-    figures = [run.save_figure(plot_lines(x, {"sin(x)": y, "random initial cubic": cubic(x, initial),
-                                              "fitted cubic": cubic(x, final)}, "sin(x) and the cubic"), "fit"),
-               run.save_figure(plot_history(history, "Sum of squared errors"), "loss")]
+    # the y axis follows sin(x), not the random start (which can reach ±30 and flatten everything else)
+    curves = {"sin(x)": y, "random initial cubic": cubic(x, initial), "fitted cubic": cubic(x, final)}
+    margin = 0.25 * (y.max() - y.min()).item()
+    ylim = (y.min().item() - margin, y.max().item() + margin)       # sin: -1.5 .. 1.5
+    figures = [run.save_figure(plot_lines(x, curves, "sin(x) and the cubic", ylim=ylim), "fit"),
+               run.save_figure(plot_history(history, "Sum of squared errors", x="iteration", log_loss=True), "loss")]
     fitted = " ".join(f"{v:+.4f}{p}" for v, p in zip(final.tolist(), ("", "·x", "·x²", "·x³")))
-    notes = [f"Result: y = {fitted}", f"Largest gap to the least-squares cubic: {metrics['max_coefficient_gap']:.4f}"]
+    gap = f"{metrics['max_coefficient_gap']:.4f}"
+    notes = [Note(f"Result: y = {fitted}", f"결과: y = {fitted}"),
+             Note(f"Largest gap to the least-squares cubic: {gap}", f"최소제곱 삼차 함수와의 가장 큰 계수 차이: {gap}")]
     # 5. Keep the four numbers as a model: `layerlab predict RUN_DIR points.csv` (a column x) evaluates it
     save_weights(Cubic(final), run.weights_path())
     judged = (f"fitted to all {cfg.points:,} points of sin(x) on [-π, π], none held out: its figures are loss and "
               "max_coefficient_gap (result.json)")
     card = ModelCard(model="cubic", input_shape=(1,), task="regression", loss="sum_of_squares", dataset="sine",
                      test_split="", feature_names=("x",), extra={"judged_by": judged})
-    return LabResult(metrics=metrics, history=history, notes=notes, figures=figures, card=card)
+    return LabResult(metrics=metrics, history=history, notes=notes, figures=figures, card=card,
+                     trained={"iterations": cfg.iterations})

@@ -42,7 +42,7 @@ from layerlab.engine import History, RunDir, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.depth import plot_degradation
 
@@ -52,20 +52,20 @@ PAPER = {"train_size": 0, "test_size": 0, "batch_size": 128, "lr": 0.1, "epochs"
 
 @dataclass(frozen=True)
 class DegradationConfig(LabConfig):
-    dataset: str = "cifar10"
-    depths: tuple[int, ...] = (20, 56)  # two depths of 6n + 2; each is trained plain and residual
-    train_size: int = 8000         # a class-balanced subset of the 50,000 (0: all)
-    test_size: int = 2000          # a class-balanced subset of the 10,000 (0: all)
-    full: bool = False             # the paper's run: all images, batch 128, lr 0.1, multistep, 164 epochs (a GPU's)
-    shortcut: str = "A"            # "A": zero-padding identity (the paper's CIFAR choice), "B": 1x1 conv + BN
+    dataset: str = option("cifar10", "the image dataset (layerlab data list)")
+    depths: tuple[int, ...] = option((20, 56), "two depths of 6n + 2; each is trained plain and residual")
+    train_size: int = option(8000, "a class-balanced subset of the 50,000 (0: all)")
+    test_size: int = option(2000, "a class-balanced subset of the 10,000 (0: all)")
+    full: bool = option(False, "the paper's run: all images, batch 128, lr 0.1, multistep, 164 epochs (a GPU's budget)")
+    shortcut: str = option("A", "'A': zero-padding identity (the paper's CIFAR choice), 'B': 1x1 conv + BN")
     epochs: int = 12
     batch_size: int = 64           # the paper's 128 and 0.1 halved: the same step per image, twice the steps
     lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "warmup-multistep"  # lr/10 rising to lr over 5% of the run, then /10 at 50% and 75%
-    amp: bool = True               # bf16 autocast
-    channels_last: bool = True
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(1e-4, "L2 weight decay")
+    schedule: str = option("warmup-multistep", "lr/10 rising to lr over 5% of the run, then /10 at 50% and 75%")
+    amp: bool = option(True, "bf16 autocast")
+    channels_last: bool = option(True, "channels_last memory layout (faster convolutions on a CPU)")
 
 
 @register_lab("degradation", config=DegradationConfig, title="The degradation problem: plain vs residual, 20 vs 56 layers",

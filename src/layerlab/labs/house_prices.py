@@ -23,20 +23,21 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import change_words
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history, plot_predicted_vs_true
 
 
 @dataclass(frozen=True)
 class HousePricesConfig(LabConfig):
-    dataset: str = "boston-housing"    # boston-housing | california-housing
-    hidden: tuple[int, ...] = (64, 64)
-    epochs: int = 200                  # small data: many cheap epochs (Boston: 13 iterations each)
+    dataset: str = option("boston-housing", "boston-housing | california-housing")
+    hidden: tuple[int, ...] = option((64, 64), "hidden layer sizes of the MLP, comma-separated")
+    epochs: int = option(200, "small data: many cheap epochs (Boston: 13 iterations each)")
     batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    folds: int = 5                     # Boston only: k-fold cross-validation
+    lr: float = option(3e-3, "peak learning rate of the one-cycle schedule")
+    weight_decay: float = option(1e-4, "L2 penalty on the weights")
+    folds: int = option(5, "Boston only: k-fold cross-validation")
 
 
 def train_mlp(train: TensorData, cfg: HousePricesConfig, run: RunDir, stage: str) -> tuple[torch.nn.Module, StandardScaler, StandardScaler, History]:
@@ -119,11 +120,23 @@ def house_prices(cfg: HousePricesConfig, run: RunDir) -> LabResult:
     figures = [run.save_figure(plot_predicted_vs_true(torch.cat(all_pred), torch.cat(all_true), unit,
                                                       "Predicted vs true price (held-out rows)"), "predicted_vs_true"),
                run.save_figure(plot_history(history, "MSE on standardised prices (the saved model)"), "curves")]
-    judged = f"{cfg.folds}-fold cross-validation" if len(pairs) > 1 else "a held-out 20% split"
-    notes = [f"Judged by {judged}: MLP RMSE {metrics['mlp_rmse']:.3f} vs linear {metrics['linear_rmse']:.3f} {unit}, "
-             f"{100 * metrics['rmse_improvement']:.1f}% lower.",
-             "Features and target are standardised with statistics of the training rows only.",
-             f"The saved model (for `layerlab predict`) learned from {len(data):,} rows"
-             + (" after cross-validation had judged the recipe." if len(pairs) > 1 else ".")]
+    notes = _notes(metrics, unit, folds=cfg.folds if len(pairs) > 1 else 0, rows=len(data))
     return LabResult(metrics=metrics, history=history, summary=summary(model, (data.inputs.shape[1],)), card=card,
                      notes=notes, tables={"Per-fold scores": folds}, figures=figures)
+
+
+def _notes(metrics: dict[str, float], unit: str, *, folds: int, rows: int) -> list[Note]:
+    """`folds` 0: judged on one held-out split."""
+    mlp, linear, count = f"{metrics['mlp_rmse']:.3f}", f"{metrics['linear_rmse']:.3f}", f"{rows:,}"
+    en, ko = (change_words(metrics["mlp_rmse"], metrics["linear_rmse"], higher_is_better=False, lang=lang)
+              for lang in ("en", "ko"))
+    judged = (f"{folds}-fold cross-validation", f"{folds}-fold 교차 검증") if folds else (
+        "a held-out 20% split", "따로 떼어 둔 20% 데이터")
+    return [Note(f"Judged by {judged[0]}: MLP RMSE {mlp} vs linear {linear} {unit}: {en} than linear regression.",
+                 f"평가: {judged[1]}. MLP RMSE {mlp} 대 선형 회귀 {linear} {unit}: 선형 회귀 대비 {ko}."),
+            Note("Features and target are standardised with statistics of the training rows only.",
+                 "입력 특성과 목표값은 학습 행의 통계만으로 표준화했습니다."),
+            Note(f"The saved model (for `layerlab predict`) learned from {count} rows"
+                 + (" after cross-validation had judged the recipe." if folds else "."),
+                 f"저장된 모델(`layerlab predict`용)은 {count}개 행으로 학습했습니다"
+                 + (" (교차 검증으로 방법을 평가한 뒤)." if folds else "."))]

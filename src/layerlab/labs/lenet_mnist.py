@@ -20,7 +20,8 @@ from layerlab.data.transforms import float_normalize
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import accuracy_note
 from layerlab.models import get_model
 from layerlab.viz.model import model_figures
 from layerlab.viz.reports import classification_figures
@@ -28,15 +29,15 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class LenetMnistConfig(LabConfig):
-    dataset: str = "mnist"         # mnist | fashion-mnist
-    activation: str = "relu"       # the paper: tanh
-    pool: str = "max"              # the paper: avg (subsampling)
+    dataset: str = option("mnist", "mnist | fashion-mnist")
+    activation: str = option("relu", "hidden-layer activation (the paper: tanh)", choices=("tanh", "relu", "sigmoid"))
+    pool: str = option("max", "pooling (the paper: avg, its subsampling)", choices=("max", "avg"))
     epochs: int = 4
     batch_size: int = 128
-    lr: float = 3e-3               # the peak rate of the one-cycle schedule
-    optimizer: str = "adam"
-    schedule: str = "one-cycle"
-    val_fraction: float = 0.1      # held out from the training split, for the validation curve
+    lr: float = option(3e-3, "the peak rate of the one-cycle schedule")
+    optimizer: str = option("adam", "optimizer name (layerlab list optimizers)")
+    schedule: str = option("one-cycle", "learning-rate schedule (layerlab list schedules)")
+    val_fraction: float = option(0.1, "held out from the training split, for the validation curve")
 
 
 @register_lab("lenet-mnist", config=LenetMnistConfig, title="LeNet-5 on MNIST: the first convolutional network",
@@ -68,10 +69,14 @@ def lenet_mnist(cfg: LenetMnistConfig, run: RunDir) -> LabResult:
     image, _ = transform(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
     figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
     conv1 = sum(p.numel() for p in model.features[0].parameters())  # 6·(1·5·5) + 6 = 156
-    notes = [f"Padding {overrides['padding']} on conv1 makes a {height}x{width} image act like 32x32; "
-             f"the model still has {table.total_params:,} parameters (per layer in summary.txt).",
-             f"conv1 holds {conv1:,} numbers: 6 filters of 5x5 (+ biases), shared across the whole image.",
-             f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
+    pad, params = overrides["padding"], f"{table.total_params:,}"
+    notes = [Note(f"Padding {pad} on conv1 makes a {height}x{width} image act like 32x32; "
+                  f"the model still has {params} parameters (per layer in summary.txt).",
+                  f"conv1의 패딩 {pad}로 {height}x{width} 이미지가 32x32처럼 동작합니다; "
+                  f"모델의 파라미터는 그대로 {params}개입니다 (층별 내역은 summary.txt)."),
+             Note(f"conv1 holds {conv1:,} numbers: 6 filters of 5x5 (+ biases), shared across the whole image.",
+                  f"conv1의 숫자는 {conv1:,}개: 6개의 5x5 필터(+ 편향)를 이미지 전체에서 공유합니다."),
+             accuracy_note(metrics["test_accuracy"], len(test))]
     card = ModelCard(model="lenet5", overrides=overrides, input_shape=(channels, height, width),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
                      data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))

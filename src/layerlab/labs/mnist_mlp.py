@@ -15,21 +15,22 @@ from layerlab.data.transforms import float_normalize
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import accuracy_note
 from layerlab.models import get_model
 from layerlab.viz.reports import classification_figures
 
 
 @dataclass(frozen=True)
 class MnistMlpConfig(LabConfig):
-    dataset: str = "mnist"         # mnist | fashion-mnist | digits (bundled, 8x8)
-    hidden: int = 64               # the course's hidden layer
+    dataset: str = option("mnist", "mnist | fashion-mnist | digits (bundled, 8x8)")
+    hidden: int = option(64, "the course's hidden layer")
     epochs: int = 5
     batch_size: int = 64
-    lr: float = 3e-3               # the peak rate of the one-cycle schedule
-    optimizer: str = "adam"
-    schedule: str = "one-cycle"    # warm up, then anneal: more accuracy from the same 5 epochs
-    val_fraction: float = 0.1      # held out from the training split, for the validation curve
+    lr: float = option(3e-3, "the peak rate of the one-cycle schedule")
+    optimizer: str = option("adam", "optimizer name (layerlab list optimizers)")
+    schedule: str = option("one-cycle", "warm up, then anneal: more accuracy from the same 5 epochs")
+    val_fraction: float = option(0.1, "held out from the training split, for the validation curve")
 
 
 @register_lab("mnist-mlp", config=MnistMlpConfig, title="MNIST with a 784-64-10 perceptron",
@@ -60,9 +61,12 @@ def mnist_mlp(cfg: MnistMlpConfig, run: RunDir) -> LabResult:
     metrics = evaluate(model, test, loss="cross_entropy", transform=transform, prefix="test_")
     figures, numbers = classification_figures(model, test, run, history=history, transform=transform)
     steps = -(-len(train) // cfg.batch_size)
-    notes = [f"{len(train):,} training images in batches of {cfg.batch_size}: {steps} iterations make one epoch.",
-             f"The model has {table.total_params:,} parameters (per layer in summary.txt).",
-             f"Test accuracy {metrics['test_accuracy']:.4f} on {len(test):,} images never seen in training."]
+    images, params = f"{len(train):,}", f"{table.total_params:,}"
+    notes = [Note(f"{images} training images in batches of {cfg.batch_size}: {steps} iterations make one epoch.",
+                  f"학습 이미지 {images}장을 배치 {cfg.batch_size}장씩: {steps}번 반복하면 한 에포크입니다."),
+             Note(f"The model has {params} parameters (per layer in summary.txt).",
+                  f"모델의 파라미터는 {params}개입니다 (층별 내역은 summary.txt)."),
+             accuracy_note(metrics["test_accuracy"], len(test))]
     card = ModelCard(model="mlp", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
                      data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))

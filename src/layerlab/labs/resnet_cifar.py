@@ -29,7 +29,7 @@ from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.compare import plot_runs
 from layerlab.viz.model import model_figures
@@ -40,20 +40,20 @@ DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}  # blocks per stage
 
 @dataclass(frozen=True)
 class ResnetCifarConfig(LabConfig):
-    dataset: str = "cifar10"
-    width: int = 16                # channels of layer1 (x2 per stage); 64 = the paper's ResNet-18
-    depth: int = 18                # 18 or 34: the paper's gap between plain and residual grows with depth
-    skip: bool = True              # --no-skip: blocks output ReLU(F(x)), no shortcuts at all
-    compare: bool = False          # train with and without skips, same seed and budget, one figure
-    train_size: int = 0            # use only this many training images (0: all 45,000)
+    dataset: str = option("cifar10", "cifar10, or another registered image dataset (layerlab data list)")
+    width: int = option(16, "channels of layer1 (x2 per stage); 64 = the paper's ResNet-18")
+    depth: int = option(18, "18 or 34: the paper's gap between plain and residual grows with depth")
+    skip: bool = option(True, "--no-skip: blocks output ReLU(F(x)), no shortcuts at all")
+    compare: bool = option(False, "train with and without skips, same seed and budget, one figure")
+    train_size: int = option(0, "use only this many training images (0: all 45,000)")
     epochs: int = 15
     batch_size: int = 128
-    lr: float = 0.1                # the peak rate of the one-cycle schedule
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    val_fraction: float = 0.1
-    amp: bool = True               # bf16 autocast: ~2x faster convs on CPUs with AVX-512 BF16
-    channels_last: bool = True     # NHWC convolutions train faster on a CPU: benchmarks/cnn_throughput.py
+    lr: float = option(0.1, "the peak rate of the one-cycle schedule")
+    weight_decay: float = option(5e-4, "L2 penalty on the weights")
+    label_smoothing: float = option(0.1, "share of each target spread over the other classes")
+    val_fraction: float = option(0.1, "share of the training images held out for the validation curve")
+    amp: bool = option(True, "bf16 autocast: ~2x faster convs on CPUs with AVX-512 BF16")
+    channels_last: bool = option(True, "NHWC convolutions train faster on a CPU: benchmarks/cnn_throughput.py")
 
 
 @register_lab("resnet-cifar", config=ResnetCifarConfig, title="ResNet-18 on CIFAR-10: the skip connection",

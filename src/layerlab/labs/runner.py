@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from layerlab.engine.card import ModelCard
 from layerlab.files import atomic_write_text
 from layerlab.engine.run import RunDir, read_runs, seed_everything
 from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
-from layerlab.labs.base import LABS, LabResult
+from layerlab.labs.base import LABS, option_help
+from layerlab.labs.reporting import LabRun, render_report
 
 
 def make_config(cfg_type: type, overrides: dict[str, Any]) -> Any:
@@ -25,6 +27,11 @@ def make_config(cfg_type: type, overrides: dict[str, Any]) -> Any:
     if unknown:
         raise LayerlabError(f"unknown option {unknown[0]!r}; this lab takes {', '.join(sorted(hints))}")
     values = {key: coerce(value, hints[key], key) for key, value in overrides.items()}
+    for key, value in values.items():
+        choices = option_help(cfg_type, key)[1]
+        if choices and value not in choices:
+            allowed = ", ".join(choices[:-1]) + " or " + choices[-1]
+            raise LayerlabError(f"--{key.replace('_', '-')} must be {allowed}; got {value!r}")
     return dataclasses.replace(cfg_type(), **values)
 
 
@@ -51,22 +58,35 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     return converted
 
 
-def run_lab(name: str, overrides: dict[str, Any] | None = None, *, out: str | Path = "runs") -> dict[str, Any]:
-    """Run a lab in a fresh run folder; returns the JSON-able outcome (lab, run_dir, metrics, ...)."""
+def run_lab(name: str, overrides: dict[str, Any] | None = None, *, out: str | Path = "runs",
+            announce: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """Run a lab in a fresh run folder; returns the JSON-able outcome (lab, run_dir, metrics, ...).
+
+    `announce(run_dir)` is called once the folder exists (the CLI prints it). The folder's paths
+    are absolute (its own, and --data-dir's), so its files mean the same from any folder.
+    A start that fails before the lab wrote anything removes the folder again.
+    """
     entry = LABS.get(name)
     cfg = make_config(entry.meta["config"], overrides or {})
-    run = RunDir.create(Path(out), name, dataclasses.asdict(cfg))
-    return _execute(name, cfg, run)
+    if cfg.data_dir:
+        cfg = dataclasses.replace(cfg, data_dir=str(Path(cfg.data_dir).expanduser().absolute()))
+    run = LabRun.create(Path(os.path.abspath(out)), name, dataclasses.asdict(cfg))
+    try:
+        return _execute(name, cfg, run, announce)
+    except Exception as exc:   # a failed start, e.g. missing data: no empty run folder stays behind
+        if ending(exc)[0] == "failed":
+            run.remove_if_unused()
+        raise
 
 
-def resume_lab(run_dir: str | Path) -> dict[str, Any]:
+def resume_lab(run_dir: str | Path, *, announce: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Continue a killed run from its last checkpoint, with the config it was started with."""
-    run = RunDir.open(run_dir)
+    run = LabRun.open(os.path.abspath(run_dir))
     saved = run.config
     entry = LABS.get(saved.get("lab", ""))
     cfg = make_config(entry.meta["config"], saved.get("config", {}))
     run.mark_resumed()
-    return _execute(entry.name, cfg, run)
+    return _execute(entry.name, cfg, run, announce)
 
 
 def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
@@ -84,9 +104,11 @@ def ending(exc: BaseException) -> tuple[str, str | None]:
     return "diverged" if isinstance(exc, DivergenceError) else "failed", (text.splitlines() or [""])[0]
 
 
-def _execute(name: str, cfg: Any, run: RunDir) -> dict[str, Any]:
+def _execute(name: str, cfg: Any, run: RunDir, announce: Callable[[Path], None] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     try:
+        if announce is not None:       # inside: a Ctrl-C right after the folder is printed is recorded too
+            announce(run.path)
         outcome = _run_and_report(name, cfg, run, start)
     except BaseException as exc:   # record how the run ended, then let the exception go on unchanged
         status, error = ending(exc)
@@ -106,13 +128,14 @@ def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str,
     if result.card is not None:
         result.card.save(run.path / "model.json")
         _record_inputs(run, result.card)
-    epochs = len(result.history) if result.history is not None else 0
-    outcome = {"lab": name, "run_dir": str(run.path), "epochs": epochs, "seconds": round(seconds, 2),
+    trained = result.trained or {"epochs": len(result.history) if result.history is not None else 0}
+    run.record("trained", trained)   # what was trained, which early stopping can make fewer than asked
+    outcome = {"lab": name, "run_dir": str(run.path), **trained, "smoke_run": cfg.quick, "seconds": round(seconds, 2),
                **{k: _round(v) for k, v in result.metrics.items()}}
     if result.tables:
         outcome["tables"] = result.tables
     run.write_json("result.json", outcome)
-    atomic_write_text(run.path / "report.md", render_report(entry, cfg, run, result, seconds))
+    atomic_write_text(run.path / "report.md", render_report(entry, cfg, result, seconds=seconds, trained=trained))
     return outcome
 
 
@@ -124,44 +147,5 @@ def _record_inputs(run: RunDir, card: ModelCard) -> None:
                                  "target_std": card.target_std})
 
 
-def render_report(entry: Any, cfg: Any, run: RunDir, result: LabResult, seconds: float) -> str:
-    lines = [f"# {entry.meta['title']}", "", f"Course unit: {entry.meta['unit']}  ", f"Lab: `{entry.name}` · "
-             f"run time {seconds:.1f} s · seed {cfg.seed}", "", "## Results", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in result.metrics.items()]
-    if result.notes:
-        lines += ["", "## What to notice", ""] + [f"- {note}" for note in result.notes]
-    for title, rows in result.tables.items():
-        lines += ["", f"## {title}", ""] + _markdown_table(rows)
-    if result.history is not None and len(result.history):
-        lines += ["", "## Training history", ""] + _markdown_table(result.history.epochs)
-    if result.figures:
-        lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in result.figures]
-    if result.summary is not None:
-        lines += ["", "## Model", "", f"{result.summary.total_params:,} parameters; per layer in `summary.txt`."]
-    lines += ["", "## Configuration", "", "```json", _json(dataclasses.asdict(cfg)), "```", ""]
-    return "\n".join(lines)
-
-
-def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    out += ["| " + " | ".join(_fmt(row.get(k, "")) for k in keys) + " |" for row in rows]
-    return out
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    return str(value)
-
-
 def _round(value: Any) -> Any:
     return round(value, 6) if isinstance(value, float) else value
-
-
-def _json(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, indent=2, sort_keys=True)

@@ -24,7 +24,7 @@ from layerlab.engine.bleu import corpus_bleu
 from layerlab.engine.sequence_predictors import translation_card
 from layerlab.engine.translate import beam_translate, greedy_translate
 from layerlab.errors import LayerlabError
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.seq2seq import Seq2Seq
 from layerlab.tasks import TeacherForcing
@@ -35,18 +35,18 @@ from layerlab.viz.translation import plot_attention, plot_compared_histories
 class Seq2SeqAttentionConfig(LabConfig):
     epochs: int = 20
     batch_size: int = 32
-    lr: float = 2e-3                # Adam
-    reverse: bool = False           # English -> Korean instead of Korean -> English
-    max_tokens: int = 10            # keep pairs whose sides have at most this many tokens (speed)
-    min_freq: int = 1               # rarer words become <unk>
-    embedding_dim: int = 64
-    hidden_size: int = 128
-    dropout: float = 0.3
-    clip_grad_norm: float = 1.0     # recurrent nets: an occasional huge gradient would undo training
-    compare: bool = True            # also train the same model without attention
-    beam: int = 1                   # 1: greedy decoding; more: beam search keeping that many translations
-    heatmaps: int = 4
-    examples: int = 8
+    lr: float = option(2e-3, "learning rate of Adam")
+    reverse: bool = option(False, "English -> Korean instead of Korean -> English")
+    max_tokens: int = option(10, "keep pairs whose sides have at most this many tokens (speed)")
+    min_freq: int = option(1, "rarer words become <unk>")
+    embedding_dim: int = option(64, "size of each word's embedding vector")
+    hidden_size: int = option(128, "GRU hidden units of encoder and decoder")
+    dropout: float = option(0.3, "dropout on the embeddings and outputs")
+    clip_grad_norm: float = option(1.0, "recurrent nets: an occasional huge gradient would undo training")
+    compare: bool = option(True, "also train the same model without attention")
+    beam: int = option(1, "1: greedy decoding; more: beam search keeping that many translations")
+    heatmaps: int = option(4, "attention heatmaps drawn for the report")
+    examples: int = option(8, "example translations listed in the report")
 
 
 MODELS = {"attention": "seq2seq-attention", "no attention": "seq2seq"}

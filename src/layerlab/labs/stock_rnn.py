@@ -25,7 +25,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.curves import plot_history, plot_lines
 
@@ -35,15 +35,15 @@ TIE_PCT = 1.0   # within ±1% of persistence's RMSE counts as a tie: smaller gap
 
 @dataclass(frozen=True)
 class StockRnnConfig(LabConfig):
-    cell: str = "all"            # rnn | lstm | gru | all (train the three and compare)
-    target: str = "change"       # change: today + predicted change | level: the price itself
-    window: int = 30             # days of history per prediction
-    hidden_size: int = 64
-    epochs: int = 100            # an upper bound: early stopping usually ends sooner
-    patience: int = 15           # epochs without a better validation loss before stopping
+    cell: str = option("all", "rnn | lstm | gru | all (train the three and compare)", choices=("rnn", "lstm", "gru", "all"))
+    target: str = option("change", "change: today + predicted change | level: the price itself", choices=("change", "level"))
+    window: int = option(30, "days of history per prediction")
+    hidden_size: int = option(64, "hidden units of the recurrent cell")
+    epochs: int = option(100, "an upper bound: early stopping usually ends sooner")
+    patience: int = option(15, "epochs without a better validation loss before stopping")
     batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01   # AdamW's customary decoupled decay, stated so the run's config records it
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(0.01, "AdamW's customary decoupled decay, stated so the run's config records it")
 
 
 def dollar_errors(predicted: Tensor, true: Tensor) -> dict[str, float]:
@@ -132,20 +132,27 @@ def _card(best: str, cfg: StockRnnConfig, test: TensorData) -> ModelCard:
                      target_mean=low, target_std=span, extra={"scaler": scaler, "test_dates": test.meta["dates"]})
 
 
-def _notes(rows: list[dict], cfg: StockRnnConfig, best: str, period: str) -> list[str]:
-    base = rows[-1]
-    notes = [f"Test period {period}: persistence (tomorrow = today) misses by ${base['test_rmse']:.2f} RMSE, "
-             f"${base['test_mae']:.2f} MAE."]
+def _notes(rows: list[dict], cfg: StockRnnConfig, best: str, period: str) -> list[Note]:
+    rmse, mae = f"${rows[-1]['test_rmse']:.2f}", f"${rows[-1]['test_mae']:.2f}"
+    notes = [Note(f"Test period {period}: persistence (tomorrow = today) misses by {rmse} RMSE, {mae} MAE.",
+                  f"테스트 기간 {period}: 어제 값 그대로(내일 = 오늘) 예측의 오차는 RMSE {rmse}, MAE {mae}.")]
     for r in rows[:-1]:
-        pct = r["rmse_vs_persistence_pct"]
-        verdict = "beats" if pct < -TIE_PCT else "LOSES TO" if pct > TIE_PCT else f"ties with (within {TIE_PCT:g}%)"
-        notes.append(f"{r['model'].upper()}: ${r['test_rmse']:.2f} RMSE, ${r['test_mae']:.2f} MAE: {verdict} "
-                     f"persistence ({pct:+.2f}% RMSE).")
+        pct, name = f"{r['rmse_vs_persistence_pct']:+.2f}", r["model"].upper()
+        rmse, mae = f"${r['test_rmse']:.2f}", f"${r['test_mae']:.2f}"
+        verdict = (("beats", "보다 나음") if r["rmse_vs_persistence_pct"] < -TIE_PCT else ("LOSES TO", "보다 못함")
+                   if r["rmse_vs_persistence_pct"] > TIE_PCT else (f"ties with (within {TIE_PCT:g}%)", f"과 비김 ({TIE_PCT:g}% 이내)"))
+        notes.append(Note(f"{name}: {rmse} RMSE, {mae} MAE: {verdict[0]} persistence ({pct}% RMSE).",
+                          f"{name}: RMSE {rmse}, MAE {mae}: 어제 값 그대로 예측{verdict[1]} (RMSE {pct}%)."))
     if not any(r["rmse_vs_persistence_pct"] < -TIE_PCT for r in rows[:-1]):
-        notes.append("No model beats persistence by more than noise: the day's change is mostly unpredictable from "
-                     "30 past closes, so the best a model learns is 'about no change'. That is the lesson, not a "
-                     "bug: always compare a forecast with the naive one.")
-    notes.append(f"Models predict the {cfg.target}{' from today' if cfg.target == 'change' else ''}; the scaler "
-                 f"was fitted on training days only; `layerlab predict` uses the {best.upper()} (best validation "
-                 f"RMSE) on CSV rows day_1..day_{cfg.window} (dollars, oldest first).")
+        notes.append(Note("No model beats persistence by more than noise: the day's change is mostly unpredictable from "
+                          "30 past closes, so the best a model learns is 'about no change'. That is the lesson, not a "
+                          "bug: always compare a forecast with the naive one.",
+                          "어떤 모델도 잡음 이상으로 어제 값 그대로 예측을 이기지 못합니다: 하루의 변화는 지난 30일 종가로 "
+                          "거의 예측할 수 없어서, 모델이 배울 수 있는 최선은 '거의 변화 없음'입니다. 버그가 아니라 이것이 "
+                          "교훈입니다: 예측은 언제나 가장 단순한 예측과 비교하세요."))
+    what = ("the change from today", "오늘 대비 변화량을") if cfg.target == "change" else ("the level", "가격 자체를")
+    notes.append(Note(f"Models predict {what[0]}; the scaler was fitted on training days only; `layerlab predict` uses "
+                      f"the {best.upper()} (best validation RMSE) on CSV rows day_1..day_{cfg.window} (dollars, oldest first).",
+                      f"모델은 {what[1]} 예측합니다; 스케일러는 학습 기간의 날만으로 맞췄습니다; `layerlab predict`는 검증 "
+                      f"RMSE가 가장 좋은 {best.upper()} 모델을 CSV 행 day_1..day_{cfg.window} (달러, 오래된 날부터)에 씁니다."))
     return notes

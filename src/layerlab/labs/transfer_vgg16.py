@@ -14,6 +14,11 @@ Why cat vs dog: they are the two CIFAR-10 classes a net confuses most, so 200 im
 few to learn them from scratch, while the 8 source classes hold four other animals whose
 features (fur, eyes, legs) carry over. Both nets get the same seed, data and fine-tuning budget;
 accuracy is measured on all 2,000 cat and dog test images.
+Your own images: `--dataset image-folder --data-dir DIR` (DIR/train/<class>/, optional val/ and
+test/; see the classify-images lab) makes the folder's classes the new task, at `--size` (default:
+the model's input size, 32 for cifar-vgg). Without --weights, cifar-vgg is then pretrained on all
+ten CIFAR-10 classes (found in the usual places, or `--source-dir`) before it transfers.
+
 Expected (defaults, seed 0): pretraining reaches about 0.86 on the 8 source classes; cat vs dog
 test accuracy: transfer about 0.64 vs about 0.59 from scratch (features frozen, the default), and
 about 0.68 with `--unfreeze-last`.
@@ -22,21 +27,24 @@ about 0.68 with `--unfreeze-last`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from layerlab.data import get_dataset, train_val_split
+from layerlab.data.images import find_images, folder_splits
 from layerlab.data.tensors import TensorData, select_classes
-from layerlab.data.transforms import augment_pipeline, eval_pipeline
+from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.engine.run import seed_everything
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models import get_model
+from layerlab.models.registry import MODELS
 from layerlab.models.pretrained import IMAGENET_URLS, load_pretrained
 from layerlab.models.transfer import freeze_features, last_block, replace_head, unfreeze
 from layerlab.viz.compare import plot_runs
@@ -46,21 +54,24 @@ from layerlab.viz.reports import classification_figures
 
 @dataclass(frozen=True)
 class TransferVgg16Config(LabConfig):
-    weights: str = ""                 # "": the offline demonstration; "imagenet"; or a weights file
-    model: str = "vgg16"              # the architecture of --weights; "cifar-vgg" is the small net below
-    classes: tuple[str, ...] = ("cat", "dog")  # the new task; the demonstration pretrains on the rest
-    per_class: int = 100              # training images per new class
-    unfreeze_last: bool = False       # also fine-tune the last conv block
-    dropout: float = 0.5              # before the new head
-    baseline: bool = True             # also train the same net from scratch, same budget
-    widths: tuple[int, ...] = (32, 64, 128)  # cifar-vgg: each basic block's channels
-    hidden: int = 256                 # cifar-vgg: the hidden FC layer
-    pretrain_epochs: int = 6          # the demonstration's pretraining on the source classes
-    epochs: int = 30                  # fine-tuning epochs (4 steps each with 200 images)
+    weights: str = option("", "'': the offline demonstration; 'imagenet'; or a weights file")
+    model: str = option("vgg16", "the architecture of --weights; 'cifar-vgg' is the small net below")
+    dataset: str = option("cifar10", "cifar10: the demonstration; image-folder: yours", choices=("cifar10", "image-folder"))
+    classes: tuple[str, ...] = option(("cat", "dog"), "cifar10: the new task (the rest pretrain); image-folder: ignored")
+    per_class: int = option(100, "cifar10: training images per new class")
+    size: int = option(0, "image-folder: resize to SIZE x SIZE (0: the model's input size)")
+    source_dir: str = option("", "image-folder without --weights: where CIFAR-10 is ('': the usual places)")
+    unfreeze_last: bool = option(False, "also fine-tune the last conv block")
+    dropout: float = option(0.5, "dropout before the new head")
+    baseline: bool = option(True, "also train the same net from scratch, same budget")
+    widths: tuple[int, ...] = option((32, 64, 128), "cifar-vgg: each basic block's channels")
+    hidden: int = option(256, "cifar-vgg: the hidden FC layer")
+    pretrain_epochs: int = option(6, "the demonstration's pretraining on the source classes")
+    epochs: int = option(30, "fine-tuning epochs (4 steps each with 200 images)")
     batch_size: int = 50
-    lr: float = 1e-3                  # Adam, fine-tuning and from scratch alike
-    amp: bool = True                  # bf16 autocast
-    channels_last: bool = True
+    lr: float = option(1e-3, "learning rate of Adam, fine-tuning and from scratch alike")
+    amp: bool = option(True, "bf16 autocast: faster on a CPU with AVX-512 BF16")
+    channels_last: bool = option(True, "NHWC memory layout: faster convolutions on a CPU")
 
 
 @register_lab("transfer-vgg16", config=TransferVgg16Config, title="Transfer learning: a pretrained VGG on new classes",
@@ -68,58 +79,91 @@ class TransferVgg16Config(LabConfig):
               metric="test_accuracy", higher_is_better=True)
 def transfer_vgg16(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
     # 1. Data: the new task's few training images and all its test images; the source task is the rest
+    if cfg.dataset == "image-folder":
+        return _own_images(cfg, run)
     train = get_dataset("cifar10", split="train", root=cfg.data_dir or None)
     test = get_dataset("cifar10", split="test", root=cfg.data_dir or None)
-    mean, std = train.meta["mean"], train.meta["std"]
     missing = sorted(set(cfg.classes) - set(train.classes))
     if missing or len(cfg.classes) < 2:
         raise LayerlabError(f"--classes needs 2+ of {', '.join(train.classes)}; got {','.join(cfg.classes)}")
     per_class = min(cfg.per_class, 10) if cfg.quick else cfg.per_class
     target_train = select_classes(train, cfg.classes, per_class, cfg.seed)
     target_test = select_classes(test, cfg.classes)
+    return _transfer(cfg, run, train, target_train, target_test, others=tuple(c for c in train.classes if c not in cfg.classes),
+                     task=f"{' vs '.join(cfg.classes)} from {per_class} images per class", dataset="cifar10",
+                     test_name="test")
+
+
+def _own_images(cfg: TransferVgg16Config, run: RunDir) -> LabResult:
+    """The user's folder is the new task; CIFAR-10 (all ten classes) is the source when no --weights are given."""
+    arch = cfg.model if cfg.weights else "cifar-vgg"
+    shape = (3, 32, 32) if arch == "cifar-vgg" else MODELS.get(arch).meta["input_shape"]
+    size = (cfg.size, cfg.size) if cfg.size else tuple(shape[1:])
+    root = find_images(Path(cfg.data_dir) if cfg.data_dir else None)
+    target_train, target_val, target_test, _ = folder_splits(root, size=size, channels=3, seed=cfg.seed)
+    target_test, test_name = (target_test, "test") if target_test is not None else (target_val, "val")
+    if cfg.quick:
+        target_train, target_test = target_train.subset(slice(0, 32)), target_test.subset(slice(0, 32))
+    if not cfg.weights and size != (32, 32):
+        raise LayerlabError(f"the CIFAR-10 pretraining is at 32x32: leave --size unset or 32 (got {cfg.size}), or give --weights")
+    source = None if cfg.weights else get_dataset("cifar10", split="train", root=cfg.source_dir or None)
+    return _transfer(cfg, run, source, target_train, target_test, others=source.classes if source is not None else (),
+                     task=f"{Path(str(root)).name}: {', '.join(target_train.classes)}", dataset="image-folder",
+                     test_name=test_name, data_dir=str(root))
+
+
+def _transfer(cfg: TransferVgg16Config, run: RunDir, train: TensorData | None, target_train: TensorData,
+              target_test: TensorData, *, others: tuple[str, ...], task: str, dataset: str, test_name: str,
+              data_dir: str | None = None) -> LabResult:
+    mean, std = (train.meta["mean"], train.meta["std"]) if train is not None else channel_stats(target_train)
+    classes = target_train.classes
     augment = augment_pipeline(mean, std, channels_last=cfg.channels_last)
     to_eval = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. Pretrained weights: a file, ImageNet, or our own net pretrained on the other classes
-    source, pretrain_metrics, arch = _weights(cfg, train, augment, to_eval, run)
+    source, pretrain_metrics, arch = _weights(cfg, train, others, augment, to_eval, run)
     # 3. Transfer: load, replace the head, freeze the features, fine-tune on the few new images
     budget = {"optimizer": "adam", "lr": cfg.lr, "epochs": 2 if cfg.quick else cfg.epochs,
               "batch_size": cfg.batch_size, "amp": cfg.amp, "channels_last": cfg.channels_last, "device": cfg.device,
               "seed": cfg.seed, "transform": augment, "eval_transform": to_eval, "progress": cfg.progress}
     seed_everything(cfg.seed)
-    model, name, overrides = _build(cfg, arch, len(cfg.classes))
+    model, name, overrides = _build(cfg, arch, len(classes))
     load_pretrained(model, source, skip_mismatched_head=True)
-    replace_head(model, len(cfg.classes), dropout=cfg.dropout)
+    replace_head(model, len(classes), dropout=cfg.dropout)
     frozen = freeze_features(model)
     if cfg.unfreeze_last:
         frozen -= unfreeze(last_block(model))
     # the test images draw the curves only, logged as test_*: no choice is made from them (no early stopping)
-    history = fit(model, target_train, val=target_test, val_name="test", run=run, stage="main", **budget)
+    history = fit(model, target_train, val=target_test, val_name=test_name, run=run, stage="main", **budget)
     metrics = {**evaluate(model, target_test, transform=to_eval, amp=cfg.amp, prefix="test_"), **pretrain_metrics}
     runs = {"transfer": history.epochs}
     if cfg.baseline:  # 4. The same net from random weights, every layer trainable, same budget
         seed_everything(cfg.seed)
-        scratch, _, _ = _build(cfg, arch, len(cfg.classes))
-        scratch_history = fit(scratch, target_train, val=target_test, val_name="test", run=run, stage="scratch", **budget)
+        scratch, _, _ = _build(cfg, arch, len(classes))
+        scratch_history = fit(scratch, target_train, val=target_test, val_name=test_name, run=run, stage="scratch", **budget)
         metrics["scratch_test_accuracy"] = evaluate(scratch, target_test, transform=to_eval, amp=cfg.amp)["accuracy"]
         runs["from scratch"] = scratch_history.epochs
     # 5. Report
     figures, numbers = classification_figures(model, target_test, run, history=history, transform=to_eval, amp=cfg.amp)
-    figures.append(run.save_figure(plot_runs(runs, keys=("train_loss", "test_accuracy"), title=f"{' vs '.join(cfg.classes)} from {per_class} "
-                                             "images per class: transfer vs from scratch"), "transfer_vs_scratch"))
+    figures.append(run.save_figure(plot_runs(runs, keys=("train_loss", f"{test_name}_accuracy"),
+                                             title=f"{task}: transfer vs from scratch"), "transfer_vs_scratch"))
     image = to_eval(target_test.inputs[:1], target_test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
     figures += model_figures(model, image, run.figures, display=target_test.inputs[0], classes=target_test.classes)
-    table = summary(model, tuple(train.inputs.shape[1:]))
+    table = summary(model, tuple(target_train.inputs.shape[1:]))
     notes = [f"Weights: {source}. Frozen {frozen:,} of {table.total_params:,} parameters"
-             f"{' (last block unfrozen)' if cfg.unfreeze_last else ''}; the new head has {len(cfg.classes)} outputs.",
-             f"{len(target_train)} training images; accuracy on all {len(target_test):,} test images of "
-             f"{', '.join(cfg.classes)}: transfer {metrics['test_accuracy']:.4f}"
+             f"{' (last block unfrozen)' if cfg.unfreeze_last else ''}; the new head has {len(classes)} outputs.",
+             f"{len(target_train)} training images; accuracy on all {len(target_test):,} {test_name} images of "
+             f"{', '.join(classes)}: transfer {metrics['test_accuracy']:.4f}"
              + (f", from scratch {metrics['scratch_test_accuracy']:.4f}" if cfg.baseline else "") + f" (seed {cfg.seed})."]
-    card = ModelCard(model=name, overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
-                     classes=tuple(cfg.classes), mean=mean, std=std, dataset="cifar10",
-                     data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
+    if test_name != "test":
+        notes.append("There is no test/ folder: the accuracy is measured on the validation images the curves show.")
+    card = ModelCard(model=name, overrides=overrides, input_shape=tuple(target_train.inputs.shape[1:]),
+                     classes=tuple(classes), mean=mean, std=std, dataset=dataset,
+                     data_dir=data_dir or cfg.data_dir or None, data_source=target_train.meta.get("source"),
+                     test_split="test" if test_name == "test" else "")
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()]}
+    title = f"Transfer learning: a pretrained VGG on {task.split(':')[0]}" if dataset == "image-folder" else ""
     return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, tables=tables,
-                     figures=figures)
+                     figures=figures, title=title)
 
 
 def _build(cfg: TransferVgg16Config, arch: str, num_classes: int) -> tuple[nn.Module, str, dict[str, Any]]:
@@ -131,7 +175,7 @@ def _build(cfg: TransferVgg16Config, arch: str, num_classes: int) -> tuple[nn.Mo
     return get_model("cifar-cnn", **overrides), "cifar-cnn", overrides
 
 
-def _weights(cfg: TransferVgg16Config, train: TensorData, augment: Any, to_eval: Any,
+def _weights(cfg: TransferVgg16Config, train: TensorData | None, others: tuple[str, ...], augment: Any, to_eval: Any,
              run: RunDir) -> tuple[str, dict[str, float], str]:
     """(weights source, pretraining metrics, architecture): the user's weights, or pretrain cifar-vgg here."""
     if cfg.weights == "imagenet":
@@ -140,7 +184,7 @@ def _weights(cfg: TransferVgg16Config, train: TensorData, augment: Any, to_eval:
         return IMAGENET_URLS[cfg.model], {}, cfg.model
     if cfg.weights:
         return cfg.weights, {}, cfg.model
-    others = tuple(c for c in train.classes if c not in cfg.classes)
+    assert train is not None   # no --weights: the source task's images were read
     source = select_classes(train, others)
     if cfg.quick:
         source = source.subset(slice(0, None, max(1, len(source) // 1000)))

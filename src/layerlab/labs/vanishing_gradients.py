@@ -38,7 +38,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.inspect.gradients import layer_gradient_norms
-from layerlab.labs.base import LabConfig, LabResult, register_lab
+from layerlab.labs.base import LabConfig, LabResult, option, register_lab
 from layerlab.models.mlp import INITS, seeded_mlp
 from layerlab.viz.compare import plot_runs
 from layerlab.viz.depth import plot_layer_gradients
@@ -48,16 +48,16 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 @dataclass(frozen=True)
 class VanishingGradientsConfig(LabConfig):
-    dataset: str = "mnist"
-    layers: int = 15                        # Linear layers: layers - 1 hidden ones of `width` units, then the output
-    width: int = 128
-    activations: tuple[str, ...] = ACTIVATIONS
-    init: str = "gain"                      # "gain": N(0, gain²/fan_in) per activation; "torch": nn.Linear's default
+    dataset: str = option("mnist", "the image dataset (layerlab data list)")
+    layers: int = option(15, "Linear layers: layers - 1 hidden ones of `width` units, then the output")
+    width: int = option(128, "hidden units of every hidden layer")
+    activations: tuple[str, ...] = option(ACTIVATIONS, "the activations compared, each in its own net")
+    init: str = option("gain", "'gain': N(0, gain²/fan_in) per activation; 'torch': nn.Linear's default", choices=("gain", "torch"))
     epochs: int = 3
     batch_size: int = 128
     lr: float = 0.05
-    momentum: float = 0.9
-    probe_size: int = 512                   # training images whose per-layer gradient is measured
+    momentum: float = option(0.9, "SGD momentum")
+    probe_size: int = option(512, "training images whose per-layer gradient is measured")
 
 
 def shrink_per_layer(norms: list[float]) -> float:

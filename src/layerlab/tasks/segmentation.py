@@ -10,7 +10,7 @@ covers; `layerlab eval RUN_DIR` scores the saved weights on the run's held-out b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from layerlab.engine.metrics import MeanIoU, MeanLoss, Metric, PixelAccuracy
 from layerlab.engine.predictors import PredictOptions, register_predictor
 from layerlab.engine.segmentation_metrics import AdaptedRandF, ClassIoU, Dice, PixelError
 from layerlab.errors import LayerlabError
+from layerlab.models.fcn import FCN
 from layerlab.models.unet import UNet
 
 OVERLAY = [(0, 0, 0), (255, 40, 40), (40, 200, 255), (255, 220, 0), (80, 255, 80)]   # tint per class; 0 untinted
@@ -42,27 +43,37 @@ def segmentation_metrics(*, num_classes: int = 2, positive: int = 1, name: str =
             "mean_iou": MeanIoU(num_classes=num_classes), "pixel_error": PixelError(class_index=positive)}
 
 
+def class_metrics(classes: Sequence[str]) -> dict[str, Metric]:
+    """What a many-class segmentation is scored by (the FCN paper's numbers): the mean loss, mean IoU over
+    every class (background included, as the paper's mean IU), pixel accuracy, then each other class's IoU."""
+    # the two after the loss are the ones the training curves draw (viz.curves.plot_history)
+    return {"loss": MeanLoss(), "mean_iou": MeanIoU(num_classes=len(classes)), "pixel_accuracy": PixelAccuracy(),
+            **{f"{name}_iou": ClassIoU(class_index=i) for i, name in enumerate(classes) if i > 0}}
+
+
 def _metrics_of(card: ModelCard) -> dict[str, Metric]:
+    if card.extra.get("scored_by") == "classes":
+        return class_metrics(card.classes)
     return segmentation_metrics(num_classes=len(card.classes), **card.extra.get("metrics", {}))
 
 
 def predict_scores(model: nn.Module, inputs: Tensor) -> Tensor:
     """Class scores (B, C, H, W) for normalised images of any size (B, C, H, W).
 
-    "same" U-Nets need sides divisible by 2^depth: the image is mirrored out to the next multiple
-    and the scores cut back. "valid" ones see a mirrored margin as wide as their convs trim
-    (the paper's overlap-tile strategy, here as one tile).
+    "same" U-Nets need sides divisible by 2^depth, FCNs by 32: the image is mirrored out to the
+    next multiple and the scores cut back. "valid" U-Nets see a mirrored margin as wide as their
+    convs trim (the paper's overlap-tile strategy, here as one tile).
     """
-    if not isinstance(model, UNet):                      # a net that takes any size as it is
+    if not isinstance(model, (UNet, FCN)):              # a net that takes any size as it is
         with torch.no_grad():
             return model(inputs).float()
     h, w = inputs.shape[-2:]
-    if model.cfg.padding == "valid":
+    if isinstance(model, UNet) and model.cfg.padding == "valid":
         side = model.input_size_for(max(h, w))          # one square tile whose output covers the image
         margin = (side - model.output_size(side)) // 2
         pad = (margin, side - w - margin, margin, side - h - margin)
     else:
-        multiple = 2**model.cfg.depth
+        multiple = 2**model.cfg.depth if isinstance(model, UNet) else 32     # an FCN's five poolings
         pad = (0, -w % multiple, 0, -h % multiple)
     padded = _mirror(inputs, pad)
     with torch.no_grad():
@@ -115,8 +126,9 @@ def describe_mask(result: dict[str, Any]) -> str:
 def evaluate_masks(model: nn.Module, card: ModelCard) -> dict[str, float]:
     """The held-out block's metrics, from the saved weights, on the split the lab tested."""
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir, **card.extra.get("dataset_options", {}))
-    return evaluate(model, test, loss="cross_entropy", metrics=_metrics_of(card), batch_size=4,
-                    transform=float_normalize(card.mean, card.std), prefix="test_")
+    metrics = evaluate(model, test, loss="cross_entropy", metrics=_metrics_of(card), batch_size=4,
+                       transform=float_normalize(card.mean, card.std), prefix="test_")
+    return {"examples": len(test), **metrics}
 
 
 @register_predictor("segmentation", describe=describe_mask, evaluate=evaluate_masks)

@@ -21,8 +21,10 @@ def show_predictions(images: Tensor, probs: Tensor, targets: Tensor, classes: Se
     """
     n = len(images)
     rows = max(1, math.ceil(n / columns))
-    fig, axes = new_figure(rows, columns, (columns * 1.4, rows * 1.6))
     confidence, predicted = probs.max(dim=1)
+    two_lines = bool((predicted != targets).any())     # a mistake's title has a second line, "true ..."
+    # a row is its image, its title and a clear gap above the titles of the row below
+    fig, axes = new_figure(rows, columns, (columns * 1.4, rows * (2.0 if two_lines else 1.6)))
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:

@@ -22,6 +22,7 @@ from layerlab.engine.run import RunDir
 from layerlab.errors import LayerlabError
 from layerlab.viz.model import draw_model_figures, first_conv, look_inside
 from layerlab.viz.segmentation import visualize_segmentation
+from layerlab.viz.words import say
 
 
 def visualize_run(run_dir: str | Path, *, image: str | Path | None = None, layer: str | None = None,
@@ -78,18 +79,21 @@ def _first_test_image(card: ModelCard) -> tuple[Tensor, Tensor, list[str], str]:
     return pixels, inputs, notes, f"test image 0 of {card.dataset} (true class {label})"
 
 
-def describe_run_view(result: dict[str, Any]) -> str:
-    """The human-readable lines `layerlab viz` prints."""
-    lines = [f"input: {result['input']}"] + [f"  note: {n}" for n in result["notes"]]
+def describe_run_view(result: dict[str, Any], lang: str = "en") -> str:
+    """The human-readable lines `layerlab viz` prints, in `lang` (viz.words)."""
+    def w(text: str) -> str:
+        return say(text, lang)
+
+    lines = [f"{w('input')}: {result['input']}"] + [f"  {w('note')}: {n}" for n in result["notes"]]
     if "top" not in result:   # a segmentation run: feature maps level by level, no class ranking
-        lines += [f"  {name}: {c}@{h}x{w}" for name, (c, h, w) in result["feature_maps"].items()]
-        return "\n".join(lines + ["figures:"] + [f"  {p}" for p in result["figures"]])
+        lines += [f"  {name}: {c}@{h}x{w_}" for name, (c, h, w_) in result["feature_maps"].items()]
+        return "\n".join(lines + [f"{w('figures')}:"] + [f"  {p}" for p in result["figures"]])
     best = result["top"][0]
-    lines.append(f"prediction: {best['class']} ({best['probability']:.3f})   top {len(result['top'])}:")
+    lines.append(f"{w('prediction')}: {best['class']} ({best['probability']:.3f})   top {len(result['top'])}:")
     lines += [f"  {t['class']:<20} {t['probability']:.4f}" for t in result["top"]]
     out_ch, in_ch, kh, kw = result["filters"]
-    lines.append(f"first conv layer {result['first_conv']}: {out_ch} filters of {in_ch}x{kh}x{kw}")
-    maps = ", ".join(f"{name} {c}@{h}x{w}" for name, (c, h, w) in result["feature_maps"].items())
-    lines.append(f"feature maps: {maps}")
-    lines += ["figures:"] + [f"  {p}" for p in result["figures"]]
+    lines.append(f"{w('first conv layer')} {result['first_conv']}: {out_ch} {w('filters of')} {in_ch}x{kh}x{kw}")
+    maps = ", ".join(f"{name} {c}@{h}x{w_}" for name, (c, h, w_) in result["feature_maps"].items())
+    lines.append(f"{w('feature maps')}: {maps}")
+    lines += [f"{w('figures')}:"] + [f"  {p}" for p in result["figures"]]
     return "\n".join(lines)

@@ -34,6 +34,7 @@ def classification_figures(model: nn.Module, test: TensorData, run: RunDir, *, h
     first = torch.arange(min(32, len(test)))
     figures.append(run.save_figure(show_predictions(test.inputs[first], probs[first], targets[first], classes,
                                                     "Test images: predicted class (probability)"), "predictions"))
+    files = test.meta.get("files") if len(test.meta.get("files") or ()) == len(test) else None   # image folders name them
     wrong = (predicted != targets).nonzero().flatten()
     worst = wrong[probs[wrong].max(dim=1).values.argsort(descending=True)][:16]
     if len(worst):
@@ -41,7 +42,7 @@ def classification_figures(model: nn.Module, test: TensorData, run: RunDir, *, h
                                                         "Most confidently wrong"), "confidently_wrong"))
     per_class = (matrix.diag().float() / matrix.sum(dim=1).clamp(min=1).float()).tolist()
     numbers = {"per_class_accuracy": dict(zip(classes, [round(v, 4) for v in per_class])),
-               "confidently_wrong": [{"index": int(i), "true": classes[int(targets[i])],
-                                      "predicted": classes[int(predicted[i])],
+               "confidently_wrong": [{"index": int(i), **({"file": files[int(i)]} if files else {}),
+                                      "true": classes[int(targets[i])], "predicted": classes[int(predicted[i])],
                                       "probability": round(float(probs[i].max()), 4)} for i in worst[:5]]}
     return figures, numbers

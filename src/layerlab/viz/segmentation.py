@@ -1,5 +1,6 @@
-"""Segmentation figures: image / truth / prediction / errors per slice, what the elastic warp does,
-and a U-Net's feature maps level by level (`layerlab viz RUN_DIR` on a segmentation run).
+"""Segmentation figures: image / truth / prediction / errors per slice, several nets' class masks side by
+side, what the elastic warp does, and a U-Net's feature maps level by level (`layerlab viz RUN_DIR` on a
+segmentation run).
 
 Pure functions from tensors to a matplotlib Figure (viz.style.new_figure); the caller saves it.
 """
@@ -57,6 +58,39 @@ def plot_segmentations(images: Tensor, truths: Tensor, predictions: Tensor, name
             ax.set_title(f"{names[i]}: {headers[j]}" if j == 0 else headers[j] if j < 3 else
                          f"{wrong:.1%} of pixels wrong", fontsize=8)
     fig.suptitle(title)
+    return fig
+
+
+CLASS_COLOURS = ((0.12, 0.12, 0.12), (0.9, 0.2, 0.2), (0.2, 0.5, 0.95), (0.95, 0.8, 0.1), (0.3, 0.85, 0.3))
+COLOUR_NAMES = ("dark", "red", "blue", "yellow", "green")
+
+
+def class_colours(mask: Tensor) -> Tensor:
+    """Class ids (H, W) as RGB (H, W, 3) in [0, 1]: background dark, then red, blue, yellow, green."""
+    palette = torch.tensor(CLASS_COLOURS)
+    return palette[mask % len(palette)]
+
+
+def plot_class_predictions(images: Tensor, truths: Tensor, predictions: dict[str, Tensor], classes: Sequence[str], *,
+                           title: str = "Test images: truth and each net's prediction") -> Figure:
+    """One row per image: the image, its true mask, then each named net's predicted mask, coloured by class,
+    each titled with the share of its pixels that are right.
+
+    images: (N, C, H, W) uint8 (C = 1 or 3); truths and every prediction: (N, H, W) class ids.
+    """
+    n, columns = len(images), 2 + len(predictions)
+    fig, axes = new_figure(n, columns, (2.6 * columns, 2.6 * n + 0.6))
+    for i in range(n):
+        picture = images[i].permute(1, 2, 0).float() / 255                     # (H, W, C)
+        panels = [(picture.expand(-1, -1, 3), "image"), (class_colours(truths[i]), "truth")]
+        panels += [(class_colours(mask[i]), f"{name}: {float((mask[i] == truths[i]).float().mean()):.1%} right")
+                   for name, mask in predictions.items()]
+        for ax, (panel, label) in zip(axes[i], panels):
+            ax.imshow(panel.numpy(), vmin=0, vmax=1, interpolation="nearest")
+            ax.axis("off")
+            ax.set_title(label, fontsize=8)
+    key = ", ".join(f"{name} {COLOUR_NAMES[k % len(COLOUR_NAMES)]}" for k, name in enumerate(classes))
+    fig.suptitle(f"{title}\n({key})")
     return fig
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from layerlab.viz.explain.base import Explanation, expect_at_most, parse_float, register_topic
+from layerlab.viz.explain.base import Explanation, expect_at_most, pad, parse_float, register_topic
 from layerlab.viz.style import figure_style, label, new_figure, save_figure, tr
 
 LEAKY_SLOPE = 0.1  # nn.LeakyReLU defaults to 0.01; 0.1 keeps the slope visible in the plot
@@ -99,25 +99,30 @@ def activation(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     b = parse_float(args[1], "B (sigmoid shift)") if len(args) > 1 else 0.0
     numbers = activation_numbers(a, b)
     _draw(out, lang, numbers)
-    return Explanation("activation", _text(numbers), numbers, out)
+    return Explanation("activation", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     xs = "  ".join(f"{x:>6g}" for x in numbers["x"])
+    slope = pad(tr(lang, "slope", "기울기"), 26, right=True)
     lines = [f"{'x':>26}: {xs}"]
     for name, row in numbers["table"].items():
         lines.append(f"{name:>26}: " + "  ".join(f"{v:6.3f}" for v in row["value"]))
-        lines.append(f"{'slope':>26}: " + "  ".join(f"{v:6.3f}" for v in row["slope"]))
-    d = numbers["depth"]
+        lines.append(f"{slope}: " + "  ".join(f"{v:6.3f}" for v in row["slope"]))
+    d, peak = numbers["depth"], f"{numbers['a'] / 4:.4g}"
+    bound, sigmoids = f"{numbers['sigmoid_bound_after_depth']:.4g}", f"{numbers['sigmoid_chain_gradient']:.4g}"
+    tanh, relu = f"{numbers['tanh_chain_gradient']:.4g}", f"{numbers['relu_chain_gradient']:.4g}"
     lines += [
-        "largest slope: " + ", ".join(f"{k} {v:.4g}" for k, v in numbers["max_slope"].items()),
-        "sigmoid'(x) = sigmoid(x)(1 - sigmoid(x)) <= 0.5·0.5 = 0.25, reached at x = 0",
-        f"with a and b: the slope of 1/(1+e^-(a·x+b)) peaks at a/4 = {numbers['a'] / 4:.4g}, at x = -b/a",
-        f"through {d} sigmoid layers a gradient is multiplied by at most "
-        f"0.25**{d} = {numbers['sigmoid_bound_after_depth']:.4g}",
-        f"  measured (autograd, {d} sigmoids in a row at x=0): {numbers['sigmoid_chain_gradient']:.4g}",
-        f"  {d} tanh in a row: {numbers['tanh_chain_gradient']:.4g}; "
-        f"{d} ReLU in a row at x=1: {numbers['relu_chain_gradient']:.4g}",
+        tr(lang, "largest slope: ", "가장 큰 기울기: ") + ", ".join(f"{k} {v:.4g}" for k, v in numbers["max_slope"].items()),
+        "sigmoid'(x) = sigmoid(x)(1 - sigmoid(x)) <= 0.5·0.5 = 0.25" + tr(lang, ", reached at x = 0", ", x = 0에서 최대"),
+        tr(lang, f"with a and b: the slope of 1/(1+e^-(a·x+b)) peaks at a/4 = {peak}, at x = -b/a",
+           f"a와 b가 있으면: 1/(1+e^-(a·x+b))의 기울기는 최대 a/4 = {peak}, 위치는 x = -b/a"),
+        tr(lang, f"through {d} sigmoid layers a gradient is multiplied by at most 0.25**{d} = {bound}",
+           f"sigmoid 층 {d}개를 지나면 기울기에 곱해지는 값은 최대 0.25**{d} = {bound}"),
+        tr(lang, f"  measured (autograd, {d} sigmoids in a row at x=0): {sigmoids}",
+           f"  실측 (autograd, sigmoid {d}개 연속, x=0): {sigmoids}"),
+        tr(lang, f"  {d} tanh in a row: {tanh}; {d} ReLU in a row at x=1: {relu}",
+           f"  tanh {d}개 연속: {tanh}; ReLU {d}개 연속, x=1: {relu}"),
     ]
     return "\n".join(lines)
 

@@ -5,13 +5,15 @@ A topic is a function registered with `@register_topic` right above it:
     def topic(args: Sequence[str], *, out: Path, lang: str, **options) -> Explanation
 
 It computes its numbers first (pure, tested), writes the working as text, then draws one PNG
-to `out`.
+to `out`. The text comes from the numbers alone, `text_of(numbers, lang)` in the topic's module,
+so the English and the Korean working of one run hold the same numbers.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,3 +143,11 @@ def format_matrix(matrix: Any, fmt: str = "{:g}") -> str:
     rows = [[fmt.format(float(v) + 0.0) for v in row] for row in matrix]  # + 0.0: no "-0"
     width = max(len(cell) for row in rows for cell in row)
     return "\n".join("  [" + " ".join(cell.rjust(width) for cell in row) + "]" for row in rows)
+
+
+def pad(text: str, width: int, *, right: bool = False) -> str:
+    """`text` padded with spaces to `width` terminal columns: a Hangul syllable takes two columns,
+    so Korean labels line up under English-width ones (str.ljust counts it as one)."""
+    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(width - columns, 0)
+    return fill + text if right else text + fill

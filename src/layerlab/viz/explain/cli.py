@@ -1,7 +1,7 @@
 """The `layerlab explain` subcommand: parse, call `explain()`, print. No logic of its own.
 
     layerlab explain                         list the topics
-    layerlab explain TOPIC [ARGS...] [--out FILE] [--lang en|ko] [--json]
+    layerlab explain TOPIC [ARGS...] [--out FOLDER|FILE.png] [--lang en|ko] [--json]
                      [--image FILE] [--target K] [--seed S]
 
 User mistakes print one line `error: ...` on stderr and return 2.
@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from layerlab.errors import LayerlabError
 from layerlab.viz.explain import explain, list_topics
 from layerlab.viz.style import LANGS
+from layerlab.viz.words import say
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="layerlab explain", description="Every course concept as numbers and a picture.")
     parser.add_argument("topic", nargs="?", help="what to explain; leave out to list the topics")
     parser.add_argument("args", nargs="*", help="the topic's own arguments, e.g. `conv-size 7 3 2 0`")
-    parser.add_argument("--out", help="PNG file to write (default: explain-TOPIC.png here)")
-    parser.add_argument("--lang", default="en", choices=LANGS, help="language of the figure's text")
+    parser.add_argument("--out", help="folder for the picture, written as TOPIC.png (default: runs/explain/), "
+                        "or a .png file name")
+    parser.add_argument("--lang", default="en", choices=LANGS, help="language of the printed working and the figure")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
     parser.add_argument("--image", help="your own picture for conv, padding, pool (grayscale is used)")
     parser.add_argument("--target", type=int, help="softmax: the right class, counting from 0")
@@ -39,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _topic_list() -> str:
+def _topic_list(lang: str = "en") -> str:
     rows = list_topics()
     width = max(len(name) for name, _ in rows)
-    lines = ["topics (layerlab explain TOPIC [args] [--lang ko]):"]
+    lines = [say("topics (layerlab explain TOPIC [args] [--lang ko])", lang) + ":"]
     lines += [f"  {name:<{width}}  {description}" for name, description in rows]
     return "\n".join(lines)
 
@@ -51,7 +53,7 @@ def run(argv: list[str]) -> int:
     """Parse and explain; LayerlabError passes through to `main`."""
     ns = build_parser().parse_intermixed_args(argv)
     if ns.topic is None:
-        print(_topic_list())
+        print(_topic_list(ns.lang))
         return 0
     options: dict[str, Any] = {k: getattr(ns, k) for k in ("image", "target", "seed") if getattr(ns, k) is not None}
     result = explain(ns.topic, ns.args, out=ns.out, lang=ns.lang, **options)
@@ -60,7 +62,7 @@ def run(argv: list[str]) -> int:
         print(json.dumps({"topic": result.topic, "figure": figure, **result.numbers}, ensure_ascii=False))
     else:
         print(result.text)
-        print(f"figure: {figure}")
+        print(f"{say('figure', ns.lang)}: {figure}")
     return 0
 
 

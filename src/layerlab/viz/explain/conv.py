@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from layerlab.errors import LayerlabError
-from layerlab.inspect.arithmetic import conv_output_size, conv_working
+from layerlab.arithmetic import conv_output_size, conv_working
 from layerlab.viz.explain.base import (
     Explanation,
     expect_at_most,
@@ -142,26 +142,34 @@ def conv(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
         "tiny_output": small_out.tolist(),
         "dot_products": dots,
     }
-    text = _text(numbers, k)
+    text = text_of(numbers, lang)
     _draw(out, lang, picture, kernel, feature_map, small, small_out, name)
     return Explanation("conv", text, numbers, out)
 
 
-def _text(numbers: dict, k: int) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
+    k = len(numbers["kernel"])
     h, w = numbers["image_shape"]
     n = len(numbers["tiny_input"])
     pad = k // 2
+    name, image = numbers["kernel_name"], numbers["image"]
+    low, high = f"{numbers['output_min']:.3f}", f"{numbers['output_max']:.3f}"
+    height, width, tiny = conv_working(h, k, 1, pad), conv_working(w, k, 1, pad), conv_working(n, k, 1, 0)
     lines = [
-        f"kernel {numbers['kernel_name']!r} ({k}x{k}), slid like nn.Conv2d (not flipped):",
+        tr(lang, f"kernel {name!r} ({k}x{k}), slid like nn.Conv2d (not flipped):",
+           f"커널 {name!r} ({k}x{k}), nn.Conv2d처럼 뒤집지 않고 밀어 움직입니다:"),
         format_matrix(numbers["kernel"]),
-        f"image {numbers['image']} as grayscale {h}x{w}, zero padding (F-1)/2 = {pad} keeps the size:",
-        f"  height {conv_working(h, k, 1, pad)}, width {conv_working(w, k, 1, pad)}",
-        f"  feature map values from {numbers['output_min']:.3f} to {numbers['output_max']:.3f}",
-        f"by hand on a {n}x{n} matrix, stride 1, no padding: {conv_working(n, k, 1, 0)}",
+        tr(lang, f"image {image} as grayscale {h}x{w}, zero padding (F-1)/2 = {pad} keeps the size:",
+           f"이미지 {image} (흑백 {h}x{w}), 제로 패딩 (F-1)/2 = {pad}이면 크기가 그대로입니다:"),
+        tr(lang, f"  height {height}, width {width}", f"  높이 {height}, 너비 {width}"),
+        tr(lang, f"  feature map values from {low} to {high}", f"  특징 맵의 값: {low} ~ {high}"),
+        tr(lang, f"by hand on a {n}x{n} matrix, stride 1, no padding: {tiny}",
+           f"{n}x{n} 행렬에서 손으로 계산 (스트라이드 1, 패딩 없음): {tiny}"),
         format_matrix(numbers["tiny_input"]),
-        "each output cell is the dot product of the kernel with the patch under it:",
+        tr(lang, "each output cell is the dot product of the kernel with the patch under it:",
+           "출력의 각 칸은 커널과 그 아래 패치의 내적입니다:"),
         *numbers["dot_products"],
-        "feature map:",
+        tr(lang, "feature map:", "특징 맵:"),
         format_matrix(numbers["tiny_output"], "{:.4g}"),
     ]
     return "\n".join(lines)

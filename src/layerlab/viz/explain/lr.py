@@ -97,21 +97,23 @@ def lr(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
         raise LayerlabError(f"give 1 to 5 learning rates in (0, 1], got {rates}")
     numbers = lr_numbers(rates)
     _draw(out, lang, numbers)
-    return Explanation("lr", _text(numbers), numbers, out)
+    return Explanation("lr", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
+    edge, loss, start = f"2/{CURVATURE:g} = {numbers['stable_below']:g}", tr(lang, "loss", "손실"), tr(lang, "start", "시작")
     lines = [
-        "update rule: w <- w - lr · dL/dw   (one step per iteration)",
-        "1-D loss L(w) = 2.5·(w - 3)^2, start w = 0;  2-D loss L(x, y) = 0.5·x^2 + 2.5·y^2, start (-4, 2)",
-        f"the steepest curvature is {CURVATURE:g}, "
-        f"so steps shrink only while lr < 2/{CURVATURE:g} = {numbers['stable_below']:g}",
+        tr(lang, "update rule: w <- w - lr · dL/dw   (one step per iteration)",
+           "업데이트 규칙: w <- w - lr · dL/dw   (반복마다 한 걸음)"),
+        f"1-D {loss} L(w) = 2.5·(w - 3)^2, {start} w = 0;  2-D {loss} L(x, y) = 0.5·x^2 + 2.5·y^2, {start} (-4, 2)",
+        tr(lang, f"the steepest curvature is {CURVATURE:g}, so steps shrink only while lr < {edge}",
+           f"가장 가파른 곡률은 {CURVATURE:g}이므로, 학습률 lr < {edge}일 때만 걸음이 줄어듭니다"),
     ]
     for one, two in zip(numbers["one_d"], numbers["two_d"]):
         lines.append(
             f"lr {one['lr']:<6g} 1-D: w {one['path'][0][0]:g} -> {one['path'][-1][0]:.4g}, "
-            f"loss {one['losses'][0]:.4g} -> {one['losses'][-1]:.4g} ({one['verdict']});  "
-            f"2-D: loss {two['losses'][0]:.4g} -> {two['losses'][-1]:.4g} ({two['verdict']})"
+            f"{loss} {one['losses'][0]:.4g} -> {one['losses'][-1]:.4g} ({_verdict_name(lang, one['verdict'])});  "
+            f"2-D: {loss} {two['losses'][0]:.4g} -> {two['losses'][-1]:.4g} ({_verdict_name(lang, two['verdict'])})"
         )
     return "\n".join(lines)
 

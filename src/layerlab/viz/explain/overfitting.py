@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from layerlab.data.splits import kfold_indices
-from layerlab.viz.explain.base import Explanation, expect_at_most, register_topic
+from layerlab.viz.explain.base import Explanation, expect_at_most, pad, register_topic
 from layerlab.viz.style import figure_style, label, new_figure, save_figure, tr
 
 DEGREES = tuple(range(13))
@@ -124,25 +125,47 @@ def overfitting(args: Sequence[str], *, out: Path, lang: str, seed: int = 0) -> 
     expect_at_most(args, 0, USAGE)
     numbers = overfitting_numbers(seed)
     _draw(out, lang, numbers)
-    return Explanation("overfitting", _text(numbers), numbers, out)
+    return Explanation("overfitting", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
+    n_train, n_val, folds, noise = numbers["n_train"], numbers["n_val"], numbers["folds"], f"{numbers['noise_var']:.2f}"
+    best_val, best_cv = numbers["best_degree_val"], numbers["best_degree_cv"]
+    header = [tr(lang, *words) for words in (("degree", "차수"), ("train", "학습"), ("valid", "검증"),
+                                             ("k-fold", "k-fold"), ("bias²", "bias²"), ("variance", "분산"))]
     lines = [
-        f"{numbers['n_train']} training points of sin(πx) + noise (variance {numbers['noise_var']:.2f}), "
-        f"{numbers['n_val']} validation points, {numbers['folds']}-fold cross-validation",
-        f"{'degree':>6} {'train':>9} {'valid':>9} {'k-fold':>9} {'bias²':>9} {'variance':>9}",
+        tr(lang, f"{n_train} training points of sin(πx) + noise (variance {noise}), {n_val} validation points, "
+                 f"{folds}-fold cross-validation",
+           f"학습 데이터 {n_train}개: sin(πx) + 노이즈 (분산 {noise}), 검증 데이터 {n_val}개, {folds}-fold 교차 검증"),
+        pad(header[0], 6, right=True) + " " + " ".join(pad(h, 9, right=True) for h in header[1:]),
     ]
     for i, d in enumerate(numbers["degrees"]):
         cells = (numbers[k][i] for k in ("train_mse", "val_mse", "cv_mse", "bias2", "variance"))
         lines.append(f"{d:>6} " + " ".join(f"{v:9.4f}" if v < 1e4 else f"{v:9.2e}" for v in cells))
     lines += [
-        "the training error only falls as the degree grows; the validation error falls, then rises (overfitting)",
-        f"best degree by validation: {numbers['best_degree_val']}; "
-        f"by {numbers['folds']}-fold cross-validation: {numbers['best_degree_cv']}",
-        "bias² falls and variance rises with the degree: the bias-variance trade-off",
+        tr(lang, "the training error only falls as the degree grows; the validation error falls, then rises (overfitting)",
+           "차수가 커질수록 학습 오차는 줄기만 하고, 검증 오차는 줄다가 다시 커집니다 (과적합)"),
+        tr(lang, f"best degree by validation: {best_val}; by {folds}-fold cross-validation: {best_cv}",
+           f"검증 오차로 고른 최적 차수: {best_val}; {folds}-fold 교차 검증으로 고른 최적 차수: {best_cv}"),
+        tr(lang, "bias² falls and variance rises with the degree: the bias-variance trade-off",
+           "차수가 커지면 bias²는 줄고 분산은 커집니다: 편향-분산 트레이드오프"),
     ]
     return "\n".join(lines)
+
+
+def bias_variance_panel(ax: Any, numbers: dict, lang: str) -> None:
+    """bias², variance and their sum with the noise per degree, on a log axis that reaches down to
+    the smallest of them: a high degree fits sin(πx) almost exactly (bias² near 1e-13), and that
+    fall is the point, so the curve must not drop off the axis."""
+    degrees = numbers["degrees"]
+    ax.semilogy(degrees, numbers["bias2"], "o-", label="bias²")
+    ax.semilogy(degrees, numbers["variance"], "s-", label="variance")
+    total = np.array(numbers["bias2"]) + np.array(numbers["variance"]) + numbers["noise_var"]
+    ax.semilogy(degrees, total, "k--", label=tr(lang, "bias² + variance + noise", "bias² + variance + 노이즈"))
+    lowest = min(min(numbers["bias2"]), min(numbers["variance"]))
+    ax.set_ylim(bottom=lowest / 3)   # a third below the lowest point: a margin of half a decade
+    label(ax, tr(lang, "bias-variance trade-off", "편향-분산 트레이드오프 (bias-variance)"),
+          tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"), tr(lang, "error (log)", "오차 (로그)"))
 
 
 def _draw(out: Path, lang: str, numbers: dict) -> None:
@@ -168,13 +191,7 @@ def _draw(out: Path, lang: str, numbers: dict) -> None:
         label(ax[0, 1], tr(lang, "error vs model capacity", "모델 복잡도에 따른 오차"),
               tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"),
               tr(lang, "mean squared error (log)", "평균 제곱 오차 (로그)"))
-        ax[0, 2].semilogy(degrees, numbers["bias2"], "o-", label="bias²")
-        ax[0, 2].semilogy(degrees, numbers["variance"], "s-", label="variance")
-        total = np.array(numbers["bias2"]) + np.array(numbers["variance"]) + numbers["noise_var"]
-        ax[0, 2].semilogy(degrees, total, "k--", label=tr(lang, "bias² + variance + noise", "bias² + variance + 노이즈"))
-        ax[0, 2].set_ylim(bottom=1e-4)  # a polynomial of high degree fits sin(πx) almost exactly: bias² -> 1e-13
-        label(ax[0, 2], tr(lang, "bias-variance trade-off", "편향-분산 트레이드오프 (bias-variance)"),
-              tr(lang, "polynomial degree (capacity)", "다항식 차수 (복잡도)"), tr(lang, "error (log)", "오차 (로그)"))
+        bias_variance_panel(ax[0, 2], numbers, lang)
         for panel in ax.flat:
             panel.legend(fontsize=8)
             panel.grid(alpha=0.3)

@@ -27,6 +27,13 @@ from layerlab.viz.explain.base import (
 from layerlab.viz.style import figure_style, label_image, new_figure, save_figure, show_matrix, tr
 
 MODES = ("zero", "reflect", "replicate")
+# each mode in the text, in the topic's two languages
+MODE_NOTES = {
+    "zero": {"en": "zero: a frame of 0 (nn.Conv2d's padding=1)", "ko": "zero: 0으로 된 테두리 (nn.Conv2d의 padding=1)"},
+    "reflect": {"en": "reflect: mirrored around the border pixel, which is not repeated",
+                "ko": "reflect: 가장자리 픽셀을 기준으로 거울처럼 비춤 (가장자리 픽셀은 반복되지 않음)"},
+    "replicate": {"en": "replicate: the border pixel repeated outwards", "ko": "replicate: 가장자리 픽셀을 바깥으로 반복"},
+}
 TINY = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 USAGE = "layerlab explain padding [P]   (P = padding width in pixels on the image, default 16) [--image FILE]"
 
@@ -80,23 +87,22 @@ def padding(args: Sequence[str], *, out: Path, lang: str, image: Path | str | No
                    padded_image_shape=[picture.shape[0] + 2 * width, picture.shape[1] + 2 * width])
     padded = {mode: pad(picture, width, mode) for mode in MODES}
     _draw(out, lang, padded, numbers)
-    return Explanation("padding", _text(numbers), numbers, out)
+    return Explanation("padding", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     h, w = numbers["image_shape"]
     ph, pw = numbers["padded_image_shape"]
     th, tw = numbers["padded_shape"]
-    lines = [f"the 3x3 matrix 1..9 padded by 1 on every side -> {th}x{tw}:"]
-    notes = {
-        "zero": "zero: a frame of 0 (nn.Conv2d's padding=1)",
-        "reflect": "reflect: mirrored around the border pixel, which is not repeated",
-        "replicate": "replicate: the border pixel repeated outwards",
-    }
+    image, width = numbers["image"], numbers["width"]
+    lines = [tr(lang, f"the 3x3 matrix 1..9 padded by 1 on every side -> {th}x{tw}:",
+                f"1..9의 3x3 행렬을 모든 변에 1씩 패딩 -> {th}x{tw}:")]
     for mode in MODES:
-        lines += [notes[mode], format_matrix(numbers["padded"][mode])]
-    lines.append(f"image {numbers['image']} ({h}x{w}) padded by {numbers['width']} -> {ph}x{pw} in every mode")
-    lines.append("with stride 1, padding (F-1)/2 keeps a FxF filter's output the size of its input")
+        lines += [MODE_NOTES[mode][lang], format_matrix(numbers["padded"][mode])]
+    lines.append(tr(lang, f"image {image} ({h}x{w}) padded by {width} -> {ph}x{pw} in every mode",
+                    f"이미지 {image} ({h}x{w}), 모든 변에 {width}씩 패딩 -> 어느 방식이든 {ph}x{pw}"))
+    lines.append(tr(lang, "with stride 1, padding (F-1)/2 keeps a FxF filter's output the size of its input",
+                    "스트라이드 1에서 패딩 (F-1)/2를 주면 FxF 필터의 출력이 입력과 같은 크기가 됩니다"))
     return "\n".join(lines)
 
 

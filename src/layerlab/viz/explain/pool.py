@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from layerlab.errors import LayerlabError
-from layerlab.inspect.arithmetic import pool_output_size
+from layerlab.arithmetic import pool_output_size
 from layerlab.viz.explain.base import (
     Explanation,
     expect_at_most,
@@ -56,19 +56,23 @@ def pool_numbers(matrix: Sequence[Sequence[float]], size: int = 2, stride: int |
     out_w = pool_output_size(x.shape[1], size, stride)
     pooled_max = F.max_pool2d(x[None, None], size, stride)[0, 0]  # (out_h, out_w)
     pooled_avg = F.avg_pool2d(x[None, None], size, stride)[0, 0]
-    windows = []
-    for i in range(out_h):
-        for j in range(out_w):
-            patch = x[i * stride : i * stride + size, j * stride : j * stride + size].flatten()
-            values = ", ".join(f"{float(v):g}" for v in patch)
-            windows.append(
-                f"window ({i},{j}): max({values}) = {float(patch.max()):g}; "
-                f"average = {float(patch.sum()):g}/{patch.numel()} = {float(patch.mean()):.4g}"
-            )
     return {
         "input": x.tolist(), "size": size, "stride": stride, "output_shape": [out_h, out_w],
-        "max": pooled_max.tolist(), "average": pooled_avg.tolist(), "windows": windows,
+        "max": pooled_max.tolist(), "average": pooled_avg.tolist(), "windows": window_lines(x, size, stride),
     }
+
+
+def window_lines(x: Tensor, size: int, stride: int, lang: str = "en") -> list[str]:
+    """One line of working per pooling window of `x` (H, W): its max and its average."""
+    window, average = tr(lang, "window", "윈도우"), tr(lang, "average", "평균")
+    lines = []
+    for i in range(pool_output_size(x.shape[0], size, stride)):
+        for j in range(pool_output_size(x.shape[1], size, stride)):
+            patch = x[i * stride : i * stride + size, j * stride : j * stride + size].flatten()
+            values = ", ".join(f"{float(v):g}" for v in patch)
+            lines.append(f"{window} ({i},{j}): max({values}) = {float(patch.max()):g}; "
+                         f"{average} = {float(patch.sum()):g}/{patch.numel()} = {float(patch.mean()):.4g}")
+    return lines
 
 
 def _parse(args: Sequence[str]) -> tuple[list[list[float]], int, int | None]:
@@ -112,22 +116,24 @@ def pool(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
     }
     numbers.update(image=source, image_shape=list(picture.shape), pooled_image_shape=list(pooled["max"].shape))
     _draw(out, lang, numbers, picture, pooled)
-    return Explanation("pool", _text(numbers), numbers, out)
+    return Explanation("pool", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     h, w = numbers["output_shape"]
+    size, stride, x = numbers["size"], numbers["stride"], torch.tensor(numbers["input"])
+    shapes = f"{tuple(numbers['image_shape'])} -> {tuple(numbers['pooled_image_shape'])}"
     lines = [
-        f"input ({len(numbers['input'])}x{len(numbers['input'][0])}), window {numbers['size']}x{numbers['size']}, "
-        f"stride {numbers['stride']} -> {h}x{w}:",
+        tr(lang, "input", "입력") + f" ({x.shape[0]}x{x.shape[1]}), " + tr(lang, "window", "윈도우")
+        + f" {size}x{size}, " + tr(lang, "stride", "스트라이드") + f" {stride} -> {h}x{w}:",
         format_matrix(numbers["input"]),
-        *numbers["windows"],
-        "max pooling:",
+        *window_lines(x, size, stride, lang),
+        tr(lang, "max pooling:", "최대 풀링:"),
         format_matrix(numbers["max"]),
-        "average pooling:",
+        tr(lang, "average pooling:", "평균 풀링:"),
         format_matrix(numbers["average"], "{:.4g}"),
-        f"image {numbers['image']}: {tuple(numbers['image_shape'])} -> {tuple(numbers['pooled_image_shape'])}; "
-        "pooling has no weights to learn",
+        tr(lang, f"image {numbers['image']}: {shapes}; pooling has no weights to learn",
+           f"이미지 {numbers['image']}: {shapes}; 풀링에는 학습할 가중치가 없습니다"),
     ]
     return "\n".join(lines)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerlab.errors import LayerlabError
-from layerlab.inspect.arithmetic import conv_output_size, conv_working
+from layerlab.arithmetic import conv_output_size, conv_working
 from layerlab.viz.explain.base import Explanation, expect_at_most, parse_int, register_topic
 from layerlab.viz.style import figure_style, label, new_figure, save_figure, tr
 
@@ -82,23 +82,28 @@ def conv_size(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     n, kernel, stride, padding = _parse(args)
     numbers = size_numbers(n, kernel, stride, padding)
     _draw(out, lang, numbers)
-    return Explanation("conv-size", _text(numbers), numbers, out)
+    return Explanation("conv-size", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     n, f, s, p, o = (numbers[k] for k in ("n", "kernel", "stride", "padding", "output"))
     starts = ", ".join(str(x) for x in numbers["window_starts"][:12])
     more = ", ..." if len(numbers["window_starts"]) > 12 else ""
     fits = ", ".join(f"P={q['padding']} -> {int(q['exact'])}" for q in numbers["paddings"] if q["fits"])
+    fits = fits or tr(lang, "none", "없음")
     lines = [
-        f"input {n}x{n}, filter {f}x{f}, stride {s}, padding {p}",
-        f"output = (N - F + 2P)/S + 1 = {numbers['working']}  ->  {o}x{o}",
-        f"the windows along one side start at pixel {starts}{more} and each covers {f} pixels",
-        f"paddings 0..{f} that fit with stride {s}: {fits or 'none'}",
+        tr(lang, f"input {n}x{n}, filter {f}x{f}, stride {s}, padding {p}",
+           f"입력 {n}x{n}, 필터 {f}x{f}, 스트라이드 {s}, 패딩 {p}"),
+        tr(lang, "output", "출력") + f" = (N - F + 2P)/S + 1 = {numbers['working']}  ->  {o}x{o}",
+        tr(lang, f"the windows along one side start at pixel {starts}{more} and each covers {f} pixels",
+           f"한 변을 따라 윈도우는 픽셀 {starts}{more}에서 시작하고, 각 윈도우는 {f} 픽셀을 덮습니다"),
+        tr(lang, f"paddings 0..{f} that fit with stride {s}: {fits}", f"패딩 0..{f} 중 스트라이드 {s}에 맞는 것: {fits}"),
     ]
     if "same_padding" in numbers:
         q = numbers["same_padding"]
-        lines.append(f"padding (F-1)/2 = {q} keeps the size: {conv_working(n, f, 1, q)}")
+        working = conv_working(n, f, 1, q)
+        lines.append(tr(lang, f"padding (F-1)/2 = {q} keeps the size: {working}",
+                        f"패딩 (F-1)/2 = {q}이면 크기가 그대로입니다: {working}"))
     return "\n".join(lines)
 
 

@@ -25,6 +25,13 @@ from layerlab.viz.style import figure_style, label, new_figure, save_figure, tr
 COURSE_LOGITS = [0.15, 0.3, 0.2, 0.25, 0.1]
 COURSE_TARGET = 3  # the note's one-hot answer [0, 0, 0, 1, 0]
 MAX_CLASSES = 50
+# the correction printed under the course's own example
+COURSE_NOTE = {
+    "en": ("course note 000 says the argmax of [0.15, 0.3, 0.2, 0.25, 0.1] is class 2; "
+           "the largest value 0.3 is at index 1 (counting from 0), so it is class 1"),
+    "ko": ("강의 노트 000은 [0.15, 0.3, 0.2, 0.25, 0.1]의 argmax를 클래스 2라고 하지만, "
+           "가장 큰 값 0.3은 인덱스 1(0부터 셈)에 있으므로 클래스 1입니다"),
+}
 USAGE = "layerlab explain softmax [LOGITS...] [--target K]   e.g. softmax 2.0 1.0 0.1 --target 0"
 
 # the figure's title and its caption: what to notice
@@ -78,37 +85,42 @@ def softmax(args: Sequence[str], *, out: Path, lang: str, target: int | None = N
         target = COURSE_TARGET
     numbers = softmax_numbers(logits, target)
     if logits == COURSE_LOGITS:
-        numbers["course_note"] = ("course note 000 says the argmax of [0.15, 0.3, 0.2, 0.25, 0.1] is class 2; "
-                                  "the largest value 0.3 is at index 1 (counting from 0), so it is class 1")
+        numbers["course_note"] = COURSE_NOTE["en"]
     _draw(out, lang, numbers)
-    return Explanation("softmax", _text(numbers), numbers, out)
+    return Explanation("softmax", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     z, p = numbers["logits"], numbers["probabilities"]
     k = numbers["argmax"]
     top = max(z)
+    total, best = f"{sum(numbers['exp_shifted']):.4f}", f"{p[k]:.4f}"
     lines = [
         "logits z:        " + "  ".join(f"{v:8.4g}" for v in z),
-        f"exp(z - {top:g}):   " + "  ".join(f"{v:8.4f}" for v in numbers["exp_shifted"])
-        + f"   sum = {sum(numbers['exp_shifted']):.4f}",
-        "softmax p = exp/sum: " + "  ".join(f"{v:.4f}" for v in p) + f"   (sums to {sum(p):.4f})",
-        f"argmax = class {k} (counting from 0): the largest score {z[k]:g} gets the largest probability {p[k]:.4f}",
+        f"exp(z - {top:g}):   " + "  ".join(f"{v:8.4f}" for v in numbers["exp_shifted"]) + f"   sum = {total}",
+        "softmax p = exp/sum: " + "  ".join(f"{v:.4f}" for v in p) + tr(lang, f"   (sums to {sum(p):.4f})",
+                                                                         f"   (합계 {sum(p):.4f})"),
+        tr(lang, f"argmax = class {k} (counting from 0): the largest score {z[k]:g} gets the largest probability {best}",
+           f"argmax = 클래스 {k} (0부터 셈): 가장 큰 점수 {z[k]:g}의 확률이 가장 큼 ({best})"),
     ]
     if numbers.get("course_note"):
-        lines.append("note: " + numbers["course_note"])
+        lines.append(tr(lang, "note: ", "참고: ") + COURSE_NOTE[lang])
     t = numbers["target"]
     if t is not None:
+        verdict = tr(lang, "right", "맞았습니다") if k == t else tr(lang, "wrong", "틀렸습니다")
         lines += [
-            f"target class {t}, one-hot {numbers['one_hot']}",
-            f"cross-entropy = -sum(one_hot · ln p) = -ln p[{t}] = -ln {p[t]:.4f} = {numbers['cross_entropy']:.4f}",
-            f"  the prediction is {'right' if k == t else 'wrong'}: argmax {k} vs target {t}",
+            tr(lang, f"target class {t}, one-hot {numbers['one_hot']}", f"정답 클래스 {t}, 원-핫 {numbers['one_hot']}"),
+            tr(lang, "cross-entropy", "교차 엔트로피")
+            + f" = -sum(one_hot · ln p) = -ln p[{t}] = -ln {p[t]:.4f} = {numbers['cross_entropy']:.4f}",
+            tr(lang, f"  the prediction is {verdict}: argmax {k} vs target {t}",
+               f"  예측이 {verdict}: argmax {k} 대 정답 {t}"),
         ]
         if all(0 <= v <= 1 for v in z) and math.isclose(sum(z), 1.0, abs_tol=1e-9):
-            direct = -math.log(z[t]) if z[t] > 0 else math.inf
-            lines.append(f"  (these scores already sum to 1; read as probabilities, -ln {z[t]:g} = {direct:.4f})")
+            direct = f"{-math.log(z[t]) if z[t] > 0 else math.inf:.4f}"
+            lines.append(tr(lang, f"  (these scores already sum to 1; read as probabilities, -ln {z[t]:g} = {direct})",
+                            f"  (이 점수들은 이미 합이 1이므로 확률로 읽으면 -ln {z[t]:g} = {direct})"))
     per = ", ".join(f"{i}: {v:.3f}" for i, v in enumerate(numbers["cross_entropy_per_class"]))
-    lines.append(f"cross-entropy if the answer were class ... {per}")
+    lines.append(tr(lang, f"cross-entropy if the answer were class ... {per}", f"정답이 각 클래스일 때의 교차 엔트로피 ... {per}"))
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from layerlab.viz.explain.base import Explanation, expect_at_most, format_matrix, register_topic
+from layerlab.viz.explain.base import Explanation, expect_at_most, format_matrix, pad, register_topic
 from layerlab.viz.style import figure_style, label, new_figure, save_figure, show_matrix, tr
 
 USAGE = "layerlab explain tensor"
@@ -38,6 +38,9 @@ CAPTION = {
         "브로드캐스팅은 빠진 빨간 행에 b를 복사한다는 점에 주목하세요."
     ),
 }
+
+# the examples' names in the Korean text
+NAMES_KO = {"scalar": "스칼라", "vector": "벡터", "matrix": "행렬", "3d": "3D 텐서", "image_batch": "이미지 배치"}
 
 
 def _describe(t: Tensor) -> dict:
@@ -76,9 +79,10 @@ def tensor_numbers() -> dict:
     }
 
 
-def _matmul_cell(x: Tensor, m: Tensor, i: int, j: int) -> str:
+def _matmul_cell(x: Tensor, m: Tensor, i: int, j: int, lang: str = "en") -> str:
     terms = " + ".join(f"{int(p)}·{int(q)}" for p, q in zip(x[i], m[:, j]))
-    return f"[{i},{j}] = row {i} · column {j} = {terms} = {int(x[i] @ m[:, j])}"
+    where = tr(lang, f"row {i} · column {j}", f"{i}행 · {j}열")
+    return f"[{i},{j}] = {where} = {terms} = {int(x[i] @ m[:, j])}"
 
 
 def _broadcast_error() -> str:
@@ -98,32 +102,40 @@ def tensor(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     expect_at_most(args, 0, USAGE)
     numbers = tensor_numbers()
     _draw(out, lang, numbers)
-    return Explanation("tensor", _text(numbers), numbers, out)
+    return Explanation("tensor", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
-    lines = ["rank (number of axes), shape, dtype:"]
+def text_of(numbers: dict, lang: str = "en") -> str:
+    lines = [tr(lang, "rank (number of axes), shape, dtype:", "랭크(축의 개수), shape, dtype:")]
     for name, d in numbers["examples"].items():
-        lines.append(f"  {name:<12} rank {d['rank']}, shape {tuple(d['shape'])}, {d['dtype']}, {d['numel']} elements")
-    dot = numbers["dot"]
+        shape = tuple(d["shape"])
+        lines.append(tr(lang, f"  {name:<12} rank {d['rank']}, shape {shape}, {d['dtype']}, {d['numel']} elements",
+                        f"  {pad(NAMES_KO[name], 12)} 랭크 {d['rank']}, shape {shape}, {d['dtype']}, 원소 {d['numel']}개"))
+    dot, matmul = numbers["dot"], numbers["matmul"]
     terms = " + ".join(f"{p}·{q}" for p, q in zip(dot["u"], dot["v"]))
+    x, m = torch.tensor(matmul["x"]), torch.tensor(matmul["m"])
+    chain = " -> ".join(str(tuple(shape)) for shape in numbers["reshape_chain"])
+    product = tuple(matmul["shape"])
+    contiguous = numbers["transpose_is_contiguous"]
     lines += [
-        "broadcasting: x (2, 3) + b (3,): b is repeated for every row",
+        tr(lang, "broadcasting: x (2, 3) + b (3,): b is repeated for every row",
+           "브로드캐스팅: x (2, 3) + b (3,): b가 모든 행에 반복됩니다"),
         format_matrix(numbers["x_plus_b"]),
         f"  (3, 1) + (1, 4) -> {tuple(numbers['column_plus_row_shape'])}:",
         format_matrix(numbers["column_plus_row"]),
-        f"  (2, 3) + (2,) fails: {numbers['broadcast_error']}",
-        f"dot product {dot['u']} · {dot['v']} = {terms} = {dot['value']}",
-        f"matrix product (2, 3) @ (3, 2) -> {tuple(numbers['matmul']['shape'])}: every entry is a dot product",
-        *("  " + w for w in numbers["matmul"]["working"]),
+        tr(lang, "  (2, 3) + (2,) fails: ", "  (2, 3) + (2,)는 실패합니다: ") + numbers["broadcast_error"],
+        tr(lang, "dot product", "내적") + f" {dot['u']} · {dot['v']} = {terms} = {dot['value']}",
+        tr(lang, f"matrix product (2, 3) @ (3, 2) -> {product}: every entry is a dot product",
+           f"행렬곱 (2, 3) @ (3, 2) -> {product}: 모든 원소가 하나의 내적입니다"),
+        *("  " + _matmul_cell(x, m, i, j, lang) for i in range(2) for j in range(2)),
         "a = arange(6).reshape(2, 3):",
         format_matrix(numbers["a"]),
-        "a.reshape(3, 2) refills rows in reading order:",
+        tr(lang, "a.reshape(3, 2) refills rows in reading order:", "a.reshape(3, 2)는 읽는 순서대로 행을 다시 채웁니다:"),
         format_matrix(numbers["reshape"]),
-        f"a.T swaps rows and columns (same shape, different order; contiguous: {numbers['transpose_is_contiguous']}):",
+        tr(lang, f"a.T swaps rows and columns (same shape, different order; contiguous: {contiguous}):",
+           f"a.T는 행과 열을 바꿉니다 (shape은 같고 순서가 다름; contiguous: {contiguous}):"),
         format_matrix(numbers["transpose"]),
-        "reshape keeps the element count: (300, 20) -> "
-        + " -> ".join(str(tuple(shape)) for shape in numbers["reshape_chain"]),
+        tr(lang, "reshape keeps the element count: (300, 20) -> ", "reshape는 원소 개수를 유지합니다: (300, 20) -> ") + chain,
     ]
     return "\n".join(lines)
 

@@ -132,26 +132,34 @@ def vanishing_gradient(args: Sequence[str], *, out: Path, lang: str) -> Explanat
         raise LayerlabError(f"LENGTH must be at most 200, got {length}")
     numbers = vanishing_numbers(length)
     _draw(out, lang, numbers)
-    return Explanation("vanishing-gradient", _text(numbers), numbers, out)
+    return Explanation("vanishing-gradient", text_of(numbers, lang), numbers, out)
 
 
 def _mean_orders(numbers: dict, key: str) -> float:
     return -float(np.mean(numbers[key]["log10_ratio_first_to_last"]))
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
+    length, hidden, seeds = numbers["length"], numbers["hidden"], numbers["seeds"]
     lines = [
-        f"{numbers['length']} steps of 4 random inputs -> one layer of {numbers['hidden']} units; "
-        f"loss = sum(h_T); |dLoss/dx_t| per step, {numbers['seeds']} seeds",
-        "backprop multiplies one Jacobian per step: RNN tanh'·U; LSTM cell path f; GRU z",
+        tr(lang, f"{length} steps of 4 random inputs -> one layer of {hidden} units; "
+                 f"loss = sum(h_T); |dLoss/dx_t| per step, {seeds} seeds",
+           f"무작위 입력 4개씩 {length} 스텝 -> 유닛 {hidden}개의 층 하나; "
+           f"손실 = sum(h_T); 스텝마다 |dLoss/dx_t|, 시드 {seeds}개"),
+        tr(lang, "backprop multiplies one Jacobian per step: RNN tanh'·U; LSTM cell path f; GRU z",
+           "역전파는 스텝마다 야코비안(Jacobian)을 하나씩 곱합니다: RNN tanh'·U; LSTM 셀 경로 f; GRU z"),
     ]
-    for init, name in (("default", "torch default (gate biases ~0)"), ("keep_open", f"keep gates at bias +{KEEP_BIAS:g}")):
+    inits = (("default", tr(lang, "torch default (gate biases ~0)", "torch 기본값 (게이트 bias ~0)")),
+             ("keep_open", tr(lang, f"keep gates at bias +{KEEP_BIAS:g}", f"유지 게이트 bias +{KEEP_BIAS:g}")))
+    for init, name in inits:
         lines.append(f"{name}:")
         for cell in CELLS:
             entry = numbers[f"{cell}_{init}"]
             ratios = ", ".join(f"1e{r:.1f}" for r in entry["log10_ratio_first_to_last"])
-            lines.append(f"  {cell.upper():<4} |grad x_1| / |grad x_T| per seed: {ratios}  "
-                         f"(mean: {_mean_orders(numbers, f'{cell}_{init}'):.1f} orders of magnitude lost)")
+            mean = f"{_mean_orders(numbers, f'{cell}_{init}'):.1f}"
+            lines.append(f"  {cell.upper():<4} |grad x_1| / |grad x_T| " + tr(
+                lang, f"per seed: {ratios}  (mean: {mean} orders of magnitude lost)",
+                f"시드별: {ratios}  (평균 {mean}자리수 줄어듦)"))
     return "\n".join(lines)
 
 

@@ -1,0 +1,149 @@
+"""DCGAN for 28x28 images (Radford, Metz & Chintala, 2015). Course unit: GAN (생성적 적대 신경망).
+
+Two networks trained against each other (the step is in tasks/gan.py). The generator turns a
+vector of 100 random numbers into an image; the discriminator turns an image into one number,
+the logit of "this image is real". What to notice:
+
+- The generator runs a classifier backwards: where the discriminator's strided convolutions halve
+  the image (28 -> 14 -> 7), the generator's transposed convolutions double it (7 -> 14 -> 28).
+- The paper's recipe: no pooling and no fully connected hidden layers, batch norm in both
+  networks (not on the generator's output nor the discriminator's input), ReLU in the generator
+  with tanh at the end (pixels in [-1, 1]), LeakyReLU(0.2) in the discriminator, and every weight
+  drawn from N(0, 0.02) (`dcgan_init_`).
+- The paper's 64x64 networks have four layers each; 28x28 MNIST needs two up- and two
+  down-samplings (28 = 7·2·2), so the first generator layer makes a 7x7 map from the 1x1 noise.
+
+Parameters at the defaults (latent 100, width 64; convolutions before batch norm have no bias,
+since the norm's shift does its job), counted by hand (check: `layerlab summary dcgan`):
+
+    generator       convT 100→128, 7x7:   100·128·7·7   = 627,200
+                    BN 128:               2·128         =     256
+                    convT 128→64, 4x4 s2: 128·64·4·4    = 131,072
+                    BN 64:                2·64          =     128
+                    convT 64→1, 4x4 s2:   64·1·4·4      =   1,024
+                                                  total   759,680
+    discriminator   conv 1→64, 4x4 s2:    1·64·4·4      =   1,024
+                    conv 64→128, 4x4 s2:  64·128·4·4    = 131,072
+                    BN 128:               2·128         =     256
+                    conv 128→1, 7x7:      128·1·7·7     =   6,272
+                                                  total   138,624
+    dcgan (both)                                          898,304
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from layerlab.errors import LayerlabError
+from layerlab.models.registry import register_model
+
+
+@dataclass(frozen=True)
+class DCGANConfig:
+    latent: int = 100        # length of the noise vector z
+    width: int = 64          # channels of the 14x14 maps; the 7x7 maps have twice as many
+    channels: int = 1        # 1: grey (MNIST); 3: colour
+    image_size: int = 28     # 28 = 7·2·2: two doublings after a 7x7 start; 32 = 8·2·2 works too
+
+
+def _start_size(cfg: DCGANConfig) -> int:
+    if cfg.image_size % 4 or cfg.image_size < 8:
+        raise LayerlabError(f"dcgan image_size must be a multiple of 4 (two doublings), at least 8; got {cfg.image_size}")
+    return cfg.image_size // 4
+
+
+class Generator(nn.Module):
+    """z (B, latent) -> image (B, channels, 28, 28) with pixels in [-1, 1]."""
+
+    def __init__(self, cfg: DCGANConfig = DCGANConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        start, w = _start_size(cfg), cfg.width
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(cfg.latent, 2 * w, kernel_size=start, bias=False),   # 1x1 -> 7x7
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * w, w, kernel_size=4, stride=2, padding=1, bias=False),   # 7 -> 14
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w, cfg.channels, kernel_size=4, stride=2, padding=1, bias=False),   # 14 -> 28
+            nn.Tanh(),                                                               # pixels in [-1, 1]
+        )
+        dcgan_init_(self)
+
+    def forward(self, z: Tensor) -> Tensor:          # z: (B, latent)
+        z = z.view(len(z), -1, 1, 1)                 # (B, latent, 1, 1): a 1x1 "image" of latent channels
+        # transposed conv output side: (in - 1)·stride - 2·padding + kernel: 7, then (7-1)·2 - 2 + 4 = 14, then 28
+        return self.net(z)                           # (B, channels, 28, 28)
+
+
+class Discriminator(nn.Module):
+    """image (B, channels, 28, 28) -> logit (B,) of "this image is real" (no sigmoid: BCE with logits)."""
+
+    def __init__(self, cfg: DCGANConfig = DCGANConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        start, w = _start_size(cfg), cfg.width
+        self.net = nn.Sequential(
+            nn.Conv2d(cfg.channels, w, kernel_size=4, stride=2, padding=1, bias=False),   # 28 -> 14
+            nn.LeakyReLU(0.2),                                   # no batch norm on the input layer (the paper)
+            nn.Conv2d(w, 2 * w, kernel_size=4, stride=2, padding=1, bias=False),          # 14 -> 7
+            nn.BatchNorm2d(2 * w),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 1, kernel_size=start, bias=False),  # 7x7 -> 1x1: one logit per image
+        )
+        dcgan_init_(self)
+
+    def forward(self, images: Tensor) -> Tensor:     # images: (B, channels, 28, 28)
+        # conv output side: (in + 2·padding - kernel) / stride + 1: (28 + 2 - 4)/2 + 1 = 14, then 7, then 1
+        return self.net(images).flatten()            # (B, 1, 1, 1) -> (B,)
+
+
+class DCGAN(nn.Module):
+    """Both networks under one roof, so one weights file holds them ("generator.net.0.weight", ...);
+    calling it generates: z (B, latent) -> images (B, channels, 28, 28)."""
+
+    def __init__(self, cfg: DCGANConfig = DCGANConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.generator = Generator(cfg)
+        self.discriminator = Discriminator(cfg)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+
+def dcgan_init_(module: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """The paper's initialisation: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), shifts 0.
+
+    Give `generator` to draw from it instead of torch's global random state (the dcgan lab does).
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(layer.weight, 0.0, 0.02, generator=generator)
+        elif isinstance(layer, nn.BatchNorm2d):
+            nn.init.normal_(layer.weight, 1.0, 0.02, generator=generator)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
+@register_model("dcgan", input_shape=(100,), num_params=898_304, task="generation",
+                description="DCGAN (2015) for 28x28: generator (noise -> image) and discriminator together")
+def dcgan(**overrides: Any) -> DCGAN:
+    return DCGAN(DCGANConfig(**overrides))
+
+
+@register_model("dcgan-generator", input_shape=(100,), num_params=759_680, task="generation",
+                description="DCGAN generator: 100 numbers -> 7x7 -> 14x14 -> 28x28 by transposed convolutions")
+def dcgan_generator(**overrides: Any) -> Generator:
+    return Generator(DCGANConfig(**overrides))
+
+
+@register_model("dcgan-discriminator", input_shape=(1, 28, 28), num_params=138_624,
+                description="DCGAN discriminator: 28x28 -> 14x14 -> 7x7 -> one real/fake logit by strided convolutions")
+def dcgan_discriminator(**overrides: Any) -> Discriminator:
+    return Discriminator(DCGANConfig(**overrides))

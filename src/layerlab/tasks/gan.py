@@ -1,0 +1,197 @@
+"""A GAN's training step: two networks, two optimizers, two losses, one after the other.
+
+Course unit: GAN. The discriminator D learns to call real images real (label 1) and generated ones
+fake (label 0); then the generator G learns to make D call its images real. Each is its own
+network with its own Adam (2e-4, beta1 = 0.5, the DCGAN paper's), and `GanStep.train` draws the
+two updates in order, exactly as the course's diagram does:
+
+    1. D step:  real -> D -> 1,  G(z) -> D -> 0     (G's images are detached: only D moves)
+    2. G step:  G(z) -> D (just updated) -> 1        (only G's optimizer steps)
+
+The G loss is the "non-saturating" one of the GAN paper: maximise log D(G(z)) instead of
+minimising log(1 - D(G(z))), whose gradient vanishes while D still wins easily (early on).
+
+The noise z travels in the batch: `real_and_noise` is the loader's batch transform, and the
+loader's generator is a function of (seed, epoch). So no draw comes from torch's global random
+state, and a run resumed after a kill draws exactly the noise the uninterrupted run drew.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import io
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from layerlab.data.imagefile import load_image
+from layerlab.data.transforms import float_normalize
+from layerlab.engine.card import ModelCard
+from layerlab.engine.deploy import register_predictor
+from layerlab.engine.metrics import MeanLoss, Metrics
+from layerlab.engine.predictors import PredictOptions
+from layerlab.engine.step import Step
+from layerlab.files import atomic_write_bytes
+
+
+def real_and_noise(latent: int, *, channels_last: bool = False) -> Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]:
+    """A batch transform: uint8 images -> (real pixels in [-1, 1], noise z (B, latent) ~ N(0, 1)).
+
+    The class labels are dropped: a GAN learns from images alone. z is drawn from the loader's
+    generator, so it is the same in a resumed run.
+    """
+
+    def transform(images: Tensor, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        real = images.float() / 127.5 - 1.0                            # 0..255 -> -1..1, the range of tanh
+        if channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)  # faster convolutions on a CPU
+        z = torch.randn(len(images), latent, generator=generator)     # (B, latent)
+        return real, z.to(real.device)
+
+    return transform
+
+
+class MeanProbability(MeanLoss):
+    """The mean of a per-batch probability (D(x), D(G(z))) over every image of the pass.
+
+    Neither direction is better for the game as a whole (D(x) near 1 and D(G(z)) near 0 means D
+    is winning), so nothing should early-stop on it; `higher_is_better` is only what D wants.
+    """
+
+    def __init__(self, key: str, *, higher_is_better: bool) -> None:
+        super().__init__(key)
+        self.higher_is_better = higher_is_better
+
+
+class GanStep(Step):
+    """The GAN game on batches of (real images, noise): D's update, then G's.
+
+    Reports per batch: `d_loss` (BCE of D on real + on fake), `g_loss` (BCE of D(G(z)) against
+    "real"), `d_real` = mean D(x) and `d_fake` = mean D(G(z)) (before D's update, as D saw them).
+    """
+
+    loss_keys = ("d_loss", "g_loss")
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, *, lr: float = 2e-4,
+                 betas: tuple[float, float] = (0.5, 0.999)) -> None:
+        self.generator, self.discriminator = generator, discriminator
+        self.models = {"generator": generator, "discriminator": discriminator}
+        self.optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
+                           "generator": torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)}
+
+    def train(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
+        real, z = batch                                   # real: (B, C, 28, 28) in [-1, 1]; z: (B, latent)
+        fake = self.generator(z)                          # (B, C, 28, 28)
+        real_is_1, fake_is_0 = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
+
+        # 1. Discriminator step: real -> 1, fake -> 0. fake.detach(): this loss does not reach G.
+        real_logits = self.discriminator(real)            # (B,)
+        fake_logits = self.discriminator(fake.detach())   # (B,)
+        d_loss = F.binary_cross_entropy_with_logits(real_logits, real_is_1) + \
+            F.binary_cross_entropy_with_logits(fake_logits, fake_is_0)
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()           # D moves; G has not changed yet
+
+        # 2. Generator step: G wants the updated D to say "real" (1) for its images.
+        g_logits = self.discriminator(fake)               # (B,) through the new D, back into G
+        g_loss = F.binary_cross_entropy_with_logits(g_logits, real_is_1)
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()                                 # also leaves gradients in D: its next zero_grad drops them
+        self.optimizers["generator"].step()               # only G moves
+
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "count": len(real),
+                "d_real": torch.sigmoid(real_logits.detach()).mean(),    # D(x)
+                "d_fake": torch.sigmoid(fake_logits.detach()).mean()}    # D(G(z))
+
+    def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
+        real, z = batch
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(self.generator(z))
+        ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+        d_loss = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+        return {"d_loss": d_loss, "g_loss": F.binary_cross_entropy_with_logits(fake_logits, ones), "count": len(real),
+                "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean()}
+
+    def metrics(self) -> Metrics:
+        return Metrics({"d_loss": MeanLoss("d_loss"), "g_loss": MeanLoss("g_loss"),
+                        "d_real": MeanProbability("d_real", higher_is_better=True),
+                        "d_fake": MeanProbability("d_fake", higher_is_better=False)})
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: Tensor, batch_size: int = 500) -> Tensor:
+    """Images for noise z (N, latent), in eval mode (batch norm uses its running statistics), as
+    floats in [0, 1] on the CPU: (N, C, 28, 28). The generator's mode is restored after."""
+    was_training = generator.training
+    generator.eval()
+    device = next(generator.parameters()).device
+    try:
+        parts = [generator(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
+    finally:
+        generator.train(was_training)
+    return (torch.cat(parts) + 1) / 2                     # tanh's [-1, 1] -> [0, 1]
+
+
+def tile(images: Tensor, columns: int = 8, border: int = 2) -> np.ndarray:
+    """Images (N, 1, H, W) in [0, 1] as one uint8 array (rows·(H+border), columns·(W+border)) on grey."""
+    n, _, h, w = images.shape
+    rows = max(1, math.ceil(n / columns))
+    canvas = np.full((rows * (h + border) + border, columns * (w + border) + border), 128, dtype=np.uint8)
+    pixels = (images[:, 0].clamp(0, 1) * 255).round().byte().numpy()
+    for i in range(n):
+        top, left = border + (i // columns) * (h + border), border + (i % columns) * (w + border)
+        canvas[top : top + h, left : left + w] = pixels[i]
+    return canvas
+
+
+def save_grid(images: Tensor, path: Path, *, columns: int = 8, border: int = 2, scale: int = 2) -> Path:
+    """Write images (N, 1, H, W) in [0, 1] as one PNG grid, each pixel `scale` x `scale` (atomically)."""
+    from PIL import Image
+
+    picture = Image.fromarray(tile(images, columns, border))
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# `layerlab predict` on a GAN run: how real an image looks to D, or --samples N new images from G
+# ---------------------------------------------------------------------------------------------
+
+def describe_gan(result: dict[str, Any]) -> str:
+    if "grid" in result:
+        return f"{result['samples']} samples (seed {result['seed']}) in {result['folder']}   grid: {result['grid']}"
+    return f"{result['file']}: D(x) = {result['d_real']:.3f} (the discriminator's probability that it is a real image)"
+
+
+def sample_images(model: nn.Module, card: ModelCard, folder: Path, options: PredictOptions) -> list[dict[str, Any]]:
+    """Draw `options.samples` images from the generator with noise seeded `options.seed` (default 0):
+    folder/0000.png, ... and folder/grid.png of the first 64."""
+    seed = options.seed or 0
+    z = torch.randn(options.samples, card.input_shape[0], generator=torch.Generator().manual_seed(seed))
+    images = generate(model.generator, z)                                   # (N, C, 28, 28) in [0, 1]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(len(images)):
+        save_grid(images[i : i + 1], folder / f"{i:04d}.png", columns=1, border=0, scale=1)
+    grid = save_grid(images[:64], folder / "grid.png")
+    return [{"samples": options.samples, "seed": seed, "folder": str(folder), "grid": str(grid)}]
+
+
+@register_predictor("gan", describe=describe_gan, sample=sample_images)
+def predict_realness(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
+    """D(x) for an image file: how real the trained discriminator thinks it looks."""
+    cfg = model.cfg                                             # the card's input_shape is the noise's (latent,)
+    image, notes = load_image(Path(path), cfg.channels, (cfg.image_size, cfg.image_size),
+                              dark_background=card.dataset in ("mnist", "fashion-mnist"))
+    inputs, _ = float_normalize(card.mean, card.std)(image.unsqueeze(0), torch.zeros(1), torch.Generator())  # to [-1, 1]
+    model.discriminator.eval()
+    with torch.no_grad():
+        probability = torch.sigmoid(model.discriminator(inputs.float()))[0]
+    return [{"file": str(path), "d_real": round(float(probability), 4), "notes": notes}]

@@ -1,0 +1,129 @@
+"""The dcgan lab end to end on small IDX files the test writes; a kill -9 and resume ends bit-identical;
+the default run's figures on real MNIST are @slow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from layerlab.cli import main
+from layerlab.data.idx import write_idx
+from layerlab.engine.checkpoint import load_state
+from layerlab.labs import resume_lab, run_lab
+from tests.helpers.fake_files import MNIST_PREFIX
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"quick": True, "width": 8, "latent": 16, "progress": False}   # quick: 512 images, 2 epochs, 256 samples
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # never the user's ~/.cache
+
+
+@pytest.fixture
+def digits(tmp_path) -> Path:
+    """IDX files of 28x28 'digits': a bright bar whose row says the class, on dark noise."""
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for split, n in {"train": 600, "test": 300}.items():
+        labels = torch.arange(n) % 10
+        images = torch.randint(0, 40, (n, 28, 28), generator=g)
+        for i, label in enumerate(labels.tolist()):
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        write_idx(folder / f"{MNIST_PREFIX[split]}-images-idx3-ubyte", images.to(torch.uint8))
+        write_idx(folder / f"{MNIST_PREFIX[split]}-labels-idx1-ubyte", labels.to(torch.uint8))
+    return folder
+
+
+def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, digits, capsys):
+    out = run_lab("dcgan", {**TINY, "data_dir": str(digits)}, out=tmp_path / "runs")
+    run = Path(out["run_dir"])
+    assert out["epochs"] == 2
+    for name in ("report.md", "model.safetensors", "checkpoint.pt", "model.json", "samples/epoch_001.png",
+                 "samples/epoch_002.png", "figures/samples.png", "figures/progression.png", "figures/game.png",
+                 "figures/verdict.png"):
+        assert (run / name).is_file(), name
+    assert 0 < out["frechet_floor"] < out["frechet"]                   # a tiny generator after 8 steps: far from real
+    assert out["frechet_ratio"] == pytest.approx(out["frechet"] / out["frechet_floor"], rel=0.02)   # 6-decimal rounding
+    assert 1.0 <= out["inception_score"] <= 10.0 and 1 <= out["modes_covered"] <= 10
+    assert 0.0 < out["d_real"] < 1.0 and 0.0 < out["d_fake"] < 1.0
+    report = (run / "report.md").read_text()
+    assert "Not Inception FID" in report and "real vs real" in report
+    weights = load_file(str(run / "model.safetensors"))
+    assert {k.split(".")[0] for k in weights} == {"generator", "discriminator"}
+
+    # layerlab predict RUN --samples N --seed S: N PNGs and a grid, the same for the same seed
+    assert main(["predict", str(run), "--samples", "5", "--seed", "3", "--json"]) == 0
+    folder = Path(json.loads(capsys.readouterr().out)["predictions"][0]["folder"])
+    assert folder == run / "samples" / "seed-3"
+    assert sorted(p.name for p in folder.iterdir()) == ["0000.png", "0001.png", "0002.png", "0003.png", "0004.png", "grid.png"]
+    assert Image.open(folder / "0004.png").size == (28, 28)
+    first = (folder / "0002.png").read_bytes()
+    assert main(["predict", str(run), "--samples", "3", "--seed", "3"]) == 0 and (folder / "0002.png").read_bytes() == first
+    assert main(["predict", str(run), "--samples", "3", "--seed", "4"]) == 0
+    assert (run / "samples" / "seed-4" / "0002.png").read_bytes() != first
+    # an image file: the discriminator's probability that it is real
+    assert main(["predict", str(run), str(folder / "0000.png"), "--json"]) == 0
+    assert 0.0 < json.loads(capsys.readouterr().out.splitlines()[-1])["predictions"][0]["d_real"] < 1.0
+    assert main(["predict", str(run)]) == 2
+    assert "or --samples N for a run that generates" in capsys.readouterr().err
+
+
+def test_dcgan_killed_with_sigkill_resumes_both_networks_and_optimizers_bit_identically(tmp_path, digits):
+    options = {**TINY, "data_dir": str(digits), "batch_size": 8}      # 64 iterations an epoch: time to kill in epoch 2
+    whole = Path(run_lab("dcgan", options, out=tmp_path / "whole")["run_dir"])
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}   # as in-process
+    command = [sys.executable, "-m", "layerlab", "run", "dcgan", "--quick", "--width", "8", "--latent", "16",
+               "--batch-size", "8", "--no-progress", "--data-dir", str(digits), "--out", str(tmp_path / "killed")]
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "killed").glob("dcgan/*/checkpoint.pt")):
+        time.sleep(0.02)
+    time.sleep(0.05)                                                   # let the atomic write land, then kill
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = next((tmp_path / "killed").glob("dcgan/*"))
+    assert load_state(killed / "checkpoint.pt")["epoch"] == 1
+    outcome = resume_lab(killed)
+    assert outcome["epochs"] == 2
+    for name, tensor in load_file(str(whole / "model.safetensors")).items():    # both networks, every tensor
+        assert torch.equal(load_file(str(killed / "model.safetensors"))[name], tensor), name
+    ours, theirs = load_state(killed / "checkpoint.pt"), load_state(whole / "checkpoint.pt")
+    assert set(theirs["optimizers"]) == {"generator", "discriminator"}
+    for name, state in theirs["optimizers"].items():                   # both Adams: step, exp_avg, exp_avg_sq
+        for index, moments in state["state"].items():
+            for key, value in moments.items():
+                assert torch.equal(ours["optimizers"][name]["state"][index][key], value), (name, index, key)
+    assert [r["train_g_loss"] for r in ours["history"]] == [r["train_g_loss"] for r in theirs["history"]]
+    assert (killed / "samples" / "epoch_002.png").read_bytes() == (whole / "samples" / "epoch_002.png").read_bytes()
+
+
+@pytest.mark.slow
+def test_dcgan_default_run_on_real_mnist(tmp_path, shared_datasets, monkeypatch):
+    """The default run's measured figures (seed 0, 6 epochs at width 32), with a margin. Of the issue's goals
+    only the judge's accuracy and 10-of-10 digits held: Fréchet was 167x its floor (goal 3x), the
+    Inception Score 6.44 (goal 9.0), the largest class 15.5% (goal <= 15%); these pin that run so a
+    regression fails, and should be tightened when longer training meets the goals."""
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)                # the judge may come from the real cache
+    out = run_lab("dcgan", {"data_dir": str(shared_datasets / "mnist"), "progress": False}, out=tmp_path / "runs")
+    assert out["judge_test_accuracy"] >= 0.99                          # measured 0.9915
+    assert out["inception_score_real"] >= 9.7                          # measured 9.745
+    assert out["modes_covered"] == 10                                  # measured 10 of 10
+    assert out["largest_class_share"] <= 0.17                          # measured 0.155 (goal 0.15: not met)
+    assert out["inception_score"] >= 6.0                               # measured 6.44 (goal 9.0: not met)
+    assert out["frechet_ratio"] <= 200                                 # measured 167 (goal 3: not met)
+    assert out["two_sample_accuracy"] <= 0.85                          # measured 0.818 (0.5 = indistinguishable)
+    assert 0.45 <= out["two_sample_floor"] <= 0.55                     # measured 0.516: real vs real is a coin toss

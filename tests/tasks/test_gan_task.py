@@ -1,0 +1,138 @@
+"""The GAN step: D's update, then G's; noise from the loader's generator; the DCGAN's shapes and init."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from layerlab.data import TensorData
+from layerlab.engine import fit
+from layerlab.models import get_model
+from layerlab.models.gan import dcgan_init_
+from layerlab.tasks.gan import GanStep, generate, real_and_noise, tile
+
+
+def _tiny_gan(seed: int = 0):
+    return dcgan_init_(get_model("dcgan", latent=8, width=4), torch.Generator().manual_seed(seed))
+
+
+def _batch(n: int = 6, latent: int = 8):
+    g = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    return real_and_noise(latent)(images, torch.zeros(n), g)
+
+
+def _flat(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten().clone() for p in module.parameters()])
+
+
+def test_the_step_updates_the_discriminator_then_the_generator():
+    gan = _tiny_gan()
+    step = GanStep(gan.generator, gan.discriminator)
+    start = {"generator": _flat(gan.generator), "discriminator": _flat(gan.discriminator)}
+    seen: list[tuple[str, bool, bool]] = []        # (optimizer that stepped, G changed so far, D changed so far)
+
+    def record(name: str):
+        def hook(optimizer, args, kwargs) -> None:
+            seen.append((name, not torch.equal(_flat(gan.generator), start["generator"]),
+                         not torch.equal(_flat(gan.discriminator), start["discriminator"])))
+        return hook
+
+    for name, optimizer in step.optimizers.items():
+        optimizer.register_step_post_hook(record(name))
+    values = step.train(_batch())
+    # after D's step only D has moved; after G's step both have
+    assert seen == [("discriminator", False, True), ("generator", True, True)]
+    assert set(values) == {"d_loss", "g_loss", "count", "d_real", "d_fake"} and values["count"] == 6
+    assert not values["d_loss"].requires_grad and 0 < float(values["d_real"]) < 1
+
+
+def test_the_generator_step_leaves_the_discriminator_as_its_own_step_left_it():
+    gan = _tiny_gan()
+    step = GanStep(gan.generator, gan.discriminator)
+    after_d: list[torch.Tensor] = []
+    step.optimizers["discriminator"].register_step_post_hook(lambda *_: after_d.append(_flat(gan.discriminator)))
+    step.train(_batch())
+    assert torch.equal(after_d[0], _flat(gan.discriminator))
+
+
+def test_the_losses_are_bce_with_logits_as_written_by_hand():
+    gan = _tiny_gan()
+    real, z = _batch()
+    with torch.no_grad():
+        d_real, d_fake = torch.sigmoid(gan.discriminator(real)), torch.sigmoid(gan.discriminator(gan.generator(z)))
+    expected_d = -(d_real.log().mean() + (1 - d_fake).log().mean())      # -log D(x) - log(1 - D(G(z)))
+    values = GanStep(gan.generator, gan.discriminator).train((real, z))
+    assert float(values["d_loss"]) == pytest.approx(float(expected_d), rel=1e-5)
+    assert float(values["d_real"]) == pytest.approx(float(d_real.mean()), rel=1e-6)
+    assert float(values["d_fake"]) == pytest.approx(float(d_fake.mean()), rel=1e-6)
+
+
+def test_noise_comes_from_the_loader_not_the_global_random_state():
+    images = TensorData(torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8), torch.zeros(40, dtype=torch.long))
+    runs = []
+    for _ in range(2):
+        gan = _tiny_gan()
+        before = torch.get_rng_state()
+        history = fit(GanStep(gan.generator, gan.discriminator), images, epochs=2, batch_size=16,
+                      transform=real_and_noise(8), device="cpu", progress=False, seed=5)
+        assert torch.equal(torch.get_rng_state(), before)               # training drew nothing from the global RNG
+        runs.append((history.series("train_g_loss"), _flat(gan.generator)))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+    assert set(history.last) >= {"train_d_loss", "train_g_loss", "train_d_real", "train_d_fake"}
+
+
+def test_real_and_noise_scales_pixels_to_tanh_range_and_draws_z():
+    real, z = real_and_noise(5)(torch.tensor([0, 255, 51], dtype=torch.uint8).view(3, 1, 1, 1), torch.zeros(3),
+                                torch.Generator().manual_seed(0))
+    assert real.flatten().tolist() == pytest.approx([-1.0, 1.0, -0.6])
+    assert z.shape == (3, 5) and torch.equal(z, torch.randn(3, 5, generator=torch.Generator().manual_seed(0)))
+
+
+def test_dcgan_shapes_range_and_paper_initialisation():
+    gan = dcgan_init_(get_model("dcgan"), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        images = gan(torch.randn(3, 100))
+    assert images.shape == (3, 1, 28, 28) and float(images.abs().max()) <= 1.0
+    assert gan.discriminator(images).shape == (3,)
+    big = gan.generator.net[0].weight.detach()                           # 627,200 draws of N(0, 0.02)
+    assert abs(float(big.mean())) < 1e-4 and float(big.std()) == pytest.approx(0.02, rel=0.01)
+    assert float(gan.generator.net[1].weight.detach().mean()) == pytest.approx(1.0, abs=0.01)
+    assert float(gan.generator.net[1].bias.detach().abs().max()) == 0.0
+    again = dcgan_init_(get_model("dcgan"), torch.Generator().manual_seed(0))
+    assert torch.equal(_flat(gan), _flat(again))                        # the seed decides every weight
+
+
+def test_generate_returns_pixels_in_0_1_and_restores_the_mode():
+    gan = _tiny_gan()
+    gan.generator.train()
+    images = generate(gan.generator, torch.randn(5, 8), batch_size=2)
+    assert images.shape == (5, 1, 28, 28) and 0 <= float(images.min()) and float(images.max()) <= 1
+    assert gan.generator.training
+
+
+def test_tile_lays_images_out_in_rows_with_a_grey_border():
+    canvas = tile(torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2), torch.full((1, 2, 2), 0.2)]), columns=2, border=1)
+    assert canvas.tolist() == [[128, 128, 128, 128, 128, 128, 128],
+                               [128, 0, 0, 128, 255, 255, 128],
+                               [128, 0, 0, 128, 255, 255, 128],
+                               [128, 128, 128, 128, 128, 128, 128],
+                               [128, 51, 51, 128, 128, 128, 128],     # 0.2 · 255 = 51; the empty slot stays grey
+                               [128, 51, 51, 128, 128, 128, 128],
+                               [128, 128, 128, 128, 128, 128, 128]]
+
+
+def test_samples_from_a_run_that_does_not_generate_is_a_one_line_error(tmp_path):
+    from layerlab.engine import RunDir
+    from layerlab.engine.card import ModelCard
+    from layerlab.engine.checkpoint import save_weights
+    from layerlab.engine.deploy import PredictOptions, predict_files
+    from layerlab.errors import LayerlabError
+
+    run = RunDir.create(tmp_path, "mnist-mlp", {})
+    save_weights(get_model("mlp", sizes=(4, 3)), run.weights_path())
+    ModelCard(model="mlp", overrides={"sizes": [4, 3]}, input_shape=(4,)).save(run.path / "model.json")
+    with pytest.raises(LayerlabError, match=r"--samples draws new images from a generative run .*'classification'"):
+        predict_files(run.path, [], PredictOptions(samples=3))
+    with pytest.raises(LayerlabError, match="--samples must be a positive number of images, got -1"):
+        PredictOptions(samples=-1)
