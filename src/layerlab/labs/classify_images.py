@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from layerlab.data.images import find_images, folder_splits
+from layerlab.data.tensors import balanced_subset
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
@@ -72,8 +73,9 @@ def classify_images(cfg: ClassifyImagesConfig, run: RunDir) -> LabResult:
     # 2. Data: train/, then val/ (or a held-out part of train/), then test/ if there is one
     train, val, test, held_out = folder_splits(root, **options, val_fraction=cfg.val_fraction, seed=cfg.seed)
     if cfg.quick:
-        train, val = train.subset(slice(0, 64)), val.subset(slice(0, 32))
-        test = test.subset(slice(0, 32)) if test is not None else None
+        # a seeded slice with every class in it: the first rows of a folder set are all one class
+        train, val = balanced_subset(train, 64, cfg.seed), balanced_subset(val, 32, cfg.seed)
+        test = balanced_subset(test, 32, cfg.seed) if test is not None else None
     if train.num_classes < 2:
         raise LayerlabError(f"{root}: train/ has {train.num_classes} class folder; a classifier needs 2 or more")
     mean, std = channel_stats(train)          # the images the model trains on, nothing else
