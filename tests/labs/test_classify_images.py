@@ -43,7 +43,7 @@ def test_a_folder_of_mixed_sizes_without_val_trains_and_reports_its_own_name(tmp
     (data / "train" / "apple" / "broken.jpg").write_bytes(b"not a jpeg at all")
     with pytest.warns(Warning, match=r"skipped 1 unreadable image in train/: .*broken\.jpg"):
         outcome = run_lab("classify-images", {**FAST, "data_dir": str(data), "model": "cifar-cnn", "size": 16,
-                                              "epochs": 4, "batch_size": 16, "lr": 3e-3},
+                                              "epochs": 4, "batch_size": 16, "lr": 3e-3, "schedule": "none"},
                           out=tmp_path / "runs")
     assert outcome["test_accuracy"] >= 0.8          # the colours separate the classes: it must learn them
     run = Path(outcome["run_dir"])
