@@ -131,3 +131,21 @@ def test_layerlab_run_nproc_2_trains_with_torchrun_and_writes_one_run_folder(tmp
     assert not any(k.startswith("module.") for k in load_file(run / "model.safetensors"))
     assert 0.5 < outcome["test_accuracy"] <= 1.0
     assert sorted(p.name for p in work.iterdir()) == ["runs"]       # nothing else written where it ran
+
+
+def test_a_step_that_does_not_train_through_ddp_yet_says_so_in_one_line() -> None:
+    from torch import nn
+
+    from layerlab.tasks.generative import Reconstruction
+
+    with pytest.raises(LayerlabError, match="Reconstruction step does not train on several processes yet"):
+        Reconstruction(nn.Linear(2, 2)).distribute(lambda model: model)
+
+
+def test_nproc_is_taken_out_of_the_command_each_process_runs() -> None:
+    from layerlab.cli import _without_nproc
+    from layerlab.engine.distributed import launch
+
+    assert _without_nproc(["mnist-mlp", "--nproc", "2", "--epochs", "1", "--nproc=3"]) == ["mnist-mlp", "--epochs", "1"]
+    with pytest.raises(LayerlabError, match="--nproc must be at least 1, got 0"):
+        launch(0, ["run", "mnist-mlp"])
