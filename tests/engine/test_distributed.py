@@ -66,6 +66,12 @@ def test_evaluation_counts_every_sample_once(two_processes: list[dict]) -> None:
     assert abs(single["accuracy"] - right / 101) < 1e-12          # a count out of 101, not 102
 
 
+def test_a_loss_that_becomes_nan_in_one_process_stops_both(two_processes: list[dict]) -> None:
+    # the guard is decided together: a process that stopped alone would leave the other waiting
+    assert two_processes[1]["divergence"].startswith("the loss became nan at epoch 1, iteration 1")
+    assert two_processes[0]["divergence"].startswith("the loss became NaN or infinite in another process at epoch 1")
+
+
 def test_metric_sums_of_two_halves_add_up_to_the_whole() -> None:
     """What the all-reduce does, without processes: the sums of two shards, added, are the whole's."""
     outputs, targets = torch.randn(21, 4), torch.randint(0, 4, (21,))

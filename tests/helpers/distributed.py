@@ -16,7 +16,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from layerlab.data import TensorData
+from layerlab.data import BatchLoader, TensorData
 
 
 def free_port() -> int:
@@ -69,7 +69,23 @@ def train_worker(rank: int, out: str, batch_size: int) -> None:
     model = mlp()
     history = fit(model, blobs(60), batch_size=batch_size, **TRAIN)
     scores = evaluate(model, blobs(101, seed=1), batch_size=16)
-    torch.save({"state": model.state_dict(), "history": history.epochs, "scores": scores}, Path(out) / f"rank{rank}.pt")
+    torch.save({"state": model.state_dict(), "history": history.epochs, "scores": scores,
+                "divergence": diverge()}, Path(out) / f"rank{rank}.pt")
+
+
+def diverge() -> str:
+    """One step on 4 samples, rank 1's holding a NaN: every process stops, with the same error type."""
+    from layerlab.engine import fit
+    from layerlab.engine.trainer_state import DivergenceError
+
+    data = blobs(4)
+    data.inputs[1, 0] = float("nan")              # position 1 of the unshuffled order: rank 1's shard
+    loader = BatchLoader(data, 2, rank=int(os.environ["RANK"]), world_size=2, even_shards=True)
+    try:
+        fit(mlp(), loader, epochs=1, progress=False)
+    except DivergenceError as error:
+        return str(error)
+    return "no error"
 
 
 class Stop(Exception):

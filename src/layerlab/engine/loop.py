@@ -104,7 +104,8 @@ def fit(
     directions = {name: m.higher_is_better for name, m in step.metrics().metrics.items()}
     history = History(higher_is_better=directions)
     stopper = EarlyStopping(patience, monitor, _direction(monitor, directions, patience))
-    start = restore(run, stage, step, schedulers, history, stopper) if run else 0
+    # every process takes part in restoring (rank 0 reads the checkpoint and sends it), run or not
+    start = restore(run, stage, step, schedulers, history, stopper) if run or distributed.world_size() > 1 else 0
     writes = run is not None and distributed.is_main()    # rank 0 alone writes the run folder
     for epoch in range(start + 1, epochs + 1):
         if stopper.should_stop:
@@ -151,8 +152,8 @@ def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int
     step.train_mode()
     metrics = step.metrics()
     bar = EpochProgress(epoch, epochs, _length(loader), enabled=progress)
-    keys, lr = step.loss_keys, _lr(step)
-    live = bar.live and distributed.world_size() == 1   # several processes stop together, at the checks below
+    keys, live, lr = step.loss_keys, bar.live, _lr(step)
+    alone = distributed.world_size() == 1        # several processes stop together, at the agreed checks below
     watched: list[Tensor] = []                   # the losses since the last divergence check
     checked = iteration = 0
     for iteration, batch in enumerate(loader, start=1):
@@ -164,7 +165,7 @@ def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int
         if live and bar.due():                   # a few syncs per second at most
             value = values[keys[0]].item()
             bar.draw(iteration, value)
-            if not math.isfinite(value):
+            if not math.isfinite(value) and alone:
                 check_finite(watched, epoch, lr, first=checked + 1, per_step=len(keys))
         if iteration - checked >= CHECK_EVERY:
             _agreed_check(watched, epoch, lr, first=checked + 1, per_step=len(keys))

@@ -126,11 +126,11 @@ def save_best(run: RunDir, stage: str, step: Any, stopper: EarlyStopping) -> Non
     save_models(run, stage, step, {"epoch": str(stopper.best_epoch), "stage": stage, "restored": "best"})
 
 
-def restore(run: RunDir, stage: str, step: Any, schedulers: dict[str, Any], history: Any, stopper: EarlyStopping) -> int:
+def restore(run: RunDir | None, stage: str, step: Any, schedulers: dict[str, Any], history: Any, stopper: EarlyStopping) -> int:
     """Load the stage's checkpoint if there is one; returns the last finished epoch (0: none).
     Under torchrun rank 0 reads it and sends it to the others (whose machines may not have the folder)."""
-    path = run.checkpoint_path(stage)
-    state = distributed.broadcast(load_state(path) if distributed.is_main() and path.exists() else None)
+    path = run.checkpoint_path(stage) if run is not None else None
+    state = distributed.broadcast(load_state(path) if distributed.is_main() and path and path.exists() else None)
     if state is None:
         return 0
     if "models" not in state or set(state["models"]) != set(step.models):
