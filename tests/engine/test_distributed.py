@@ -140,12 +140,10 @@ def test_layerlab_run_nproc_2_trains_with_torchrun_and_writes_one_run_folder(tmp
 
 
 def test_a_step_that_does_not_train_through_ddp_yet_says_so_in_one_line() -> None:
-    from torch import nn
+    from tests.helpers.steps import TinyGan
 
-    from layerlab.tasks.generative import Reconstruction
-
-    with pytest.raises(LayerlabError, match="Reconstruction step does not train on several processes yet"):
-        Reconstruction(nn.Linear(2, 2)).distribute(lambda model: model)
+    with pytest.raises(LayerlabError, match="TinyGan step does not train on several processes yet"):
+        TinyGan().distribute(lambda model: model)
 
 
 def test_nproc_is_taken_out_of_the_command_each_process_runs() -> None:
