@@ -39,6 +39,10 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg_type: type) -> None:
             parser.add_argument(flag, default=argparse.SUPPRESS, metavar=name.upper(), help=text)
 
 
+NPROC_HELP = ("train on N processes of this machine with DistributedDataParallel: starts torchrun for you "
+              "(--batch-size is per process; resume with the same N)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerlab", description="A deep-learning course as software.")
     parser.add_argument("--version", action="version", version=f"layerlab {_version()}")
@@ -53,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} a run folder")
         p.add_argument("run_dir")
         p.add_argument("--json", action="store_true")
+        if name == "resume":
+            p.add_argument("--nproc", type=int, help=NPROC_HELP)
     p = sub.add_parser("predict", help="a trained run on your files (images, CSV rows, a prompt, sentences), "
                                        "or --samples N new images from a generative run")
     p.add_argument("run_dir")
@@ -165,6 +171,7 @@ def _run(argv: list[str]) -> int:
             print(_run_usage(labs, catalog.load()["quick_help"]))
             return 0
         raise LayerlabError(f"run needs a lab name: one of {', '.join(row['name'] for row in labs)}")
+    from layerlab.engine import distributed
     from layerlab.labs import LABS, run_lab
 
     entry = LABS.get(argv[0])
@@ -172,15 +179,40 @@ def _run(argv: list[str]) -> int:
     add_config_flags(parser, entry.meta["config"])
     parser.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
     parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on the last line")
+    parser.add_argument("--nproc", type=int, help=NPROC_HELP)
     args = _parse(parser, argv[1:])
-    overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json")}
+    if args.nproc is not None:
+        return distributed.launch(args.nproc, ["run", *_without_nproc(argv)])
+    overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json", "nproc")}
     started: list[Path] = []
-    try:
-        outcome = run_lab(argv[0], overrides, out=args.out, announce=lambda path: _announce(path, started))
-    except KeyboardInterrupt:
-        return _interrupted(started)
-    _finish_run(outcome, args.json)
+    with distributed.session():       # under torchrun: join the other processes (rank 0 alone prints)
+        try:
+            outcome = run_lab(argv[0], overrides, out=args.out, announce=_announcer(started))
+        except KeyboardInterrupt:
+            return _interrupted(started)
+        if distributed.is_main():
+            _finish_run(outcome, args.json)
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line without --nproc N (or --nproc=N): what each torchrun process runs."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept
+
+
+def _announcer(started: list[Path]) -> Any:
+    """Print the run folder once it exists, in rank 0 only (nothing otherwise)."""
+    from layerlab.engine import distributed
+
+    return (lambda path: _announce(path, started)) if distributed.is_main() else None
 
 
 def _announce(path: Path, started: list[Path]) -> None:
@@ -204,7 +236,7 @@ def _interrupted(started: list[Path]) -> int:
 def _run_usage(labs: list[dict[str, Any]], quick_help: str) -> str:
     rows = [f"  {row['name']:<20} {row['description']}" for row in labs]
     return "\n".join(["usage: layerlab run LAB [--epochs N] [--batch-size B] [--lr X] [--device auto|cpu|cuda] "
-                      "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--<lab option> V]", "",
+                      "[--seed S] [--data-dir DIR] [--out DIR] [--quick] [--json] [--nproc N] [--<lab option> V]", "",
                       "labs:", *rows, "", f"--quick: {quick_help}.",
                       "layerlab run LAB --help lists that lab's options with their defaults."])
 
@@ -226,14 +258,19 @@ def _finish_run(outcome: dict[str, Any], as_json: bool) -> None:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from layerlab.engine import distributed
     from layerlab.labs import resume_lab
 
+    if args.nproc is not None:
+        return distributed.launch(args.nproc, ["resume", args.run_dir] + (["--json"] if args.json else []))
     started: list[Path] = []
-    try:
-        outcome = resume_lab(args.run_dir, announce=lambda path: _announce(path, started))
-    except KeyboardInterrupt:
-        return _interrupted(started)
-    _finish_run(outcome, args.json)
+    with distributed.session():
+        try:
+            outcome = resume_lab(args.run_dir, announce=_announcer(started))
+        except KeyboardInterrupt:
+            return _interrupted(started)
+        if distributed.is_main():
+            _finish_run(outcome, args.json)
     return 0
 
 

@@ -72,3 +72,31 @@ def test_rank_shards_are_disjoint_and_cover_the_data(n: int, world_size: int, ba
     for rank in range(world_size):
         loader = BatchLoader(_rows(n), batch_size, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
         assert len(loader) == -(-len(shards[rank]) // batch_size)
+
+
+@FAST
+@given(st.integers(1, 70), st.integers(1, 8), st.integers(1, 9), SEEDS, st.integers(0, 50))
+def test_even_shards_give_every_rank_the_same_steps_and_read_every_row(n: int, world_size: int, batch_size: int,
+                                                                        seed: int, epoch: int) -> None:
+    loaders = [BatchLoader(_rows(n), batch_size, shuffle=True, seed=seed, rank=rank, world_size=world_size,
+                           even_shards=True) for rank in range(world_size)]
+    epochs = [_epoch(loader, epoch) for loader in loaders]
+    assert len({len(batches) for batches in epochs}) == 1                      # no rank runs an extra step
+    assert all(len(batches) == len(loader) for batches, loader in zip(epochs, loaders))
+    assert len({tuple(map(len, batches)) for batches in epochs}) == 1         # and its batches are as large
+    rows = sum((sum(batches, []) for batches in epochs), [])
+    assert set(rows) == set(range(n))                                          # every row read each epoch
+    assert len(rows) - n == (-n) % world_size                                  # padding: at most world_size - 1 repeats
+
+
+@FAST
+@given(st.integers(1, 70), st.integers(1, 4), st.integers(1, 9), SEEDS)
+def test_batch_k_of_all_ranks_is_batch_k_of_one_process_with_a_larger_batch(n: int, world_size: int, batch_size: int,
+                                                                            seed: int) -> None:
+    n -= n % world_size                          # no padding: the claim is about the shards' interleaving
+    if n == 0:
+        return
+    single = _epoch(BatchLoader(_rows(n), batch_size * world_size, shuffle=True, seed=seed), 2)
+    ranks = [_epoch(BatchLoader(_rows(n), batch_size, shuffle=True, seed=seed, rank=rank, world_size=world_size,
+                                even_shards=True), 2) for rank in range(world_size)]
+    assert [sorted(sum(parts, [])) for parts in zip(*ranks, strict=True)] == [sorted(b) for b in single]

@@ -162,6 +162,15 @@ class BatchLoader:
     Each batch is gathered on the CPU, passed to `collate(inputs, targets)` if given (e.g. to pad
     variable-length sequences into one tensor), moved to `device` (every tensor of a tuple, dict or
     list of dicts), and then `transform(inputs, targets, generator)` runs on the whole batch there.
+
+    With `world_size` > 1, process `rank` reads every world_size-th sample of the epoch's order
+    (rank r: positions r, r + W, r + 2W, ...), so batch k of all the processes together is batch k
+    of one process with a W times larger batch. The shards are disjoint and cover the data, and
+    differ by at most one sample: right for evaluation, which must count every sample once. For
+    training, `even_shards` pads the order to a multiple of W by repeating its first samples (as
+    torch's DistributedSampler does): every process then runs exactly as many steps as the others
+    (none waits forever for a partner's gradients), every sample is read each epoch, and at most
+    W - 1 are read twice. Augmentation draws differ between ranks (rank 0's are a single process's).
     """
 
     def __init__(
@@ -177,6 +186,7 @@ class BatchLoader:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        even_shards: bool = False,
     ) -> None:
         if batch_size < 1:
             raise LayerlabError(f"batch size must be a positive integer, got {batch_size}")
@@ -189,7 +199,9 @@ class BatchLoader:
         self.device = torch.device(device)
         self.non_blocking = self.device.type == "cuda"  # copies overlap compute; only a GPU has async copies
         self.seed = seed
-        self.rank, self.world_size = rank, world_size
+        if not 0 <= rank < world_size:
+            raise LayerlabError(f"rank must be in 0..{world_size - 1} for {world_size} processes, got {rank}")
+        self.rank, self.world_size, self.even_shards = rank, world_size, even_shards
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -202,16 +214,27 @@ class BatchLoader:
             order = torch.randperm(n, generator=g)
         else:
             order = torch.arange(n)
+        if self.even_shards and n % self.world_size:   # pad with the order's first samples: equal shards
+            pad = self.world_size - n % self.world_size
+            order = torch.cat([order, order.repeat(-(-pad // n))[:pad]])   # repeat it whole if it is shorter than pad
         # each rank of a distributed run reads every world_size-th sample of the same order
         return order[self.rank :: self.world_size]
 
+    def shard_size(self) -> int:
+        """How many samples this rank reads per epoch (as `_indices` slices them)."""
+        n = len(self.data)
+        if self.even_shards:
+            return -(-n // self.world_size)
+        return len(range(self.rank, n, self.world_size))
+
     def __len__(self) -> int:
-        n = len(range(self.rank, len(self.data), self.world_size))  # this rank's share, as `_indices` slices it
+        n = self.shard_size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         order = self._indices()
-        g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch + 1)  # augmentation draws
+        # augmentation draws: rank 0's are a single process's; the other ranks crop and flip otherwise
+        g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch + 1 + self.rank * 1_000_003)
         stop = len(order) - (len(order) % self.batch_size if self.drop_last else 0)
         plain = isinstance(self.data.inputs, Tensor) and isinstance(self.data.targets, Tensor)
         if plain and self.collate is None:

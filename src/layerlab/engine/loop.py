@@ -4,6 +4,11 @@
 (iterations) and epochs. Everything else it does (device moves, schedules, checkpoints, early
 stopping, the divergence guard, progress) wraps the step from outside. tests/engine/test_loop.py
 proves `fit` trains exactly like a hand-written loop.
+
+Under torchrun (engine/distributed.py) the same `fit` runs in every process: the step trains
+through DistributedDataParallel, each process reads its own equal-length shard of every epoch,
+metric sums are added over the processes before they are logged (the whole dataset's figures), and
+only rank 0 draws progress and writes checkpoints. tests/engine/test_distributed.py checks it.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from torch.optim import Optimizer
 
 from layerlab.data.tensors import BatchLoader, BatchTransform, TensorData, to_device
 from layerlab.data.transforms import dataset_transform
-from layerlab.engine.metrics import Metric
+from layerlab.engine import distributed
+from layerlab.engine.metrics import Metric, Metrics
 from layerlab.engine.optim import get_schedule
 from layerlab.engine.progress import EpochProgress
 from layerlab.engine.run import RunDir, select_device
 from layerlab.engine.step import Step, Supervised, autocast, train_step
-from layerlab.engine.trainer_state import EarlyStopping, check_finite, restore, save_best, snapshot
+from layerlab.engine.trainer_state import DivergenceError, EarlyStopping, check_finite, restore, save_best, snapshot
 from layerlab.errors import LayerlabError
 
 __all__ = ["History", "evaluate", "fit", "predict", "train_step"]
@@ -75,18 +81,21 @@ def fit(
     and normalised with the statistics in `train.meta` (layerlab.data.transforms.dataset_transform,
     for `val` too) unless `transform` / `eval_transform` say otherwise. With `run`, every epoch ends
     with an atomic checkpoint, and a run folder holding one continues from it (`layerlab resume`).
+    Under torchrun, `batch_size` is per process and `log` is called in every process.
     """
     if epochs < 0:
         raise LayerlabError(f"epochs must be >= 0, got {epochs}")
-    where = select_device(device)
+    where = distributed.place(select_device(device))
     step = _as_step(model, where, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                     weight_decay=weight_decay, metrics=metrics, clip_grad_norm=clip_grad_norm, amp=amp,
                     channels_last=channels_last, compile=compile)
+    if distributed.world_size() > 1:
+        step.distribute(distributed.wrap)        # gradients averaged over the processes after every backward
     if transform is None:
         transform = dataset_transform(train)
     if eval_transform is None:
         eval_transform = dataset_transform(val, stats_of=train)
-    loader = _as_loader(train, batch_size, where, transform, shuffle=True, seed=seed)
+    loader = _as_loader(train, batch_size, where, transform, shuffle=True, seed=seed, training=True)
     if schedule is not None and not _has_length(loader):
         raise LayerlabError(f"schedule {schedule!r} steps every iteration and needs the number of batches per epoch, "
                             "but this training data has no len(): pass a TensorData, a list or a DataLoader, or no schedule")
@@ -95,21 +104,24 @@ def fit(
     directions = {name: m.higher_is_better for name, m in step.metrics().metrics.items()}
     history = History(higher_is_better=directions)
     stopper = EarlyStopping(patience, monitor, _direction(monitor, directions, patience))
-    start = restore(run, stage, step, schedulers, history, stopper) if run else 0
+    # every process takes part in restoring (rank 0 reads the checkpoint and sends it), run or not
+    start = restore(run, stage, step, schedulers, history, stopper) if run or distributed.world_size() > 1 else 0
+    writes = run is not None and distributed.is_main()    # rank 0 alone writes the run folder
     for epoch in range(start + 1, epochs + 1):
         if stopper.should_stop:
             break
-        row, bar = _train_epoch(step, loader, schedulers, epoch, epochs, progress)
+        row, bar = _train_epoch(step, loader, schedulers, epoch, epochs, progress and distributed.is_main())
+        distributed.sync_buffers(step.models)    # one model everywhere: rank 0's batch-norm statistics
         if val is not None:
             row.update(evaluate(step, val, batch_size=max(batch_size, 512), transform=eval_transform, prefix=f"{val_name}_"))
         bar.close(row)
         history.stopped_early = stopper.update(row, step)
         history.epochs.append(row)
-        if run is not None:
+        if writes:
             snapshot(run, stage, step, schedulers, history, stopper)
         if log is not None:
             log(row)
-    if stopper.restore_best(step) and run is not None:
+    if stopper.restore_best(step) and writes:
         save_best(run, stage, step, stopper)     # model.safetensors holds the weights the lab reports
     return history
 
@@ -141,6 +153,7 @@ def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int
     metrics = step.metrics()
     bar = EpochProgress(epoch, epochs, _length(loader), enabled=progress)
     keys, live, lr = step.loss_keys, bar.live, _lr(step)
+    alone = distributed.world_size() == 1        # several processes stop together, at the agreed checks below
     watched: list[Tensor] = []                   # the losses since the last divergence check
     checked = iteration = 0
     for iteration, batch in enumerate(loader, start=1):
@@ -152,15 +165,38 @@ def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int
         if live and bar.due():                   # a few syncs per second at most
             value = values[keys[0]].item()
             bar.draw(iteration, value)
-            if not math.isfinite(value):
+            if not math.isfinite(value) and alone:
                 check_finite(watched, epoch, lr, first=checked + 1, per_step=len(keys))
         if iteration - checked >= CHECK_EVERY:
-            check_finite(watched, epoch, lr, first=checked + 1, per_step=len(keys))
+            _agreed_check(watched, epoch, lr, first=checked + 1, per_step=len(keys))
             watched, checked = [], iteration
     if iteration == 0:
         raise LayerlabError("the training data produced no batches (is it empty, or smaller than one batch with drop_last?)")
-    check_finite(watched, epoch, lr, first=checked + 1, per_step=len(keys))
+    _agreed_check(watched, epoch, lr, first=checked + 1, per_step=len(keys))
+    _total(metrics, _sharded(loader))
     return {"epoch": epoch, **metrics.compute("train_"), "lr": _lr(step), "seconds": round(bar.elapsed(), 3)}, bar
+
+
+def _agreed_check(losses: list[Tensor], epoch: int, lr: float, *, first: int, per_step: int) -> None:
+    """The divergence guard, decided by all the processes together: all of them stop, or none does
+    (a process that stopped alone would leave the others waiting for its gradients)."""
+    if distributed.world_size() == 1:
+        check_finite(losses, epoch, lr, first=first, per_step=per_step)
+        return
+    finite = not losses or bool(torch.isfinite(torch.stack([loss.float() for loss in losses])).all())
+    if distributed.any_process(not finite):
+        check_finite(losses, epoch, lr, first=first, per_step=per_step)   # this process saw it: say where
+        raise DivergenceError(f"the loss became NaN or infinite in another process at epoch {epoch} (iterations "
+                              f"{first}..{first + len(losses) // per_step - 1}) with learning rate {lr:g}: try a "
+                              "smaller --lr (the last checkpoint is kept)")
+
+
+def _total(metrics: Metrics, sharded: bool) -> Metrics:
+    """Each process measured its shard: add up the sums of all of them (one all-reduce), so the
+    figures are the whole dataset's."""
+    if sharded:
+        metrics.load_sums(distributed.reduce_sums(metrics.sums()))
+    return metrics
 
 
 @torch.no_grad()
@@ -171,20 +207,22 @@ def evaluate(
 ) -> dict[str, float]:
     """The loss and metrics over a dataset: the loss's own metrics (accuracy by argmax, RMSE/MAE, ...)
     unless `metrics` names others; a Step is scored by its own `evaluate` and `metrics`. uint8
-    images are converted as `fit` converts them unless `transform` is given."""
+    images are converted as `fit` converts them unless `transform` is given. Under torchrun every
+    process scores its disjoint shard of a TensorData and the sums are added: each sample counts once."""
     transform = dataset_transform(data) if transform is None else transform
     step = model if isinstance(model, Step) else Supervised(model, loss=loss, optimizer=None, metrics=metrics, amp=amp)
     where = torch.device(device) if device is not None else step.device
     results = step.metrics()
     was_training = {name: m.training for name, m in step.models.items()}
     step.train_mode(False)
+    loader = _as_loader(data, batch_size, where, transform, shuffle=False, seed=0)
     try:
-        for batch in _as_loader(data, batch_size, where, transform, shuffle=False, seed=0):
+        for batch in loader:
             results.update(step.evaluate(batch))
     finally:
         for name, m in step.models.items():
             m.train(was_training[name])
-    return results.compute(prefix)
+    return _total(results, _sharded(loader)).compute(prefix)
 
 
 @torch.no_grad()
@@ -221,12 +259,25 @@ def _direction(monitor: str, directions: dict[str, bool], patience: int | None) 
 
 
 def _as_loader(data: Any, batch_size: int, device: torch.device, transform: BatchTransform | None,
-               *, shuffle: bool, seed: int) -> Iterable[Any]:
+               *, shuffle: bool, seed: int, training: bool = False) -> Iterable[Any]:
+    """Batches of `data` on `device`. Under torchrun a TensorData is read as this process's shard:
+    equal-length (padded) shards for training, exact disjoint ones for evaluation."""
+    world = distributed.world_size()
     if isinstance(data, TensorData):
-        return BatchLoader(data, batch_size, shuffle=shuffle, transform=transform, device=device, seed=seed)
+        return BatchLoader(data, batch_size, shuffle=shuffle, transform=transform, device=device, seed=seed,
+                           rank=distributed.rank(), world_size=world, even_shards=training)
+    if training and world > 1 and not (isinstance(data, BatchLoader) and data.world_size == world and data.even_shards):
+        raise LayerlabError(f"training on {world} processes needs a TensorData (each process then reads its own "
+                            f"shard of every epoch), or a BatchLoader with world_size={world} and even_shards=True; "
+                            f"got {type(data).__name__}")
     if isinstance(data, BatchLoader):
         return data
     return _Moved(data, device, transform, seed)  # any iterable of (inputs, targets): a list, a DataLoader
+
+
+def _sharded(loader: Any) -> bool:
+    """Whether this process read only its shard (so its metric sums are a part of the whole)."""
+    return isinstance(loader, BatchLoader) and loader.world_size > 1
 
 
 class _Moved:

@@ -56,11 +56,24 @@ STATUSES = ("running", "finished", "failed", "diverged", "interrupted")
 
 
 class RunDir:
-    """One run's folder. Create with `RunDir.create(...)`, reopen with `RunDir.open(path)`."""
+    """One run's folder. Create with `RunDir.create(...)`, reopen with `RunDir.open(path)`.
+
+    In the other processes of a torchrun run (rank > 0) the lab gets `RunDir.follower(path, config)`:
+    the same path and config, but every write is skipped (rank 0 alone writes; `writes` says which).
+    """
+
+    writes = True
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.figures = self.path / "figures"
+
+    @classmethod
+    def follower(cls, path: Path | str, config: dict[str, Any]) -> "RunDir":
+        """Rank 0's run folder seen from another process: reads its config from memory, writes nothing."""
+        run = cls(Path(path))
+        run.writes, run._config = False, config
+        return run
 
     @classmethod
     def create(cls, out: Path, lab: str, config: dict[str, Any]) -> "RunDir":
@@ -93,7 +106,7 @@ class RunDir:
     def remove_if_unused(self) -> bool:
         """Remove the folder (and its lab's folder, if then empty) when it holds nothing but its
         config.json: a run that failed before it trained or wrote anything. True if removed."""
-        if not self.path.is_dir() or any(p.name != "config.json" for p in self.path.iterdir()):
+        if not self.writes or not self.path.is_dir() or any(p.name != "config.json" for p in self.path.iterdir()):
             return False
         (self.path / "config.json").unlink()
         self.path.rmdir()
@@ -103,6 +116,8 @@ class RunDir:
 
     @property
     def config(self) -> dict[str, Any]:
+        if not self.writes:
+            return self._config
         try:
             return json.loads((self.path / "config.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -125,6 +140,8 @@ class RunDir:
         self._update(ending | ({"error": error} if error else {}), drop=() if error else ("error",))
 
     def _update(self, entries: dict[str, Any], drop: tuple[str, ...] = ()) -> None:
+        if not self.writes:
+            return
         config = {k: v for k, v in self.config.items() if k not in drop}
         atomic_write_json(self.path / "config.json", config | entries)
 
@@ -136,7 +153,8 @@ class RunDir:
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl whole (atomically) from the history that the checkpoint holds."""
-        atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        if self.writes:
+            atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.path / "metrics.jsonl"
@@ -148,19 +166,24 @@ class RunDir:
 
         import matplotlib.pyplot as plt
 
+        path = self.figures / f"{name}.png"
+        if not self.writes:
+            plt.close(figure)
+            return path
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         plt.close(figure)
-        path = self.figures / f"{name}.png"
         atomic_write_bytes(path, buffer.getvalue())
         return path
 
     def write_text(self, name: str, text: str) -> Path:
-        atomic_write_text(self.path / name, text)
+        if self.writes:
+            atomic_write_text(self.path / name, text)
         return self.path / name
 
     def write_json(self, name: str, obj: Any) -> Path:
-        atomic_write_json(self.path / name, obj)
+        if self.writes:
+            atomic_write_json(self.path / name, obj)
         return self.path / name
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -86,6 +86,13 @@ class Step(ABC):
             model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
         return self
 
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Train through `wrap(model)` (DistributedDataParallel, engine/distributed.py), which averages
+        the gradients of every process; evaluation and checkpoints keep using the models themselves.
+        A step overrides this once its training forward goes through the wrapped model."""
+        raise LayerlabError(f"the {type(self).__name__} step does not train on several processes yet: "
+                            "run it in one process (without torchrun or --nproc)")
+
     def train_mode(self, on: bool = True) -> None:
         for model in self.models.values():
             model.train(on)
@@ -121,10 +128,14 @@ class Supervised(Step):
             self.optimizers = {"optimizer": get_optimizer(optimizer, model, lr, momentum=momentum, nesterov=nesterov,
                                                           weight_decay=weight_decay)}
         self._metrics = metrics
-        self.clip_grad_norm, self.amp, self.channels_last = clip_grad_norm, amp, channels_last
-        self.forward_model = torch.compile(model) if compile else model
+        self.clip_grad_norm, self.amp, self.channels_last, self.compile = clip_grad_norm, amp, channels_last, compile
+        self.forward_model = torch.compile(model) if compile else model   # what training calls
         self._sums = getattr(self.loss_fn, "reduction", None) == "sum"    # sum of squares: report a per-sample mean
         self._pad = getattr(self.loss_fn, "pad_id", None)                  # token losses: a mean over real tokens
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        wrapped = wrap(self.model)
+        self.forward_model = torch.compile(wrapped) if self.compile else wrapped   # DDP first, then compile
 
     def metrics(self) -> Metrics:
         if self._metrics is not None:

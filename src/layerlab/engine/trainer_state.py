@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from layerlab.engine import distributed
 from layerlab.engine.checkpoint import load_state, save_state, save_weights
 from layerlab.engine.run import RunDir
 from layerlab.errors import LayerlabError
@@ -125,12 +126,13 @@ def save_best(run: RunDir, stage: str, step: Any, stopper: EarlyStopping) -> Non
     save_models(run, stage, step, {"epoch": str(stopper.best_epoch), "stage": stage, "restored": "best"})
 
 
-def restore(run: RunDir, stage: str, step: Any, schedulers: dict[str, Any], history: Any, stopper: EarlyStopping) -> int:
-    """Load the stage's checkpoint if there is one; returns the last finished epoch (0: none)."""
-    path = run.checkpoint_path(stage)
-    if not path.exists():
+def restore(run: RunDir | None, stage: str, step: Any, schedulers: dict[str, Any], history: Any, stopper: EarlyStopping) -> int:
+    """Load the stage's checkpoint if there is one; returns the last finished epoch (0: none).
+    Under torchrun rank 0 reads it and sends it to the others (whose machines may not have the folder)."""
+    path = run.checkpoint_path(stage) if run is not None else None
+    state = distributed.broadcast(load_state(path) if distributed.is_main() and path and path.exists() else None)
+    if state is None:
         return 0
-    state = load_state(path)
     if "models" not in state or set(state["models"]) != set(step.models):
         raise LayerlabError(f"{path} holds models {sorted(state.get('models', {'model': 0}))}, but this step has "
                             f"{sorted(step.models)}: it was written by another layerlab version or another lab")

@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 from typing import Any, Callable
 
+from layerlab.engine import distributed
 from layerlab.engine.card import ModelCard
 from layerlab.files import atomic_write_text
 from layerlab.engine.run import RunDir, read_runs, seed_everything
@@ -64,13 +65,16 @@ def run_lab(name: str, overrides: dict[str, Any] | None = None, *, out: str | Pa
 
     `announce(run_dir)` is called once the folder exists (the CLI prints it). The folder's paths
     are absolute (its own, and --data-dir's), so its files mean the same from any folder.
-    A start that fails before the lab wrote anything removes the folder again.
+    A start that fails before the lab wrote anything removes the folder again. Under torchrun
+    (engine/distributed.py) rank 0 makes the one folder and the other processes follow it.
     """
     entry = LABS.get(name)
     cfg = make_config(entry.meta["config"], overrides or {})
     if cfg.data_dir:
         cfg = dataclasses.replace(cfg, data_dir=str(Path(cfg.data_dir).expanduser().absolute()))
-    run = LabRun.create(Path(os.path.abspath(out)), name, dataclasses.asdict(cfg))
+    run = _everywhere(lambda: LabRun.create(Path(os.path.abspath(out)), name, dataclasses.asdict(cfg)))
+    if distributed.world_size() > 1:
+        run.record("processes", distributed.world_size())   # resume needs as many (the shards depend on it)
     try:
         return _execute(name, cfg, run, announce)
     except Exception as exc:   # a failed start, e.g. missing data: no empty run folder stays behind
@@ -81,12 +85,25 @@ def run_lab(name: str, overrides: dict[str, Any] | None = None, *, out: str | Pa
 
 def resume_lab(run_dir: str | Path, *, announce: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Continue a killed run from its last checkpoint, with the config it was started with."""
-    run = LabRun.open(os.path.abspath(run_dir))
+    run = _everywhere(lambda: LabRun.open(os.path.abspath(run_dir)))
     saved = run.config
     entry = LABS.get(saved.get("lab", ""))
     cfg = make_config(entry.meta["config"], saved.get("config", {}))
+    processes = saved.get("processes", 1)
+    if processes != distributed.world_size():
+        how = f"--nproc {processes}" if processes > 1 else "one process (no --nproc, no torchrun)"
+        raise LayerlabError(f"{run_dir} was trained on {processes} process(es), this is {distributed.world_size()}: "
+                            f"resume it with {how}, so that every epoch is cut into the same shards and batches")
     run.mark_resumed()
     return _execute(entry.name, cfg, run, announce)
+
+
+def _everywhere(make: Callable[[], LabRun]) -> LabRun:
+    """The run folder: made (or opened) by rank 0, which alone writes; the other processes of a
+    torchrun run get its path and config and write nothing (RunDir.follower)."""
+    run = make() if distributed.is_main() else None
+    path, config = distributed.broadcast((str(run.path), run.config) if run is not None else None)
+    return run if run is not None else LabRun.follower(path, config)
 
 
 def list_runs(root: str | Path = "runs") -> list[dict[str, Any]]:
@@ -125,7 +142,7 @@ def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str,
     seconds = time.perf_counter() - start
     if result.summary is not None:
         run.write_text("summary.txt", str(result.summary) + "\n")
-    if result.card is not None:
+    if result.card is not None and run.writes:
         result.card.save(run.path / "model.json")
         _record_inputs(run, result.card)
     trained = result.trained or {"epochs": len(result.history) if result.history is not None else 0}
@@ -135,7 +152,8 @@ def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str,
     if result.tables:
         outcome["tables"] = result.tables
     run.write_json("result.json", outcome)
-    atomic_write_text(run.path / "report.md", render_report(entry, cfg, result, seconds=seconds, trained=trained))
+    if run.writes:
+        atomic_write_text(run.path / "report.md", render_report(entry, cfg, result, seconds=seconds, trained=trained))
     return outcome
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +64,7 @@ class Reconstruction(Step):
 
     def __init__(self, model: nn.Module, *, lr: float | None = 1e-3, noise: float = 0.0, seed: int = 0,
                  amp: bool = False) -> None:
-        self.model = model
+        self.model = self.forward_model = model           # forward_model: what training calls (DDP under torchrun)
         self.models = {"model": model}
         self.optimizers = {} if lr is None else {"optimizer": torch.optim.Adam(model.parameters(), lr=lr)}
         self.generators = {"noise": torch.Generator().manual_seed(seed)}
@@ -74,16 +74,19 @@ class Reconstruction(Step):
         """What the model reads: a noisy copy for a denoising autoencoder, else the images themselves."""
         return add_noise(images, self.noise, self.generators["noise"]) if self.noise else images
 
-    def _forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        self.forward_model = wrap(self.model)
+
+    def _forward(self, images: Tensor, model: nn.Module) -> tuple[Tensor, Tensor]:
         inputs = self.corrupt(images)                      # (B, 1, 28, 28)
         with autocast(images.device, self.amp):
-            logits = self.model(inputs).float()            # (B, 1, 28, 28)
+            logits = model(inputs).float()                 # (B, 1, 28, 28)
         loss = F.binary_cross_entropy_with_logits(logits, images)   # target: the clean image; mean per pixel
         return loss, logits
 
     def train(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         images, _ = batch                                  # labels unused: the image is its own target
-        loss, logits = self._forward(images)
+        loss, logits = self._forward(images, self.forward_model)
         optimizer = self.optimizers["optimizer"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -92,7 +95,7 @@ class Reconstruction(Step):
 
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         images, _ = batch
-        loss, logits = self._forward(images)
+        loss, logits = self._forward(images, self.model)
         return {"loss": loss, "count": len(images), "outputs": torch.sigmoid(logits), "targets": images}
 
     def metrics(self) -> Metrics:
@@ -103,20 +106,23 @@ class VariationalAutoEncoding(Step):
     """Train a VAE (`model(x, generator) -> (logits, μ, log σ²)`) on BCE summed per image + KL, per image."""
 
     def __init__(self, model: nn.Module, *, lr: float | None = 1e-3, seed: int = 0) -> None:
-        self.model = model
+        self.model = self.forward_model = model           # forward_model: what training calls (DDP under torchrun)
         self.models = {"model": model}
         self.optimizers = {} if lr is None else {"optimizer": torch.optim.Adam(model.parameters(), lr=lr)}
         self.generators = {"epsilon": torch.Generator().manual_seed(seed)}
 
-    def _losses(self, images: Tensor) -> dict[str, Any]:
-        logits, mu, logvar = self.model(images, self.generators["epsilon"])   # z = μ + σ·ε inside
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        self.forward_model = wrap(self.model)
+
+    def _losses(self, images: Tensor, model: nn.Module) -> dict[str, Any]:
+        logits, mu, logvar = model(images, self.generators["epsilon"])   # z = μ + σ·ε inside
         per_image = F.binary_cross_entropy_with_logits(logits, images, reduction="none").flatten(1).sum(dim=1)   # (B,)
         bce, kl = per_image.mean(), kl_divergence(mu, logvar).mean()
         return {"loss": bce + kl, "bce": bce, "kl": kl, "count": len(images)}
 
     def train(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         images, _ = batch
-        values = self._losses(images)
+        values = self._losses(images, self.forward_model)
         optimizer = self.optimizers["optimizer"]
         optimizer.zero_grad(set_to_none=True)
         values["loss"].backward()
@@ -125,7 +131,7 @@ class VariationalAutoEncoding(Step):
 
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         images, _ = batch
-        return self._losses(images)
+        return self._losses(images, self.model)
 
     def metrics(self) -> Metrics:
         return Metrics({"loss": MeanLoss(), "bce": MeanLoss("bce"), "kl": MeanLoss("kl")})

@@ -10,7 +10,7 @@ The loss and the accuracy count real tokens only: <pad> weighs nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from torch import Tensor, nn
 
@@ -25,7 +25,7 @@ class TeacherForcing(Step):
 
     def __init__(self, model: nn.Module, *, pad_id: int, optimizer: str = "adam", lr: float = 1e-3,
                  clip_grad_norm: float | None = None, amp: bool = False) -> None:
-        self.model = model
+        self.model = self.forward_model = model           # forward_model: what training calls (DDP under torchrun)
         self.models = {"model": model}
         self.optimizers = {"optimizer": get_optimizer(optimizer, model, lr)}
         self.loss_fn = SequenceCrossEntropy(pad_id)
@@ -47,7 +47,7 @@ class TeacherForcing(Step):
         source, decoder_input, next_tokens = self._shift(batch)
         optimizer = self.optimizers["optimizer"]
         with autocast(source.device, self.amp):
-            logits, _ = self.model(source, decoder_input)        # (B, T, V); the attention is for looking at
+            logits, _ = self.forward_model(source, decoder_input)  # (B, T, V); the attention is for looking at
             loss = self.loss_fn(logits, next_tokens)             # mean over real tokens
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -55,6 +55,9 @@ class TeacherForcing(Step):
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         optimizer.step()
         return self._values(loss, logits, next_tokens)
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        self.forward_model = wrap(self.model)
 
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         source, decoder_input, next_tokens = self._shift(batch)
