@@ -20,7 +20,8 @@ from layerlab.errors import LayerlabError
 from layerlab.inspect.capture import capture
 from layerlab.models.unet import UNet
 from layerlab.tasks.segmentation import predict_scores, segmentation_input
-from layerlab.viz.style import new_figure, save_figure
+from layerlab.viz.style import new_figure, save_figure, tr
+from layerlab.viz.words import localize_figure
 
 if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
     from matplotlib.figure import Figure
@@ -151,7 +152,7 @@ def plot_unet_levels(maps: dict[str, Tensor], picture: Tensor, predicted: Tensor
 
 
 def visualize_segmentation(run_dir: Path, model: nn.Module, card: ModelCard, *, image: str | Path | None = None,
-                           out: str | Path | None = None) -> dict[str, Any]:
+                           out: str | Path | None = None, lang: str = "en") -> dict[str, Any]:
     """`layerlab viz` for a segmentation run: the U-Net's feature maps level by level for the user's
     image, or else the run's first held-out section; writes unet_levels.png."""
     if not isinstance(model, UNet):
@@ -167,8 +168,11 @@ def visualize_segmentation(run_dir: Path, model: nn.Module, card: ModelCard, *, 
     maps, predicted = unet_levels(model, inputs)
     out_dir = Path(out) if out is not None else Path(run_dir) / "figures" / "viz"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = save_figure(plot_unet_levels(maps, pixels, predicted), out_dir / "unet_levels.png", "U-Net levels",
-                       "Notice that the encoder's maps get coarser and more abstract, and the decoder's sharpen "
-                       "again where the skip connections bring the fine detail back.", "en")
+    figure = localize_figure(plot_unet_levels(maps, pixels, predicted), lang)
+    path = save_figure(figure, out_dir / "unet_levels.png", tr(lang, "U-Net levels", "U-Net의 층별 특징 맵"),
+                       tr(lang, "Notice that the encoder's maps get coarser and more abstract, and the decoder's sharpen "
+                                "again where the skip connections bring the fine detail back.",
+                          "인코더의 특징 맵은 점점 거칠고 추상적으로 바뀌고, 디코더의 특징 맵은 스킵 연결이 세부 정보를 "
+                          "다시 가져오는 곳에서 또렷해진다는 점에 주목하세요."), lang)
     return {"run_dir": str(run_dir), "model": card.model, "input": source, "notes": notes,
             "feature_maps": {name: list(level.shape) for name, level in maps.items()}, "figures": [str(path)]}

@@ -52,9 +52,21 @@ KO: dict[str, str] = {
     "U-Net on the ISBI 2012 membranes": "ISBI 2012 세포막의 U-Net",
     # explain and viz in the terminal
     "figure": "그림", "figures": "그림", "input": "입력", "note": "참고", "prediction": "예측",
-    "first conv layer": "첫 합성곱 층", "filters of": "개 필터, 크기", "feature maps": "특징 맵",
+    "first conv layer": "첫 합성곱 층", "feature maps": "특징 맵",
     "topics (layerlab explain TOPIC [args] [--lang ko])": "주제 (layerlab explain 주제 [인자] [--lang ko])",
+    "inverted (dark strokes on a light background; the model expects light on dark)":
+    "색 반전 (밝은 바탕의 어두운 획; 모델은 어두운 바탕의 밝은 획을 기대합니다)",
+    "U-Net feature maps: down the encoder (coarser, more channels), back up the decoder":
+    "U-Net 특징 맵: 인코더로 내려가며 (더 거칠게, 채널은 더 많이), 디코더로 다시 올라가며",
 }
+# sentences with numbers or names in them: (English pattern, Korean), tried before the table
+KO_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^converted (\S+) to grayscale$"), r"\1 이미지를 흑백으로 변환"),
+    (re.compile(r"^converted (\S+) to RGB$"), r"\1 이미지를 RGB로 변환"),
+    (re.compile(r"^resized (\d+x\d+) to (\d+x\d+)$"), r"크기 변경 \1 -> \2"),
+    (re.compile(r"^test image (\d+) of (.+) \(true class (.+)\)$"), r"\2의 테스트 이미지 \1 (실제 클래스 \3)"),
+    (re.compile(r"^held-out section (.+) of (\S+)$"), r"\2의 평가용 단면 \1"),
+]
 _PHRASES = sorted(KO, key=len, reverse=True)
 _PATTERN = re.compile("|".join(rf"(?<![\w-]){re.escape(p)}(?![\w-])" for p in _PHRASES))
 
@@ -65,6 +77,9 @@ def say(text: str, lang: str) -> str:
         return text
     if text in KO:
         return KO[text]
+    for pattern, korean in KO_PATTERNS:
+        if pattern.match(text):
+            return pattern.sub(korean, text)
     return _PATTERN.sub(lambda m: KO[m.group(0)], text)
 
 
