@@ -101,7 +101,7 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     metrics = evaluate(model, test, loss="cross_entropy", transform=plain, amp=cfg.amp, prefix="test_")
     figures, numbers = classification_figures(model, test, run, history=history, transform=plain, amp=cfg.amp)
     image, _ = plain(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
-    figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
+    figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes, lang=cfg.lang)
     notes = _notes(mean, std, table, metrics["test_accuracy"], len(test))
     card = ModelCard(model="cifar-cnn", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
