@@ -43,3 +43,30 @@ def test_lists_show_what_the_registries_describe(capsys):
     assert main(["data", "list", "--json"]) == 0
     digits = next(r for r in json.loads(capsys.readouterr().out)["datasets"] if r["name"] == "digits")
     assert digits["input_shape"] == [1, 8, 8] and digits["num_classes"] == 10
+
+
+def _imported_by(argv: list[str], cwd) -> tuple[set[str], subprocess.CompletedProcess]:
+    """The top-level packages `python -X importtime -m layerlab ARGV` imports, and the finished process."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "layerlab", *argv],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+    names = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    return names, done
+
+
+@pytest.mark.parametrize("argv", [["explain", "conv-size", "7", "3", "1", "0", "--no-figure"],
+                                  ["explain", "conv-size", "7", "3", "1", "0", "--json", "--no-figure"]])
+def test_explain_arithmetic_without_a_figure_imports_neither_torch_nor_matplotlib(argv, tmp_path):
+    names, done = _imported_by(argv, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "layerlab" in names and "json" in names          # the measurement sees what was imported
+    assert not {"torch", "matplotlib", "numpy", "PIL"} & names, sorted(names)
+    assert "(7 - 3 + 2*0)/1 + 1 = 5" in done.stdout
+    assert not (tmp_path / "runs").exists()                 # no PNG, no folder for it
+
+
+def test_explain_with_its_figure_imports_matplotlib_and_writes_the_png(tmp_path):
+    names, done = _imported_by(["explain", "conv-size", "7", "3", "1", "0"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "matplotlib" in names and "torch" not in names
+    assert (tmp_path / "runs" / "explain" / "conv-size.png").stat().st_size > 10_000

@@ -43,7 +43,7 @@ def test_a_folder_of_mixed_sizes_without_val_trains_and_reports_its_own_name(tmp
     (data / "train" / "apple" / "broken.jpg").write_bytes(b"not a jpeg at all")
     with pytest.warns(Warning, match=r"skipped 1 unreadable image in train/: .*broken\.jpg"):
         outcome = run_lab("classify-images", {**FAST, "data_dir": str(data), "model": "cifar-cnn", "size": 16,
-                                              "epochs": 4, "batch_size": 16, "lr": 3e-3},
+                                              "epochs": 4, "batch_size": 16, "lr": 3e-3, "schedule": "none"},
                           out=tmp_path / "runs")
     assert outcome["test_accuracy"] >= 0.8          # the colours separate the classes: it must learn them
     run = Path(outcome["run_dir"])
@@ -108,3 +108,26 @@ def test_from_the_cli_with_gray_model_and_an_archive(tmp_path, capsys):
     card = ModelCard.load(Path(outcome["run_dir"]) / "model.json")
     assert card.input_shape == (1, 32, 32)             # lenet5's own: gray, 32x32
     assert 0.0 <= outcome["test_accuracy"] <= 1.0
+
+
+def test_a_smoke_run_sees_every_class_of_a_sorted_folder(tmp_path):
+    """--quick used to take the first 64/32/32 rows: in a folder set sorted by class, all one class
+    (a cat-vs-dog smoke run scored 0.0 on 32 cats); now a seeded slice with each class."""
+    data = write_folder(tmp_path / "big", {"train": 60, "test": 30})
+    outcome = run_lab("classify-images", {**FAST, "data_dir": str(data), "model": "cifar-cnn", "size": 16,
+                                          "quick": True}, out=tmp_path / "runs")
+    report = (Path(outcome["run_dir"]) / "report.md").read_text()
+    assert "64 training, 12 validation, 32 test images at 16x16" in report
+    rows = report.split("## Per-class accuracy")[1].split("##")[0]
+    assert "| apple |" in rows and "| sky |" in rows and "—" not in rows   # both classes were scored
+
+
+def test_a_class_with_no_test_image_has_no_accuracy_rather_than_zero(tmp_path):
+    data = write_folder(tmp_path / "one-sided", {"train": 20, "test": 6})
+    for png in (data / "test" / "sky").iterdir():
+        png.unlink()
+    (data / "test" / "sky").rmdir()
+    outcome = run_lab("classify-images", {**FAST, "data_dir": str(data), "model": "cifar-cnn", "size": 16,
+                                          "epochs": 1}, out=tmp_path / "runs")
+    rows = (Path(outcome["run_dir"]) / "report.md").read_text().split("## Per-class accuracy")[1].split("##")[0]
+    assert "| sky | — |" in rows and "| apple | —" not in rows

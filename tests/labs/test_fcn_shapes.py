@@ -81,6 +81,19 @@ def test_predict_takes_an_image_of_any_size_and_writes_a_class_mask(trained, cap
     assert result["fractions"]["background"] == pytest.approx(float((mask == 0).mean()), abs=1e-4)
 
 
+def test_viz_draws_the_fcn_level_by_level_down_to_stride_32_and_back(trained, capsys):
+    root, out = trained
+    assert main(["viz", out["run_dir"], "--out", str(root / "viz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # 32x32 input, widths 8..128, fc 128, 4 classes: five pools halve, fc7 and the scores sit at stride 32,
+    # the two learned 2x upsamplings climb to strides 16 and 8, the fixed bilinear one to pixels
+    assert result["feature_maps"] == {
+        "features.block1": [8, 16, 16], "features.block2": [16, 8, 8], "features.block3": [32, 4, 4],
+        "features.block4": [64, 2, 2], "features.block5": [128, 1, 1], "fc7": [128, 1, 1], "score_fr": [4, 1, 1],
+        "upscore2": [4, 2, 2], "upscore_pool4": [4, 4, 4], "upscore": [4, 32, 32]}
+    assert (root / "viz" / "fcn_levels.png").stat().st_size > 10_000
+
+
 def test_unet_membrane_trains_an_fcn_by_the_same_recipe(tmp_path, capsys):
     write_fake_membranes(tmp_path / "data", n=12, size=32)
     options = {"patch": 32, "repeats": 2, "amp": False, "device": "cpu", "progress": False, "quick": True}

@@ -24,6 +24,7 @@ def test_a_column_keeps_the_digits_that_tell_its_numbers_apart():
     # stock-rnn's LSTM and GRU differ by $0.007: at 4 significant digits both read 12.35
     assert format_column([12.345, 12.352, 13.0]) == ["12.345", "12.352", "13"]
     assert format_column([0.97123, 0.5, "n/a"]) == ["0.9712", "0.5", "n/a"]
+    assert format_column([0.5, None, 1]) == ["0.5", "—", "1"]       # no value is a dash, not "None"
     assert format_column([123456.7]) == ["123,457"]
     assert markdown_table([{"model": "lstm", "test_rmse": 12.345}, {"model": "gru", "test_rmse": 12.352}]) == [
         "| model | test_rmse |", "|---|---|", "| lstm | 12.345 |", "| gru | 12.352 |"]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from layerlab.viz.explain import explain, list_topics
 from layerlab.viz.explain.cli import main
 
 
@@ -80,3 +81,26 @@ def test_user_mistakes_print_one_error_line_and_return_2(argv, message, capsys, 
 def test_help_returns_zero(capsys):
     assert main(["--help"]) == 0
     assert "layerlab explain" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("topic", [name for name, _ in list_topics()])
+def test_every_topic_without_a_figure_gives_the_working_and_writes_nothing(topic, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = explain(topic, figure=False)
+    assert result.figure is None and result.text.strip() and result.numbers
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("topic, args", [("conv-size", ["9", "3", "2", "1"]), ("softmax", ["2", "1", "0.1"]),
+                                         ("pool", []), ("padding", [])])
+def test_no_figure_gives_the_same_numbers_and_text_as_the_full_run(topic, args, tmp_path):
+    full = explain(topic, args, out=tmp_path)
+    bare = explain(topic, args, figure=False)
+    assert full.figure.is_file() and (bare.text, bare.numbers) == (full.text, full.numbers)
+
+
+def test_the_cli_without_a_figure_prints_no_figure_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["conv-size", "7", "3", "2", "0", "--no-figure"]) == 0
+    out = capsys.readouterr().out
+    assert "= 3" in out.splitlines()[1] and "figure" not in out and not (tmp_path / "runs").exists()

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from layerlab.data.images import find_images, folder_splits
-from layerlab.data.tensors import TensorData
+from layerlab.data.tensors import TensorData, balanced_subset
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
@@ -55,7 +55,8 @@ class ClassifyImagesConfig(LabConfig):
     val_fraction: float = option(0.1, "held out from train/ when there is no val/ folder")
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 1e-3                # Adam
+    lr: float = option(2e-3, "peak learning rate of Adam under the schedule")
+    schedule: str = option("one-cycle", "learning-rate schedule (layerlab list schedules; 'none': constant lr)")
     augment: bool = option(True, "random crop (padding size/8) and horizontal flip")
     amp: bool = option(True, "bf16 autocast where the device has it")
     channels_last: bool = option(True, "channels_last memory layout (faster convolutions on CPUs)")
@@ -73,8 +74,9 @@ def classify_images(cfg: ClassifyImagesConfig, run: RunDir) -> LabResult:
     # 2. Data: train/, then val/ (or a held-out part of train/), then test/ if there is one
     train, val, test, held_out = folder_splits(root, **options, val_fraction=cfg.val_fraction, seed=cfg.seed)
     if cfg.quick:
-        train, val = train.subset(slice(0, 64)), val.subset(slice(0, 32))
-        test = test.subset(slice(0, 32)) if test is not None else None
+        # a seeded slice with every class in it: the first rows of a folder set are all one class
+        train, val = balanced_subset(train, 64, cfg.seed), balanced_subset(val, 32, cfg.seed)
+        test = balanced_subset(test, 32, cfg.seed) if test is not None else None
     if train.num_classes < 2:
         raise LayerlabError(f"{root}: train/ has {train.num_classes} class folder; a classifier needs 2 or more")
     mean, std = channel_stats(train)          # the images the model trains on, nothing else
@@ -90,7 +92,8 @@ def classify_images(cfg: ClassifyImagesConfig, run: RunDir) -> LabResult:
     # 4. Train, watching val; 5. score test/ once (or val, said so, when there is no test/)
     history = fit(model, train, val=val, optimizer="adam", lr=cfg.lr, epochs=1 if cfg.quick else cfg.epochs,
                   batch_size=cfg.batch_size, amp=cfg.amp, channels_last=cfg.channels_last, device=cfg.device,
-                  seed=cfg.seed, transform=augment, eval_transform=plain, run=run, progress=cfg.progress)
+                  seed=cfg.seed, transform=augment, eval_transform=plain, run=run, progress=cfg.progress,
+                  schedule=cfg.schedule)
     judged, judged_name = (test, "test") if test is not None else (val, "val")
     metrics = evaluate(model, judged, transform=plain, amp=cfg.amp, prefix="test_")
     figures, numbers = classification_figures(model, judged, run, history=history, transform=plain, amp=cfg.amp)

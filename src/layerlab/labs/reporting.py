@@ -65,12 +65,13 @@ def times_words(smaller: float, larger: float, noun: str, lang: str = "en") -> s
 
 def format_column(values: Sequence[Any]) -> list[str]:
     """A table column as text: floats with 4 significant digits, more where that would make two
-    different numbers look equal (12.345 and 12.352 are not both "12.35"), at most 8."""
+    different numbers look equal (12.345 and 12.352 are not both "12.35"), at most 8; None (no value,
+    e.g. the accuracy of a class with no test image) is a dash."""
     floats = {v for v in values if isinstance(v, float)}
     digits = 4
     while digits < 8 and len({_number(v, digits) for v in floats}) < len(floats):
         digits += 1
-    return [_number(v, digits) if isinstance(v, float) else str(v) for v in values]
+    return [_number(v, digits) if isinstance(v, float) else "—" if v is None else str(v) for v in values]
 
 
 def _number(value: float, digits: int) -> str:

@@ -40,8 +40,9 @@ def classification_figures(model: nn.Module, test: TensorData, run: RunDir, *, h
     if len(worst):
         figures.append(run.save_figure(show_predictions(test.inputs[worst], probs[worst], targets[worst], classes,
                                                         "Most confidently wrong"), "confidently_wrong"))
-    per_class = (matrix.diag().float() / matrix.sum(dim=1).clamp(min=1).float()).tolist()
-    numbers = {"per_class_accuracy": dict(zip(classes, [round(v, 4) for v in per_class])),
+    counts = matrix.sum(dim=1).tolist()      # a class with no test image has no accuracy (None), not 0
+    per_class = [round(int(right) / n, 4) if n else None for right, n in zip(matrix.diag().tolist(), counts)]
+    numbers = {"per_class_accuracy": dict(zip(classes, per_class)),
                "confidently_wrong": [{"index": int(i), **({"file": files[int(i)]} if files else {}),
                                       "true": classes[int(targets[i])], "predicted": classes[int(predicted[i])],
                                       "probability": round(float(probs[i].max()), 4)} for i in worst[:5]]}

@@ -18,6 +18,7 @@ from layerlab.data.transforms import float_normalize, random_elastic
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect.capture import capture
+from layerlab.models.fcn import FCN
 from layerlab.models.unet import UNet
 from layerlab.tasks.segmentation import predict_scores, segmentation_input
 from layerlab.viz.style import new_figure, save_figure, tr
@@ -117,11 +118,23 @@ def plot_elastic(image: Tensor, mask: Tensor, *, grid: int = 3, sigma: float = 1
     return fig
 
 
-def unet_levels(model: UNet, inputs: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-    """Feature maps (C, H, W) of one normalised image (1, C, H, W) at every level, encoder first, then
-    the bottom, then the decoder climbing back, with the predicted class ids (H, W)."""
-    names = [f"encoder.{i}" for i in range(len(model.encoder))] + ["bottom"] + \
-            [f"decoder.{i}" for i in range(len(model.decoder))]
+def level_names(model: nn.Module) -> list[str]:
+    """The layers whose outputs `layerlab viz` draws, input side first: a U-Net's encoder, bottom and
+    decoder; an FCN's five pools, fc7 (a fully connected layer as a conv), the coarse scores, each
+    learned 2x upsampling of the skips, and the final upsampling to pixels."""
+    if isinstance(model, UNet):
+        return [f"encoder.{i}" for i in range(len(model.encoder))] + ["bottom"] + \
+               [f"decoder.{i}" for i in range(len(model.decoder))]
+    if isinstance(model, FCN):
+        skips = [name for name in ("upscore2", "upscore_pool4") if hasattr(model, name)]
+        return [f"features.{name}" for name, _ in model.features.named_children()] + ["fc7", "score_fr", *skips, "upscore"]
+    raise LayerlabError(f"viz draws the levels of a U-Net or an FCN; this run's model is a {type(model).__name__}")
+
+
+def unet_levels(model: nn.Module, inputs: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """Feature maps (C, H, W) of one normalised image (1, C, H, W) at every level (`level_names`),
+    with the predicted class ids (H, W)."""
+    names = level_names(model)
     was_training = model.training
     model.eval()
     try:
@@ -132,7 +145,8 @@ def unet_levels(model: UNet, inputs: Tensor) -> tuple[dict[str, Tensor], Tensor]
     return {name: records[name][0].float() for name in names}, scores[0].argmax(dim=0)
 
 
-def plot_unet_levels(maps: dict[str, Tensor], picture: Tensor, predicted: Tensor, *, per_level: int = 4) -> Figure:
+def plot_unet_levels(maps: dict[str, Tensor], picture: Tensor, predicted: Tensor, *, per_level: int = 4,
+                     title: str = "U-Net") -> Figure:
     """One row per level: the `per_level` most active channels of its feature maps (mean |activation|),
     with the input and the prediction in the first column's rows 0 and 1."""
     fig, axes = new_figure(len(maps), per_level + 1, (2.2 * (per_level + 1), 2.2 * len(maps)))
@@ -147,7 +161,7 @@ def plot_unet_levels(maps: dict[str, Tensor], picture: Tensor, predicted: Tensor
             axes[row][col].imshow(level[channel].numpy(), cmap="viridis")
             axes[row][col].axis("off")
             axes[row][col].set_title(f"{name} ch {channel} ({level.shape[0]}@{level.shape[1]}x{level.shape[2]})", fontsize=7)
-    fig.suptitle("U-Net feature maps: down the encoder (coarser, more channels), back up the decoder")
+    fig.suptitle(f"{title} feature maps: down the encoder (coarser, more channels), back up to pixels")
     return fig
 
 
@@ -155,8 +169,7 @@ def visualize_segmentation(run_dir: Path, model: nn.Module, card: ModelCard, *, 
                            out: str | Path | None = None, lang: str = "en") -> dict[str, Any]:
     """`layerlab viz` for a segmentation run: the U-Net's feature maps level by level for the user's
     image, or else the run's first held-out section; writes unet_levels.png."""
-    if not isinstance(model, UNet):
-        raise LayerlabError(f"viz draws a U-Net's levels; this run's model is {card.model}")
+    level_names(model)                  # a U-Net or an FCN, or a one-line error before any work
     if image is not None:
         pixels, inputs, notes = segmentation_input(card, Path(image))
         source = str(image)
@@ -168,11 +181,17 @@ def visualize_segmentation(run_dir: Path, model: nn.Module, card: ModelCard, *, 
     maps, predicted = unet_levels(model, inputs)
     out_dir = Path(out) if out is not None else Path(run_dir) / "figures" / "viz"
     out_dir.mkdir(parents=True, exist_ok=True)
-    figure = localize_figure(plot_unet_levels(maps, pixels, predicted), lang)
-    path = save_figure(figure, out_dir / "unet_levels.png", tr(lang, "U-Net levels", "U-Net의 층별 특징 맵"),
-                       tr(lang, "Notice that the encoder's maps get coarser and more abstract, and the decoder's sharpen "
-                                "again where the skip connections bring the fine detail back.",
-                          "인코더의 특징 맵은 점점 거칠고 추상적으로 바뀌고, 디코더의 특징 맵은 스킵 연결이 세부 정보를 "
-                          "다시 가져오는 곳에서 또렷해진다는 점에 주목하세요."), lang)
+    unet = isinstance(model, UNet)
+    name, file = ("U-Net", "unet_levels.png") if unet else (card.model.replace("fcn", "FCN"), "fcn_levels.png")
+    caption = tr(lang, "Notice that the encoder's maps get coarser and more abstract, and the decoder's sharpen again "
+                       "where the skip connections bring the fine detail back.",
+                 "인코더의 특징 맵은 점점 거칠고 추상적으로 바뀌고, 디코더의 특징 맵은 스킵 연결이 세부 정보를 "
+                 "다시 가져오는 곳에서 또렷해진다는 점에 주목하세요.") if unet else \
+        tr(lang, "Notice that the pools get coarser down to stride 32, where fc7 and the class scores live; each "
+                 "learned 2x upsampling adds a finer pool's scores back, and the last one is fixed bilinear.",
+           "풀링을 지날수록 특징 맵이 거칠어져 fc7과 클래스 점수가 있는 스트라이드 32까지 내려가고, 학습된 2x "
+           "업샘플링마다 더 촘촘한 풀링 층의 점수를 다시 더하며, 마지막 업샘플링은 고정된 쌍선형이라는 점에 주목하세요.")
+    figure = localize_figure(plot_unet_levels(maps, pixels, predicted, title=name), lang)
+    path = save_figure(figure, out_dir / file, tr(lang, f"{name} levels", f"{name}의 층별 특징 맵"), caption, lang)
     return {"run_dir": str(run_dir), "model": card.model, "input": source, "notes": notes,
             "feature_maps": {name: list(level.shape) for name, level in maps.items()}, "figures": [str(path)]}

@@ -112,8 +112,6 @@ KO: dict[str, str] = {
     "topics (layerlab explain TOPIC [args] [--lang ko])": "주제 (layerlab explain 주제 [인자] [--lang ko])",
     "inverted (dark strokes on a light background; the model expects light on dark)":
     "색 반전 (밝은 바탕의 어두운 획; 모델은 어두운 바탕의 밝은 획을 기대합니다)",
-    "U-Net feature maps: down the encoder (coarser, more channels), back up the decoder":
-    "U-Net 특징 맵: 인코더로 내려가며 (더 거칠게, 채널은 더 많이), 디코더로 다시 올라가며",
 }
 # sentences with numbers or names in them: (English pattern, Korean), tried before the table
 KO_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -122,6 +120,8 @@ KO_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^resized (\d+x\d+) to (\d+x\d+)$"), r"크기 변경 \1 -> \2"),
     (re.compile(r"^test image (\d+) of (.+) \(true class (.+)\)$"), r"\2의 테스트 이미지 \1 (실제 클래스 \3)"),
     (re.compile(r"^held-out section (.+) of (\S+)$"), r"\2의 평가용 단면 \1"),
+    (re.compile(r"^(.+) feature maps: down the encoder \(coarser, more channels\), back up to pixels$"),
+     r"\1 특징 맵: 인코더로 내려가며 (더 거칠게, 채널은 더 많이), 다시 픽셀 크기로 올라가며"),
     (re.compile(r"^Transfer learning: a pretrained VGG on (.+)$"), r"전이 학습: 사전 학습된 VGG로 \1 분류하기"),
     (re.compile(r"^Classify your own images: (.+)$"), r"내 이미지 분류하기: \1"),
     (re.compile(r"^(.+) from (\d+) images per class: transfer vs from scratch$"),

@@ -98,7 +98,8 @@ def activation(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     a = parse_float(args[0], "A (sigmoid steepness)") if args else 1.0
     b = parse_float(args[1], "B (sigmoid shift)") if len(args) > 1 else 0.0
     numbers = activation_numbers(a, b)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("activation", text_of(numbers, lang), numbers, out)
 
 

@@ -2,7 +2,7 @@
 
 A topic is a function registered with `@register_topic` right above it:
 
-    def topic(args: Sequence[str], *, out: Path, lang: str, **options) -> Explanation
+    def topic(args: Sequence[str], *, out: Path | None, lang: str, **options) -> Explanation
 
 It computes its numbers first (pure, tested), writes the working as text, then draws one PNG
 to `out`. The text comes from the numbers alone, `text_of(numbers, lang)` in the topic's module,

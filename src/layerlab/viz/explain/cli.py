@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a .png file name")
     parser.add_argument("--lang", default="en", choices=LANGS, help="language of the printed working and the figure")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    parser.add_argument("--no-figure", dest="figure", action="store_false",
+                        help="the numbers and the working only, no PNG (fast: matplotlib is not loaded)")
     parser.add_argument("--image", help="your own picture for conv, padding, pool (grayscale is used)")
     parser.add_argument("--target", type=int, help="softmax: the right class, counting from 0")
     parser.add_argument("--seed", type=int, help="overfitting: the random data's seed")
@@ -56,13 +58,14 @@ def run(argv: list[str]) -> int:
         print(_topic_list(ns.lang))
         return 0
     options: dict[str, Any] = {k: getattr(ns, k) for k in ("image", "target", "seed") if getattr(ns, k) is not None}
-    result = explain(ns.topic, ns.args, out=ns.out, lang=ns.lang, **options)
+    result = explain(ns.topic, ns.args, out=ns.out, lang=ns.lang, figure=ns.figure, **options)
     figure = str(result.figure) if result.figure else None
     if ns.json:
         print(json.dumps({"topic": result.topic, "figure": figure, **result.numbers}, ensure_ascii=False))
     else:
         print(result.text)
-        print(f"{say('figure', ns.lang)}: {figure}")
+        if figure:
+            print(f"{say('figure', ns.lang)}: {figure}")
     return 0
 
 

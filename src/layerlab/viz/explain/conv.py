@@ -143,7 +143,8 @@ def conv(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
         "dot_products": dots,
     }
     text = text_of(numbers, lang)
-    _draw(out, lang, picture, kernel, feature_map, small, small_out, name)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, picture, kernel, feature_map, small, small_out, name)
     return Explanation("conv", text, numbers, out)
 
 

@@ -86,7 +86,8 @@ def convolutionalization(args: Sequence[str], *, out: Path, lang: str) -> Explan
     if n % 8 or not TRAIN_SIZE <= n <= 256:
         raise LayerlabError(f"N must be a multiple of 8 from 32 to 256 (three 2x2 poolings), got {n}")
     numbers = convolutionalization_numbers(n)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("convolutionalization", text_of(numbers, lang), numbers, out)
 
 

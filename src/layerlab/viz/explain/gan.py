@@ -101,7 +101,8 @@ def gan_game(args: Sequence[str], *, out: Path, lang: str, seed: int = 0) -> Exp
     if not 60 < last <= 1000:
         raise LayerlabError(f"STEPS must be more than 60 (the last snapshot before it) and at most 1000, got {last}")
     numbers = gan_game_numbers(last, seed)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     slim = {**numbers, "snapshots": [{k: v for k, v in s.items() if k != "fake"} for s in numbers["snapshots"]]}
     del slim["real"]
     return Explanation("gan-game", text_of(numbers, lang), slim, out)

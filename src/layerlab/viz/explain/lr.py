@@ -96,7 +96,8 @@ def lr(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     if not 1 <= len(rates) <= 5 or any(not 0 < r <= 1 for r in rates):
         raise LayerlabError(f"give 1 to 5 learning rates in (0, 1], got {rates}")
     numbers = lr_numbers(rates)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("lr", text_of(numbers, lang), numbers, out)
 
 

@@ -124,7 +124,8 @@ def overfitting_numbers(seed: int = 0, degrees: Sequence[int] = DEGREES) -> dict
 def overfitting(args: Sequence[str], *, out: Path, lang: str, seed: int = 0) -> Explanation:
     expect_at_most(args, 0, USAGE)
     numbers = overfitting_numbers(seed)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("overfitting", text_of(numbers, lang), numbers, out)
 
 

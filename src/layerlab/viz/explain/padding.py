@@ -86,7 +86,8 @@ def padding(args: Sequence[str], *, out: Path, lang: str, image: Path | str | No
     numbers.update(image=str(image) if image else "flower.jpg", image_shape=list(picture.shape), width=width,
                    padded_image_shape=[picture.shape[0] + 2 * width, picture.shape[1] + 2 * width])
     padded = {mode: pad(picture, width, mode) for mode in MODES}
-    _draw(out, lang, padded, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, padded, numbers)
     return Explanation("padding", text_of(numbers, lang), numbers, out)
 
 

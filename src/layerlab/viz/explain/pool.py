@@ -115,7 +115,8 @@ def pool(args: Sequence[str], *, out: Path, lang: str, image: Path | str | None 
         "average": F.avg_pool2d(picture[None, None], size, s)[0, 0],
     }
     numbers.update(image=source, image_shape=list(picture.shape), pooled_image_shape=list(pooled["max"].shape))
-    _draw(out, lang, numbers, picture, pooled)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers, picture, pooled)
     return Explanation("pool", text_of(numbers, lang), numbers, out)
 
 

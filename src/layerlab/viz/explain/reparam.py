@@ -66,7 +66,8 @@ def reparameterisation(args: Sequence[str], *, out: Path, lang: str, seed: int =
         raise LayerlabError(f"give two numbers, MU and SIGMA > 0 (e.g. `1 0.5`); got {' '.join(args)}")
     mu, sigma = values
     numbers = reparam_numbers(mu, sigma, seed=seed)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     shown = {k: v for k, v in numbers.items() if k not in ("eps", "z", "running_mu", "running_sigma")}
     return Explanation("reparameterisation", text_of(numbers, lang), shown, out)
 

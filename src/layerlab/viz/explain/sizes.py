@@ -81,7 +81,8 @@ def _parse(args: Sequence[str]) -> tuple[int, int, int, int]:
 def conv_size(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     n, kernel, stride, padding = _parse(args)
     numbers = size_numbers(n, kernel, stride, padding)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("conv-size", text_of(numbers, lang), numbers, out)
 
 

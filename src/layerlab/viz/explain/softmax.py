@@ -86,7 +86,8 @@ def softmax(args: Sequence[str], *, out: Path, lang: str, target: int | None = N
     numbers = softmax_numbers(logits, target)
     if logits == COURSE_LOGITS:
         numbers["course_note"] = COURSE_NOTE["en"]
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("softmax", text_of(numbers, lang), numbers, out)
 
 

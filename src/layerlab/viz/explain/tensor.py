@@ -101,7 +101,8 @@ def _broadcast_error() -> str:
 def tensor(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     expect_at_most(args, 0, USAGE)
     numbers = tensor_numbers()
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("tensor", text_of(numbers, lang), numbers, out)
 
 

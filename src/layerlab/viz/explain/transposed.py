@@ -102,7 +102,8 @@ def transposed_conv(args: Sequence[str], *, out: Path, lang: str) -> Explanation
     numbers = transposed_numbers(n, kernel, stride, padding)
     bilinear = bilinear_numbers(load_gray_image(None, "china.jpg", max_side=96))
     numbers.update(interior_difference=bilinear["interior_difference"], border_difference=bilinear["border_difference"])
-    _draw(out, lang, numbers, bilinear)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers, bilinear)
     return Explanation("transposed-conv", text_of(numbers, lang), numbers, out)
 
 

@@ -131,7 +131,8 @@ def vanishing_gradient(args: Sequence[str], *, out: Path, lang: str) -> Explanat
     if length > 200:
         raise LayerlabError(f"LENGTH must be at most 200, got {length}")
     numbers = vanishing_numbers(length)
-    _draw(out, lang, numbers)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, numbers)
     return Explanation("vanishing-gradient", text_of(numbers, lang), numbers, out)
 
 
@@ -234,6 +235,8 @@ def _through_layers(args: Sequence[str], out: Path, lang: str) -> Explanation:
     if depth > 30:
         raise LayerlabError(f"DEPTH must be at most 30, got {depth}")
     numbers = depth_numbers(depth)
+    if out is None:   # --no-figure
+        return Explanation("vanishing-gradient", layers_text_of(numbers, lang), numbers, None)
     with figure_style(lang):
         fig, ax = new_figure(1, 1, (11.0, 5.5))   # the caption wraps at 120 characters
         draw_layer_gradients(ax[0, 0], {a: numbers[a]["norm_per_layer"] for a in MLP_ACTIVATIONS}, lang=lang)
