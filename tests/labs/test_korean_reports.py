@@ -118,7 +118,8 @@ def test_a_korean_run_writes_a_korean_report_and_korean_figure_titles(lab, tmp_p
     lines = report.splitlines()
     headings = [line for line in lines if line.startswith("#")]
     notes = report.split("\n## 눈여겨볼 점\n")[1].split("\n## ")[0].strip().splitlines()
-    assert [h for h in headings if not HANGUL.search(h)] == []
+    unit = next(line for line in lines if line.startswith("강의 단원: "))       # the course unit, in Korean too
+    assert [h for h in headings if not HANGUL.search(h)] == [] and HANGUL.search(unit.removeprefix("강의 단원: "))
     assert notes and [n for n in notes if not HANGUL.search(n)] == []
     assert titles and [t for t in titles if _has_words(t) and not HANGUL.search(t)] == []
 

@@ -60,6 +60,19 @@ KO: dict[str, str] = {
     "A variational autoencoder on MNIST: generate digits from N(0, I)":
     "MNIST 변분 오토인코더 (VAE): N(0, I)에서 숫자 생성하기",
     "Vanishing gradients through 15 layers: sigmoid vs tanh vs ReLU": "15개 층을 지나는 기울기 소실: sigmoid vs tanh vs ReLU",
+    # the course units the labs name in English
+    "AutoEncoder: representation learning without labels (denoising, latent space)":
+    "AutoEncoder: 레이블 없는 표현 학습 (잡음 제거, 잠재 공간)",
+    "AutoEncoder: the VAE, the reparameterisation trick, sampling from the prior":
+    "AutoEncoder: VAE, 재매개변수화 트릭, 사전 분포에서 표본 뽑기",
+    "CNN 실습, 전이학습 (your own data: a folder per class)": "CNN 실습, 전이학습 (내 데이터: 클래스마다 폴더 하나)",
+    "2주차 인공신경망 (ANN): the training pipeline": "2주차 인공신경망 (ANN): 학습 파이프라인",
+    "Semantic segmentation: FCN (convolutionalization, deconvolution, skips)":
+    "Semantic segmentation: FCN (합성곱화, deconvolution, 스킵 연결)",
+    "Semantic segmentation: U-Net (contracting and expanding paths, skip connections)":
+    "Semantic segmentation: U-Net (수축 경로와 확장 경로, 스킵 연결)",
+    "Attention Mechanism: Bahdanau attention on Korean-English sentence pairs":
+    "Attention Mechanism: 한국어-영어 문장 쌍의 Bahdanau 어텐션",
     # the labs' tables and figures
     "training history": "학습 기록", "Per-class accuracy": "클래스별 정확도", "Per fold": "폴드별 결과",
     "Test BCE per class": "클래스별 테스트 BCE", "test BCE per class": "클래스별 테스트 BCE",
@@ -88,21 +101,20 @@ KO: dict[str, str] = {
     "dashed = training error, bold = test error": "점선 = 학습 오차, 굵은 선 = 테스트 오차",
     "training images": "학습 이미지",
     "Same recipe, three FCNs: loss and validation mean IoU": "같은 학습 방법, FCN 세 개: 손실과 검증 mean IoU",
-    "image": "이미지", "truth": "정답", "errors": "오류",
     "Held-out sections: image, truth, prediction, errors": "평가용 단면: 이미지, 정답, 예측, 오류",
+    "Test images: truth and each net's prediction": "테스트 이미지: 정답과 각 신경망의 예측",
     "loss, membrane IoU and Rand F-score": "손실, 세포막 IoU, Rand F-score",
     "attention weight α_tj": "어텐션 가중치 α_tj", "output word (decoder step t)": "출력 단어 (디코더 스텝 t)",
     "source word (encoder state h_j)": "입력 단어 (인코더 상태 h_j)", "reference": "정답 번역",
     "cross-entropy per target token": "목표 토큰당 교차 엔트로피", "held-out": "평가용",
     "Teacher-forced training, same seed and budget": "교사 강요 (teacher forcing) 학습, 같은 시드와 예산",
-    "MSE on scaled prices": "스케일한 가격의 MSE", "actual": "실제", "persistence": "어제 값 그대로", "close ($)": "종가 ($)",
-    "transfer": "전이 학습", "from scratch": "처음부터 학습", "transfer vs from scratch": "전이 학습 vs 처음부터 학습",
+    "MSE on scaled prices": "스케일한 가격의 MSE", "close ($)": "종가 ($)",
+    "transfer vs from scratch": "전이 학습 vs 처음부터 학습",
     "at initialisation": "초기화 직후",
-    "clean": "깨끗한 원본", "denoised": "잡음 제거 결과", "original": "원본", "reconstruction": "복원",
-    "interpolation": "보간", "Sample": "생성한 글", "Per-fold scores": "폴드별 점수",
+    "Sample": "생성한 글", "Per-fold scores": "폴드별 점수",
     "MSE on standardised prices (the saved model)": "표준화한 가격의 MSE (저장된 모델)",
     "membrane_iou": "세포막 IoU", "rand_f": "Rand F", "slice with a grid": "격자를 그린 단면",
-    "mask (white = membrane)": "마스크 (흰색 = 세포막)", "slice": "단면", "warped slice": "변형된 단면",
+    "mask (white = membrane)": "마스크 (흰색 = 세포막)", "warped slice": "변형된 단면",
     "mask through the same field (nearest)": "같은 변위장으로 옮긴 마스크 (nearest)",
     "Elastic deformation (U-Net paper): a smooth random warp; image and mask move together":
     "탄성 변형 (U-Net 논문): 부드러운 무작위 변형; 이미지와 마스크가 함께 움직인다",
@@ -113,6 +125,11 @@ KO: dict[str, str] = {
     "inverted (dark strokes on a light background; the model expects light on dark)":
     "색 반전 (밝은 바탕의 어두운 획; 모델은 어두운 바탕의 밝은 획을 기대합니다)",
 }
+# one-word labels (a legend entry, a panel title), translated only when they are the whole text: inside a
+# longer text they are ordinary words ("transfer learning" is not "전이 학습 learning")
+KO_EXACT = {"image": "이미지", "truth": "정답", "transfer": "전이 학습", "from scratch": "처음부터 학습",
+            "clean": "깨끗한 원본", "denoised": "잡음 제거 결과", "original": "원본", "reconstruction": "복원",
+            "interpolation": "보간", "actual": "실제", "persistence": "어제 값 그대로", "slice": "단면"}
 # sentences with numbers or names in them: (English pattern, Korean), tried before the table
 KO_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^converted (\S+) to grayscale$"), r"\1 이미지를 흑백으로 변환"),
@@ -141,6 +158,8 @@ KO_PATTERNS: list[tuple[re.Pattern[str], str]] = [
      r"CIFAR-10, 학습 이미지 \1장, \2 에포크: 점선 = 학습 오차, 굵은 선 = 테스트 오차"),
     (re.compile(r"^warped \((\d+)x(\d+) control points, σ = ([\d.]+) px\)$"), r"변형 (제어점 \1x\2, σ = \3 px)"),
     (re.compile(r"^([\d.]+%) of pixels wrong$"), r"픽셀의 \1 틀림"),
+    (re.compile(r"^(.+): image$"), r"\1: 이미지"), (re.compile(r"^truth \(white = (.+)\)$"), r"정답 (흰색 = \1)"),
+    (re.compile(r"^errors: red = false (.+), blue = missed$"), r"오류: 빨강 = 잘못 찾은 \1, 파랑 = 놓친 \1"),
     (re.compile(r"^fair share (\d+%)$"), r"공평한 몫 \1"), (re.compile(r"^most possible: (\d+)$"), r"최댓값: \1"),
     (re.compile(r"^Classes among the samples: (\d+) of (\d+) covered$"), r"표본 속 클래스: \2개 중 \1개가 나옴"),
     (re.compile(r"^Fréchet distance \(LeNet features\): ([\d.]+) x floor$"), r"Fréchet 거리 (LeNet 특징): 하한의 \1배"),
@@ -158,6 +177,8 @@ def say(text: str, lang: str) -> str:
         return text
     if text in KO:
         return KO[text]
+    if text in KO_EXACT:
+        return KO_EXACT[text]
     for pattern, korean in KO_PATTERNS:
         if pattern.match(text):
             return pattern.sub(korean, text)
