@@ -78,6 +78,15 @@ def test_viz_draws_every_level_of_the_unet_for_the_first_held_out_section(traine
     assert (root / "viz" / "unet_levels.png").stat().st_size > 10_000
 
 
+def test_viz_of_a_segmentation_run_speaks_korean_with_lang_ko(trained, capsys):
+    root, out = trained
+    assert main(["viz", out["run_dir"], "--out", str(root / "viz-ko"), "--lang", "ko"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "입력: isbi2012의 평가용 단면 9" and printed[-2] == "그림:"
+    assert all(line.startswith("  ") for line in printed[1:-2])          # the levels: names and shapes only
+    assert (root / "viz-ko" / "unet_levels.png").stat().st_size > 10_000
+
+
 def test_no_elastic_and_contiguous_folds_run(tmp_path):
     write_fake_membranes(tmp_path / "data", n=9, size=32)
     out = run_lab("unet-membrane", {**TINY, "data_dir": str(tmp_path / "data"), "quick": True, "elastic": False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -57,10 +58,31 @@ def test_viz_without_an_image_uses_the_runs_first_test_image_and_one_layer(tmp_p
     run = saved_run(tmp_path, "lenet5")
     assert main(["viz", str(run.path), "--layer", "features.3", "--lang", "ko"]) == 0
     out = capsys.readouterr().out
-    assert "입력: test image 0 of digits (true class " in out      # --lang ko: the terminal lines too
-    assert "참고: resized 8x8 to 32x32" in out
+    assert "입력: digits의 테스트 이미지 0 (실제 클래스 " in out      # --lang ko: the terminal lines too
+    assert "참고: 크기 변경 8x8 -> 32x32" in out
     assert "특징 맵: features.3 16@10x10" in out  # (14 - 5)/1 + 1 = 10
     assert (run.path / "figures" / "viz" / "feature_maps.png").is_file()
+    assert untranslated(out) == []
+
+
+HANGUL = re.compile("[\uac00-\ud7a3]")
+
+
+def untranslated(printed: str) -> list[str]:
+    """Lines of `viz --lang ko` with no Hangul, other than the rows under a heading (class names and
+    probabilities, layer shapes, file names)."""
+    return [line for line in printed.splitlines()
+            if not HANGUL.search(line) and (not line.startswith("  ") or line.lstrip().startswith("note"))]
+
+
+def test_viz_of_a_photo_in_korean_says_how_it_was_converted_in_korean(tmp_path, capsys):
+    run = saved_run(tmp_path, "lenet5")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(photo)
+    assert main(["viz", str(run.path), "--image", str(photo), "--out", str(tmp_path / "figs"), "--lang", "ko"]) == 0
+    out = capsys.readouterr().out
+    assert "  참고: RGB 이미지를 흑백으로 변환" in out and "  참고: 크기 변경 50x40 -> 32x32" in out
+    assert untranslated(out) == [] and len(out.splitlines()) > 8
 
 
 @pytest.mark.parametrize(("make", "args", "message"), [

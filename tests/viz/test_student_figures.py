@@ -75,6 +75,6 @@ def test_viz_prints_its_lines_in_korean_with_lang_ko():
               "filters": (6, 3, 5, 5), "first_conv": "features.0", "feature_maps": {"features.0": (6, 28, 28)},
               "figures": ["f.png"]}
     assert describe_run_view(result, "ko").splitlines() == [
-        "입력: cat.png", "  참고: resized 40x40 to 32x32", "예측: cat (0.900)   top 1:", "  cat                  0.9000",
-        "첫 합성곱 층 features.0: 6 개 필터, 크기 3x5x5", "특징 맵: features.0 6@28x28", "그림:", "  f.png"]
+        "입력: cat.png", "  참고: 크기 변경 40x40 -> 32x32", "예측: cat (0.900)   상위 1개:", "  cat                  0.9000",
+        "첫 합성곱 층 features.0: 필터 6개, 크기 3x5x5", "특징 맵: features.0 6@28x28", "그림:", "  f.png"]
     assert describe_run_view(result).splitlines()[4] == "first conv layer features.0: 6 filters of 3x5x5"

@@ -35,7 +35,7 @@ from layerlab.engine import History, RunDir, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.alexnet import NORMS
 from layerlab.viz.compare import plot_runs
@@ -95,14 +95,27 @@ def alexnet_norm(cfg: AlexnetNormConfig, run: RunDir) -> LabResult:
                                        title=f"AlexNet-style net on {len(train):,} CIFAR-10 images, same recipe"), "norm_compare")
     table = summary(model, tuple(train.inputs.shape[1:]))
     ranking = sorted(cfg.norms, key=lambda n: -metrics[f"{n}_test_accuracy"])
-    notes = [f"Test accuracy on {len(test):,} images after {len(histories[last])} epochs: "
-             + ", ".join(f"{NAMES[n]} {metrics[f'{n}_test_accuracy']:.4f}" for n in ranking) + " (best first).",
-             "LRN adds no parameters; batch norm adds 2 per channel (scale and shift) after each of the 5 convs.",
-             f"The training history at the end of this report is the {NAMES[last]} net's (the run's main model); "
-             "`layerlab eval` scores it on the whole test split."]
+    notes = _notes(ranking, metrics, n_test=len(test), epochs=len(histories[last]), last=last)
     card = ModelCard(model="alexnet-cifar", overrides={"norm": last, "num_classes": train.num_classes},
                      input_shape=tuple(train.inputs.shape[1:]), classes=train.classes, mean=mean, std=std,
                      dataset=cfg.dataset, data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {f"{NAMES[n]}: training history": histories[n].epochs for n in cfg.norms[:-1]}
     return LabResult(metrics=metrics, history=histories[last], summary=table, card=card, notes=notes, tables=tables,
                      figures=[figure])
+
+
+KO_NAMES = {"none": "정규화 없음", "lrn": "LRN (AlexNet 2012)", "batch": "배치 정규화"}
+
+
+def _notes(ranking: list[str], metrics: dict[str, float], *, n_test: int, epochs: int, last: str) -> list[Note]:
+    scores = {n: f"{metrics[f'{n}_test_accuracy']:.4f}" for n in ranking}
+    return [Note(f"Test accuracy on {n_test:,} images after {epochs} epochs: "
+                 + ", ".join(f"{NAMES[n]} {scores[n]}" for n in ranking) + " (best first).",
+                 f"{epochs} 에포크 뒤 이미지 {n_test:,}장에서 잰 테스트 정확도: "
+                 + ", ".join(f"{KO_NAMES[n]} {scores[n]}" for n in ranking) + " (좋은 순서)."),
+            Note("LRN adds no parameters; batch norm adds 2 per channel (scale and shift) after each of the 5 convs.",
+                 "LRN은 파라미터를 더하지 않고, 배치 정규화는 합성곱 5개 각각의 뒤에서 채널마다 2개 (scale과 shift)를 더합니다."),
+            Note(f"The training history at the end of this report is the {NAMES[last]} net's (the run's main model); "
+                 "`layerlab eval` scores it on the whole test split.",
+                 f"이 보고서 끝의 학습 기록은 {KO_NAMES[last]} 신경망 (이 실행의 주 모델)의 것이고, "
+                 "`layerlab eval`은 이 모델을 테스트 세트 전체로 평가합니다.")]

@@ -25,7 +25,7 @@ from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.tasks.generative import (
     Reconstruction, class_means, encode_means, mean_image_baseline, per_image_bce, pixels,
@@ -104,24 +104,42 @@ def autoencoder(cfg: AutoencoderConfig, run: RunDir) -> LabResult:
                run.save_figure(per_class_bars(per_class, f"{name}: test BCE per class", "per-pixel BCE"), "error_per_class"),
                run.save_figure(latent_scatter(codes, test.targets, test.classes,
                                               "2-number codes of the test images, coloured by class"), "latent_2d")]
-    worst = max(per_class, key=per_class.get)
-    notes = [
-        "Loss conventions: `test_bce` is the per-pixel mean binary cross-entropy (Keras's binary_crossentropy, "
-        "the anchors' number); `test_mse` the per-pixel mean squared error on [0, 1].",
-        "Anchors: Keras's conv autoencoder (28,353 parameters) reaches validation BCE 0.0622 after 50 epochs; its "
-        "denoising version ~0.084 after 100. Goals: <= 0.063 and <= 0.084 in <= 10 minutes on 2 CPU cores.",
-        f"Floor: always answering the mean training image scores BCE {floor['bce']:.4f}, MSE {floor['mse']:.4f}; "
-        f"this model {metrics['test_bce']:.4f} and {metrics['test_mse']:.4f}.",
-        f"Trained {len(history)} epochs in {sum(r['seconds'] for r in history.epochs):.0f} s; "
-        f"{table.total_params:,} parameters.",
-        f"Redrawn worst: {worst} (BCE {per_class[worst]:.4f}); best: {min(per_class, key=per_class.get)}.",
-    ]
-    if noise:
-        notes.insert(1, f"Denoising: inputs are x + {noise}·N(0, 1) clipped to [0, 1] (fresh noise every batch, from "
-                        "the step's own generator); the score compares the output with the clean x.")
+    seconds = sum(r["seconds"] for r in history.epochs)
+    notes = _notes(noise=noise, floor=floor, metrics=metrics, epochs=len(history), seconds=seconds,
+                   params=table.total_params, per_class=per_class)
     card = ModelCard(model=KINDS[cfg.kind], task="autoencoder", input_shape=(1, 28, 28), classes=test.classes,
                      dataset=cfg.dataset, data_dir=cfg.data_dir or None, data_source=test.meta.get("source"),
                      extra={"noise": noise, "eval_seed": cfg.seed + 1, "amp": cfg.amp})
     return LabResult(metrics={**metrics, "floor_bce": floor["bce"], "floor_mse": floor["mse"]}, history=history,
                      summary=table, card=card, notes=notes, figures=figures,
                      tables={"Test BCE per class": [{"class": k, "bce": v} for k, v in per_class.items()]})
+
+
+def _notes(*, noise: float, floor: dict[str, float], metrics: dict[str, float], epochs: int, seconds: float,
+           params: int, per_class: dict[str, float]) -> list[Note]:
+    worst, best = max(per_class, key=per_class.get), min(per_class, key=per_class.get)
+    floor_bce, floor_mse, bce, mse = (f"{v:.4f}" for v in (floor["bce"], floor["mse"], metrics["test_bce"], metrics["test_mse"]))
+    notes = [
+        Note("Loss conventions: `test_bce` is the per-pixel mean binary cross-entropy (Keras's binary_crossentropy, "
+             "the anchors' number); `test_mse` the per-pixel mean squared error on [0, 1].",
+             "손실의 정의: `test_bce`는 픽셀당 평균 이진 교차 엔트로피 (Keras의 binary_crossentropy, 기준값들이 쓰는 숫자), "
+             "`test_mse`는 [0, 1] 범위에서 픽셀당 평균 제곱 오차입니다."),
+        Note("Anchors: Keras's conv autoencoder (28,353 parameters) reaches validation BCE 0.0622 after 50 epochs; its "
+             "denoising version ~0.084 after 100. Goals: <= 0.063 and <= 0.084 in <= 10 minutes on 2 CPU cores.",
+             "기준값: Keras의 합성곱 오토인코더 (파라미터 28,353개)는 50 에포크 뒤 검증 BCE 0.0622, 잡음 제거 버전은 "
+             "100 에포크 뒤 ~0.084입니다. 목표: CPU 코어 2개로 10분 이내에 각각 <= 0.063, <= 0.084."),
+        Note(f"Floor: always answering the mean training image scores BCE {floor_bce}, MSE {floor_mse}; "
+             f"this model {bce} and {mse}.",
+             f"하한 기준: 항상 학습 이미지의 평균을 답하면 BCE {floor_bce}, MSE {floor_mse}; "
+             f"이 모델은 {bce}와 {mse}."),
+        Note(f"Trained {epochs} epochs in {seconds:.0f} s; {params:,} parameters.",
+             f"{epochs} 에포크를 {seconds:.0f}초 동안 학습; 파라미터 {params:,}개."),
+        Note(f"Redrawn worst: {worst} (BCE {per_class[worst]:.4f}); best: {best}.",
+             f"가장 못 그린 클래스: {worst} (BCE {per_class[worst]:.4f}); 가장 잘 그린 클래스: {best}."),
+    ]
+    if noise:
+        notes.insert(1, Note(f"Denoising: inputs are x + {noise}·N(0, 1) clipped to [0, 1] (fresh noise every batch, from "
+                             "the step's own generator); the score compares the output with the clean x.",
+                             f"잡음 제거: 입력은 x + {noise}·N(0, 1)을 [0, 1]로 자른 것이고 (배치마다 스텝 자신의 "
+                             "생성기에서 새 잡음), 점수는 출력을 깨끗한 x와 비교합니다."))
+    return notes

@@ -102,7 +102,8 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     figures, numbers = classification_figures(model, test, run, history=history, transform=plain, amp=cfg.amp)
     image, _ = plain(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
     if run.writes:   # rank 0 of a torchrun run draws them
-        figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
+        figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes,
+                                 lang=cfg.lang)
     notes = _notes(mean, std, table, metrics["test_accuracy"], len(test))
     card = ModelCard(model="cifar-cnn", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,

@@ -32,13 +32,13 @@ from pathlib import Path
 import torch
 
 from layerlab.data.images import find_images, folder_splits
-from layerlab.data.tensors import balanced_subset
+from layerlab.data.tensors import TensorData, balanced_subset
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.pretrained import IMAGENET_URLS, load_pretrained
 from layerlab.models.registry import MODELS, config_fields
@@ -98,14 +98,8 @@ def classify_images(cfg: ClassifyImagesConfig, run: RunDir) -> LabResult:
     metrics = evaluate(model, judged, transform=plain, amp=cfg.amp, prefix="test_")
     figures, numbers = classification_figures(model, judged, run, history=history, transform=plain, amp=cfg.amp)
     name = Path(str(root)).name
-    counts = f"{len(train):,} training, {len(val):,} validation" + (f", {len(test):,} test" if test is not None else "")
-    notes = [f"{name}: {train.num_classes} classes ({', '.join(train.classes)}); {counts} images at "
-             f"{size[0]}x{size[1]}, {'gray' if channels == 1 else 'RGB'}.",
-             f"Model {cfg.model} from {source}" + (f"; {frozen:,} parameters frozen, the new head trained" if frozen else "") + ".",
-             f"test_accuracy is measured on {judged_name}/ ({len(judged):,} images)"
-             + ("" if test is not None else ": there is no test/ folder, so it is the validation set the run watched") + "."]
-    if held_out:
-        notes.append(f"No val/ folder: {cfg.val_fraction:.0%} of train/ was held out for validation (seed {cfg.seed}).")
+    notes = _notes(cfg, name=name, splits=(train, val, test), channels=channels, size=size, source=source, frozen=frozen,
+                   judged_name=judged_name, judged=len(judged), held_out=held_out)
     tables = {"Per-class accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}
     card = ModelCard(model=cfg.model, overrides=overrides, input_shape=(channels, *size), classes=train.classes,
@@ -114,6 +108,31 @@ def classify_images(cfg: ClassifyImagesConfig, run: RunDir) -> LabResult:
                      extra={} if test is not None else {"judged_by": "val (no test/ folder)"})
     return LabResult(metrics=metrics, history=history, summary=summary(model, (channels, *size)), card=card,
                      notes=notes, tables=tables, figures=figures, title=f"Classify your own images: {name}")
+
+
+def _notes(cfg: ClassifyImagesConfig, *, name: str, splits: tuple[TensorData, TensorData, TensorData | None],
+           channels: int, size: tuple[int, int], source: str, frozen: int, judged_name: str, judged: int,
+           held_out: bool) -> list[Note]:
+    """What the run read (train, val, test), where its weights came from, and which images test_accuracy counts."""
+    train, val, test = splits
+    n_train, n_val, n_test = f"{len(train):,}", f"{len(val):,}", f"{len(test):,}" if test is not None else ""
+    kind, classes, h, w = "gray" if channels == 1 else "RGB", ", ".join(train.classes), *size
+    origin = "무작위 가중치" if source == "random weights" else source
+    notes = [Note(f"{name}: {train.num_classes} classes ({classes}); {n_train} training, {n_val} validation"
+                  + (f", {n_test} test" if n_test else "") + f" images at {h}x{w}, {kind}.",
+                  f"{name}: 클래스 {train.num_classes}개 ({classes}); 학습 {n_train}장, 검증 {n_val}장"
+                  + (f", 테스트 {n_test}장" if n_test else "") + f", 크기 {h}x{w}, {'흑백' if channels == 1 else 'RGB'}."),
+             Note(f"Model {cfg.model} from {source}" + (f"; {frozen:,} parameters frozen, the new head trained" if frozen else "") + ".",
+                  f"모델 {cfg.model}, 시작 가중치: {origin}" + (f"; 파라미터 {frozen:,}개를 고정하고 새 분류기(head)만 학습" if frozen else "") + "."),
+             Note(f"test_accuracy is measured on {judged_name}/ ({judged:,} images)"
+                  + ("" if test is not None else ": there is no test/ folder, so it is the validation set the run watched") + ".",
+                  f"test_accuracy는 {judged_name}/ (이미지 {judged:,}장)에서 쟀습니다"
+                  + ("" if test is not None else ": test/ 폴더가 없어서, 학습 중에 지켜본 검증 세트입니다") + ".")]
+    if held_out:
+        share = f"{cfg.val_fraction:.0%}"
+        notes.append(Note(f"No val/ folder: {share} of train/ was held out for validation (seed {cfg.seed}).",
+                          f"val/ 폴더가 없어서 train/의 {share}를 검증용으로 떼어 두었습니다 (시드 {cfg.seed})."))
+    return notes
 
 
 def _model_input(cfg: ClassifyImagesConfig) -> tuple[int, int, int]:

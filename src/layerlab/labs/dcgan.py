@@ -21,6 +21,7 @@ D(G(z)) 0.27) and the curves are still improving at epoch 6: more epochs is the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from layerlab.engine.loop import History
 from layerlab.engine.card import ModelCard
 from layerlab.engine.generative_metrics import judge_for, judge_samples
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.gan import dcgan_init_
 from layerlab.tasks.gan import GanStep, generate, real_and_noise, save_grid
@@ -86,7 +87,7 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
     generated = generate(gan.generator, z)                                    # (N, 1, 28, 28) in [0, 1]
     numbers = judge_samples(judge, generated, train.inputs, test.inputs, seed=cfg.seed)
     # 5. Report: the numbers beside their floors, the progression, the game's curves
-    figures = _figures(run, history, generated, numbers, test.classes)
+    figures = _figures(run, history, generated, numbers, test.classes, cfg.lang)
     metrics = {key: float(numbers[key]) for key in ("frechet", "frechet_floor", "frechet_ratio", "inception_score",
                                                     "inception_score_real", "modes_covered", "largest_class_share",
                                                     "two_sample_accuracy", "two_sample_floor", "judge_test_accuracy")}
@@ -100,38 +101,66 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
                      tables={"Classes among the generated samples (judge's prediction)": shares}, figures=figures)
 
 
-def _figures(run: RunDir, history: History, generated: torch.Tensor, numbers: dict, classes: tuple[str, ...]) -> list[Path]:
+def _figures(run: RunDir, history: History, generated: torch.Tensor, numbers: dict, classes: tuple[str, ...],
+             lang: str) -> list[Path]:
     """samples.png (64 fresh samples), the fixed-noise progression, the game's curves and the judge's verdict."""
     # at most 8 epochs, first and last, of those with a grid (a kill between checkpoint and drawing leaves a gap)
     epochs = [row["epoch"] for row in history.epochs if (run.path / "samples" / f"epoch_{row['epoch']:03d}.png").is_file()]
     shown = sorted({epochs[round(i * (len(epochs) - 1) / 7)] for i in range(8)}) if epochs else []
     figures = [save_grid(generated[:64], run.figures / "samples.png")]
     if shown:
-        figures.append(run.save_figure(plot_progression([(e, _first_row(run, e)) for e in shown]), "progression"))
-    figures += [run.save_figure(plot_game(history.epochs), "game"), run.save_figure(plot_verdict(numbers, classes), "verdict")]
+        figures.append(run.save_figure(plot_progression([(e, _first_row(run, e)) for e in shown], lang=lang), "progression"))
+    figures += [run.save_figure(plot_game(history.epochs), "game"), run.save_figure(plot_verdict(numbers, classes, lang), "verdict")]
     return figures
 
 
-def _notes(numbers: dict, samples: int, gan: torch.nn.Module) -> list[str]:
+def _notes(numbers: dict, samples: int, gan: torch.nn.Module) -> list[Note]:
     sizes = {name: sum(p.numel() for p in getattr(gan, name).parameters()) for name in ("generator", "discriminator")}
+    g, d, fewer = f"{sizes['generator']:,}", f"{sizes['discriminator']:,}", f"{sizes['generator'] / sizes['discriminator']:.1f}"
+    fd, floor, ratio = f"{numbers['frechet']:.2f}", f"{numbers['frechet_floor']:.2f}", f"{numbers['frechet_ratio']:.1f}"
+    score, real, judge = f"{numbers['inception_score']:.2f}", f"{numbers['inception_score_real']:.2f}", f"{numbers['judge_test_accuracy']:.4f}"
+    covered, n, largest = numbers["modes_covered"], f"{samples:,}", f"{numbers['largest_class_share']:.1%}"
+    fake_acc, real_acc, warning = f"{numbers['two_sample_accuracy']:.3f}", f"{numbers['two_sample_floor']:.3f}", numbers["mode_warning"]
     return [
-        f"summary.txt lists the generator ({sizes['generator']:,} parameters, noise to image); the discriminator "
-        f"has {sizes['discriminator']:,} ({sizes['generator'] / sizes['discriminator']:.1f}x fewer), but runs three times an "
-        "iteration: on real images, on G's for its own step, and on G's again for G's step.",
-        f"Fréchet distance {numbers['frechet']:.2f} in the judge's 84 penultimate features; real training vs real "
-        f"test images give {numbers['frechet_floor']:.2f} (the floor): {numbers['frechet_ratio']:.1f}x the floor.",
-        f"Classifier Inception Score {numbers['inception_score']:.2f} (real test images: "
-        f"{numbers['inception_score_real']:.2f}; at most 10, when every sample is one sure digit and all digits are equally many).",
-        f"{numbers['modes_covered']} of 10 digits among {samples:,} samples; the largest takes "
-        f"{numbers['largest_class_share']:.1%} (a fair share is 10%).",
-        numbers["mode_warning"] or "No mode collapse: every digit is generated, none far more often than the others.",
-        f"Two-sample test: a linear classifier on the judge's features tells generated from real with held-out accuracy "
-        f"{numbers['two_sample_accuracy']:.3f} (real vs real: {numbers['two_sample_floor']:.3f}; 0.5 = cannot tell).",
-        "Not Inception FID: the published MNIST figures (5-10) use an ImageNet Inception-v3 whose weights cannot be "
-        "downloaded here and which was never trained on digits; these numbers come from a LeNet-5 trained on MNIST "
-        f"(test accuracy {numbers['judge_test_accuracy']:.4f}) and are comparable only with each other and their floors.",
-        "D loss near 2·ln 2 = 1.39 and D(x) ≈ D(G(z)) ≈ 0.5 would mean D cannot tell; a D loss falling towards 0 means D wins.",
+        Note(f"summary.txt lists the generator ({g} parameters, noise to image); the discriminator has {d} ({fewer}x "
+             "fewer), but runs three times an iteration: on real images, on G's for its own step, and on G's again for G's step.",
+             f"summary.txt는 생성자 (파라미터 {g}개, 잡음 -> 이미지)를 보여 줍니다; 판별자는 {d}개로 {fewer}배 적지만 "
+             "반복마다 세 번 실행됩니다: 진짜 이미지에, 자기 스텝을 위해 G의 이미지에, G의 스텝을 위해 다시 G의 이미지에."),
+        Note(f"Fréchet distance {fd} in the judge's 84 penultimate features; real training vs real "
+             f"test images give {floor} (the floor): {ratio}x the floor.",
+             f"심판 모델의 끝에서 두 번째 층 특징 84개에서 잰 Fréchet 거리 {fd}; 진짜 학습 이미지 대 진짜 테스트 이미지는 "
+             f"{floor} (하한)이므로 하한의 {ratio}배입니다."),
+        Note(f"Classifier Inception Score {score} (real test images: {real}; at most 10, when every sample is one sure "
+             "digit and all digits are equally many).",
+             f"분류기 Inception Score {score} (진짜 테스트 이미지: {real}; 모든 표본이 확실한 한 숫자이고 모든 숫자가 "
+             "같은 수만큼 나올 때 최대 10)."),
+        Note(f"{covered} of 10 digits among {n} samples; the largest takes {largest} (a fair share is 10%).",
+             f"표본 {n}개 중 숫자 10개 가운데 {covered}개가 나옴; 가장 많은 숫자가 {largest}를 차지 (공평한 몫은 10%)."),
+        Note(warning, _korean_warning(warning)) if warning else
+        Note("No mode collapse: every digit is generated, none far more often than the others.",
+             "모드 붕괴 없음: 모든 숫자가 생성되고, 어느 숫자도 다른 숫자보다 훨씬 자주 나오지 않습니다."),
+        Note("Two-sample test: a linear classifier on the judge's features tells generated from real with held-out accuracy "
+             f"{fake_acc} (real vs real: {real_acc}; 0.5 = cannot tell).",
+             f"두 표본 검정: 심판 모델의 특징 위의 선형 분류기가 생성 이미지와 진짜를 구별하는 평가용 정확도 {fake_acc} "
+             f"(진짜 대 진짜: {real_acc}; 0.5 = 구별 못 함)."),
+        Note("Not Inception FID: the published MNIST figures (5-10) use an ImageNet Inception-v3 whose weights cannot be "
+             "downloaded here and which was never trained on digits; these numbers come from a LeNet-5 trained on MNIST "
+             f"(test accuracy {judge}) and are comparable only with each other and their floors.",
+             "Inception FID가 아닙니다: 발표된 MNIST 수치 (5-10)는 ImageNet Inception-v3를 쓰는데, 그 가중치는 여기서 "
+             "내려받을 수 없고 숫자로 학습된 적도 없습니다; 이 숫자는 MNIST로 학습한 LeNet-5 "
+             f"(테스트 정확도 {judge})에서 나온 것이라 서로, 그리고 하한과만 비교할 수 있습니다."),
+        Note("D loss near 2·ln 2 = 1.39 and D(x) ≈ D(G(z)) ≈ 0.5 would mean D cannot tell; a D loss falling towards 0 means D wins.",
+             "D 손실이 2·ln 2 = 1.39 근처이고 D(x) ≈ D(G(z)) ≈ 0.5이면 판별자가 구별하지 못하는 것이고, "
+             "D 손실이 0으로 떨어지면 판별자가 이기고 있는 것입니다."),
     ]
+
+
+def _korean_warning(warning: str) -> str:
+    """generative_metrics' mode-collapse sentence in Korean, its numbers as they were."""
+    text = warning.replace("mode collapse: ", "모드 붕괴: ")
+    text = re.sub(r"(\d+) of (\d+) classes covered \(missing (\[[^]]*\])\)", r"클래스 \2개 중 \1개만 나옴 (빠진 클래스 \3)", text)
+    return re.sub(r"class (\d+) takes ([\d.]+%) of the samples \(a fair share is (\d+%), at most (\d+%) expected\)",
+                  r"클래스 \1이 표본의 \2를 차지 (공평한 몫은 \3, 예상 최대 \4)", text)
 
 
 def _first_row(run: RunDir, epoch: int) -> torch.Tensor:

@@ -42,7 +42,7 @@ from layerlab.engine import History, RunDir, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.viz.depth import plot_degradation
 
@@ -134,16 +134,28 @@ def _paper_run(cfg: DegradationConfig) -> DegradationConfig:
     return dataclasses.replace(cfg, **PAPER)
 
 
-def _notes(metrics: dict[str, float], shallow: int, deep: int, n_train: int, n_test: int) -> list[str]:
+def _notes(metrics: dict[str, float], shallow: int, deep: int, n_train: int, n_test: int) -> list[Note]:
     """The two comparisons of Figure 6 in words, with the verdict the numbers give."""
-    plain_gap = 100 * metrics["plain_deeper_minus_shallower_train_error"]
-    resnet_gap = 100 * metrics["resnet_deeper_minus_shallower_train_error"]
-    plain = "degradation: the deeper plain net fits the training images worse" if plain_gap > 0 else \
-        "no degradation seen in this run: the deeper plain net fits the training images at least as well"
-    resnet = "the deeper ResNet trains at least as well" if resnet_gap <= 0 else "the deeper ResNet trains worse in this run"
-    return [f"Training error, plain-{deep} minus plain-{shallow}: {plain_gap:+.2f} points ({plain}).",
-            f"Training error, ResNet-{deep} minus ResNet-{shallow}: {resnet_gap:+.2f} points ({resnet}).",
-            f"{n_train:,} training images, {n_test:,} test images; errors are those of the last epoch "
-            "(training: the running error over the epoch's augmented batches, as the paper draws it).",
-            "The test set is only watched (no early stopping, nothing chosen on it); `layerlab eval` scores the "
-            f"saved ResNet-{deep} on the whole test split. Its training history ends this report."]
+    plain_gap = f"{100 * metrics['plain_deeper_minus_shallower_train_error']:+.2f}"
+    resnet_gap = f"{100 * metrics['resnet_deeper_minus_shallower_train_error']:+.2f}"
+    worse = Note("degradation: the deeper plain net fits the training images worse",
+                 "degradation: 더 깊은 plain 신경망이 학습 이미지를 더 못 맞춥니다")
+    not_worse = Note("no degradation seen in this run: the deeper plain net fits the training images at least as well",
+                     "이번 실행에서는 degradation이 보이지 않음: 더 깊은 plain 신경망도 학습 이미지를 적어도 그만큼 맞춥니다")
+    plain = worse if metrics["plain_deeper_minus_shallower_train_error"] > 0 else not_worse
+    resnet = Note("the deeper ResNet trains at least as well", "더 깊은 ResNet도 적어도 그만큼 학습됩니다") \
+        if metrics["resnet_deeper_minus_shallower_train_error"] <= 0 else \
+        Note("the deeper ResNet trains worse in this run", "이번 실행에서는 더 깊은 ResNet이 더 못 학습됩니다")
+    images, tests = f"{n_train:,}", f"{n_test:,}"
+    return [Note(f"Training error, plain-{deep} minus plain-{shallow}: {plain_gap} points ({plain.en}).",
+                 f"학습 오차, plain-{deep} 빼기 plain-{shallow}: {plain_gap}%p ({plain.ko})."),
+            Note(f"Training error, ResNet-{deep} minus ResNet-{shallow}: {resnet_gap} points ({resnet.en}).",
+                 f"학습 오차, ResNet-{deep} 빼기 ResNet-{shallow}: {resnet_gap}%p ({resnet.ko})."),
+            Note(f"{images} training images, {tests} test images; errors are those of the last epoch "
+                 "(training: the running error over the epoch's augmented batches, as the paper draws it).",
+                 f"학습 이미지 {images}장, 테스트 이미지 {tests}장; 오차는 마지막 에포크의 값입니다 "
+                 "(학습 오차: 논문의 그림처럼, 그 에포크의 증강된 배치들에 대한 누적 오차)."),
+            Note("The test set is only watched (no early stopping, nothing chosen on it); `layerlab eval` scores the "
+                 f"saved ResNet-{deep} on the whole test split. Its training history ends this report.",
+                 "테스트 세트는 지켜보기만 합니다 (조기 종료 없음, 이것으로 고르는 것 없음); `layerlab eval`은 저장된 "
+                 f"ResNet-{deep}을 테스트 세트 전체로 평가합니다. 그 학습 기록이 이 보고서의 끝에 있습니다.")]

@@ -27,7 +27,7 @@ from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.tasks.segmentation import class_metrics, predict_scores
 from layerlab.viz.compare import plot_runs
@@ -123,25 +123,39 @@ def fcn_shapes(cfg: FcnShapesConfig, run: RunDir) -> LabResult:
                      notes=_notes(cfg, rows, background), tables={"Variants on the test images": rows}, figures=figures)
 
 
-def _notes(cfg: FcnShapesConfig, rows: list[dict], background: float) -> list[str]:
+def _notes(cfg: FcnShapesConfig, rows: list[dict], background: float) -> list[Note]:
     ranked = sorted(rows, key=lambda row: row["mean_iou"])
     order = f"{ranked[0]['variant']} {ranked[0]['mean_iou']:.3f}" + "".join(
         f" {'<' if round(b['mean_iou'], 3) > round(a['mean_iou'], 3) else '='} {b['variant']} {b['mean_iou']:.3f}"
         for a, b in zip(ranked, ranked[1:]))
-    below = [row["variant"] for row in rows if row["pixel_accuracy"] < background]
+    below = ", ".join(row["variant"] for row in rows if row["pixel_accuracy"] < background)
     grids = ", ".join(f"{row['variant']} {cfg.size // row['stride']}x{cfg.size // row['stride']}" for row in rows)
-    return [f"Measured order of test mean IoU: {order} (pixel accuracy: " + ", ".join(
-                f"{row['variant']} {row['pixel_accuracy']:.4f}" for row in rows) + ").",
-            f"Painting every pixel background would score pixel accuracy {background:.4f} and mean IoU "
-            f"{background / 4:.4f} (background's IoU is its share; the three shapes' are 0)" + (
-                "; " + ", ".join(below) + " scored below that pixel accuracy." if below else "."),
-            "The paper (PASCAL VOC 2011 val, fine-tuned from ImageNet VGG16) reports 59.4 < 62.4 < 62.7 mean IU for "
-            "32s < 16s < 8s. These nets are small and trained from scratch on generated shapes: compare the order, "
-            "not the numbers.",
-            f"The finest scores each variant fuses, on {cfg.size}x{cfg.size} images: {grids} (stride 32, 16, 8). "
-            "Everything finer comes from the fixed bilinear upsampling, which is why the coarse variants blur the edges.",
-            f"Same data (seed {cfg.data_seed}: {cfg.train_images} training, {cfg.val_images} validation, {cfg.test_images} "
-            f"test images), seed {cfg.seed}, {cfg.epochs} epochs each; each variant's weights are those of its best "
-            "validation mean IoU. Mean IoU averages the four classes, background included (the paper's mean IU). "
-            f"The training history below is {cfg.variants[-1]}'s; every variant's is in metrics.jsonl (by stage) "
-            "and figures/curves.png."]
+    pixels = ", ".join(f"{row['variant']} {row['pixel_accuracy']:.4f}" for row in rows)
+    share, iou, size, last = f"{background:.4f}", f"{background / 4:.4f}", f"{cfg.size}x{cfg.size}", cfg.variants[-1]
+    seed, n_train, n_val, n_test = cfg.data_seed, cfg.train_images, cfg.val_images, cfg.test_images
+    return [Note(f"Measured order of test mean IoU: {order} (pixel accuracy: {pixels}).",
+                 f"측정된 테스트 mean IoU 순서: {order} (픽셀 정확도: {pixels})."),
+            Note(f"Painting every pixel background would score pixel accuracy {share} and mean IoU "
+                 f"{iou} (background's IoU is its share; the three shapes' are 0)"
+                 + (f"; {below} scored below that pixel accuracy." if below else "."),
+                 f"모든 픽셀을 배경으로 칠하면 픽셀 정확도 {share}, mean IoU {iou}입니다 "
+                 f"(배경의 IoU는 배경이 차지하는 비율이고, 세 도형의 IoU는 0)"
+                 + (f"; {below}의 픽셀 정확도는 그보다 낮았습니다." if below else ".")),
+            Note("The paper (PASCAL VOC 2011 val, fine-tuned from ImageNet VGG16) reports 59.4 < 62.4 < 62.7 mean IU for "
+                 "32s < 16s < 8s. These nets are small and trained from scratch on generated shapes: compare the order, "
+                 "not the numbers.",
+                 "논문 (PASCAL VOC 2011 val, ImageNet VGG16에서 미세 조정)은 32s < 16s < 8s 순으로 mean IU "
+                 "59.4 < 62.4 < 62.7을 보고합니다. 여기의 신경망은 작고, 생성한 도형으로 처음부터 학습했으니 "
+                 "숫자가 아니라 순서를 비교하세요."),
+            Note(f"The finest scores each variant fuses, on {size} images: {grids} (stride 32, 16, 8). "
+                 "Everything finer comes from the fixed bilinear upsampling, which is why the coarse variants blur the edges.",
+                 f"{size} 이미지에서 각 변형이 합치는 가장 촘촘한 점수 지도: {grids} (스트라이드 32, 16, 8). "
+                 "그보다 세밀한 부분은 고정된 쌍선형 업샘플링에서 나오므로, 거친 변형일수록 경계가 흐려집니다."),
+            Note(f"Same data (seed {seed}: {n_train} training, {n_val} validation, {n_test} test images), seed {cfg.seed}, "
+                 f"{cfg.epochs} epochs each; each variant's weights are those of its best validation mean IoU. Mean IoU "
+                 f"averages the four classes, background included (the paper's mean IU). The training history below is "
+                 f"{last}'s; every variant's is in metrics.jsonl (by stage) and figures/curves.png.",
+                 f"같은 데이터 (시드 {seed}: 학습 {n_train}장, 검증 {n_val}장, 테스트 {n_test}장), 시드 {cfg.seed}, "
+                 f"각각 {cfg.epochs} 에포크; 각 변형의 가중치는 검증 mean IoU가 가장 좋을 때의 것입니다. Mean IoU는 "
+                 f"배경을 포함한 네 클래스의 평균입니다 (논문의 mean IU). 아래 학습 기록은 {last}의 것이고, 모든 "
+                 "변형의 기록은 metrics.jsonl (stage별)과 figures/curves.png에 있습니다.")]

@@ -68,7 +68,8 @@ def lenet_mnist(cfg: LenetMnistConfig, run: RunDir) -> LabResult:
     figures, numbers = classification_figures(model, test, run, history=history, transform=transform)
     image, _ = transform(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
     if run.writes:   # rank 0 of a torchrun run draws them
-        figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes)
+        figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes,
+                                 lang=cfg.lang)
     conv1 = sum(p.numel() for p in model.features[0].parameters())  # 6·(1·5·5) + 6 = 156
     pad, params = overrides["padding"], f"{table.total_params:,}"
     notes = [Note(f"Padding {pad} on conv1 makes a {height}x{width} image act like 32x32; "

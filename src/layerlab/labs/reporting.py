@@ -98,7 +98,7 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
     def heading(text: str) -> list[str]:
         return ["", f"## {say(text, lang)}", ""]
 
-    lines = [f"# {say(result.title or entry.meta['title'], lang)}", "", f"{say('Course unit', lang)}: {entry.meta['unit']}  ",
+    lines = [f"# {say(result.title or entry.meta['title'], lang)}", "", f"{say('Course unit', lang)}: {say(entry.meta['unit'], lang)}  ",
              f"{say('Lab', lang)}: `{entry.name}` · {say('run time', lang)} {seconds:.1f} s · {say('seed', lang)} {cfg.seed}"]
     if cfg.quick:
         lines += ["", f"**{say('Smoke run (--quick)', lang)}**: " + say(

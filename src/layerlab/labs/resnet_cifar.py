@@ -29,7 +29,8 @@ from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.reporting import accuracy_note
 from layerlab.models import get_model
 from layerlab.viz.compare import plot_runs
 from layerlab.viz.model import model_figures
@@ -83,9 +84,10 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
     metrics = evaluate(model, test, loss="cross_entropy", transform=to_eval, amp=cfg.amp, prefix="test_")
     figures, numbers = classification_figures(model, test, run, history=history, transform=to_eval, amp=cfg.amp)
     image = to_eval(test.inputs[:1], test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
-    figures += model_figures(model, image, run.figures, display=test.inputs[0], classes=test.classes)
+    figures += model_figures(model, image, run.figures, display=test.inputs[0], classes=test.classes, lang=cfg.lang)
     table = summary(model, tuple(train.inputs.shape[1:]))
-    notes = _notes(model, table.total_params, variants[0], len(train), metrics["test_accuracy"])
+    notes = _notes(model, params=table.total_params, skip=variants[0], n_train=len(train),
+                   accuracy=metrics["test_accuracy"], n_test=len(test))
     tables: dict[str, list[dict[str, Any]]] = {}
     if cfg.compare:
         plain_model, _, plain_history = trained[False]
@@ -94,8 +96,11 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
         figures.append(run.save_figure(plot_runs(
             {"with skip (ResNet)": history.epochs, "without skip (plain)": plain_history.epochs},
             title=f"{cfg.depth} layers, width {overrides['width']}: with vs without skip connections"), "skip_vs_plain"))
-        notes.append(f"Same seed, data and {len(history)} epochs: test accuracy {metrics['test_accuracy']:.4f} with "
-                     f"skip connections, {plain_metrics['accuracy']:.4f} without (figures/skip_vs_plain.png).")
+        with_skip, without = f"{metrics['test_accuracy']:.4f}", f"{plain_metrics['accuracy']:.4f}"
+        notes.append(Note(f"Same seed, data and {len(history)} epochs: test accuracy {with_skip} with "
+                          f"skip connections, {without} without (figures/skip_vs_plain.png).",
+                          f"같은 시드, 같은 데이터, 같은 {len(history)} 에포크: 테스트 정확도가 스킵 연결이 있으면 "
+                          f"{with_skip}, 없으면 {without}입니다 (figures/skip_vs_plain.png)."))
         tables["Plain net (no skip): training history"] = plain_history.epochs
     card = ModelCard(model="resnet18-cifar", overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
@@ -121,14 +126,19 @@ def _train(cfg: ResnetCifarConfig, skip: bool, train: Any, val: Any, augment: An
     return model, overrides, history
 
 
-def _notes(model: nn.Module, params: int, skip: bool, n_train: int, accuracy: float) -> list[str]:
+def _notes(model: nn.Module, *, params: int, skip: bool, n_train: int, accuracy: float, n_test: int) -> list[Note]:
     """Where the skip connections and the 1x1 downsample convs are in this model."""
-    shortcuts = [f"`{name}` ({m.in_channels}→{m.out_channels}, 1x1, stride {m.stride[0]})"
-                 for name, m in model.named_modules() if name.endswith("downsample.0")]
+    shortcuts = ", ".join(f"`{name}` ({m.in_channels}→{m.out_channels}, 1x1, stride {m.stride[0]})"
+                          for name, m in model.named_modules() if name.endswith("downsample.0"))
     if skip:
-        where = ("Skip connections: every block adds its input to F(x) before the last ReLU (`out + identity` "
-                 f"in BasicBlock.forward); the 1x1 downsample shortcuts are {', '.join(shortcuts)}.")
+        where = Note("Skip connections: every block adds its input to F(x) before the last ReLU (`out + identity` "
+                     f"in BasicBlock.forward); the 1x1 downsample shortcuts are {shortcuts}.",
+                     "스킵 연결: 모든 블록이 마지막 ReLU 앞에서 입력을 F(x)에 더합니다 (BasicBlock.forward의 "
+                     f"`out + identity`); 1x1 다운샘플 지름길은 {shortcuts}입니다.")
     else:
-        where = "No skip connections (--no-skip): every block outputs ReLU(F(x)) and no downsample conv exists."
-    return [where, f"The model has {params:,} parameters; trained on {n_train:,} images.",
-            f"Test accuracy {accuracy:.4f} on the test images never seen in training."]
+        where = Note("No skip connections (--no-skip): every block outputs ReLU(F(x)) and no downsample conv exists.",
+                     "스킵 연결 없음 (--no-skip): 모든 블록의 출력은 ReLU(F(x))이고, 다운샘플 합성곱도 없습니다.")
+    count, images = f"{params:,}", f"{n_train:,}"
+    return [where, Note(f"The model has {count} parameters; trained on {images} images.",
+                        f"모델의 파라미터는 {count}개이고, 이미지 {images}장으로 학습했습니다."),
+            accuracy_note(accuracy, n_test)]

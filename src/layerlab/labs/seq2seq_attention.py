@@ -24,7 +24,7 @@ from layerlab.engine.bleu import corpus_bleu
 from layerlab.engine.sequence_predictors import translation_card
 from layerlab.engine.translate import beam_translate, greedy_translate
 from layerlab.errors import LayerlabError
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.models.seq2seq import Seq2Seq
 from layerlab.tasks import TeacherForcing
@@ -148,13 +148,25 @@ def seq2seq_attention(cfg: Seq2SeqAttentionConfig, run: RunDir) -> LabResult:
     direction = train.meta["direction"]
     scores = [{"model": name, **{f"BLEU-{n}": metrics[f"{name.replace(' ', '_')}_bleu{n}"] for n in (1, 2, 4)},
                "held-out loss": metrics[f"{name.replace(' ', '_')}_test_loss"]} for name in names]
-    notes = [f"{direction}: {len(train)} training and {len(test)} held-out pairs of at most {cfg.max_tokens} tokens; "
-             f"vocabularies {len(train.meta['src_vocab'])} source and {len(vocab)} target tokens.",
-             "BLEU is corpus BLEU (Papineni et al., 2002) on lowercased word tokens against one reference per sentence; "
-             f"{'beam search of width %d' % cfg.beam if cfg.beam > 1 else 'greedy decoding'}. The held-out pairs are only scored, never used to choose anything.",
-             "Both models: the same seed, batches, optimizer and epochs; only the attention differs."]
+    notes = _notes(cfg, direction=direction, n_train=len(train), n_test=len(test), n_src=len(train.meta["src_vocab"]),
+                   n_tgt=len(vocab))
     card = translation_card(model="seq2seq-attention", overrides=model_overrides(train, cfg), src_vocab=train.meta["src_vocab"],
                             tgt_vocab=train.meta["tgt_vocab"], direction=direction, data_dir=cfg.data_dir or None,
                             dataset_options={"reverse": cfg.reverse, "min_freq": cfg.min_freq, "max_tokens": cfg.max_tokens})
     return LabResult(metrics=metrics, history=histories["attention"], notes=notes, card=card,
                      tables={"BLEU on held-out pairs": scores, "Example translations": examples}, figures=figures)
+
+
+def _notes(cfg: Seq2SeqAttentionConfig, *, direction: str, n_train: int, n_test: int, n_src: int, n_tgt: int) -> list[Note]:
+    search = Note(f"beam search of width {cfg.beam}", f"폭 {cfg.beam}의 빔 서치") if cfg.beam > 1 else \
+        Note("greedy decoding", "탐욕적(greedy) 디코딩")
+    return [Note(f"{direction}: {n_train} training and {n_test} held-out pairs of at most {cfg.max_tokens} tokens; "
+                 f"vocabularies {n_src} source and {n_tgt} target tokens.",
+                 f"{direction}: 최대 {cfg.max_tokens} 토큰인 문장 쌍, 학습 {n_train}개와 평가용 {n_test}개; "
+                 f"어휘는 원문 {n_src}개, 번역문 {n_tgt}개 토큰."),
+            Note("BLEU is corpus BLEU (Papineni et al., 2002) on lowercased word tokens against one reference per sentence; "
+                 f"{search.en}. The held-out pairs are only scored, never used to choose anything.",
+                 "BLEU는 소문자로 바꾼 단어 토큰에 대해 문장마다 정답 번역 하나와 비교한 코퍼스 BLEU입니다 "
+                 f"(Papineni et al., 2002); {search.ko}. 평가용 쌍은 점수를 매기는 데만 쓰고, 무엇을 고르는 데도 쓰지 않았습니다."),
+            Note("Both models: the same seed, batches, optimizer and epochs; only the attention differs.",
+                 "두 모델 모두 같은 시드, 배치, 옵티마이저, 에포크로 학습했고, 다른 것은 어텐션뿐입니다.")]

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch import nn
 
-from layerlab.data import get_dataset, train_val_split
+from layerlab.data import get_dataset
 from layerlab.data.images import find_images, folder_splits
 from layerlab.data.tensors import TensorData, select_classes
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
@@ -42,10 +40,10 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.run import seed_everything
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
-from layerlab.models import get_model
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
+from layerlab.labs.transfer_source import build, pretrained_weights
 from layerlab.models.registry import MODELS
-from layerlab.models.pretrained import IMAGENET_URLS, load_pretrained
+from layerlab.models.pretrained import load_pretrained
 from layerlab.models.transfer import freeze_features, last_block, replace_head, unfreeze
 from layerlab.viz.compare import plot_runs
 from layerlab.viz.model import model_figures
@@ -120,13 +118,13 @@ def _transfer(cfg: TransferVgg16Config, run: RunDir, train: TensorData | None, t
     augment = augment_pipeline(mean, std, channels_last=cfg.channels_last)
     to_eval = eval_pipeline(mean, std, channels_last=cfg.channels_last)
     # 2. Pretrained weights: a file, ImageNet, or our own net pretrained on the other classes
-    source, pretrain_metrics, arch = _weights(cfg, train, others, augment, to_eval, run)
+    source, pretrain_metrics, arch = pretrained_weights(cfg, train, others, augment, to_eval, run)
     # 3. Transfer: load, replace the head, freeze the features, fine-tune on the few new images
     budget = {"optimizer": "adam", "lr": cfg.lr, "epochs": 2 if cfg.quick else cfg.epochs,
               "batch_size": cfg.batch_size, "amp": cfg.amp, "channels_last": cfg.channels_last, "device": cfg.device,
               "seed": cfg.seed, "transform": augment, "eval_transform": to_eval, "progress": cfg.progress}
     seed_everything(cfg.seed)
-    model, name, overrides = _build(cfg, arch, len(classes))
+    model, name, overrides = build(cfg, arch, len(classes))
     load_pretrained(model, source, skip_mismatched_head=True)
     replace_head(model, len(classes), dropout=cfg.dropout)
     frozen = freeze_features(model)
@@ -138,7 +136,7 @@ def _transfer(cfg: TransferVgg16Config, run: RunDir, train: TensorData | None, t
     runs = {"transfer": history.epochs}
     if cfg.baseline:  # 4. The same net from random weights, every layer trainable, same budget
         seed_everything(cfg.seed)
-        scratch, _, _ = _build(cfg, arch, len(classes))
+        scratch, _, _ = build(cfg, arch, len(classes))
         scratch_history = fit(scratch, target_train, val=target_test, val_name=test_name, run=run, stage="scratch", **budget)
         metrics["scratch_test_accuracy"] = evaluate(scratch, target_test, transform=to_eval, amp=cfg.amp)["accuracy"]
         runs["from scratch"] = scratch_history.epochs
@@ -147,15 +145,11 @@ def _transfer(cfg: TransferVgg16Config, run: RunDir, train: TensorData | None, t
     figures.append(run.save_figure(plot_runs(runs, keys=("train_loss", f"{test_name}_accuracy"),
                                              title=f"{task}: transfer vs from scratch"), "transfer_vs_scratch"))
     image = to_eval(target_test.inputs[:1], target_test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
-    figures += model_figures(model, image, run.figures, display=target_test.inputs[0], classes=target_test.classes)
+    figures += model_figures(model, image, run.figures, display=target_test.inputs[0], classes=target_test.classes,
+                             lang=cfg.lang)
     table = summary(model, tuple(target_train.inputs.shape[1:]))
-    notes = [f"Weights: {source}. Frozen {frozen:,} of {table.total_params:,} parameters"
-             f"{' (last block unfrozen)' if cfg.unfreeze_last else ''}; the new head has {len(classes)} outputs.",
-             f"{len(target_train)} training images; accuracy on all {len(target_test):,} {test_name} images of "
-             f"{', '.join(classes)}: transfer {metrics['test_accuracy']:.4f}"
-             + (f", from scratch {metrics['scratch_test_accuracy']:.4f}" if cfg.baseline else "") + f" (seed {cfg.seed})."]
-    if test_name != "test":
-        notes.append("There is no test/ folder: the accuracy is measured on the validation images the curves show.")
+    notes = _notes(cfg, source=source, frozen=frozen, params=table.total_params, classes=classes, n_train=len(target_train),
+                   n_test=len(target_test), test_name=test_name, metrics=metrics)
     card = ModelCard(model=name, overrides=overrides, input_shape=tuple(target_train.inputs.shape[1:]),
                      classes=tuple(classes), mean=mean, std=std, dataset=dataset,
                      data_dir=data_dir or cfg.data_dir or None, data_source=target_train.meta.get("source"),
@@ -166,33 +160,20 @@ def _transfer(cfg: TransferVgg16Config, run: RunDir, train: TensorData | None, t
                      figures=figures, title=title)
 
 
-def _build(cfg: TransferVgg16Config, arch: str, num_classes: int) -> tuple[nn.Module, str, dict[str, Any]]:
-    """(model, registered name, overrides) for `num_classes`; "cifar-vgg" is cifar-cnn with BN, narrow widths, dropout."""
-    if arch != "cifar-vgg":
-        return get_model(arch, num_classes=num_classes), arch, {"num_classes": num_classes}
-    overrides = {"widths": cfg.widths, "block_hidden": (), "hidden": (cfg.hidden,), "batch_norm": True,
-                 "dropout": cfg.dropout, "num_classes": num_classes}
-    return get_model("cifar-cnn", **overrides), "cifar-cnn", overrides
-
-
-def _weights(cfg: TransferVgg16Config, train: TensorData | None, others: tuple[str, ...], augment: Any, to_eval: Any,
-             run: RunDir) -> tuple[str, dict[str, float], str]:
-    """(weights source, pretraining metrics, architecture): the user's weights, or pretrain cifar-vgg here."""
-    if cfg.weights == "imagenet":
-        if cfg.model not in IMAGENET_URLS:
-            raise LayerlabError(f"--weights imagenet needs --model one of {', '.join(IMAGENET_URLS)}; got {cfg.model}")
-        return IMAGENET_URLS[cfg.model], {}, cfg.model
-    if cfg.weights:
-        return cfg.weights, {}, cfg.model
-    assert train is not None   # no --weights: the source task's images were read
-    source = select_classes(train, others)
-    if cfg.quick:
-        source = source.subset(slice(0, None, max(1, len(source) // 1000)))
-    source, val = train_val_split(source, 0.1, seed=cfg.seed)
-    model, _, _ = _build(cfg, "cifar-vgg", len(others))
-    fit(model, source, val=val, run=run, stage="pretrain", loss=nn.CrossEntropyLoss(label_smoothing=0.1),
-        optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="one-cycle",
-        epochs=1 if cfg.quick else cfg.pretrain_epochs, batch_size=128, amp=cfg.amp, channels_last=cfg.channels_last,
-        device=cfg.device, seed=cfg.seed, transform=augment, eval_transform=to_eval, progress=cfg.progress)
-    pretrain = evaluate(model, val, transform=to_eval, amp=cfg.amp)
-    return str(run.weights_path("pretrain")), {"pretrain_val_accuracy": pretrain["accuracy"]}, "cifar-vgg"
+def _notes(cfg: TransferVgg16Config, *, source: str, frozen: int, params: int, classes: list[str], n_train: int,
+           n_test: int, test_name: str, metrics: dict[str, float]) -> list[Note]:
+    frozen_, params_, n_test_, names, ours = f"{frozen:,}", f"{params:,}", f"{n_test:,}", ", ".join(classes), f"{metrics['test_accuracy']:.4f}"
+    scratch = f"{metrics['scratch_test_accuracy']:.4f}" if cfg.baseline else ""
+    split = {"test": "테스트", "val": "검증"}[test_name]
+    notes = [Note(f"Weights: {source}. Frozen {frozen_} of {params_} parameters"
+                  f"{' (last block unfrozen)' if cfg.unfreeze_last else ''}; the new head has {len(classes)} outputs.",
+                  f"가중치: {source}. 파라미터 {params_}개 중 {frozen_}개를 고정"
+                  f"{' (마지막 블록은 풀어 줌)' if cfg.unfreeze_last else ''}; 새 분류기(head)의 출력은 {len(classes)}개."),
+             Note(f"{n_train} training images; accuracy on all {n_test_} {test_name} images of {names}: transfer {ours}"
+                  + (f", from scratch {scratch}" if scratch else "") + f" (seed {cfg.seed}).",
+                  f"학습 이미지 {n_train}장; {names}의 {split} 이미지 {n_test_}장 전체에서 정확도: 전이 학습 {ours}"
+                  + (f", 처음부터 학습 {scratch}" if scratch else "") + f" (시드 {cfg.seed}).")]
+    if test_name != "test":
+        notes.append(Note("There is no test/ folder: the accuracy is measured on the validation images the curves show.",
+                          "test/ 폴더가 없어서, 정확도는 곡선에 나오는 검증 이미지로 쟀습니다."))
+    return notes

@@ -32,7 +32,7 @@ from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.tasks.segmentation import predict_scores, segmentation_metrics
 from layerlab.viz.curves import plot_history
@@ -122,19 +122,7 @@ def unet_membrane(cfg: UnetMembraneConfig, run: RunDir) -> LabResult:
                run.save_figure(plot_elastic(data["train"].inputs[0], data["train"].targets[0], sigma=cfg.sigma), "elastic")]
     all_cell = float((test.targets == 0).float().mean())
     table = summary(model, (1, cfg.patch, cfg.patch) if not cfg.quick else tuple(test.inputs.shape[1:]))
-    notes = [f"The held-out sections {', '.join(test.meta['files'])} are the last of the 30 public training "
-             "sections, NOT the ISBI 2012 hidden test set (its labels were never published): these figures are "
-             "not comparable with the challenge leaderboard.",
-             f"An all-'cell' prediction would score pixel accuracy {all_cell:.4f} and membrane IoU 0 on them; this "
-             f"net scores {metrics['test_pixel_accuracy']:.4f} and membrane IoU {metrics['test_membrane_iou']:.4f}.",
-             f"Adapted Rand F-score {metrics['test_rand_f']:.4f} (error {1 - metrics['test_rand_f']:.4f}) on the "
-             f"4-connected cell regions; pixel error (1 - best F over thresholds) {metrics['test_pixel_error']:.4f}.",
-             f"Elastic deformation {'on' if cfg.elastic else 'off (--no-elastic ablation)'}; the weights kept are "
-             "the epoch with the best validation Rand F-score.",
-             f"{table.total_params:,} parameters (" + (f"width {cfg.width}, depth {cfg.depth})." if cfg.model == "unet"
-                                                       else f"{cfg.model}, the same recipe as the U-Net's).")]
-    if cfg.folds:
-        notes.append(f"Means over {cfg.folds} contiguous folds; per fold in the table. The saved model is the last fold's.")
+    notes = _notes(cfg, files=test.meta["files"], all_cell=all_cell, metrics=metrics, params=table.total_params)
     card = ModelCard(model=cfg.model, overrides=model_overrides(cfg), input_shape=tuple(test.inputs.shape[1:]),
                      task="segmentation", classes=test.classes, mean=mean, std=std, dataset="isbi2012",
                      data_dir=cfg.data_dir or None, data_source=test.meta["source"],
@@ -142,3 +130,32 @@ def unet_membrane(cfg: UnetMembraneConfig, run: RunDir) -> LabResult:
     return LabResult(metrics={**metrics, "test_rand_error": 1 - metrics["test_rand_f"], "all_cell_accuracy": all_cell},
                      history=history, summary=table, card=card, notes=notes, figures=figures,
                      tables={"Per fold": per_fold} if cfg.folds else {})
+
+
+def _notes(cfg: UnetMembraneConfig, *, files: list[str], all_cell: float, metrics: dict[str, float], params: int) -> list[Note]:
+    names, guess, acc, iou = ", ".join(files), f"{all_cell:.4f}", f"{metrics['test_pixel_accuracy']:.4f}", f"{metrics['test_membrane_iou']:.4f}"
+    rand_f, rand_error, pixel_error = f"{metrics['test_rand_f']:.4f}", f"{1 - metrics['test_rand_f']:.4f}", f"{metrics['test_pixel_error']:.4f}"
+    size = Note(f"width {cfg.width}, depth {cfg.depth}", f"폭 {cfg.width}, 깊이 {cfg.depth}") if cfg.model == "unet" else \
+        Note(f"{cfg.model}, the same recipe as the U-Net's", f"{cfg.model}, U-Net과 같은 학습 방법")
+    notes = [Note(f"The held-out sections {names} are the last of the 30 public training "
+                  "sections, NOT the ISBI 2012 hidden test set (its labels were never published): these figures are "
+                  "not comparable with the challenge leaderboard.",
+                  f"평가용 단면 {names}은 공개된 학습용 단면 30장의 마지막 부분이며, ISBI 2012의 비공개 테스트 세트가 "
+                  "아닙니다 (그 레이블은 공개된 적이 없습니다): 이 수치는 대회 리더보드와 비교할 수 없습니다."),
+             Note(f"An all-'cell' prediction would score pixel accuracy {guess} and membrane IoU 0 on them; this "
+                  f"net scores {acc} and membrane IoU {iou}.",
+                  f"모든 픽셀을 '세포'로 예측하면 픽셀 정확도 {guess}, 세포막 IoU 0이 나옵니다; 이 신경망은 "
+                  f"픽셀 정확도 {acc}, 세포막 IoU {iou}입니다."),
+             Note(f"Adapted Rand F-score {rand_f} (error {rand_error}) on the "
+                  f"4-connected cell regions; pixel error (1 - best F over thresholds) {pixel_error}.",
+                  f"4-연결 세포 영역의 adapted Rand F-score {rand_f} (오차 {rand_error}); "
+                  f"픽셀 오차 (1 - 임계값별 최고 F) {pixel_error}."),
+             Note(f"Elastic deformation {'on' if cfg.elastic else 'off (--no-elastic ablation)'}; the weights kept are "
+                  "the epoch with the best validation Rand F-score.",
+                  f"탄성 변형 {'사용' if cfg.elastic else '끔 (--no-elastic 비교 실험)'}; 저장한 가중치는 "
+                  "검증 Rand F-score가 가장 좋은 에포크의 것입니다."),
+             Note(f"{params:,} parameters ({size.en}).", f"파라미터 {params:,}개 ({size.ko}).")]
+    if cfg.folds:
+        notes.append(Note(f"Means over {cfg.folds} contiguous folds; per fold in the table. The saved model is the last fold's.",
+                          f"연속된 {cfg.folds}개 폴드의 평균이며, 폴드별 값은 표에 있습니다. 저장한 모델은 마지막 폴드의 것입니다."))
+    return notes

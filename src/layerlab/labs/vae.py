@@ -23,7 +23,7 @@ from layerlab.data import TensorData, get_dataset
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
 from layerlab.inspect import summary
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
 from layerlab.tasks.generative import (
     VariationalAutoEncoding, decode_images, encode_means, interpolate, latent_grid, pixels, prior_samples,
@@ -91,19 +91,31 @@ def vae(cfg: VaeConfig, run: RunDir) -> LabResult:
     title = f"{name} (latent {cfg.latent})"
     figures = generated(model, test, run, title, cfg.seed)
     figures.append(run.save_figure(plot_history(history, f"{title}: loss = BCE + KL per image"), "curves"))
-    notes = [
-        "Loss convention: `test_loss` = `test_bce` + `test_kl`, each summed over one image's 784 pixels (or its "
-        "latent numbers) and averaged over the 10,000 test images, in nats: PyTorch's example prints this number.",
-        "Anchor: PyTorch's example (784-400-20, Adam 1e-3, batch 128) reaches test loss 106.7 at epoch 7 of 10; "
-        f"goal <= 105 after 10 epochs. This run: {metrics['test_loss']:.2f} after {len(history)} epochs "
-        f"({sum(r['seconds'] for r in history.epochs):.0f} s of training).",
-        f"The KL term ({metrics['test_kl']:.2f} nats) is the price of making codes look like N(0, I); it is what lets "
-        "the decoder turn any z drawn from N(0, I) into a digit (the samples figure).",
-        "ε is drawn from the step's own generator, never torch's global one; the test loss uses a fixed one "
-        "(seed + 1), so `layerlab eval RUN_DIR` repeats it.",
-        f"{table.total_params:,} parameters.",
-    ]
+    notes = _notes(metrics, epochs=len(history), seconds=sum(r["seconds"] for r in history.epochs), params=table.total_params)
     card = ModelCard(model=name, overrides={"latent": cfg.latent}, task="vae", input_shape=(1, 28, 28),
                      classes=test.classes, dataset=cfg.dataset, data_dir=cfg.data_dir or None,
                      data_source=test.meta.get("source"), extra={"eval_seed": cfg.seed + 1})
     return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=notes, figures=figures)
+
+
+def _notes(metrics: dict[str, float], *, epochs: int, seconds: float, params: int) -> list[Note]:
+    loss, kl, spent = f"{metrics['test_loss']:.2f}", f"{metrics['test_kl']:.2f}", f"{seconds:.0f}"
+    return [
+        Note("Loss convention: `test_loss` = `test_bce` + `test_kl`, each summed over one image's 784 pixels (or its "
+             "latent numbers) and averaged over the 10,000 test images, in nats: PyTorch's example prints this number.",
+             "손실의 정의: `test_loss` = `test_bce` + `test_kl`, 각각 이미지 한 장의 784 픽셀 (또는 잠재 변수) 에 대해 "
+             "더한 뒤 테스트 이미지 10,000장에 대해 평균한 값 (단위 nat)으로, PyTorch 예제가 출력하는 숫자입니다."),
+        Note("Anchor: PyTorch's example (784-400-20, Adam 1e-3, batch 128) reaches test loss 106.7 at epoch 7 of 10; "
+             f"goal <= 105 after 10 epochs. This run: {loss} after {epochs} epochs ({spent} s of training).",
+             "기준값: PyTorch 예제 (784-400-20, Adam 1e-3, 배치 128)는 10 에포크 중 7 에포크째에 테스트 손실 106.7; "
+             f"목표는 10 에포크 뒤 <= 105. 이번 실행: {epochs} 에포크 뒤 {loss} (학습 {spent}초)."),
+        Note(f"The KL term ({kl} nats) is the price of making codes look like N(0, I); it is what lets "
+             "the decoder turn any z drawn from N(0, I) into a digit (the samples figure).",
+             f"KL 항 ({kl} nat)은 코드를 N(0, I)처럼 보이게 만드는 대가이고, 덕분에 디코더는 N(0, I)에서 "
+             "뽑은 어떤 z든 숫자로 바꿀 수 있습니다 (samples 그림)."),
+        Note("ε is drawn from the step's own generator, never torch's global one; the test loss uses a fixed one "
+             "(seed + 1), so `layerlab eval RUN_DIR` repeats it.",
+             "ε는 torch의 전역 생성기가 아니라 스텝 자신의 생성기에서 뽑습니다; 테스트 손실은 고정된 ε (시드 + 1)를 "
+             "쓰므로 `layerlab eval RUN_DIR`가 같은 값을 다시 냅니다."),
+        Note(f"{params:,} parameters.", f"파라미터 {params:,}개."),
+    ]

@@ -38,7 +38,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.inspect.gradients import layer_gradient_norms
-from layerlab.labs.base import LabConfig, LabResult, option, register_lab
+from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models.mlp import INITS, seeded_mlp
 from layerlab.viz.compare import plot_runs
 from layerlab.viz.depth import plot_layer_gradients
@@ -104,7 +104,7 @@ def vanishing_gradients(cfg: VanishingGradientsConfig, run: RunDir) -> LabResult
     metrics = _metrics(cfg.activations, norms, histories)
     title = f"{cfg.layers}-layer MLP on {cfg.dataset}: the gradient reaching each layer, mean of {len(probe)} training images"
     panels = {"at initialisation": norms["init"], f"after {steps:,} SGD steps": norms["trained"]}
-    figures = [run.save_figure(plot_layer_gradients(panels, factor=0.25, title=title), "gradients_per_layer"),
+    figures = [run.save_figure(plot_layer_gradients(panels, factor=0.25, title=title, lang=cfg.lang), "gradients_per_layer"),
                run.save_figure(plot_runs({a: h.epochs for a, h in histories.items()}, keys=("train_loss", "test_accuracy"),
                                          title=f"Same recipe, {len(history)} epochs: training curves"), "curves")]
     rows = [{"layer": k + 1, **{f"{a} {m}": norms[m][a][k] for a in cfg.activations for m in ("init", "trained")}}
@@ -135,11 +135,18 @@ def _metrics(activations: tuple[str, ...], norms: dict[str, dict[str, list[float
     return metrics
 
 
-def _notes(activations: tuple[str, ...], metrics: dict[str, float]) -> list[str]:
-    notes = [f"{a}: the gradient shrinks by {metrics[f'{a}_shrink_per_layer_init']:.3f} per layer at initialisation "
-             f"(layer 1 gets 1e{metrics[f'{a}_log10_first_over_last_init']:.1f} of the output layer's), "
-             f"{metrics[f'{a}_shrink_per_layer_trained']:.3f} after training; test accuracy "
-             f"{metrics[f'{a}_test_accuracy']:.4f}." for a in activations]
-    return notes + ["σ'(z) = σ(z)(1 - σ(z)) ≤ 0.25, so each sigmoid layer passes back at most a quarter of the gradient "
-                    "(times its weights): the dotted line in figures/gradients_per_layer.png.",
-                    f"The training history at the end of this report is the {activations[-1]} net's (the run's main model)."]
+def _notes(activations: tuple[str, ...], metrics: dict[str, float]) -> list[Note]:
+    notes = []
+    for a in activations:
+        init, reach = f"{metrics[f'{a}_shrink_per_layer_init']:.3f}", f"1e{metrics[f'{a}_log10_first_over_last_init']:.1f}"
+        trained, accuracy = f"{metrics[f'{a}_shrink_per_layer_trained']:.3f}", f"{metrics[f'{a}_test_accuracy']:.4f}"
+        notes.append(Note(f"{a}: the gradient shrinks by {init} per layer at initialisation (layer 1 gets {reach} of the "
+                          f"output layer's), {trained} after training; test accuracy {accuracy}.",
+                          f"{a}: 초기화 직후 기울기가 층마다 {init}배로 줄고 (1층에는 출력층 기울기의 {reach}만 도달), "
+                          f"학습 후에는 {trained}배; 테스트 정확도 {accuracy}."))
+    return notes + [Note("σ'(z) = σ(z)(1 - σ(z)) ≤ 0.25, so each sigmoid layer passes back at most a quarter of the gradient "
+                         "(times its weights): the dotted line in figures/gradients_per_layer.png.",
+                         "σ'(z) = σ(z)(1 - σ(z)) ≤ 0.25이므로 sigmoid 층 하나는 기울기를 최대 사분의 일만 (여기에 "
+                         "가중치가 곱해져) 뒤로 전달합니다: figures/gradients_per_layer.png의 점선."),
+                    Note(f"The training history at the end of this report is the {activations[-1]} net's (the run's main model).",
+                         f"이 보고서 끝의 학습 기록은 {activations[-1]} 신경망 (이 실행의 주 모델)의 것입니다.")]

@@ -60,11 +60,12 @@ def draw_layer_gradients(ax: Any, per_activation: Mapping[str, Sequence[float]],
     ax.legend(fontsize=8)
 
 
-def plot_layer_gradients(norms: Mapping[str, Mapping[str, Sequence[float]]], *, factor: float, title: str) -> Figure:
+def plot_layer_gradients(norms: Mapping[str, Mapping[str, Sequence[float]]], *, factor: float, title: str,
+                         lang: str = "en") -> Figure:
     """`draw_layer_gradients` once per moment ("at initialisation", "after training", ...)."""
     fig, axes = new_figure(1, len(norms), (5.2 * len(norms), 4.0))
     for ax, (moment, per_activation) in zip(axes[0], norms.items()):
-        draw_layer_gradients(ax, per_activation, factor=factor)
+        draw_layer_gradients(ax, per_activation, factor=factor, lang=lang)
         ax.set_title(moment)
     fig.suptitle(title)
     return fig

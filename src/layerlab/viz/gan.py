@@ -10,13 +10,14 @@ import numpy as np
 from torch import Tensor
 
 from layerlab.tasks.gan import tile
-from layerlab.viz.style import new_figure
+from layerlab.viz.style import new_figure, tr
 
 if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
     from matplotlib.figure import Figure
 
 
-def plot_progression(grids: Sequence[tuple[int, Tensor]], title: str = "The same noise, epoch by epoch") -> Figure:
+def plot_progression(grids: Sequence[tuple[int, Tensor]], title: str = "The same noise, epoch by epoch",
+                     lang: str = "en") -> Figure:
     """One row per epoch of the fixed-noise samples (epoch, images (n, 1, H, W) in [0, 1])."""
     columns = max(len(images) for _, images in grids)
     fig, axes = new_figure(1, 1, (columns * 0.75 + 1, len(grids) * 0.8 + 0.8))
@@ -24,7 +25,7 @@ def plot_progression(grids: Sequence[tuple[int, Tensor]], title: str = "The same
     strip = np.concatenate([tile(images, columns) for _, images in grids], axis=0)
     ax.imshow(strip, cmap="gray", vmin=0, vmax=255)
     height = strip.shape[0] / len(grids)
-    ax.set_yticks([height * (i + 0.5) for i in range(len(grids))], [f"epoch {e}" for e, _ in grids])
+    ax.set_yticks([height * (i + 0.5) for i in range(len(grids))], [tr(lang, f"epoch {e}", f"에포크 {e}") for e, _ in grids])
     ax.set_xticks([])
     ax.set_title(title)
     return fig
@@ -51,7 +52,7 @@ def plot_game(rows: Sequence[dict[str, Any]], title: str = "The game, epoch by e
     return fig
 
 
-def plot_verdict(numbers: dict[str, Any], classes: Sequence[str]) -> Figure:
+def plot_verdict(numbers: dict[str, Any], classes: Sequence[str], lang: str = "en") -> Figure:
     """The judge's verdict: the share of each class among the samples, and each measure beside its floor."""
     fig, axes = new_figure(1, 3, (13, 3.6))
     shares, fair = numbers["class_shares"], 1 / len(classes)
@@ -63,11 +64,11 @@ def plot_verdict(numbers: dict[str, Any], classes: Sequence[str]) -> Figure:
     bars.set_title(f"Classes among the samples: {numbers['modes_covered']} of {len(classes)} covered")
     bars.legend(fontsize=7)
     values = [numbers["frechet_floor"], numbers["frechet"]]
-    frechet.bar(["real train vs test\n(floor)", "generated vs test"], values, color=["0.6", "C0"])
+    frechet.bar([tr(lang, "real train vs test\n(floor)", "진짜 학습 vs 테스트\n(하한)"), tr(lang, "generated vs test", "생성 vs 테스트")], values, color=["0.6", "C0"])
     frechet.axhline(3 * numbers["frechet_floor"], color="C3", lw=0.8, ls=":", label="goal: 3 x floor")
     frechet.set_title(f"Fréchet distance (LeNet features): {numbers['frechet_ratio']:.1f} x floor")
     frechet.legend(fontsize=7)
-    score.bar(["real test images", "generated"], [numbers["inception_score_real"], numbers["inception_score"]],
+    score.bar([tr(lang, "real test images", "진짜 테스트 이미지"), tr(lang, "generated", "생성 이미지")], [numbers["inception_score_real"], numbers["inception_score"]],
               color=["0.6", "C0"])
     score.axhline(len(classes), color="0.4", lw=0.8, ls="--", label=f"most possible: {len(classes)}")
     score.axhline(9.0, color="C3", lw=0.8, ls=":", label="goal 9.0")

@@ -22,6 +22,7 @@ from layerlab.engine.run import RunDir
 from layerlab.errors import LayerlabError
 from layerlab.viz.model import draw_model_figures, first_conv, look_inside
 from layerlab.viz.segmentation import visualize_segmentation
+from layerlab.viz.style import tr
 from layerlab.viz.words import say
 
 
@@ -32,7 +33,7 @@ def visualize_run(run_dir: str | Path, *, image: str | Path | None = None, layer
     model, card = load_trained(run.path)
     first_conv(model)  # a model with no conv layer stops here, before any image is read
     if card.task == "segmentation":
-        return visualize_segmentation(run.path, model, card, image=image, out=out)
+        return visualize_segmentation(run.path, model, card, image=image, out=out, lang=lang)
     if card.task != "classification":   # the figures end in a top-5 of classes: a classifier's
         raise LayerlabError(f"viz draws a classifier's filters, feature maps and top classes; this run's task is "
                             f"{card.task!r}: use `layerlab predict {run_dir} IMAGE` for its predictions")
@@ -84,15 +85,17 @@ def describe_run_view(result: dict[str, Any], lang: str = "en") -> str:
     def w(text: str) -> str:
         return say(text, lang)
 
-    lines = [f"{w('input')}: {result['input']}"] + [f"  {w('note')}: {n}" for n in result["notes"]]
+    lines = [f"{w('input')}: {w(result['input'])}"] + [f"  {w('note')}: {w(n)}" for n in result["notes"]]
     if "top" not in result:   # a segmentation run: feature maps level by level, no class ranking
         lines += [f"  {name}: {c}@{h}x{w_}" for name, (c, h, w_) in result["feature_maps"].items()]
         return "\n".join(lines + [f"{w('figures')}:"] + [f"  {p}" for p in result["figures"]])
     best = result["top"][0]
-    lines.append(f"{w('prediction')}: {best['class']} ({best['probability']:.3f})   top {len(result['top'])}:")
+    top = tr(lang, f"top {len(result['top'])}", f"상위 {len(result['top'])}개")
+    lines.append(f"{w('prediction')}: {best['class']} ({best['probability']:.3f})   {top}:")
     lines += [f"  {t['class']:<20} {t['probability']:.4f}" for t in result["top"]]
     out_ch, in_ch, kh, kw = result["filters"]
-    lines.append(f"{w('first conv layer')} {result['first_conv']}: {out_ch} {w('filters of')} {in_ch}x{kh}x{kw}")
+    filters = tr(lang, f"{out_ch} filters of {in_ch}x{kh}x{kw}", f"필터 {out_ch}개, 크기 {in_ch}x{kh}x{kw}")
+    lines.append(f"{w('first conv layer')} {result['first_conv']}: {filters}")
     maps = ", ".join(f"{name} {c}@{h}x{w_}" for name, (c, h, w_) in result["feature_maps"].items())
     lines.append(f"{w('feature maps')}: {maps}")
     lines += [f"{w('figures')}:"] + [f"  {p}" for p in result["figures"]]

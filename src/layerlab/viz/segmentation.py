@@ -21,7 +21,8 @@ from layerlab.inspect.capture import capture
 from layerlab.models.fcn import FCN
 from layerlab.models.unet import UNet
 from layerlab.tasks.segmentation import predict_scores, segmentation_input
-from layerlab.viz.style import new_figure, save_figure
+from layerlab.viz.style import new_figure, save_figure, tr
+from layerlab.viz.words import localize_figure
 
 if TYPE_CHECKING:  # only for annotations: matplotlib is imported lazily
     from matplotlib.figure import Figure
@@ -165,7 +166,7 @@ def plot_unet_levels(maps: dict[str, Tensor], picture: Tensor, predicted: Tensor
 
 
 def visualize_segmentation(run_dir: Path, model: nn.Module, card: ModelCard, *, image: str | Path | None = None,
-                           out: str | Path | None = None) -> dict[str, Any]:
+                           out: str | Path | None = None, lang: str = "en") -> dict[str, Any]:
     """`layerlab viz` for a segmentation run: the U-Net's feature maps level by level for the user's
     image, or else the run's first held-out section; writes unet_levels.png."""
     level_names(model)                  # a U-Net or an FCN, or a one-line error before any work
@@ -182,11 +183,15 @@ def visualize_segmentation(run_dir: Path, model: nn.Module, card: ModelCard, *, 
     out_dir.mkdir(parents=True, exist_ok=True)
     unet = isinstance(model, UNet)
     name, file = ("U-Net", "unet_levels.png") if unet else (card.model.replace("fcn", "FCN"), "fcn_levels.png")
-    caption = ("Notice that the encoder's maps get coarser and more abstract, and the decoder's sharpen again "
-               "where the skip connections bring the fine detail back." if unet else
-               "Notice that the pools get coarser down to stride 32, where fc7 and the class scores live; each "
-               "learned 2x upsampling adds a finer pool's scores back, and the last one is fixed bilinear.")
-    path = save_figure(plot_unet_levels(maps, pixels, predicted, title=name), out_dir / file, f"{name} levels",
-                       caption, "en")
+    caption = tr(lang, "Notice that the encoder's maps get coarser and more abstract, and the decoder's sharpen again "
+                       "where the skip connections bring the fine detail back.",
+                 "인코더의 특징 맵은 점점 거칠고 추상적으로 바뀌고, 디코더의 특징 맵은 스킵 연결이 세부 정보를 "
+                 "다시 가져오는 곳에서 또렷해진다는 점에 주목하세요.") if unet else \
+        tr(lang, "Notice that the pools get coarser down to stride 32, where fc7 and the class scores live; each "
+                 "learned 2x upsampling adds a finer pool's scores back, and the last one is fixed bilinear.",
+           "풀링을 지날수록 특징 맵이 거칠어져 fc7과 클래스 점수가 있는 스트라이드 32까지 내려가고, 학습된 2x "
+           "업샘플링마다 더 촘촘한 풀링 층의 점수를 다시 더하며, 마지막 업샘플링은 고정된 쌍선형이라는 점에 주목하세요.")
+    figure = localize_figure(plot_unet_levels(maps, pixels, predicted, title=name), lang)
+    path = save_figure(figure, out_dir / file, tr(lang, f"{name} levels", f"{name}의 층별 특징 맵"), caption, lang)
     return {"run_dir": str(run_dir), "model": card.model, "input": source, "notes": notes,
             "feature_maps": {name: list(level.shape) for name, level in maps.items()}, "figures": [str(path)]}

@@ -46,10 +46,32 @@ ORDER = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softma
          "vanishing-gradient", "convolutionalization", "transposed-conv", "gan-game", "reparameterisation")
 
 
-def list_topics() -> list[tuple[str, str]]:
-    """(name, one-line description) of every topic, in course order."""
+# the one-line descriptions as `layerlab explain --lang ko` lists them (the English ones are registered with each topic)
+KO_DESCRIPTIONS = {
+    "tensor": "랭크, 모양(shape), dtype, 브로드캐스팅, 내적, reshape와 transpose의 차이를 작은 예로",
+    "conv": "커널(blur, sharpen, emboss, outline, sobel, 직접 입력)을 이미지에 적용하고, 작은 행렬로 손 계산",
+    "conv-size": "출력 크기 (N - F + 2P)/S + 1과 그 계산 과정; 필터가 맞지 않으면 필요한 패딩을 알려 줌",
+    "padding": "같은 이미지에 zero, reflect, replicate 패딩을 나란히, 3x3 행렬로 손 계산",
+    "pool": "최대 풀링과 평균 풀링을 창 하나씩 (강의의 4x4 예제), 그리고 이미지에서",
+    "activation": "sigmoid (강의의 a, b), tanh, ReLU, leaky ReLU, GELU와 그 기울기, 10개 층에 걸친 sigmoid' <= 0.25",
+    "softmax": "로짓 -> 확률, argmax, 원-핫 정답에 대한 교차 엔트로피 (기본값: 강의의 벡터)",
+    "lr": "1차원과 2차원 손실에서 학습률이 너무 작을 때, 알맞을 때, 너무 클 때의 경사 하강법",
+    "overfitting": "다항식 차수에 따른 학습 오차와 검증 오차, 5-겹 교차 검증, 편향-분산 트레이드오프",
+    "vanishing-gradient": "RNN, LSTM, GRU에서 앞선 입력마다 손실의 기울기; `layers`: 깊은 MLP의 층마다 sigmoid, "
+                          "tanh, ReLU 비교 (로그 눈금)",
+    "convolutionalization": "분류기의 Linear 층을 같은 가중치의 합성곱 층으로: 로짓은 그대로, 큰 이미지에서는 점수 지도",
+    "transposed-conv": "전치 합성곱(deconvolution): 입력 픽셀마다 필터를 찍는다, (N - 1)·S - 2P + F, 쌍선형 업샘플링",
+    "gan-game": "1차원 데이터의 GAN 게임: 생성자가 배우는 동안 움직이는 판별자의 결정 경계",
+    "reparameterisation": "z = μ + σ·ε로 표본을 뽑아 기울기가 μ와 σ까지 닿게 하기 (VAE의 트릭)",
+}
+
+
+def list_topics(lang: str = "en") -> list[tuple[str, str]]:
+    """(name, one-line description) of every topic, in course order, in `lang`."""
     topics = load()
     names = [n for n in ORDER if n in topics] + [n for n in topics.names() if n not in ORDER]
+    if check_lang(lang) == "ko":
+        return [(name, KO_DESCRIPTIONS.get(name, topics.get(name).description)) for name in names]
     return [(name, topics.get(name).description) for name in names]
 
 

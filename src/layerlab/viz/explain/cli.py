@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _topic_list(lang: str = "en") -> str:
-    rows = list_topics()
+    rows = list_topics(lang)
     width = max(len(name) for name, _ in rows)
     lines = [say("topics (layerlab explain TOPIC [args] [--lang ko])", lang) + ":"]
     lines += [f"  {name:<{width}}  {description}" for name, description in rows]

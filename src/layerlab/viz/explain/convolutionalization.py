@@ -30,7 +30,7 @@ from layerlab.viz.style import figure_style, label_image, new_figure, save_figur
 
 USAGE = "layerlab explain convolutionalization [N]   (the larger image's side, a multiple of 8 from 32 to 256; default 64)"
 TITLE = {"en": "Convolutionalization: the classifier's FC layers as convolutions",
-         "ko": "Convolutionalization: 분류기의 완전 연결 층을 합성곱으로"}
+         "ko": "합성곱화 (Convolutionalization): 분류기의 완전 연결 층을 합성곱 층으로"}
 CAPTION = {
     "en": ("Notice that the weights are the same numbers in another shape, so a 32x32 image gets the same logits; "
            "a larger image gets a map of class scores, one per 32x32 window, every 8 pixels."),
@@ -88,20 +88,27 @@ def convolutionalization(args: Sequence[str], *, out: Path, lang: str) -> Explan
     numbers = convolutionalization_numbers(n)
     if out is not None:  # None: --no-figure, the numbers and the working only
         _draw(out, lang, numbers)
-    return Explanation("convolutionalization", _text(numbers), numbers, out)
+    return Explanation("convolutionalization", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     n, (h, w) = numbers["n"], numbers["map_shape"][1:]
-    lines = ["the course's CIFAR net (cifar-cnn): a 32x32 image -> features 256@4x4 -> flatten 4,096 -> fc1 -> fc2 -> fc3"]
+    lines = [tr(lang, "the course's CIFAR net (cifar-cnn): a 32x32 image -> features 256@4x4 -> flatten 4,096 -> fc1 -> fc2 -> fc3",
+                "강의의 CIFAR 신경망 (cifar-cnn): 32x32 이미지 -> 특징 맵 256@4x4 -> flatten 4,096 -> fc1 -> fc2 -> fc3")]
     for layer in numbers["layers"]:
-        lines.append(f"{layer['name']}: Linear weight {tuple(layer['linear'])} -> Conv2d weight {tuple(layer['conv'])}: "
-                     f"the same {layer['weights']:,} numbers, reshaped")
-    lines += [f"parameters: {numbers['params_classifier']:,} before, {numbers['params_fcn']:,} after",
-              f"32x32 images: logits {tuple(numbers['logits_shape'])} vs scores {tuple(numbers['scores_shape'])}; "
-              f"largest difference {numbers['max_difference']:.1e} (float rounding)",
-              f"{n}x{n} image: features 256@{n // 8}x{n // 8}; the 4x4 fc1 conv fits {numbers['map_working']} times a side "
-              f"-> a score map {tuple(numbers['map_shape'])}: {h}x{w} windows of 32x32, every 8 pixels"]
+        linear, conv, count = tuple(layer["linear"]), tuple(layer["conv"]), f"{layer['weights']:,}"
+        lines.append(tr(lang, f"{layer['name']}: Linear weight {linear} -> Conv2d weight {conv}: the same {count} numbers, reshaped",
+                        f"{layer['name']}: Linear 가중치 {linear} -> Conv2d 가중치 {conv}: 같은 숫자 {count}개, 모양만 바꿈"))
+    before, after = f"{numbers['params_classifier']:,}", f"{numbers['params_fcn']:,}"
+    logits, scores = tuple(numbers["logits_shape"]), tuple(numbers["scores_shape"])
+    difference, working, score_map = f"{numbers['max_difference']:.1e}", numbers["map_working"], tuple(numbers["map_shape"])
+    lines += [tr(lang, f"parameters: {before} before, {after} after", f"파라미터: 바꾸기 전 {before}개, 바꾼 뒤 {after}개"),
+              tr(lang, f"32x32 images: logits {logits} vs scores {scores}; largest difference {difference} (float rounding)",
+                 f"32x32 이미지: 로짓 {logits} 대 점수 {scores}; 가장 큰 차이 {difference} (부동소수점 반올림)"),
+              tr(lang, f"{n}x{n} image: features 256@{n // 8}x{n // 8}; the 4x4 fc1 conv fits {working} times a side "
+                       f"-> a score map {score_map}: {h}x{w} windows of 32x32, every 8 pixels",
+                 f"{n}x{n} 이미지: 특징 맵 256@{n // 8}x{n // 8}; 4x4 fc1 합성곱은 한 변에 {working}번 들어감 "
+                 f"-> 점수 지도 {score_map}: 8 픽셀 간격의 32x32 창 {h}x{w}개")]
     return "\n".join(lines)
 
 
@@ -119,10 +126,11 @@ def _diagram(ax, lang: str, numbers: dict) -> None:
     n, (h, w) = numbers["n"], numbers["map_shape"][1:]
     side = n // 8
     columns = [(tr(lang, "classifier (32x32)", "분류기 (32x32)"),
-                ["image 3@32x32", "features 256@4x4", "flatten: 4096", "fc1 Linear: 2048", "fc2 Linear: 256",
-                 "fc3 Linear: 10 logits"]),
+                [tr(lang, "image", "이미지") + " 3@32x32", tr(lang, "features", "특징 맵") + " 256@4x4", "flatten: 4096",
+                 "fc1 Linear: 2048", "fc2 Linear: 256", "fc3 Linear: 10 " + tr(lang, "logits", "로짓")]),
                (tr(lang, f"convolutionalized ({n}x{n})", f"합성곱화 ({n}x{n})"),
-                [f"image 3@{n}x{n}", f"features 256@{side}x{side}", tr(lang, "(no flatten)", "(flatten 없음)"),
+                [tr(lang, "image", "이미지") + f" 3@{n}x{n}", tr(lang, "features", "특징 맵") + f" 256@{side}x{side}",
+                 tr(lang, "(no flatten)", "(flatten 없음)"),
                  f"fc1 conv 4x4: 2048@{h}x{w}", f"fc2 conv 1x1: 256@{h}x{w}", f"fc3 conv 1x1: 10@{h}x{w}"])]
     for c, (title, boxes) in enumerate(columns):
         ax.text(c, 0.8, title, ha="center", fontsize=10)

@@ -105,17 +105,24 @@ def gan_game(args: Sequence[str], *, out: Path, lang: str, seed: int = 0) -> Exp
         _draw(out, lang, numbers)
     slim = {**numbers, "snapshots": [{k: v for k, v in s.items() if k != "fake"} for s in numbers["snapshots"]]}
     del slim["real"]
-    return Explanation("gan-game", _text(numbers), slim, out)
+    return Explanation("gan-game", text_of(numbers, lang), slim, out)
 
 
-def _text(numbers: dict) -> str:
-    lines = [f"real data: 256 draws of N({REAL_MEAN:g}, {REAL_STD:g}²); G(z) = a·z + b starts at a = 1, b = -2; "
-             "D(x) = sigmoid(w₂·x²/10 + w₁·x + w₀) starts at 0.5 everywhere",
-             "each step: D's Adam step (real -> 1, fake -> 0), then G's (make D say 1)"]
+def text_of(numbers: dict, lang: str = "en") -> str:
+    real = f"N({REAL_MEAN:g}, {REAL_STD:g}²)"
+    lines = [tr(lang, f"real data: 256 draws of {real}; G(z) = a·z + b starts at a = 1, b = -2; "
+                      "D(x) = sigmoid(w₂·x²/10 + w₁·x + w₀) starts at 0.5 everywhere",
+                f"진짜 데이터: {real}에서 뽑은 256개; 생성자 G(z) = a·z + b는 a = 1, b = -2에서 시작; "
+                "판별자 D(x) = sigmoid(w₂·x²/10 + w₁·x + w₀)는 어디서나 0.5에서 시작"),
+             tr(lang, "each step: D's Adam step (real -> 1, fake -> 0), then G's (make D say 1)",
+                "매 단계: 판별자의 Adam 스텝 (진짜 -> 1, 가짜 -> 0), 이어서 생성자의 스텝 (판별자가 1이라고 답하도록)")]
     for s in numbers["snapshots"]:
-        where = ", ".join(f"{b:.2f}" for b in s["boundaries"]) or "none"
-        lines.append(f"step {s['step']:>4}: fakes {s['fake_mean']:6.2f} ± {s['fake_std']:.3f}   D(real) {s['d_real']:.2f}  "
-                     f"D(fake) {s['d_fake']:.2f}   D = 0.5 at x = {where}")
+        where = ", ".join(f"{b:.2f}" for b in s["boundaries"]) or tr(lang, "none", "없음")
+        fakes, d_real, d_fake = f"{s['fake_mean']:6.2f} ± {s['fake_std']:.3f}", f"{s['d_real']:.2f}", f"{s['d_fake']:.2f}"
+        lines.append(tr(lang, f"step {s['step']:>4}: fakes {fakes}   D(real) {d_real}  D(fake) {d_fake}   "
+                              f"D = 0.5 at x = {where}",
+                        f"{s['step']:>4}단계: 가짜 {fakes}   D(진짜) {d_real}  D(가짜) {d_fake}   "
+                        f"D = 0.5인 x = {where}"))
     return "\n".join(lines)
 
 

@@ -69,17 +69,22 @@ def reparameterisation(args: Sequence[str], *, out: Path, lang: str, seed: int =
     if out is not None:  # None: --no-figure, the numbers and the working only
         _draw(out, lang, numbers)
     shown = {k: v for k, v in numbers.items() if k not in ("eps", "z", "running_mu", "running_sigma")}
-    return Explanation("reparameterisation", _text(numbers), shown, out)
+    return Explanation("reparameterisation", text_of(numbers, lang), shown, out)
 
 
-def _text(n: dict) -> str:
+def text_of(n: dict, lang: str = "en") -> str:
+    exact_mu, exact_sigma = f"{n['exact']['mu']:.4f}", f"{n['exact']['sigma']:.4f}"
+    trick_mu, trick_sigma = f"{n['reparameterised']['mu']:.4f}", f"{n['reparameterised']['sigma']:.4f}"
+    direct = f"{n['direct']['mu']:.4f}   {n['direct']['sigma']:.4f}"
     return "\n".join([
-        f"z ~ N(μ = {n['mu']:g}, σ² = {n['sigma']:g}²); loss f(z) = z², so E[f] = μ² + σ²",
-        f"exact gradient:            dE/dμ = 2μ = {n['exact']['mu']:.4f}   dE/dσ = 2σ = {n['exact']['sigma']:.4f}",
-        f"z = μ + σ·ε, {n['samples']} samples:  mean of 2z = {n['reparameterised']['mu']:.4f}   "
-        f"mean of 2z·ε = {n['reparameterised']['sigma']:.4f}",
-        f"z = torch.normal(μ, σ):      {n['direct']['mu']:.4f}   {n['direct']['sigma']:.4f}   "
-        "(autograd sees a random number, not a function of μ and σ)",
+        f"z ~ N(μ = {n['mu']:g}, σ² = {n['sigma']:g}²); " + tr(lang, "loss f(z) = z², so E[f] = μ² + σ²",
+                                                             "손실 f(z) = z², 따라서 E[f] = μ² + σ²"),
+        tr(lang, "exact gradient:           ", "정확한 기울기:            ")
+        + f" dE/dμ = 2μ = {exact_mu}   dE/dσ = 2σ = {exact_sigma}",
+        tr(lang, f"z = μ + σ·ε, {n['samples']} samples:  mean of 2z = {trick_mu}   mean of 2z·ε = {trick_sigma}",
+           f"z = μ + σ·ε, 표본 {n['samples']}개:  2z의 평균 = {trick_mu}   2z·ε의 평균 = {trick_sigma}"),
+        f"z = torch.normal(μ, σ):      {direct}   " + tr(lang, "(autograd sees a random number, not a function of μ and σ)",
+                                                        "(autograd에게 z는 μ, σ의 함수가 아니라 그냥 난수입니다)"),
     ])
 
 
@@ -93,7 +98,7 @@ def _draw(out: Path, lang: str, n: dict) -> None:
         top = ax[0, 0].get_ylim()[1]
         for e, value in zip(eps[:6], z[:6]):                       # a few samples: each ε is moved and scaled to z
             ax[0, 0].annotate("", xy=(value, 0.55 * top), xytext=(e, 0.85 * top), arrowprops={"arrowstyle": "->", "lw": 0.8})
-        label(ax[0, 0], tr(lang, "sampling: draw ε, then move it", "표본 추출: ε 을 뽑은 뒤 옮긴다"), "value", tr(lang, "count", "개수"))
+        label(ax[0, 0], tr(lang, "sampling: draw ε, then move it", "표본 추출: ε 을 뽑은 뒤 옮긴다"), tr(lang, "value", "값"), tr(lang, "count", "개수"))
         count = np.arange(1, n["samples"] + 1)
         for key, colour in (("mu", "C0"), ("sigma", "C1")):
             name = "μ" if key == "mu" else "σ"

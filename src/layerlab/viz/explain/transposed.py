@@ -104,23 +104,36 @@ def transposed_conv(args: Sequence[str], *, out: Path, lang: str) -> Explanation
     numbers.update(interior_difference=bilinear["interior_difference"], border_difference=bilinear["border_difference"])
     if out is not None:  # None: --no-figure, the numbers and the working only
         _draw(out, lang, numbers, bilinear)
-    return Explanation("transposed-conv", _text(numbers), numbers, out)
+    return Explanation("transposed-conv", text_of(numbers, lang), numbers, out)
 
 
-def _text(numbers: dict) -> str:
+def text_of(numbers: dict, lang: str = "en") -> str:
     n, f, s, p, o = (numbers[k] for k in ("n", "kernel", "stride", "padding", "output"))
-    starts = ", ".join(str(x) for x in numbers["stamp_starts"])
-    lines = [f"input {n}x{n} (1..{n * n}), filter {f}x{f} of ones, stride {s}, padding {p}",
-             f"output = (N - 1)·S - 2P + F = {numbers['working']}  ->  {o}x{o}",
-             f"the stamps along one side start at output pixel {starts}; where they overlap, they add:"]
+    starts, working = ", ".join(str(x) for x in numbers["stamp_starts"]), numbers["working"]
+    lines = [tr(lang, f"input {n}x{n} (1..{n * n}), filter {f}x{f} of 1s, stride {s}, padding {p}",
+                f"입력 {n}x{n} (1..{n * n}), 모두 1인 {f}x{f} 필터, 스트라이드 {s}, 패딩 {p}"),
+             tr(lang, "output", "출력") + f" = (N - 1)·S - 2P + F = {working}  ->  {o}x{o}",
+             tr(lang, f"the stamps along one side start at output pixel {starts}; where they overlap, they add:",
+                f"한 변을 따라 도장이 찍히기 시작하는 출력 픽셀: {starts}; 겹치는 곳은 더해집니다:")]
     lines += ["  [" + " ".join(f"{v:3d}" for v in row) + "]" for row in numbers["result"]]
-    back = numbers["conv_back"]
-    lines.append(f"the conv going back, {f}x{f} with stride {s} and padding {p}, maps {o} to "
-                 + (f"{back} (= N) with the same {numbers['weights']} weights per channel pair" if back is not None else
-                    "no whole size: add output padding to choose which input size to give back"))
-    lines.append(f"bilinear filter (kernel {2 * FACTOR}, stride {FACTOR}, padding {FACTOR // 2}) on a 16x16 image: "
-                 f"largest difference from bilinear interpolation {numbers['interior_difference']:.1e} inside, "
-                 f"{numbers['border_difference']:.3f} in the outer {FACTOR // 2} pixels (zeros beyond the border)")
+    back, weights = numbers["conv_back"], numbers["weights"]
+    if back is not None:
+        lines.append(tr(lang, f"the conv going back, {f}x{f} with stride {s} and padding {p}, maps {o} to {back} (= N) "
+                              f"with the same {weights} weights per channel pair",
+                        f"거꾸로 가는 합성곱 ({f}x{f}, 스트라이드 {s}, 패딩 {p}): 크기 {o} -> {back} (= N), "
+                        f"채널 쌍마다 가중치 {weights}개로 같음"))
+    else:
+        lines.append(tr(lang, f"the conv going back, {f}x{f} with stride {s} and padding {p}, maps {o} to "
+                              "no whole size: add output padding to choose which input size to give back",
+                        f"거꾸로 가는 합성곱 ({f}x{f}, 스트라이드 {s}, 패딩 {p})으로는 {o}에서 정수 크기가 나오지 않습니다: "
+                        "output padding을 더해 어느 입력 크기로 되돌릴지 정하세요"))
+    inside, border, m = f"{numbers['interior_difference']:.1e}", f"{numbers['border_difference']:.3f}", FACTOR // 2
+    lines.append(tr(lang, f"bilinear filter (kernel {2 * FACTOR}, stride {FACTOR}, padding {m}) on a 16x16 image: "
+                          f"largest difference from bilinear interpolation {inside} inside, "
+                          f"{border} in the outer {m} pixels (zeros beyond the border)",
+                    f"쌍선형 필터 (커널 {2 * FACTOR}, 스트라이드 {FACTOR}, 패딩 {m})로 16x16 이미지를 키우면: "
+                    f"쌍선형 보간과의 최대 차이가 안쪽은 {inside}, "
+                    f"가장자리 {m} 픽셀은 {border} (경계 밖은 제로 패딩)"))
     return "\n".join(lines)
 
 

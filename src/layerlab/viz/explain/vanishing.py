@@ -235,19 +235,29 @@ def _through_layers(args: Sequence[str], out: Path, lang: str) -> Explanation:
     if depth > 30:
         raise LayerlabError(f"DEPTH must be at most 30, got {depth}")
     numbers = depth_numbers(depth)
-    lines = [f"MLP 784 -> {MLP_WIDTH} x {depth - 1} -> 10 at initialisation, weights N(0, gain^2/fan_in); "
-             f"{MLP_BATCH} random inputs, {numbers['seeds']} seeds; ||dLoss/dz|| per input at every layer",
-             "through a sigmoid layer the gradient is multiplied by sigma'(z) * W^T, and sigma' <= 0.25"]
-    for activation in MLP_ACTIVATIONS:
-        entry = numbers[activation]
-        lines.append(f"  {activation:<8} x{entry['shrink_per_layer']:.3f} per layer: layer 1 gets "
-                     f"1e{entry['log10_first_over_last']:.1f} of the output layer's gradient")
     if out is None:   # --no-figure
-        return Explanation("vanishing-gradient", "\n".join(lines), numbers, None)
+        return Explanation("vanishing-gradient", layers_text_of(numbers, lang), numbers, None)
     with figure_style(lang):
         fig, ax = new_figure(1, 1, (11.0, 5.5))   # the caption wraps at 120 characters
         draw_layer_gradients(ax[0, 0], {a: numbers[a]["norm_per_layer"] for a in MLP_ACTIVATIONS}, lang=lang)
         shrink = {a: numbers[a]["shrink_per_layer"] for a in MLP_ACTIVATIONS}
         caption = LAYERS_CAPTION[lang].format(**shrink, sigmoid_log=numbers["sigmoid"]["log10_first_over_last"])
         save_figure(fig, out, LAYERS_TITLE[lang], caption, lang)
-    return Explanation("vanishing-gradient", "\n".join(lines), numbers, out)
+    return Explanation("vanishing-gradient", layers_text_of(numbers, lang), numbers, out)
+
+
+def layers_text_of(numbers: dict, lang: str = "en") -> str:
+    """The working of `vanishing-gradient layers`, from its numbers."""
+    depth, seeds = numbers["depth"], numbers["seeds"]
+    lines = [tr(lang, f"MLP 784 -> {MLP_WIDTH} x {depth - 1} -> 10 at initialisation, weights N(0, gain^2/fan_in); "
+                      f"{MLP_BATCH} random inputs, {seeds} seeds; ||dLoss/dz|| per input at every layer",
+                f"초기화 직후의 MLP 784 -> {MLP_WIDTH} x {depth - 1} -> 10, 가중치 N(0, gain^2/fan_in); "
+                f"무작위 입력 {MLP_BATCH}개, 시드 {seeds}개; 층마다 입력당 ||dLoss/dz||"),
+             tr(lang, "through a sigmoid layer the gradient is multiplied by sigma'(z) * W^T, and sigma' <= 0.25",
+                "sigmoid 층을 하나 지날 때마다 기울기에 sigma'(z) * W^T가 곱해지고, sigma' <= 0.25")]
+    for activation in MLP_ACTIVATIONS:
+        entry = numbers[activation]
+        shrink, reach = f"x{entry['shrink_per_layer']:.3f}", f"1e{entry['log10_first_over_last']:.1f}"
+        lines.append(f"  {activation:<8} " + tr(lang, f"{shrink} per layer: layer 1 gets {reach} of the output layer's gradient",
+                                                 f"층마다 {shrink}: 1층에는 출력층 기울기의 {reach}만 도달"))
+    return "\n".join(lines)
