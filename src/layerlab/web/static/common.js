@@ -159,7 +159,7 @@ function renderMarkdown(text, imageUrl) {
       for (i++; i < lines.length && !lines[i].startsWith("```"); i++) code.push(lines[i]);
       out.push(el("pre", {}, code.join("\n")));
     } else if (/^#{1,6} /.test(line)) {
-      const level = Math.min(line.indexOf(" ") + 1, 6);
+      const level = line.indexOf(" ");                 // the number of #s
       out.push(el(`h${level}`, {}, inline(line.slice(line.indexOf(" ") + 1), imageUrl)));
     } else if (line.startsWith("|")) {
       const rows = [];
