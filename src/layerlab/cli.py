@@ -103,6 +103,11 @@ def _add_serve_parser(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument("--host", help="address to listen on (default: 127.0.0.1, this machine only); 0.0.0.0 "
                                   "opens it to your network, with no login: you are warned")
+    p = sub.add_parser("export", help="a trained run's model as an ONNX file (Netron, onnxruntime)")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--out", help="the file to write (default: RUN_DIR/model.onnx)")
+    p.add_argument("--json", action="store_true")
 
 
 def _version() -> str:
@@ -152,7 +157,7 @@ def _command(argv: Sequence[str] | None) -> int:
             return 0
         return {"list": _list, "resume": _resume, "eval": _eval, "predict": _predict,
                 "summary": _summary, "viz": _viz, "data": _data, "runs": _runs,
-                "serve": _serve}[args.command](args)
+                "serve": _serve, "export": _export}[args.command](args)
     except LayerlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -378,6 +383,19 @@ def _serve(args: argparse.Namespace) -> int:
     from layerlab.web import serve   # FastAPI, uvicorn and torch load only here
 
     serve(args.dir, host=args.host, port=args.port)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from layerlab.engine.export import export_run
+
+    out = export_run(args.run_dir, format=args.format, out=args.out)
+    checked = ("not checked (pip install onnxruntime to compare it with PyTorch)" if out["max_abs_diff"] is None
+               else f"onnxruntime vs PyTorch on a random batch: largest difference {out['max_abs_diff']:.2g}")
+    mean = ", ".join(f"{m:g}" for m in out["normalise"]["mean"] or ())
+    std = ", ".join(f"{s:g}" for s in out["normalise"]["std"] or ())
+    inputs = f"input '{out['input_name']}' {tuple(out['input_shape'])}" + (f", normalised: (x - {mean}) / {std}" if mean else "")
+    _emit(out, args.json, f"wrote {out['onnx']} ({out['bytes']:,} bytes, ONNX opset {out['opset']})\n{inputs}\n{checked}")
     return 0
 
 
