@@ -90,6 +90,21 @@ def test_an_upload_gives_a_prediction_softmax_bars_and_feature_maps(page, site, 
     assert widths == [28] * 6                                                             # decoded PNGs, 28 wide
 
 
+def test_a_digit_drawn_on_the_pad_is_predicted(page, site, runs_root):
+    page.goto(f"{site}/try?id={run_id(runs_root['root'], runs_root['lenet'])}")
+    pad = page.locator("#pad")
+    sync_api.expect(pad).to_be_visible()                        # a grey-scale model: the pad is offered
+    box = pad.bounding_box()
+    y = box["y"] + (3 + 2 * 5) * 8                              # the bar of class 5 (rows 12-13 of 28), x8 on the pad
+    page.mouse.move(box["x"] + 40, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 190, y, steps=10)
+    page.mouse.up()
+    page.locator("#draw-predict").click()
+    sync_api.expect(page.locator("#prediction")).to_have_text(re_prediction("5"))
+    sync_api.expect(page.locator("#maps section.layer")).to_have_count(2)
+
+
 def re_prediction(label: str):
     import re
 

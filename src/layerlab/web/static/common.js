@@ -29,6 +29,7 @@ const CAPTIONS = {
     class: "class", logit: "logit z", probability: "probability p", argmax: "argmax: class",
     error: "Error", epoch: "epoch", grid_note: "Input with padding (grey) and the first window; the output grid below.",
     lang_switch: "한국어", notes: "Converted",
+    draw_intro: "Or draw with the mouse (white on black, as MNIST is):", draw_predict: "Predict the drawing", draw_clear: "Clear",
   },
   ko: {
     runs: "실행 목록", explain: "개념 설명", lab: "실습", status: "상태", metric: "주요 지표", started: "시작",
@@ -54,6 +55,7 @@ const CAPTIONS = {
     class: "클래스", logit: "로짓 z", probability: "확률 p", argmax: "argmax: 클래스",
     error: "오류", epoch: "에포크", grid_note: "패딩(회색)을 포함한 입력과 첫 윈도우; 아래는 출력 격자.",
     lang_switch: "English", notes: "변환",
+    draw_intro: "또는 마우스로 그려 보세요 (MNIST처럼 검은 바탕에 흰 글씨):", draw_predict: "그림으로 예측", draw_clear: "지우기",
   },
 };
 

@@ -45,10 +45,29 @@ async function predict(file) {
   document.getElementById("maps").replaceChildren(...featureMaps(result.feature_maps));
 }
 
+// A drawing pad for grey-scale models (MNIST-like): white strokes on black, sent as a PNG like an upload.
+function drawingPad() {
+  const pad = document.getElementById("pad");
+  const g = pad.getContext("2d");
+  const clear = () => { g.fillStyle = "#000"; g.fillRect(0, 0, pad.width, pad.height); };
+  clear();
+  g.strokeStyle = "#fff"; g.lineWidth = 16; g.lineCap = "round"; g.lineJoin = "round";
+  let drawing = false;
+  const at = event => { const box = pad.getBoundingClientRect(); return [event.clientX - box.left, event.clientY - box.top]; };
+  pad.addEventListener("pointerdown", event => { drawing = true; g.beginPath(); g.moveTo(...at(event)); });
+  pad.addEventListener("pointermove", event => { if (drawing) { g.lineTo(...at(event)); g.stroke(); } });
+  for (const name of ["pointerup", "pointerleave"]) pad.addEventListener(name, () => { drawing = false; });
+  document.getElementById("draw-clear").addEventListener("click", clear);
+  document.getElementById("draw-predict").addEventListener("click", () =>
+    pad.toBlob(blob => predict(new File([blob], "drawing.png", {type: "image/png"})), "image/png"));
+  document.getElementById("draw").hidden = false;
+}
+
 async function showTry() {
   header("runs");
   for (const [id, key] of [["choose", "choose"], ["intro", "try_intro"], ["input-title", "input_seen"],
-    ["prediction-title", "prediction"], ["softmax-title", "softmax"], ["maps-title", "feature_maps"]]) {
+    ["prediction-title", "prediction"], ["softmax-title", "softmax"], ["maps-title", "feature_maps"],
+    ["draw-intro", "draw_intro"], ["draw-predict", "draw_predict"], ["draw-clear", "draw_clear"]]) {
     document.getElementById(id).textContent = t(key);
   }
   document.getElementById("title").textContent = t("try_it");
@@ -59,6 +78,8 @@ async function showTry() {
     const run = await api(`/api/runs/${encodeURIComponent(TRY_ID)}`);
     const link = el("a", {href: href("/run", {id: TRY_ID})}, run.lab);
     document.getElementById("subtitle").append(link, ` · ${run.id} · ${run.title}`);
+    const model = await api(`/api/runs/${encodeURIComponent(TRY_ID)}/model`);
+    if (model.can_try && model.input_shape[0] === 1) drawingPad();
   } catch (error) { showError(error.message); }
 }
 
