@@ -188,7 +188,8 @@ def test_other_host_names_are_refused_when_serving_this_machine_only(runs_root):
 
 
 def test_pages_are_static_files_with_a_strict_content_policy(client):
-    for path, script in [("/", "runs.js"), ("/run?id=x", "run.js"), ("/try?id=x", "try.js"), ("/explain", "explain.js")]:
+    for path, script in [("/", "runs.js"), ("/run?id=x", "run.js"), ("/try?id=x", "try.js"), ("/compare?ids=x,y", "compare.js"),
+                         ("/explain", "explain.js")]:
         page = client.get(path)
         assert page.status_code == 200 and f'src="/static/{script}"' in page.text
         assert page.headers["content-security-policy"].startswith("default-src 'self'")

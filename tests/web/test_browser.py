@@ -76,6 +76,18 @@ def test_the_runs_list_shows_the_tests_run_and_leads_to_its_page(page, site, run
     sync_api.expect(page.locator(".report h1")).to_have_text("LeNet-5 on MNIST: the first convolutional network")
 
 
+def test_two_checked_runs_are_compared_curve_by_curve(page, site, runs_root):
+    page.goto(site + "/")
+    sync_api.expect(page.locator("#compare")).to_be_disabled()
+    for name in ("lenet", "mlp"):
+        page.locator(f'input.pick[value="{run_id(runs_root["root"], runs_root[name])}"]').check()
+    page.locator("#compare").click()
+    sync_api.expect(page.locator("#compared li")).to_have_count(2)
+    titles = page.locator("#charts svg.chart text.title").all_text_contents()
+    assert {"train_loss", "val_loss", "val_accuracy"} <= set(titles)                    # what both runs record
+    assert page.locator("#charts svg.chart").first.locator("polyline").count() == 2       # one line per run
+
+
 def test_an_upload_gives_a_prediction_softmax_bars_and_feature_maps(page, site, runs_root, tmp_path):
     (tmp_path / "three.png").write_bytes(png_bytes(3))
     page.goto(f"{site}/try?id={run_id(runs_root['root'], runs_root['lenet'])}")

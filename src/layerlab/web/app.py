@@ -3,7 +3,8 @@
 Pages (static files in layerlab/web/static, no build step, nothing from the internet):
     /                   the runs: lab, status, main metric, date
     /run?id=ID          one run: config, per-epoch table and curves, figures, report.md, model summary
-    /try?id=ID          upload an image: prediction, softmax bars, every conv layer's feature maps
+    /try?id=ID          upload (or draw) an image: prediction, softmax bars, every conv layer's feature maps
+    /compare?ids=A,B    the curves of several runs, one line per run
     /explain            conv output size with sliders; softmax with editable logits
 Add `?lang=ko` for Korean captions (their font, NanumGothic, is served from /fonts/korean.ttf).
 
@@ -41,7 +42,7 @@ from layerlab.web.runs import RunIndex
 from layerlab.web.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, read_upload
 
 STATIC = Path(__file__).parent / "static"
-PAGES = {"/": "runs.html", "/run": "run.html", "/try": "try.html", "/explain": "explain.html"}
+PAGES = {"/": "runs.html", "/run": "run.html", "/try": "try.html", "/compare": "compare.html", "/explain": "explain.html"}
 # the pages load scripts and styles from this server only; feature maps arrive as data: PNGs
 HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'",
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}

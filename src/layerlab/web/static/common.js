@@ -29,6 +29,7 @@ const CAPTIONS = {
     class: "class", logit: "logit z", probability: "probability p", argmax: "argmax: class",
     error: "Error", epoch: "epoch", grid_note: "Input with padding (grey) and the first window; the output grid below.",
     lang_switch: "한국어", notes: "Converted",
+    compare: "Compare runs", compare_button: "Compare the checked runs' curves", nothing_shared: "These runs share no per-epoch quantity.",
     draw_intro: "Or draw with the mouse (white on black, as MNIST is):", draw_predict: "Predict the drawing", draw_clear: "Clear",
   },
   ko: {
@@ -55,6 +56,7 @@ const CAPTIONS = {
     class: "클래스", logit: "로짓 z", probability: "확률 p", argmax: "argmax: 클래스",
     error: "오류", epoch: "에포크", grid_note: "패딩(회색)을 포함한 입력과 첫 윈도우; 아래는 출력 격자.",
     lang_switch: "English", notes: "변환",
+    compare: "실행 비교", compare_button: "선택한 실행의 곡선 비교", nothing_shared: "이 실행들에 공통된 에포크별 값이 없습니다.",
     draw_intro: "또는 마우스로 그려 보세요 (MNIST처럼 검은 바탕에 흰 글씨):", draw_predict: "그림으로 예측", draw_clear: "지우기",
   },
 };
