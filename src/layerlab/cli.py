@@ -97,8 +97,8 @@ def _add_serve_parser(sub: Any) -> None:
                        description="Open a local web site (no internet needed) on your runs: the runs list "
                        "(lab, status, main metric, date); a run's config, per-epoch table and curves, figures, "
                        "report and per-layer model summary; 'Try it': upload an image to see the prediction, the "
-                       "softmax bars and every conv layer's feature maps; Explain: conv output size with sliders "
-                       "and softmax with editable logits. Add ?lang=ko to a page's address for Korean captions.")
+                       "softmax bars and every conv layer's feature maps (or draw a digit); Compare: several runs' "
+                       "curves; Explain: conv output size with sliders, pooling, softmax with editable logits. Add ?lang=ko to a page's address for Korean captions.")
     p.add_argument("dir", nargs="?", default="runs", help="folder of run folders (default: runs)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument("--host", help="address to listen on (default: 127.0.0.1, this machine only); 0.0.0.0 "

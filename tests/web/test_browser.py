@@ -147,6 +147,17 @@ def test_the_conv_size_sliders_update_the_formula_and_softmax_follows_the_logits
     sync_api.expect(page.locator("#logits .prob").nth(2)).to_have_text(f"{exps[2] / sum(exps):.4f}")
 
 
+def test_pooling_takes_each_windows_max_or_mean_as_the_numbers_change(page, site):
+    page.goto(site + "/explain")
+    outputs = page.locator("#pool-output td")
+    sync_api.expect(outputs).to_have_text(["6", "8", "3", "4"])                         # max of [[1,1,2,4],[5,6,7,8],...]
+    page.locator('#pool-input input[data-r="0"][data-c="0"]').fill("9")
+    sync_api.expect(outputs.first).to_have_text("9")
+    page.locator("#pool-kind").select_option("avg")
+    sync_api.expect(outputs).to_have_text(["5.25", "5.25", "2", "2"])                   # (9+1+5+6)/4, (2+4+7+8)/4, ...
+    sync_api.expect(page.locator("#pool-formula")).to_have_text("mean(9, 1, 5, 6) = 5.25 · 4×4 → (4 − 2)/2 + 1 = 2 → 2×2")
+
+
 def test_korean_captions_with_lang_ko(page, site):
     page.goto(site + "/explain?lang=ko")
     sync_api.expect(page.locator("#conv-title")).to_have_text("합성곱의 출력 크기")

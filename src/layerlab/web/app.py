@@ -5,7 +5,7 @@ Pages (static files in layerlab/web/static, no build step, nothing from the inte
     /run?id=ID          one run: config, per-epoch table and curves, figures, report.md, model summary
     /try?id=ID          upload (or draw) an image: prediction, softmax bars, every conv layer's feature maps
     /compare?ids=A,B    the curves of several runs, one line per run
-    /explain            conv output size with sliders; softmax with editable logits
+    /explain            conv output size with sliders; 2x2 pooling; softmax with editable logits
 Add `?lang=ko` for Korean captions (their font, NanumGothic, is served from /fonts/korean.ttf).
 
 API (JSON; the browser sends run ids, never a path):

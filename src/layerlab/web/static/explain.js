@@ -90,19 +90,56 @@ function updateSoftmax() {
     `${t("sum")} e = ${total.toFixed(4)} · ${t("sum")} p = ${probs.reduce((a, b) => a + b, 0).toFixed(4)} · ${t("argmax")} ${best}`;
 }
 
+// 2x2 pooling with stride 2 on an editable 4x4 input: each output is the max (or mean) of its window.
+const poolInput = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]];   // the course's example
+const short = v => String(Math.round(v * 1000) / 1000);                          // 5.25, 2, 0.333
+
+function poolTables() {
+  const input = document.getElementById("pool-input");
+  input.replaceChildren(...poolInput.map((row, r) => el("tr", {}, row.map((v, c) => {
+    const cell = el("input", {type: "number", value: v, class: `pool-cell w${(r >> 1) * 2 + (c >> 1)}`, "data-r": r, "data-c": c});
+    cell.addEventListener("input", () => {
+      if (cell.value.trim() === "" || !Number.isFinite(Number(cell.value))) return;
+      poolInput[r][c] = Number(cell.value);
+      updatePool();
+    });
+    return el("td", {}, cell);
+  }))));
+  updatePool();
+}
+
+function updatePool() {
+  const kind = document.getElementById("pool-kind").value;
+  const windows = [[0, 0], [0, 2], [2, 0], [2, 2]].map(([r, c]) =>
+    [poolInput[r][c], poolInput[r][c + 1], poolInput[r + 1][c], poolInput[r + 1][c + 1]]);
+  const pooled = windows.map(w => kind === "max" ? Math.max(...w) : w.reduce((a, b) => a + b, 0) / 4);
+  document.getElementById("pool-output").replaceChildren(
+    ...[0, 2].map(r => el("tr", {}, [0, 1].map(c => el("td", {class: `w${r + c}`}, short(pooled[r + c]))))));
+  document.querySelectorAll("#pool-input input").forEach(cell => {
+    const w = ((cell.dataset.r >> 1) * 2) + (cell.dataset.c >> 1);
+    cell.classList.toggle("winner", kind === "max" && Number(cell.value) === pooled[w]);
+  });
+  const name = kind === "max" ? "max" : "mean";
+  document.getElementById("pool-formula").textContent =
+    `${name}(${windows[0].join(", ")}) = ${short(pooled[0])} · 4×4 → (4 − 2)/2 + 1 = 2 → 2×2`;
+}
+
 function showExplain() {
   header("explain");
   document.title = `layerlab · ${t("explain")}`;
   document.getElementById("title").textContent = t("explain");
   const captions = {"conv-title": "conv_title", "conv-intro": "conv_intro", "n-label": "input_size", "f-label": "kernel",
     "p-label": "padding", "s-label": "stride", "grid-note": "grid_note", "softmax-title": "softmax_title",
-    "softmax-intro": "softmax_intro", "t-label": "temperature", "add": "add_logit", "remove": "remove_logit"};
+    "softmax-intro": "softmax_intro", "t-label": "temperature", "add": "add_logit", "remove": "remove_logit",
+    "pool-title": "pool_title", "pool-intro": "pool_intro", "pool-kind-label": "pool_kind"};
   for (const [id, key] of Object.entries(captions)) document.getElementById(id).textContent = t(key);
   for (const id of ["n", "f", "p", "s"]) document.getElementById(id).addEventListener("input", convSize);
   document.getElementById("temperature").addEventListener("input", updateSoftmax);
   document.getElementById("add").addEventListener("click", () => { logits.push(0); softmaxTable(); });
   document.getElementById("remove").addEventListener("click", () => { if (logits.length > 2) logits.pop(); softmaxTable(); });
+  document.getElementById("pool-kind").addEventListener("change", updatePool);
   convSize();
+  poolTables();
   softmaxTable();
 }
 
