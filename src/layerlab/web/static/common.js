@@ -110,7 +110,8 @@ function header(active) {
     el("a", {href: href(path), class: key === active ? "active" : ""}, t(key)));
   const other = new URLSearchParams(location.search);
   if (LANG === "ko") other.delete("lang"); else other.set("lang", "ko");
-  const toggle = el("a", {href: `${location.pathname}?${other}`, class: "lang", id: "lang"}, t("lang_switch"));
+  const toggle = el("a", {href: `${location.pathname}?${other}`, class: "lang", id: "lang", lang: LANG === "ko" ? "en" : "ko"},
+    t("lang_switch"));
   document.body.prepend(el("header", {}, el("strong", {}, "layerlab"), ...links, toggle));
   document.documentElement.lang = LANG;
 }
