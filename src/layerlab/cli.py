@@ -87,12 +87,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="every run under DIR: lab, status, key metric, start; newest first")
     p.add_argument("dir", nargs="?", default="runs", help="folder of run folders (default: runs)")
     p.add_argument("--json", action="store_true")
+    _add_serve_parser(sub)
     p = sub.add_parser("data", help="list datasets, describe one, or fetch one (download where a download exists)")
     p.add_argument("action", nargs="?", default="list", choices=["list", "info", "fetch"])
     p.add_argument("name", nargs="?")
     p.add_argument("--data-dir", help="fetch: a folder that may already hold the files")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _add_serve_parser(sub: Any) -> None:
+    """`layerlab serve`: its help is the explorer's table of contents."""
+    p = sub.add_parser("serve", help="a local web explorer of your runs: curves, figures, try a model on "
+                                     "your image, feature maps, interactive formulas",
+                       description="Open a local web site (no internet needed) on your runs: the runs list "
+                       "(lab, status, main metric, date); a run's config, per-epoch table and curves, figures, "
+                       "report and per-layer model summary; 'Try it': upload an image to see the prediction, the "
+                       "softmax bars and every conv layer's feature maps (or draw a digit); Compare: several runs' "
+                       "curves; Explain: conv output size with sliders, pooling, softmax with editable logits. Add ?lang=ko to a page's address for Korean captions.")
+    p.add_argument("dir", nargs="?", default="runs", help="folder of run folders (default: runs)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--host", help="address to listen on (default: 127.0.0.1, this machine only); 0.0.0.0 "
+                                  "opens it to your network, with no login: you are warned")
+    p = sub.add_parser("export", help="a trained run's model as an ONNX file (Netron, onnxruntime)")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--out", help="the file to write (default: RUN_DIR/model.onnx)")
+    p.add_argument("--json", action="store_true")
 
 
 def _version() -> str:
@@ -141,7 +162,8 @@ def _command(argv: Sequence[str] | None) -> int:
             build_parser().print_help()
             return 0
         return {"list": _list, "resume": _resume, "eval": _eval, "predict": _predict,
-                "summary": _summary, "viz": _viz, "data": _data, "runs": _runs}[args.command](args)
+                "summary": _summary, "viz": _viz, "data": _data, "runs": _runs,
+                "serve": _serve, "export": _export}[args.command](args)
     except LayerlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -392,6 +414,26 @@ def _run_cells(row: dict[str, Any]) -> tuple[str, ...]:
     value = f"{row['value']:.4g}" if isinstance(row["value"], (int, float)) else "-"
     started = (row["started"] or "-")[:16].replace("T", " ")
     return row["lab"], row["status"], metric, value, started, row["run_dir"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from layerlab.web import serve   # FastAPI, uvicorn and torch load only here
+
+    serve(args.dir, host=args.host, port=args.port)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from layerlab.engine.export import export_run
+
+    out = export_run(args.run_dir, format=args.format, out=args.out)
+    checked = ("not checked (pip install onnxruntime to compare it with PyTorch)" if out["max_abs_diff"] is None
+               else f"onnxruntime vs PyTorch on a random batch: largest difference {out['max_abs_diff']:.2g}")
+    mean = ", ".join(f"{m:g}" for m in out["normalise"]["mean"] or ())
+    std = ", ".join(f"{s:g}" for s in out["normalise"]["std"] or ())
+    inputs = f"input '{out['input_name']}' {tuple(out['input_shape'])}" + (f", normalised: (x - {mean}) / {std}" if mean else "")
+    _emit(out, args.json, f"wrote {out['onnx']} ({out['bytes']:,} bytes, ONNX opset {out['opset']})\n{inputs}\n{checked}")
+    return 0
 
 
 def _explain(argv: list[str]) -> int:

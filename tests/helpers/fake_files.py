@@ -35,6 +35,27 @@ def write_fake_mnist(
     return written
 
 
+def write_bar_digits(folder: Path, sizes: dict[str, int]) -> None:
+    """IDX files of noisy 28x28 images whose class is a bright bar at row 2 + 2·label: learnable in a few steps."""
+    folder.mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    for split, n in sizes.items():
+        labels = torch.arange(n) % 10
+        images = torch.randint(0, 60, (n, 28, 28), generator=g)
+        for i, label in enumerate(labels.tolist()):
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        write_idx(folder / f"{MNIST_PREFIX[split]}-images-idx3-ubyte", images.to(torch.uint8))
+        write_idx(folder / f"{MNIST_PREFIX[split]}-labels-idx1-ubyte", labels.to(torch.uint8))
+
+
+def bar_digit(label: int, seed: int = 0) -> np.ndarray:
+    """One image like write_bar_digits' (a bar at row 2 + 2·label on dark noise) as (28, 28) uint8."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 60, (28, 28), dtype=np.uint8)
+    image[2 + 2 * label : 4 + 2 * label, 4:24] = 255
+    return image
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]], *, quote_all: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:

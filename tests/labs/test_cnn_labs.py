@@ -15,30 +15,16 @@ from PIL import Image
 from layerlab.cli import main
 from layerlab.data import get_dataset, train_val_split
 from layerlab.data.cifar import CLASSES
-from layerlab.data.idx import write_idx
 from layerlab.data.transforms import channel_stats
 from layerlab.labs import run_lab
 from layerlab.labs.cifar_cnn import CifarCnnConfig, model_overrides
 from layerlab.models import get_model
-from tests.helpers.fake_files import MNIST_PREFIX
+from tests.helpers.fake_files import write_bar_digits
 
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # never the user's ~/.cache
-
-
-def _easy_digits(folder: Path, sizes: dict[str, int]) -> None:
-    """IDX files of noisy 28x28 images whose class is a bright bar at row 2 + 2·label: learnable in a few steps."""
-    folder.mkdir(parents=True)
-    g = torch.Generator().manual_seed(0)
-    for split, n in sizes.items():
-        labels = torch.arange(n) % 10
-        images = torch.randint(0, 60, (n, 28, 28), generator=g)
-        for i, label in enumerate(labels.tolist()):
-            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
-        write_idx(folder / f"{MNIST_PREFIX[split]}-images-idx3-ubyte", images.to(torch.uint8))
-        write_idx(folder / f"{MNIST_PREFIX[split]}-labels-idx1-ubyte", labels.to(torch.uint8))
 
 
 def _easy_cifar_folder(root: Path, per_class: dict[str, int]) -> None:
@@ -67,7 +53,7 @@ def _assert_run_folder(run_dir: Path, figures: set[str]) -> None:
 
 
 def test_lenet_mnist_learns_an_easy_digit_task_and_writes_the_run_folder(tmp_path):
-    _easy_digits(tmp_path / "digits", {"train": 400, "test": 100})
+    write_bar_digits(tmp_path / "digits", {"train": 400, "test": 100})
     out = run_lab("lenet-mnist", {"data_dir": str(tmp_path / "digits"), "epochs": 3, "batch_size": 32,
                                   "progress": False}, out=tmp_path / "runs")
     assert out["test_accuracy"] == 1.0  # every seed 0-3 on this CPU: the bar's row gives the digit away (chance 0.1)

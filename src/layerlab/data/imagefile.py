@@ -48,9 +48,12 @@ def open_image(source: Path | io.BytesIO, name: str, *, max_pixels: int = MAX_PI
 
 
 def load_image(
-    path: Path, channels: int, size: tuple[int, int] | None, *, dark_background: bool = False, max_pixels: int = MAX_PIXELS
+    path: Path | io.BytesIO, channels: int, size: tuple[int, int] | None, *, dark_background: bool = False,
+    max_pixels: int = MAX_PIXELS, name: str | None = None
 ) -> tuple[Tensor, list[str]]:
     """uint8 (C, H, W) plus notes telling the user every conversion that was made.
+
+    `path` may be the bytes of an upload (io.BytesIO); `name` is what messages call it (default: the path).
 
     `size` (H, W) resizes the image to what a classifier expects; None keeps its own size (a
     segmentation net predicts a mask of the image as it is).
@@ -58,13 +61,16 @@ def load_image(
     dark_background: the model was trained on light strokes on black (MNIST); a photo of dark ink
     on white paper is inverted to match. An image declaring more than `max_pixels` pixels is refused.
     """
+    name = str(path) if name is None else name
     try:
-        with open_image(path, str(path), max_pixels=max_pixels) as opened:
+        with open_image(path, name, max_pixels=max_pixels) as opened:
             image = opened.copy()
     except FileNotFoundError:
-        raise LayerlabError(f"no image file at {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise LayerlabError(f"{path} is not a readable image ({exc})") from None
+        raise LayerlabError(f"no image file at {name}") from None
+    except UnidentifiedImageError:
+        raise LayerlabError(f"{name} is not a readable image (PNG, JPEG, BMP, GIF, TIFF or WebP)") from None
+    except OSError as exc:   # a known format, but truncated or broken
+        raise LayerlabError(f"{name} is not a readable image ({exc})") from None
     notes = []
     mode = "L" if channels == 1 else "RGB"
     if image.mode != mode:

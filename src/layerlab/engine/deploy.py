@@ -9,6 +9,7 @@ live in engine/sequence_predictors.py, imported below so that they are registere
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from layerlab.data import get_dataset
-from layerlab.data.imagefile import load_image
+from layerlab.data.imagefile import MAX_PIXELS, load_image
 from layerlab.data.tensors import select_classes
 from layerlab.data.transforms import float_normalize
 from layerlab.engine import sequence_predictors  # noqa: F401  (registers "language-model" and "translation")
@@ -87,10 +88,13 @@ def describe_predictions(run_dir: str | Path, results: list[dict[str, Any]]) -> 
     return "\n".join(describe(result) for result in results)
 
 
-def image_input(card: ModelCard, path: Path) -> tuple[Tensor, Tensor, list[str]]:
-    """One image file as the model's input: (uint8 pixels (C, H, W), normalised batch (1, C, H, W), notes)."""
+def image_input(card: ModelCard, path: Path | io.BytesIO, *, name: str | None = None,
+                max_pixels: int = MAX_PIXELS) -> tuple[Tensor, Tensor, list[str]]:
+    """One image file (or an upload's bytes, called `name` in messages) as the model's input:
+    (uint8 pixels (C, H, W), normalised batch (1, C, H, W), notes)."""
     channels, height, width = card.input_shape
-    image, notes = load_image(path, channels, (height, width), dark_background=card.dataset in ("mnist", "fashion-mnist", "digits"))
+    image, notes = load_image(path, channels, (height, width), dark_background=card.dataset in ("mnist", "fashion-mnist", "digits"),
+                              max_pixels=max_pixels, name=name)
     inputs, _ = float_normalize(card.mean, card.std)(image.unsqueeze(0), torch.zeros(1), torch.Generator())
     return image, inputs, notes
 

@@ -46,6 +46,8 @@ class LabConfig:
     quick: bool = option(False, QUICK_HELP)
     progress: bool = option(True, "show a progress bar")
     lang: str = option("en", "language of the report and figure titles", choices=("en", "ko"))
+    tensorboard: bool = option(False, "also write the per-epoch metrics as TensorBoard event files in "
+                                      "RUN_DIR/tensorboard (tensorboard --logdir runs; needs the tensorboard package)")
 
 
 @dataclass(frozen=True)

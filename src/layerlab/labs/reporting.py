@@ -12,6 +12,7 @@ import json
 from typing import Any, Sequence
 
 from layerlab.engine.run import RunDir
+from layerlab.engine.tensorboard import write_events
 from layerlab.labs.base import LabResult, Note
 from layerlab.viz.words import localize_figure, say
 
@@ -25,6 +26,12 @@ class LabRun(RunDir):
 
     def save_figure(self, figure: Any, name: str) -> Any:
         return super().save_figure(localize_figure(figure, self.lang), name)
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """metrics.jsonl, and with --tensorboard the same rows as event files in tensorboard/."""
+        super().write_metrics(rows)
+        if self.config.get("config", {}).get("tensorboard"):
+            write_events(self.path / "tensorboard", rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from layerlab.engine import distributed
 from layerlab.engine.card import ModelCard
 from layerlab.files import atomic_write_text
 from layerlab.engine.run import RunDir, read_runs, seed_everything
+from layerlab.engine.tensorboard import require_tensorboard
 from layerlab.engine.trainer_state import DivergenceError
 from layerlab.errors import LayerlabError
 from layerlab.labs.base import LABS, option_help
@@ -137,6 +138,8 @@ def _execute(name: str, cfg: Any, run: RunDir, announce: Callable[[Path], None] 
 
 def _run_and_report(name: str, cfg: Any, run: RunDir, start: float) -> dict[str, Any]:
     entry = LABS.get(name)
+    if cfg.tensorboard:
+        require_tensorboard()
     seed_everything(cfg.seed)
     result = entry.obj(cfg, run)
     seconds = time.perf_counter() - start

@@ -1,0 +1,86 @@
+// Try it: upload an image to a run's classifier; show the prediction, the softmax bars and the
+// feature maps of every conv layer. The image goes to the server as the form field `image`.
+"use strict";
+
+const TRY_ID = new URLSearchParams(location.search).get("id") || "";
+
+function bars(rows, box) {
+  box.replaceChildren(...rows.map(row => {
+    const fill = el("div", {class: "fill"});
+    fill.style.width = `${(100 * row.probability).toFixed(1)}%`;
+    return el("div", {class: "bar"}, el("span", {class: "label"}, row.class), el("div", {class: "track"}, fill),
+      el("span", {class: "value"}, row.probability.toFixed(4)));
+  }));
+}
+
+function featureMaps(layers) {
+  if (!layers.length) return [el("p", {class: "sub"}, t("no_convs"))];
+  return layers.map(layer => {
+    const [c, h, w] = layer.shape;
+    return el("section", {class: "layer", "data-layer": layer.layer},
+      el("h3", {}, `${layer.layer}: ${c}@${h}×${w}`, el("span", {class: "sub"},
+        ` (${t("showing")} ${layer.shown} ${t("of")} ${c} ${t("channels")})`)),
+      el("div", {class: "maps"}, layer.maps.map((src, k) => el("img", {src, class: "pixelated map", title: `${layer.layer}[${k}]`, alt: `${layer.layer}[${k}]`}))));
+  });
+}
+
+async function predict(file) {
+  showError("");
+  const form = new FormData();
+  form.append("image", file);
+  document.getElementById("prediction").textContent = t("loading");
+  let result;
+  try {
+    result = await api(`/api/runs/${encodeURIComponent(TRY_ID)}/predict`, {method: "POST", body: form});
+  } catch (error) {
+    document.getElementById("result").hidden = true;
+    showError(error.message);
+    return;
+  }
+  document.getElementById("result").hidden = false;
+  document.getElementById("input").src = result.input.png;
+  document.getElementById("notes").replaceChildren(...result.notes.map(n => el("li", {}, n)));
+  document.getElementById("prediction").textContent = `${result.class} (${result.probability.toFixed(4)})`;
+  bars(result.bars, document.getElementById("bars"));
+  document.getElementById("maps").replaceChildren(...featureMaps(result.feature_maps));
+}
+
+// A drawing pad for grey-scale models (MNIST-like): white strokes on black, sent as a PNG like an upload.
+function drawingPad() {
+  const pad = document.getElementById("pad");
+  const g = pad.getContext("2d");
+  const clear = () => { g.fillStyle = "#000"; g.fillRect(0, 0, pad.width, pad.height); };
+  clear();
+  g.strokeStyle = "#fff"; g.lineWidth = 16; g.lineCap = "round"; g.lineJoin = "round";
+  let drawing = false;
+  const at = event => { const box = pad.getBoundingClientRect(); return [event.clientX - box.left, event.clientY - box.top]; };
+  pad.addEventListener("pointerdown", event => { drawing = true; g.beginPath(); g.moveTo(...at(event)); });
+  pad.addEventListener("pointermove", event => { if (drawing) { g.lineTo(...at(event)); g.stroke(); } });
+  for (const name of ["pointerup", "pointerleave"]) pad.addEventListener(name, () => { drawing = false; });
+  document.getElementById("draw-clear").addEventListener("click", clear);
+  document.getElementById("draw-predict").addEventListener("click", () =>
+    pad.toBlob(blob => predict(new File([blob], "drawing.png", {type: "image/png"})), "image/png"));
+  document.getElementById("draw").hidden = false;
+}
+
+async function showTry() {
+  header("runs");
+  for (const [id, key] of [["choose", "choose"], ["intro", "try_intro"], ["input-title", "input_seen"],
+    ["prediction-title", "prediction"], ["softmax-title", "softmax"], ["maps-title", "feature_maps"],
+    ["draw-intro", "draw_intro"], ["draw-predict", "draw_predict"], ["draw-clear", "draw_clear"]]) {
+    document.getElementById(id).textContent = t(key);
+  }
+  document.getElementById("title").textContent = t("try_it");
+  document.getElementById("image").addEventListener("change", event => {
+    if (event.target.files.length) predict(event.target.files[0]);
+  });
+  try {
+    const run = await api(`/api/runs/${encodeURIComponent(TRY_ID)}`);
+    const link = el("a", {href: href("/run", {id: TRY_ID})}, run.lab);
+    document.getElementById("subtitle").append(link, ` · ${run.id} · ${run.title}`);
+    const model = await api(`/api/runs/${encodeURIComponent(TRY_ID)}/model`);
+    if (model.can_try && model.input_shape[0] === 1) drawingPad();
+  } catch (error) { showError(error.message); }
+}
+
+document.addEventListener("DOMContentLoaded", showTry);
