@@ -59,19 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         if name == "resume":
             p.add_argument("--nproc", type=int, help=NPROC_HELP)
-    p = sub.add_parser("predict", help="a trained run on your files (images, CSV rows, a prompt, sentences), "
-                                       "or --samples N new images from a generative run")
-    p.add_argument("run_dir")
-    p.add_argument("files", nargs="*", help="images, CSV rows, or text files (a prompt; sentences, one per line)")
-    p.add_argument("--prompt", help="language models: text to continue; translators: a sentence to translate")
-    p.add_argument("--seed", type=int, help="the seed of any sampling: language models (default: greedy), "
-                                            "--samples (default: 0)")
-    p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
-                   "below 1 more careful, above 1 more adventurous (default: greedy)")
-    p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
-    p.add_argument("--samples", type=int, default=0, help="generative runs (VAE, GAN): draw N new images")
-    p.add_argument("--out", help="--samples: folder for the PNGs (default: RUN_DIR/samples/seed-S)")
-    p.add_argument("--json", action="store_true")
+    _add_predict_parser(sub)
     p = sub.add_parser("summary", help="per-layer output shape and parameter count with its formula")
     p.add_argument("model")
     p.add_argument("--input", help="C,H,W (default: the model's registered input shape)")
@@ -94,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="fetch: a folder that may already hold the files")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _add_predict_parser(sub: Any) -> None:
+    """`layerlab predict`: one command for every task's trained run."""
+    p = sub.add_parser("predict", help="a trained run on your files (images, CSV rows, a prompt, sentences), "
+                                       "or --samples N new images from a generative run")
+    p.add_argument("run_dir")
+    p.add_argument("files", nargs="*", help="images, CSV rows, or text files (a prompt; sentences, one per line)")
+    p.add_argument("--prompt", help="language models: text to continue; translators: a sentence to translate")
+    p.add_argument("--seed", type=int, help="the seed of any sampling: language models (default: greedy), "
+                                            "--samples (default: 0)")
+    p.add_argument("--temperature", type=float, help="language models: sample at this temperature, "
+                   "below 1 more careful, above 1 more adventurous (default: greedy)")
+    p.add_argument("--length", type=int, default=200, help="language models: characters to write (default: 200)")
+    p.add_argument("--samples", type=int, default=0, help="generative runs (VAE, GAN): draw N new images")
+    p.add_argument("--out", help="--samples: folder for the PNGs (default: RUN_DIR/samples/seed-S)")
+    p.add_argument("--json", action="store_true")
 
 
 def _add_serve_parser(sub: Any) -> None:
