@@ -163,3 +163,39 @@ def test_korean_captions_with_lang_ko(page, site):
     sync_api.expect(page.locator("#conv-title")).to_have_text("합성곱의 출력 크기")
     sync_api.expect(page.locator("header a.active")).to_have_text("개념 설명")
     assert page.locator("header a").first.get_attribute("href") == "/?lang=ko"            # links keep the language
+
+
+def test_the_activation_slider_gives_the_function_and_its_slope(page, site):
+    page.goto(site + "/explain")
+    page.locator("#act-x").fill("0")
+    formula = page.locator("#act-formula")
+    sync_api.expect(formula).to_contain_text("x = 0.0: f = 0.5000, f' = 0.2500")          # sigmoid's largest slope, at 0
+    sync_api.expect(page.locator("#act-note")).to_have_text("largest slope: 0.25 · after 10 layers at most 0.25^10 = 9.54e-7")
+    page.locator("#act-x").fill("2")
+    s = 1 / (1 + math.exp(-2))
+    sync_api.expect(formula).to_contain_text(f"x = 2.0: f = {s:.4f}, f' = {s * (1 - s):.4f}")
+    page.locator("#act-kind").select_option("relu")
+    sync_api.expect(formula).to_contain_text("x = 2.0: f = 2.0000, f' = 1.0000")
+    page.locator("#act-x").fill("-1.5")
+    sync_api.expect(formula).to_contain_text("x = -1.5: f = 0.0000, f' = 0.0000")
+
+
+def test_the_learning_rate_slider_converges_zigzags_or_diverges(page, site):
+    page.goto(site + "/explain")
+    note, formula = page.locator("#lr-note"), page.locator("#lr-formula")
+    page.locator("#lr-w0").fill("-2")
+    page.locator("#lr-rate").fill("0.1")
+    w10 = 3 + (-2 - 3) * 0.8 ** 10                                                         # the distance shrinks by 1 - 2·lr
+    sync_api.expect(formula).to_contain_text(f"w₁₀ = {w10:.3f} · L(w₁₀) = {(w10 - 3) ** 2:.4f}")
+    sync_api.expect(note).to_contain_text("|1 − 2·lr| = 0.80: each step moves part of the way")
+    page.locator("#lr-rate").fill("0.5")
+    sync_api.expect(formula).to_contain_text("w₁ = 3.000")
+    sync_api.expect(note).to_contain_text("in one step")
+    page.locator("#lr-rate").fill("0.8")
+    sync_api.expect(note).to_contain_text("|1 − 2·lr| = 0.60: each step jumps past the minimum")
+    page.locator("#lr-rate").fill("1.1")
+    w10 = 3 + (-2 - 3) * (-1.2) ** 10
+    sync_api.expect(formula).to_contain_text(f"w₁₀ = {w10:.3f}")
+    sync_api.expect(note).to_contain_text("it diverges")
+    page.goto(site + "/explain?lang=ko")
+    sync_api.expect(page.locator("#lr-title")).to_have_text("1차원 손실에서의 학습률")

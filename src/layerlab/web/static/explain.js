@@ -124,6 +124,63 @@ function updatePool() {
     `${name}(${windows[0].join(", ")}) = ${short(pooled[0])} · 4×4 → (4 − 2)/2 + 1 = 2 → 2×2`;
 }
 
+// Activations: f(x) and f'(x) at the slider's x, both drawn over [-6, 6]; the sigmoid's slope is at most 0.25.
+const ACTIVATIONS = {
+  sigmoid: {f: x => 1 / (1 + Math.exp(-x)), d: x => { const s = 1 / (1 + Math.exp(-x)); return s * (1 - s); },
+            text: "σ(x) = 1/(1 + e^(−x)),  σ'(x) = σ(x)(1 − σ(x))", most: 0.25},
+  tanh: {f: Math.tanh, d: x => 1 - Math.tanh(x) ** 2, text: "tanh(x),  tanh'(x) = 1 − tanh²(x)", most: 1},
+  relu: {f: x => Math.max(0, x), d: x => (x > 0 ? 1 : 0), text: "ReLU(x) = max(0, x),  ReLU'(x) = 1 if x > 0 else 0", most: 1},
+  leaky: {f: x => (x > 0 ? x : 0.01 * x), d: x => (x > 0 ? 1 : 0.01), text: "max(0.01x, x),  slope 1 or 0.01", most: 1},
+};
+const fixed = v => (Math.abs(v) < 5e-5 ? 0 : v).toFixed(4);
+
+function updateActivation() {
+  const kind = document.getElementById("act-kind").value, x = value("act-x"), act = ACTIVATIONS[kind];
+  document.getElementById("x-value").textContent = x.toFixed(1);
+  document.getElementById("act-formula").textContent = `${act.text}  ·  x = ${x.toFixed(1)}: f = ${fixed(act.f(x))}, f' = ${fixed(act.d(x))}`;
+  const ten = act.most ** 10;
+  document.getElementById("act-note").textContent = `${t("act_most")} ${act.most} · ${t("act_ten")} ${act.most}^10 = ${ten < 1e-3 ? ten.toExponential(2) : ten}`;
+  plot("act-plot", [-6, 6], kind === "relu" || kind === "leaky" ? [-1, 6] : [-1.1, 1.1],
+       [{fn: act.f, colour: "#2563eb"}, {fn: act.d, colour: "#dc2626"}], [[x, act.f(x)], [x, act.d(x)]]);
+}
+
+// A curve plot on a canvas: `curves` are functions of x, `points` dots; axes through 0.
+function plot(id, [x0, x1], [y0, y1], curves, points = [], path = []) {
+  const canvas = document.getElementById(id), g = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+  const X = x => ((x - x0) / (x1 - x0)) * (W - 20) + 10, Y = y => H - 10 - ((y - y0) / (y1 - y0)) * (H - 20);
+  g.clearRect(0, 0, W, H);
+  g.strokeStyle = "#c4c9d0"; g.lineWidth = 1;
+  g.beginPath(); g.moveTo(X(x0), Y(0)); g.lineTo(X(x1), Y(0)); g.moveTo(X(0), Y(y0)); g.lineTo(X(0), Y(y1)); g.stroke();
+  for (const {fn, colour} of curves) {
+    g.strokeStyle = colour; g.lineWidth = 2; g.beginPath();
+    for (let i = 0; i <= 200; i++) { const x = x0 + ((x1 - x0) * i) / 200; const y = Math.max(y0, Math.min(y1, fn(x))); i ? g.lineTo(X(x), Y(y)) : g.moveTo(X(x), Y(y)); }
+    g.stroke();
+  }
+  g.strokeStyle = "#16a34a"; g.lineWidth = 1.5; g.beginPath();
+  path.forEach(([x, y], i) => { const px = X(Math.max(x0, Math.min(x1, x))), py = Y(Math.max(y0, Math.min(y1, y))); i ? g.lineTo(px, py) : g.moveTo(px, py); });
+  g.stroke();
+  g.fillStyle = "#111827";
+  for (const [x, y] of [...points, ...path]) { g.beginPath(); g.arc(X(Math.max(x0, Math.min(x1, x))), Y(Math.max(y0, Math.min(y1, y))), 3, 0, 7); g.fill(); }
+}
+
+// Gradient descent on the 1-D loss L(w) = (w − 3)²: w ← w − lr·2(w − 3), 10 steps from w0.
+// The distance to the minimum is multiplied by (1 − 2·lr) each step: it shrinks for 0 < lr < 1, and
+// lr = 0.5 lands on the minimum in one step; above 1 every step overshoots further.
+function updateLr() {
+  const lr = value("lr-rate"), w0 = value("lr-w0");
+  document.getElementById("lr-value").textContent = lr.toFixed(2);
+  document.getElementById("w0-value").textContent = w0.toFixed(1);
+  const ws = [w0];
+  for (let k = 0; k < 10; k++) ws.push(ws[k] - lr * 2 * (ws[k] - 3));
+  const loss = w => (w - 3) ** 2, last = ws[ws.length - 1], factor = 1 - 2 * lr;
+  document.getElementById("lr-formula").textContent =
+    `w ← w − ${lr.toFixed(2)}·2(w − 3) · w₀ = ${w0.toFixed(1)} → w₁ = ${ws[1].toFixed(3)} → … → w₁₀ = ${last.toFixed(3)} · L(w₁₀) = ${loss(last).toFixed(4)}`;
+  const verdict = Math.abs(factor) > 1 ? "lr_diverges" : Math.abs(factor) < 1e-9 ? "lr_one_step"
+    : factor < 0 ? "lr_zigzag" : "lr_converges";
+  document.getElementById("lr-note").textContent = `|1 − 2·lr| = ${Math.abs(factor).toFixed(2)}: ${t(verdict)}`;
+  plot("lr-plot", [-5, 11], [-2, 70], [{fn: loss, colour: "#2563eb"}], [], ws.map(w => [w, loss(w)]));
+}
+
 function showExplain() {
   header("explain");
   document.title = `layerlab · ${t("explain")}`;
@@ -131,15 +188,21 @@ function showExplain() {
   const captions = {"conv-title": "conv_title", "conv-intro": "conv_intro", "n-label": "input_size", "f-label": "kernel",
     "p-label": "padding", "s-label": "stride", "grid-note": "grid_note", "softmax-title": "softmax_title",
     "softmax-intro": "softmax_intro", "t-label": "temperature", "add": "add_logit", "remove": "remove_logit",
-    "pool-title": "pool_title", "pool-intro": "pool_intro", "pool-kind-label": "pool_kind"};
+    "pool-title": "pool_title", "pool-intro": "pool_intro", "pool-kind-label": "pool_kind",
+    "act-title": "act_title", "act-intro": "act_intro", "act-kind-label": "act_kind", "x-label": "act_x",
+    "lr-title": "lr_title", "lr-intro": "lr_intro", "lr-label": "lr_rate", "w0-label": "lr_start"};
   for (const [id, key] of Object.entries(captions)) document.getElementById(id).textContent = t(key);
   for (const id of ["n", "f", "p", "s"]) document.getElementById(id).addEventListener("input", convSize);
   document.getElementById("temperature").addEventListener("input", updateSoftmax);
   document.getElementById("add").addEventListener("click", () => { logits.push(0); softmaxTable(); });
   document.getElementById("remove").addEventListener("click", () => { if (logits.length > 2) logits.pop(); softmaxTable(); });
   document.getElementById("pool-kind").addEventListener("change", updatePool);
+  for (const id of ["act-kind", "act-x"]) document.getElementById(id).addEventListener("input", updateActivation);
+  for (const id of ["lr-rate", "lr-w0"]) document.getElementById(id).addEventListener("input", updateLr);
   convSize();
   poolTables();
+  updateActivation();
+  updateLr();
   softmaxTable();
 }
 
