@@ -206,3 +206,26 @@ def test_korean_captions_get_a_font_the_browser_accepts(client):
     tables = set(TTFont(io.BytesIO(font.content)).keys())
     assert "glyf" in tables and not any(tag.startswith("TSI") for tag in tables)   # Chromium refuses empty TSI3
     assert ord("한") in TTFont(io.BytesIO(font.content)).getBestCmap()
+
+
+def test_a_feature_map_number_is_explained_by_its_dot_product_and_its_receptive_field(client, ids):
+    run = ids["lenet"]
+    maps = upload(client, run, png_bytes(7)).json()["feature_maps"]
+    conv1, conv2 = maps[0]["layer"], maps[1]["layer"]
+    url = f"/api/runs/{run}/pixel?layer={conv1}&channel=2&y=10&x=12"
+    one = client.post(url, files={"image": ("digit.png", png_bytes(7), "image/png")}).json()
+    assert one["recomputed"] == pytest.approx(one["value"], abs=1e-4)       # bias + the 25 products = PyTorch's number
+    assert one["kernel"] == [5, 5] and len(one["terms"]["weights"]) == 5 and one["in_channels"] == 1
+    # LeNet's conv1: 5x5, padding 2 on 28x28: output (10, 12) reads input rows 8..12 and columns 10..14
+    assert one["region"] == {"top": 8, "bottom": 12, "left": 10, "right": 14, "pixels": 25}
+    two = client.post(f"/api/runs/{run}/pixel?layer={conv2}&channel=0&y=3&x=4",
+                      files={"image": ("digit.png", png_bytes(7), "image/png")}).json()
+    assert two["in_channels"] == 6 and len(two["per_channel"]) == 6
+    assert two["recomputed"] == pytest.approx(two["value"], abs=1e-4)
+    box = two["region"]   # conv2 sees 5x5 of pool1, i.e. at most 14x14 input pixels, ReLUs and max-pools may take some away
+    assert box is None or (box["bottom"] - box["top"] < 14 and box["right"] - box["left"] < 14)
+    refused = client.post(f"/api/runs/{run}/pixel?layer={conv1}&channel=99&y=0&x=0",
+                          files={"image": ("digit.png", png_bytes(7), "image/png")})
+    assert refused.status_code == 400 and "channel 99, row 0, column 0 is outside it" in refused.json()["error"]
+    assert client.post(f"/api/runs/{run}/pixel?layer={conv1}&channel=0&y=0",
+                       files={"image": ("digit.png", png_bytes(7), "image/png")}).status_code == 422

@@ -100,6 +100,14 @@ def test_an_upload_gives_a_prediction_softmax_bars_and_feature_maps(page, site, 
     assert layers.nth(0).locator("img.map").count() == 6 and layers.nth(1).locator("img.map").count() == 16
     widths = layers.nth(0).locator("img.map").evaluate_all("images => images.map(i => i.naturalWidth)")
     assert widths == [28] * 6                                                             # decoded PNGs, 28 wide
+    # a click on conv1's channel 2 at (row 10, column 12) of its 28x28 map: shown 64 px wide, so pixel (23, 28)
+    layers.nth(0).locator("img.map").nth(2).click(position={"x": 28, "y": 23})
+    sync_api.expect(page.locator("#pixel-title")).to_contain_text("features.0[2] row 10, column 12 = ")
+    sync_api.expect(page.locator("#pixel-formula")).to_contain_text("= b + Σ 1 input channels × 5×5 (w · x)")
+    value = page.locator("#pixel-title").text_content().rsplit("= ", 1)[1]
+    assert page.locator("#pixel-formula").text_content().rsplit("= ", 1)[1] == value   # the recomputed sum is the number
+    assert page.locator("#pixel-terms td").count() == 25
+    sync_api.expect(page.locator("#pixel-region")).to_contain_text("rows 8–12, columns 10–14 (25 pixels)")
 
 
 def test_a_digit_drawn_on_the_pad_is_predicted(page, site, runs_root):

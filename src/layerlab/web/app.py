@@ -3,7 +3,8 @@
 Pages (static files in layerlab/web/static, no build step, nothing from the internet):
     /                   the runs: lab, status, main metric, date
     /run?id=ID          one run: config, per-epoch table and curves, figures, report.md, model summary
-    /try?id=ID          upload (or draw) an image: prediction, softmax bars, every conv layer's feature maps
+    /try?id=ID          upload (or draw) an image: prediction, softmax bars, every conv layer's feature maps;
+                        a click on a map's pixel: its dot product and receptive field
     /compare?ids=A,B    the curves of several runs, one line per run
     /explain            conv output size with sliders; 2x2 pooling; softmax with editable logits
 Add `?lang=ko` for Korean captions (their font, NanumGothic, is served from /fonts/korean.ttf).
@@ -15,6 +16,9 @@ API (JSON; the browser sends run ids, never a path):
     GET  /api/runs/{id}/model              task, classes, per-layer summary, whether it can be tried
     GET  /api/runs/{id}/figures/{name}     a PNG the run drew
     POST /api/runs/{id}/predict            multipart field `image` -> prediction and feature maps
+    POST /api/runs/{id}/pixel?layer=L&channel=C&y=Y&x=X
+                                           the same upload -> the dot product behind that feature-map
+                                           number and the input pixels it depends on
 
 Every refused request is a JSON object {"error": "one line"} with a 4xx status; an unexpected
 error is a JSON 500 with one line, its traceback only in the server's terminal.
@@ -86,6 +90,12 @@ def create_app(runs_dir: str | Path, *, max_bytes: int = MAX_UPLOAD_BYTES, max_p
         index.path(run_id)   # an unknown id is refused before the upload is read
         data = await read_upload(request, max_bytes=max_bytes)
         return await run_in_threadpool(models.try_image, run_id, data, max_pixels=max_pixels)
+
+    @app.post("/api/runs/{run_id}/pixel")
+    async def pixel(run_id: str, request: Request, layer: str, channel: int, y: int, x: int) -> dict[str, Any]:
+        index.path(run_id)
+        data = await read_upload(request, max_bytes=max_bytes)
+        return await run_in_threadpool(models.pixel, run_id, data, layer, channel, y, x, max_pixels=max_pixels)
 
     @app.get("/fonts/korean.ttf", include_in_schema=False)
     def korean_font() -> Response:

@@ -24,6 +24,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.deploy import image_input, load_trained
 from layerlab.errors import LayerlabError
 from layerlab.inspect import capture, summary
+from layerlab.inspect.receptive import explain_pixel
 from layerlab.web.runs import RunIndex
 from layerlab.web.uploads import MAX_UPLOAD_PIXELS, check_image
 
@@ -101,6 +102,19 @@ class ModelCache:
                 "num_classes": len(probs), "notes": notes, "uploaded_size": [width, height],
                 "input": {"shape": list(pixels.shape), "png": _png(pixels.float() / 255, stretch=False)},
                 "feature_maps": [_layer_maps(name, records[name][0]) for name in convs if name in records]}
+
+
+    def pixel(self, run_id: str, data: bytes, layer: str, channel: int, y: int, x: int, *,
+              max_pixels: int = MAX_UPLOAD_PIXELS) -> dict[str, Any]:
+        """One feature-map number of the upload explained: its dot product and its receptive field."""
+        check_image(data, max_pixels=max_pixels)
+        loaded = self.get(run_id)
+        reason = _can_try(loaded.card)
+        if reason:
+            raise CannotTry(reason)
+        _, inputs, _ = image_input(loaded.card, io.BytesIO(data), name="the upload", max_pixels=max_pixels)
+        with loaded.lock:   # hooks on the shared model: one request at a time
+            return explain_pixel(loaded.model, inputs, layer, channel, y, x)
 
 
 def _can_try(card: ModelCard) -> str | None:

@@ -20,8 +20,60 @@ function featureMaps(layers) {
     return el("section", {class: "layer", "data-layer": layer.layer},
       el("h3", {}, `${layer.layer}: ${c}@${h}×${w}`, el("span", {class: "sub"},
         ` (${t("showing")} ${layer.shown} ${t("of")} ${c} ${t("channels")})`)),
-      el("div", {class: "maps"}, layer.maps.map((src, k) => el("img", {src, class: "pixelated map", title: `${layer.layer}[${k}]`, alt: `${layer.layer}[${k}]`}))));
+      el("div", {class: "maps"}, layer.maps.map((src, k) => el("img", {src, class: "pixelated map", title: `${layer.layer}[${k}]`,
+        alt: `${layer.layer}[${k}]`, "data-channel": k, "data-h": h, "data-w": w,
+        onclick: event => explainPixel(layer.layer, k, event)}))));
   });
+}
+
+// A click on a feature map: the number under the pointer, the dot product that made it, and the
+// input pixels it saw (drawn as a box on the input as the model sees it).
+let lastFile = null, lastInput = null;
+
+async function explainPixel(layer, channel, event) {
+  const img = event.currentTarget, h = Number(img.dataset.h), w = Number(img.dataset.w);
+  const y = Math.min(h - 1, Math.floor((event.offsetY / img.clientHeight) * h));
+  const x = Math.min(w - 1, Math.floor((event.offsetX / img.clientWidth) * w));
+  const form = new FormData();
+  form.append("image", lastFile);
+  const query = new URLSearchParams({layer, channel, y, x});
+  let r;
+  try {
+    r = await api(`/api/runs/${encodeURIComponent(TRY_ID)}/pixel?${query}`, {method: "POST", body: form});
+  } catch (error) { showError(error.message); return; }
+  showError("");
+  const n = v => v.toFixed(4);
+  const [kh, kw] = r.kernel;
+  const box = document.getElementById("pixel");
+  const lines = [
+    el("h3", {id: "pixel-title"}, `${r.layer}[${r.channel}] ${t("row")} ${r.y}, ${t("column")} ${r.x} = ${n(r.value)}`),
+    el("p", {class: "formula", id: "pixel-formula"},
+      `= b + Σ ${r.in_channels} ${t("in_channels")} × ${kh}×${kw} (w · x) = ${n(r.bias)} + ${n(r.sum)} = ${n(r.recomputed)}`),
+    el("p", {class: "sub"}, `${t("per_channel")}: ` + r.per_channel.map(c => `${c.channel}: ${n(c.contribution)}`).join(" · ")),
+  ];
+  if (r.terms.weights) {
+    const rows = r.terms.weights.map((row, i) => el("tr", {}, row.map((wv, j) =>
+      el("td", {}, `${wv.toFixed(3)}×${r.terms.inputs[i][j].toFixed(3)}`))));
+    lines.push(el("p", {class: "sub"}, `${t("terms_of")} ${r.terms.channel}: Σ = ${n(r.terms.sum)}`),
+               el("table", {class: "grid terms", id: "pixel-terms"}, rows));
+  }
+  const canvas = el("canvas", {id: "pixel-field", width: 224, height: 224});
+  lines.push(el("p", {class: "sub", id: "pixel-region"}, r.region
+    ? `${t("field")}: ${t("rows")} ${r.region.top}–${r.region.bottom}, ${t("columns")} ${r.region.left}–${r.region.right} (${r.region.pixels} ${t("pixels")})`
+    : t("no_field")), canvas);
+  box.replaceChildren(...lines);
+  box.hidden = false;
+  const picture = new Image();
+  picture.onload = () => {
+    const g = canvas.getContext("2d"), [H, W] = r.input_size, sy = canvas.height / H, sx = canvas.width / W;
+    g.imageSmoothingEnabled = false;
+    g.drawImage(picture, 0, 0, canvas.width, canvas.height);
+    if (r.region) {
+      g.strokeStyle = "#f59e0b"; g.lineWidth = 2;
+      g.strokeRect(r.region.left * sx, r.region.top * sy, (r.region.right - r.region.left + 1) * sx, (r.region.bottom - r.region.top + 1) * sy);
+    }
+  };
+  picture.src = lastInput;
 }
 
 async function predict(file) {
@@ -43,6 +95,10 @@ async function predict(file) {
   document.getElementById("prediction").textContent = `${result.class} (${result.probability.toFixed(4)})`;
   bars(result.bars, document.getElementById("bars"));
   document.getElementById("maps").replaceChildren(...featureMaps(result.feature_maps));
+  lastFile = file;
+  lastInput = result.input.png;
+  document.getElementById("pixel").hidden = true;
+  document.getElementById("pixel-hint").textContent = result.feature_maps.length ? t("click_map") : "";
 }
 
 // A drawing pad for grey-scale models (MNIST-like): white strokes on black, sent as a PNG like an upload.
