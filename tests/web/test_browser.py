@@ -10,6 +10,7 @@ import math
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +208,22 @@ def test_the_learning_rate_slider_converges_zigzags_or_diverges(page, site):
     sync_api.expect(note).to_contain_text("it diverges")
     page.goto(site + "/explain?lang=ko")
     sync_api.expect(page.locator("#lr-title")).to_have_text("1차원 손실에서의 학습률")
+
+
+def test_a_vae_run_draws_samples_and_redraws_an_upload(page, site, runs_root, tmp_path):
+    from layerlab.labs import run_lab
+    from tests.helpers.tiny_runs import TINY_RUNS
+
+    options = {**TINY_RUNS["vae"](tmp_path), "quick": True, "progress": False}
+    run = run_lab("vae", options, out=runs_root["root"])["run_dir"]
+    page.goto(f"{site}/try?id={run_id(runs_root['root'], Path(run))}")
+    sync_api.expect(page.locator("#sampler")).to_be_visible()
+    page.locator("#sample-count").fill("3")
+    page.locator("#sample-button").click()
+    sync_api.expect(page.locator("#other section.other-result")).to_have_count(3)       # one per sample
+    assert page.locator("#other img").first.evaluate("i => i.naturalWidth") == 28
+    (tmp_path / "three.png").write_bytes(png_bytes(3))
+    page.set_input_files("#image", str(tmp_path / "three.png"))
+    sync_api.expect(page.locator("#other figcaption")).to_have_text(["reconstruction"])
+    sync_api.expect(page.locator("#other .fact-bce")).to_contain_text("bce: ")
+    assert page.locator("#result").is_hidden()

@@ -19,6 +19,11 @@ API (JSON; the browser sends run ids, never a path):
     POST /api/runs/{id}/pixel?layer=L&channel=C&y=Y&x=X
                                            the same upload -> the dot product behind that feature-map
                                            number and the input pixels it depends on
+    POST /api/runs/{id}/samples?count=N&seed=S   a VAE's or GAN's new images
+    POST /api/runs/{id}/text               {"prompt": ..., "length", "temperature", "seed"}: a language
+                                           model's continuation or a translation
+The predict endpoint serves every task that reads an image through the task's own `layerlab
+predict` predictor (web/tasks.py): masks, reconstructions, D(x), read text, boxes.
 
 Every refused request is a JSON object {"error": "one line"} with a 4xx status; an unexpected
 error is a JSON 500 with one line, its traceback only in the server's terminal.
@@ -36,6 +41,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -97,6 +103,15 @@ def create_app(runs_dir: str | Path, *, max_bytes: int = MAX_UPLOAD_BYTES, max_p
         data = await read_upload(request, max_bytes=max_bytes)
         return await run_in_threadpool(models.pixel, run_id, data, layer, channel, y, x, max_pixels=max_pixels)
 
+    @app.post("/api/runs/{run_id}/samples")
+    async def samples(run_id: str, count: int = 16, seed: int = 0) -> dict[str, Any]:
+        return await run_in_threadpool(models.samples, run_id, count, seed)
+
+    @app.post("/api/runs/{run_id}/text")
+    async def text(run_id: str, prompt: TextPrompt) -> dict[str, Any]:
+        return await run_in_threadpool(models.text, run_id, prompt.prompt, length=prompt.length,
+                                       temperature=prompt.temperature, seed=prompt.seed)
+
     @app.get("/fonts/korean.ttf", include_in_schema=False)
     def korean_font() -> Response:
         return Response(_korean_font(), media_type="font/ttf", headers={"Cache-Control": "max-age=86400"})
@@ -119,6 +134,15 @@ def _korean_font() -> bytes:
     buffer = io.BytesIO()
     font.save(buffer)
     return buffer.getvalue()
+
+
+class TextPrompt(BaseModel):
+    """POST /api/runs/{id}/text: a language model's prompt or a translator's sentence."""
+
+    prompt: str
+    length: int = 200
+    temperature: float | None = None
+    seed: int | None = None
 
 
 def _page(name: str) -> Callable[[], FileResponse]:

@@ -25,6 +25,7 @@ from layerlab.engine.deploy import image_input, load_trained
 from layerlab.errors import LayerlabError
 from layerlab.inspect import capture, summary
 from layerlab.inspect.receptive import explain_pixel
+from layerlab.web import tasks
 from layerlab.web.runs import RunIndex
 from layerlab.web.uploads import MAX_UPLOAD_PIXELS, check_image
 
@@ -79,13 +80,18 @@ class ModelCache:
         loaded = self.get(run_id)
         card = loaded.card
         return {"model": card.model, "task": card.task, "input_shape": list(card.input_shape),
-                "classes": list(card.classes), "summary": loaded.summary, "can_try": _can_try(card) is None}
+                "classes": list(card.classes), "summary": loaded.summary, "can_try": _can_try(card) is None,
+                "abilities": tasks.abilities(card.task)}
 
     def try_image(self, run_id: str, data: bytes, *, max_pixels: int = MAX_UPLOAD_PIXELS) -> dict[str, Any]:
         """An uploaded image through the run's classifier: prediction, softmax bars, every conv layer's maps."""
         width, height = check_image(data, max_pixels=max_pixels)
         loaded = self.get(run_id)
         card, model = loaded.card, loaded.model
+        if _can_try(card) and tasks.abilities(card.task)["image"]:   # another task: its own predictor
+            with loaded.lock:
+                return {"task": card.task, "uploaded_size": [width, height],
+                        "results": tasks.predict_upload(model, card, data)}
         reason = _can_try(card)
         if reason:
             raise CannotTry(reason)
@@ -98,7 +104,7 @@ class ModelCache:
         order = probs.argsort(descending=True)
         bars = [{"class": classes[i], "probability": round(float(probs[i]), 4), "logit": round(float(logits[i]), 4)}
                 for i in order[:TOP_BARS].tolist()]
-        return {"class": bars[0]["class"], "probability": bars[0]["probability"], "bars": bars,
+        return {"task": card.task, "class": bars[0]["class"], "probability": bars[0]["probability"], "bars": bars,
                 "num_classes": len(probs), "notes": notes, "uploaded_size": [width, height],
                 "input": {"shape": list(pixels.shape), "png": _png(pixels.float() / 255, stretch=False)},
                 "feature_maps": [_layer_maps(name, records[name][0]) for name in convs if name in records]}
@@ -115,6 +121,20 @@ class ModelCache:
         _, inputs, _ = image_input(loaded.card, io.BytesIO(data), name="the upload", max_pixels=max_pixels)
         with loaded.lock:   # hooks on the shared model: one request at a time
             return explain_pixel(loaded.model, inputs, layer, channel, y, x)
+
+
+    def samples(self, run_id: str, count: int, seed: int) -> dict[str, Any]:
+        """New images from a VAE's or a GAN's prior, seeded."""
+        loaded = self.get(run_id)
+        with loaded.lock:
+            return {"task": loaded.card.task, "results": tasks.draw_samples(loaded.model, loaded.card, count, seed)}
+
+    def text(self, run_id: str, prompt: str, *, length: int, temperature: float | None, seed: int | None) -> dict[str, Any]:
+        """A language model continues `prompt`; a translator translates it."""
+        loaded = self.get(run_id)
+        with loaded.lock:
+            return {"task": loaded.card.task, "results": tasks.continue_text(
+                loaded.model, loaded.card, prompt, length=length, temperature=temperature, seed=seed)}
 
 
 def _can_try(card: ModelCard) -> str | None:

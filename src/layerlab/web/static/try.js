@@ -89,6 +89,8 @@ async function predict(file) {
     showError(error.message);
     return;
   }
+  if (result.task !== "classification") { showResults(result); return; }
+  document.getElementById("other").hidden = true;
   document.getElementById("result").hidden = false;
   document.getElementById("input").src = result.input.png;
   document.getElementById("notes").replaceChildren(...result.notes.map(n => el("li", {}, n)));
@@ -119,11 +121,58 @@ function drawingPad() {
   document.getElementById("draw").hidden = false;
 }
 
+// Any other task: what its `layerlab predict` predictor returned: pictures (mask, overlay,
+// reconstruction, samples, boxes), texts and numbers, one block per result.
+function showResults(result) {
+  document.getElementById("result").hidden = true;
+  const box = document.getElementById("other");
+  box.replaceChildren(...result.results.map(item => {
+    const pictures = [], facts = [];
+    for (const [key, value] of Object.entries(item)) {
+      if (typeof value === "string" && value.startsWith("data:image/png")) {
+        pictures.push(el("figure", {}, el("img", {src: value, class: "pixelated big", alt: key}), el("figcaption", {}, key)));
+      } else if (value && typeof value === "object" && !Array.isArray(value)) {
+        facts.push(el("li", {}, `${key}: ` + Object.entries(value).map(([k, v]) => `${k} ${formatNumber(v)}`).join(", ")));
+      } else if (Array.isArray(value)) {
+        facts.push(el("li", {}, `${key}: ${value.map(v => (typeof v === "object" ? JSON.stringify(v) : v)).join("; ")}`));
+      } else facts.push(el("li", {class: `fact-${key}`}, `${key}: ${formatNumber(value)}`));
+    }
+    return el("section", {class: "other-result"}, el("div", {class: "maps"}, pictures), el("ul", {}, facts));
+  }));
+  box.hidden = false;
+}
+
+async function otherTask(url, options) {
+  showError("");
+  try { showResults(await api(url, options)); } catch (error) { showError(error.message); }
+}
+
+function taskControls(model) {
+  const run = encodeURIComponent(TRY_ID), ability = model.abilities || {};
+  document.getElementById("upload").hidden = !ability.image;
+  document.getElementById("intro").textContent = t(ability.image ? "try_other" : "try_text");
+  if (ability.samples) {
+    document.getElementById("sampler").hidden = false;
+    document.getElementById("sample-button").addEventListener("click", () => otherTask(
+      `/api/runs/${run}/samples?count=${value("sample-count")}&seed=${value("sample-seed")}`, {method: "POST"}));
+  }
+  if (ability.text) {
+    document.getElementById("prompter").hidden = false;
+    document.getElementById("prompt-button").addEventListener("click", () => otherTask(`/api/runs/${run}/text`, {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({prompt: document.getElementById("prompt").value, length: value("prompt-length")})}));
+  }
+}
+
+const value = id => Number(document.getElementById(id).value);
+
 async function showTry() {
   header("runs");
   for (const [id, key] of [["choose", "choose"], ["intro", "try_intro"], ["input-title", "input_seen"],
     ["prediction-title", "prediction"], ["softmax-title", "softmax"], ["maps-title", "feature_maps"],
-    ["draw-intro", "draw_intro"], ["draw-predict", "draw_predict"], ["draw-clear", "draw_clear"]]) {
+    ["draw-intro", "draw_intro"], ["draw-predict", "draw_predict"], ["draw-clear", "draw_clear"],
+    ["sample-button", "draw_samples"], ["sample-count-label", "how_many"], ["sample-seed-label", "seed"],
+    ["prompt-button", "send_prompt"], ["prompt-length-label", "length"]]) {
     document.getElementById(id).textContent = t(key);
   }
   document.getElementById("title").textContent = t("try_it");
@@ -136,6 +185,7 @@ async function showTry() {
     document.getElementById("subtitle").append(link, ` · ${run.id} · ${run.title}`);
     const model = await api(`/api/runs/${encodeURIComponent(TRY_ID)}/model`);
     if (model.can_try && model.input_shape[0] === 1) drawingPad();
+    if (model.task !== "classification") taskControls(model);
   } catch (error) { showError(error.message); }
 }
 
