@@ -1,0 +1,69 @@
+"""The crnn-captcha lab on a few text images the test draws, then `layerlab predict` and `layerlab eval`
+on its run folder; a label that cannot fit its columns stops it before training; the real run is @slow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from PIL import Image, ImageDraw
+
+from layerlab.cli import main
+from layerlab.errors import LayerlabError
+from layerlab.labs import run_lab
+
+WORDS = ["ab", "ba", "abc", "cab", "bca", "acb", "cc", "aab", "bb", "ca", "bac", "abb", "ccab", "ac", "cba", "bcc"]
+
+
+def draw_words(folder: Path, words: list[str] = WORDS, width: int = 64) -> Path:
+    """Black words on white, 24 px high, named by their text (the label)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for word in words:
+        image = Image.new("L", (width, 24), 255)
+        ImageDraw.Draw(image).text((3, 6), word, fill=0)
+        image.save(folder / f"{word}.png")
+    return folder
+
+
+def test_quick_run_reports_ctc_figures_and_predict_and_eval_read_its_folder(tmp_path: Path, capsys) -> None:
+    data = draw_words(tmp_path / "words")
+    outcome = run_lab("crnn-captcha", {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True,
+                                       "progress": False, "beam": 3, "examples": 4}, out=tmp_path / "runs")
+    run = Path(outcome["run_dir"])
+    for key in ("val_loss", "val_sequence_accuracy", "val_character_accuracy", "val_cer", "val_beam_sequence_accuracy"):
+        assert key in outcome
+    assert 0.0 <= outcome["val_sequence_accuracy"] <= 1.0 and outcome["val_cer"] >= 0.0 and outcome["val_loss"] > 0
+    report = (run / "report.md").read_text(encoding="utf-8")
+    assert "blank-only plateau" in report and "Beam search (width 3)" in report
+    for name in ("readings", "alignment", "curves"):
+        image = matplotlib.image.imread(run / "figures" / f"{name}.png")      # real, decodable PNGs
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    # layerlab predict RUN_DIR image.png in a fresh process (nothing but the CLI has imported the task
+    # predictors there): the text and its probability
+    proc = subprocess.run([sys.executable, "-m", "layerlab", "predict", str(run), str(data / "cab.png"), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    reading = json.loads(proc.stdout.strip().splitlines()[-1])["predictions"][0]
+    assert set(reading["text"]) <= set("abc") and 0.0 < reading["probability"] <= 1.0
+    assert main(["predict", str(run), str(data / "cab.png")]) == 0
+    printed = capsys.readouterr().out
+    assert f"cab.png: {reading['text']!r} (probability {reading['probability']:.4f})" in printed
+    # layerlab eval rebuilds the validation split from the card and scores the saved weights
+    assert main(["eval", str(run), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scored["examples"] == 2 and 0.0 <= scored["val_cer"]
+
+
+def test_a_label_longer_than_its_columns_stops_the_lab_before_training(tmp_path: Path) -> None:
+    # 12 px wide at 24 px high: 12 / 4 = 3 columns; "aab" needs 4 (a blank between the two a's)
+    data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=12)
+    with pytest.raises(LayerlabError) as error:
+        run_lab("crnn-captcha", {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True,
+                                 "progress": False}, out=tmp_path / "runs")
+    message = str(error.value)
+    assert "\n" not in message and "aab.png: the label 'aab' needs at least 4 time steps" in message
+    assert "only 3 columns" in message
