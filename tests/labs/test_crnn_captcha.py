@@ -59,11 +59,23 @@ def test_quick_run_reports_ctc_figures_and_predict_and_eval_read_its_folder(tmp_
 
 
 def test_a_label_longer_than_its_columns_stops_the_lab_before_training(tmp_path: Path) -> None:
-    # 12 px wide at 24 px high: 12 / 4 = 3 columns; "aab" needs 4 (a blank between the two a's)
-    data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=12)
+    # 24 px wide: the lab's three width poolings leave 24 / 8 = 3 columns; "aab" needs 4 (a blank between the a's)
+    data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=24)
     with pytest.raises(LayerlabError) as error:
         run_lab("crnn-captcha", {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True,
                                  "progress": False}, out=tmp_path / "runs")
     message = str(error.value)
     assert "\n" not in message and "aab.png: the label 'aab' needs at least 4 time steps" in message
     assert "only 3 columns" in message
+
+
+@pytest.mark.slow
+def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: Path, tmp_path: Path) -> None:
+    # measured (seed 0, one run, see the README row): FIGURES. The floors sit a little below them.
+    import torch
+
+    torch.set_num_threads(2)
+    out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "progress": False}, out=tmp_path)
+    assert out["val_sequence_accuracy"] >= SEQ_FLOOR
+    assert out["val_cer"] <= CER_FLOOR
+    assert out["val_beam_sequence_accuracy"] >= out["val_sequence_accuracy"] - 0.02

@@ -1,16 +1,21 @@
 """Lab: reading captchas with a CRNN and CTC. Course unit: CNN + RNN for sequences (CRNN, CTC).
 
 Goal: read the 5 characters of 1,040 real 200x50 captchas (19 possible characters; the file name
-is the label) without ever telling the net where a character is. Conv blocks turn the image into
-50 feature columns, a bidirectional LSTM reads them, and the CTC loss sums over every way of
-placing the label along the columns. A seeded 936 / 104 split (the Keras OCR example's
-proportions, which it leaves unseeded), or `--folds 5` cross-validation over all 1,040.
-Shows: the blank-only plateau (every column says "blank": loss ≈ 16 per captcha) and how fast
-Adam + batch norm + a cosine schedule leave it; greedy vs beam-search decoding; sequence
-accuracy, character accuracy and CER; where along the image each character was read.
+is the label) without ever telling the net where a character is. Four conv blocks with batch norm
+turn the image into 25 feature columns (8 px each), a 2-layer bidirectional LSTM reads them, a
+linear layer scores each column (with a shortcut from the column's own conv features), and the
+CTC loss sums over every way of placing the label along the columns. A seeded 936 / 104 split
+(the Keras OCR example's proportions, which it leaves unseeded), or `--folds 5` cross-validation.
+Shows: the blank-only plateau (every column says "blank": loss ≈ 16 per captcha) and when
+training leaves it; greedy vs beam-search decoding; sequence accuracy, character accuracy and
+CER; where along the image each character was read.
+Recipe: Adam 3e-3 + cosine, batch 8, dropout 0.25, random ±4 px shifts (without them the net
+memorised the training captchas: training loss 6.8 while the validation loss stalled at 10).
 Goal (default split, <= 15 min on 2 CPU cores): 5-fold mean sequence accuracy >= 0.97 [floor
 0.95] and CER <= 0.01 [0.02]. Anchors on this set: 95% sequence / 99.8% character accuracy (a
-2024 paper), "> 95%" (a public fastai write-up); Keras reports only its best validation CTC loss.
+2024 paper), "> 95%" (a public fastai write-up); Keras reports only its best validation CTC loss
+(4.36 per captcha).
+Measured: see the README row (MEASURED).
 `--dataset text-images --data-dir DIR` trains on your own text images (see `layerlab data info text-images`).
 """
 
@@ -22,7 +27,7 @@ from typing import Any
 import torch
 
 from layerlab.data import TensorData, get_dataset
-from layerlab.data.transforms import channel_stats, float_normalize
+from layerlab.data.transforms import channel_stats, compose, float_normalize, random_crop
 from layerlab.engine import RunDir, fit
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
@@ -34,7 +39,7 @@ from layerlab.viz.curves import plot_history
 
 @dataclass(frozen=True)
 class CrnnCaptchaConfig(LabConfig):
-    epochs: int = 15
+    epochs: int = 80
     batch_size: int = 8
     lr: float = option(3e-3, "learning rate of Adam, cosine-annealed to 0")
     dataset: str = option("captcha-v2", "captcha-v2, or text-images: your own (--data-dir DIR)",
@@ -42,9 +47,12 @@ class CrnnCaptchaConfig(LabConfig):
     height: int = option(32, "text-images: lines are resized to this height (captcha-v2 stays 50)")
     val_size: int = option(104, "captcha-v2: captchas held out (the Keras example's 936 / 104)")
     folds: int = option(0, "> 0: seeded k-fold cross-validation over every image instead of the one hold-out")
-    channels: tuple[int, ...] = option((16, 32, 64), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
+    shift: int = option(4, "augmentation: each training image moves up to this many pixels each way (edges mirrored)")
+    channels: tuple[int, ...] = option((24, 48, 96, 96), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
+    width_pools: int = option(3, "conv blocks that also halve the width: 3 turns 200 px into 25 columns (time steps)")
+    shortcut: bool = option(True, "the classifier also reads each column's conv features beside the LSTM's")
     hidden_size: int = option(128, "LSTM units per direction (2 layers)")
-    dropout: float = option(0.0, "dropout after the column projection and between the LSTM layers")
+    dropout: float = option(0.25, "dropout after the column projection and between the LSTM layers")
     beam: int = option(10, "beam width of the beam-search decoding reported beside greedy (0: greedy only)")
     examples: int = option(16, "validation images drawn with their readings (misread ones first)")
 
@@ -69,16 +77,17 @@ def train_fold(cfg: CrnnCaptchaConfig, run: RunDir, options: dict[str, Any], sta
         check_data(model, part)             # a label longer than its columns allow: one line now, not inf later
     # 3. Train: CTC loss per captcha, Adam + cosine; the weights of the best validation sequence accuracy are kept
     normalize = float_normalize(mean, std)
+    shifted = compose(random_crop(cfg.shift, mode="reflect"), normalize) if cfg.shift else normalize
     history = fit(CTCStep(model, lr=cfg.lr, clip_grad_norm=5.0), data["train"], val=data["val"],
                   epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, schedule="cosine",
                   patience=cfg.epochs, monitor="val_sequence_accuracy", device=cfg.device, seed=cfg.seed,
-                  transform=normalize, eval_transform=normalize, run=run, stage=stage, progress=cfg.progress)
+                  transform=shifted, eval_transform=normalize, run=run, stage=stage, progress=cfg.progress)
     return model, history, data, (mean, std)
 
 
 def model_overrides(cfg: CrnnCaptchaConfig, train: TensorData) -> dict[str, Any]:
     return {"num_classes": len(train.classes), "height": int(train.inputs.shape[-2]), "channels": list(cfg.channels),
-            "hidden_size": cfg.hidden_size, "dropout": cfg.dropout}
+            "width_pools": cfg.width_pools, "shortcut": cfg.shortcut, "hidden_size": cfg.hidden_size, "dropout": cfg.dropout}
 
 
 def plateau_epoch(history: Any) -> int | None:
@@ -102,7 +111,7 @@ def figures(run: RunDir, cfg: CrnnCaptchaConfig, history: Any, val: TensorData, 
     errors = sum(read["greedy"][i] != read["truths"][i] for i in range(len(val)))
     shown = plot_readings(val.inputs[pick], [read["greedy"][i] for i in order], [read["truths"][i] for i in order],
                           title=f"Validation images: read (greedy) vs true; {errors} of {len(val)} misread, framed red")
-    first = order[-1]                                   # a correctly read one when there is any
+    first = next((i for i in range(len(val)) if read["greedy"][i] == read["truths"][i]), 0)   # a correctly read one if any
     probs, best = read["log_probs"][first].exp().max(dim=-1)
     steps = int(read["lengths"][first])
     path = ["-" if c == 0 else val.classes[c] for c in best[:steps].tolist()]
@@ -138,6 +147,9 @@ def crnn_captcha(cfg: CrnnCaptchaConfig, run: RunDir) -> LabResult:
              Note(f"Validation sequence accuracy {seq} (the whole text right), CER {cer}"
                   + (f", means over {cfg.folds} folds." if cfg.folds else "."),
                   f"검증 시퀀스 정확도 {seq} (전체 문자열 일치), CER {cer}" + (f", {cfg.folds}겹 평균." if cfg.folds else ".")),
+             Note(f"Validation CTC loss {metrics['val_loss']:.2f} nats per captcha (Keras's OCR example: best 4.36, the "
+                  "same loss on an unseeded split of the same proportions).",
+                  f"검증 CTC 손실 {metrics['val_loss']:.2f} (캡차당 nats; Keras OCR 예제의 최저값 4.36)."),
              Note(f"The blank-only plateau (loss ≈ {history.epochs[0]['val_loss']:.1f} after epoch 1) was left in "
                   f"epoch {left or 'none'}.", f"빈칸만 내는 정체 구간은 {left or '없음'} 에폭에서 벗어났다.")]
     if "beam" in read:
