@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from layerlab import tasks  # noqa: F401  (registers the task predictors, as `layerlab predict` does)
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.engine.deploy import PREDICTORS, evaluate_run, predict_files
@@ -14,7 +15,7 @@ from layerlab.models import get_model
 
 
 def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
-    assert PREDICTORS.names() == ["autoencoder", "classification", "gan", "language-model", "regression", "segmentation",
+    assert PREDICTORS.names() == ["autoencoder", "classification", "ctc", "gan", "language-model", "regression", "segmentation",
                                   "translation", "vae"]
     for task in PREDICTORS.names():
         meta = PREDICTORS.get(task).meta
