@@ -69,6 +69,17 @@ def test_a_label_longer_than_its_columns_stops_the_lab_before_training(tmp_path:
     assert "only 3 columns" in message
 
 
+
+def test_folds_train_one_net_per_fold_and_report_the_mean(tmp_path: Path) -> None:
+    data = draw_words(tmp_path / "words")
+    outcome = run_lab("crnn-captcha", {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True,
+                                       "progress": False, "folds": 2, "beam": 0, "examples": 2}, out=tmp_path / "runs")
+    rows = outcome["tables"]["Per fold"]
+    assert [row["fold"] for row in rows] == [0, 1]
+    for key in ("val_loss", "val_sequence_accuracy", "val_cer"):
+        assert outcome[key] == pytest.approx(sum(row[key] for row in rows) / 2, abs=1e-6)
+    assert "val_beam_sequence_accuracy" not in outcome
+
 @pytest.mark.slow
 def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: Path, tmp_path: Path) -> None:
     # measured (seed 0, one run, see the README row): sequence accuracy 0.2115, CER 0.256 (issue 14's
