@@ -47,7 +47,7 @@ def test_a_regression_card_predicts_csv_rows_in_the_data_units(tmp_path):
 def test_a_card_with_an_unknown_task_is_one_line(tmp_path):
     run = mlp_run(tmp_path, task="detection")
     with pytest.raises(LayerlabError, match="names the task 'detection', which has no predictor; known tasks: "
-                                            "autoencoder, classification, gan, language-model, regression, "
+                                            "autoencoder, classification, ctc, gan, language-model, regression, "
                                             "segmentation, translation, vae"):
         predict_files(run.path, ["x.png"])
 

@@ -95,14 +95,11 @@ class CRNN(nn.Module):
         if x.shape[-2] != self.cfg.height:
             raise LayerlabError(f"crnn was built for images {self.cfg.height} px high, got {x.shape[-2]} "
                                 "(resize the text line to that height; any width works)")
-        maps = self.features(x)                           # (B, 64, 6, 50)   50 → 25 → 12 → 6 high, 200 → 100 → 50 wide
-        columns = maps.permute(0, 3, 1, 2).flatten(2)     # (B, 50, 384)     one column of 64·6 numbers per time step
-        return self.project(columns)                      # (B, 50, 64)
+        return self.features(x)                           # (B, 64, 6, 50)   50 → 25 → 12 → 6 high, 200 → 100 → 50 wide
 
-    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
-        """Per-column class scores (logits) (B, T, num_classes); `widths` (B,) are the images' own
-        widths before padding: the LSTM then stops at each one's last real column."""
-        columns = self.forward_features(x)                # (B, T, 64)
+    def forward_head(self, maps: Tensor, widths: Tensor | None = None) -> Tensor:   # maps: (B, 64, 6, 50)
+        """Feature maps -> columns -> BiLSTM -> per-column class scores (logits) (B, T, num_classes)."""
+        columns = self.project(maps.permute(0, 3, 1, 2).flatten(2))   # (B, 50, 384) -> (B, 50, 64): one column per time step
         if widths is None or bool((self.output_lengths(widths) >= columns.shape[1]).all()):
             sequence, _ = self.rnn(columns)               # (B, T, 2·128)   forward and backward states side by side
         else:
@@ -113,6 +110,11 @@ class CRNN(nn.Module):
         if self.cfg.shortcut:
             sequence = torch.cat([sequence, columns], dim=-1)   # (B, T, 2·128 + 64)
         return self.classifier(sequence)                  # logits: (B, T, num_classes)
+
+    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
+        """Per-column class scores (logits) (B, T, num_classes); `widths` (B,) are the images' own
+        widths before padding: the LSTM then stops at each one's last real column."""
+        return self.forward_head(self.forward_features(x), widths)
 
 
 @register_model("crnn", input_shape=(1, 50, 200), num_params=679_764, task="ctc",
