@@ -302,6 +302,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from layerlab import tasks  # noqa: F401  (registers the predictors of ctc, gan, segmentation, ... runs)
     from layerlab.engine.deploy import evaluate_run
 
     metrics = evaluate_run(args.run_dir)
@@ -311,6 +312,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from layerlab import tasks  # noqa: F401  (registers the predictors of ctc, gan, segmentation, ... runs)
     from layerlab.engine.deploy import PredictOptions, describe_predictions, predict_files, predict_prompt
 
     if not args.files and args.prompt is None and not args.samples:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from layerlab import tasks  # noqa: F401  (registers the task predictors, as `layerlab predict` does)
 from layerlab.engine.card import ModelCard
 from layerlab.engine.checkpoint import save_weights
 from layerlab.engine.deploy import PREDICTORS, evaluate_run, predict_files
@@ -14,7 +15,7 @@ from layerlab.models import get_model
 
 
 def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
-    assert PREDICTORS.names() == ["autoencoder", "classification", "gan", "language-model", "regression", "segmentation",
+    assert PREDICTORS.names() == ["autoencoder", "classification", "ctc", "gan", "language-model", "regression", "segmentation",
                                   "translation", "vae"]
     for task in PREDICTORS.names():
         meta = PREDICTORS.get(task).meta
@@ -46,7 +47,7 @@ def test_a_regression_card_predicts_csv_rows_in_the_data_units(tmp_path):
 def test_a_card_with_an_unknown_task_is_one_line(tmp_path):
     run = mlp_run(tmp_path, task="detection")
     with pytest.raises(LayerlabError, match="names the task 'detection', which has no predictor; known tasks: "
-                                            "autoencoder, classification, gan, language-model, regression, "
+                                            "autoencoder, classification, ctc, gan, language-model, regression, "
                                             "segmentation, translation, vae"):
         predict_files(run.path, ["x.png"])
 

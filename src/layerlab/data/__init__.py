@@ -17,6 +17,7 @@ from layerlab.data import images  # noqa: F401
 from layerlab.data import segmentation  # noqa: F401
 from layerlab.data import tabular  # noqa: F401
 from layerlab.data import text  # noqa: F401
+from layerlab.data import textlines  # noqa: F401
 from layerlab.data import timeseries  # noqa: F401
 from layerlab.data.registry import DATASETS, as_path, describe, register_dataset
 from layerlab.data.splits import kfold_indices, split_indices, train_val_split

@@ -44,6 +44,24 @@ class SequenceCrossEntropy(nn.CrossEntropyLoss):
         return super().forward(logits.flatten(0, 1), targets.flatten())     # (B·T, V), (B·T,)
 
 
+class CTCLoss(nn.CTCLoss):
+    """CTC loss (Graves et al., 2006): -log of the summed probability of every path of columns that
+    spells the label (layerlab.engine.ctc shows paths and decoding). Class 0 is the blank.
+
+    logits (B, T, K) per column; targets a dict of labels (B, S) (class ids 1..K-1, padded),
+    label_lengths (B,) and input_lengths (B,) (the columns each image really has). The mean is
+    per sequence, not per character: nats per captcha, the number Keras's CTC example reports.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(blank=0, reduction="none", zero_infinity=False)
+
+    def forward(self, logits: Tensor, targets: dict[str, Tensor]) -> Tensor:
+        log_probs = logits.float().log_softmax(dim=-1).transpose(0, 1)      # (T, B, K): the layout torch's CTC wants
+        losses = super().forward(log_probs, targets["labels"], targets["input_lengths"], targets["label_lengths"])
+        return losses.mean()                                                  # (B,) -> one number per batch
+
+
 @LOSSES.register("sum_of_squares", task="regression", description="Σ (prediction - target)², the course's first loss")
 def sum_of_squares() -> nn.Module:
     return nn.MSELoss(reduction="sum")
@@ -83,6 +101,12 @@ def gaussian_nll() -> nn.Module:
                  description="cross-entropy over the tokens of padded target sentences (seq2seq, teacher forcing)")
 def sequence_cross_entropy() -> nn.Module:
     return SequenceCrossEntropy()
+
+
+@LOSSES.register("ctc", task="ctc",
+                 description="connectionist temporal classification: text from per-column scores, no positions (blank = 0)")
+def ctc() -> nn.Module:
+    return CTCLoss()
 
 
 def get_loss(name: str | nn.Module) -> nn.Module:
