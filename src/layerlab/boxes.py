@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -42,29 +43,44 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(union > 0, overlap / union.clamp_min(1e-12), torch.zeros_like(overlap))
 
 
-def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
-    """Indices of the boxes kept by greedy non-maximum suppression, highest score first.
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, limit: int | None = None) -> Tensor:
+    """Indices of the boxes kept by greedy non-maximum suppression, highest score first (at most `limit`).
 
     A box is removed when it overlaps an already kept, higher-scoring box by IoU > iou_threshold.
     """
-    return nms_steps(boxes, scores, iou_threshold)[0]
+    return _greedy(boxes, scores, iou_threshold, limit, record=False)[0]
 
 
 def nms_steps(boxes: Tensor, scores: Tensor, iou_threshold: float) -> tuple[Tensor, list[tuple[int, list[int]]]]:
     """NMS with its working: (kept indices, [(kept box, the boxes it removed), ...] in order)."""
-    order = torch.argsort(scores, descending=True, stable=True)
-    ious = box_iou(boxes, boxes)                                        # (N, N), computed once
-    alive = torch.ones(len(boxes), dtype=torch.bool)
+    return _greedy(boxes, scores, iou_threshold, None, record=True)
+
+
+def _greedy(boxes: Tensor, scores: Tensor, iou_threshold: float, limit: int | None,
+            record: bool) -> tuple[Tensor, list[tuple[int, list[int]]]]:
+    order = torch.argsort(scores, descending=True, stable=True).tolist()
+    # numpy, one kept box at a time: only the kept boxes' rows of the IoU table are ever needed
+    # (a few hundred of thousands of proposals), and numpy's small-array operations cost ~1 µs
+    # where torch's cost ~10
+    x1, y1, x2, y2 = boxes.double().numpy().T
+    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    removed = np.zeros(len(order), dtype=bool)
     kept, steps = [], []
-    for i in order.tolist():
-        if not alive[i]:
+    for i in order:
+        if removed[i]:
             continue
         kept.append(i)
-        removed = alive & (ious[i] > iou_threshold)                      # the box itself too (IoU 1)
-        removed[i] = False
-        steps.append((i, removed.nonzero().flatten().tolist()))
-        alive &= ~removed
-        alive[i] = False
+        overlap = (np.clip(np.minimum(x2, x2[i]) - np.maximum(x1, x1[i]), 0, None)
+                   * np.clip(np.minimum(y2, y2[i]) - np.maximum(y1, y1[i]), 0, None))
+        union = area + area[i] - overlap
+        over = overlap > iou_threshold * union          # IoU > threshold, without dividing by 0
+        over[i] = False
+        if record:
+            steps.append((i, np.flatnonzero(over & ~removed).tolist()))
+        removed |= over
+        removed[i] = True
+        if limit is not None and len(kept) >= limit:
+            break
     return torch.tensor(kept, dtype=torch.long), steps
 
 
