@@ -46,10 +46,11 @@ def test_light_background_saliency_finds_dark_cells_on_a_bright_slide():
 
 def test_proposals_find_drawn_objects_and_recall_counts_them():
     image = torch.zeros(1, 64, 64, dtype=torch.uint8)
-    truths = torch.tensor([[5.0, 6, 17, 30], [30, 30, 50, 46]])
+    truths = torch.tensor([[8.0, 8, 24, 24], [35, 35, 55, 55]])     # on the grid of 16- and 20-pixel windows
     for x1, y1, x2, y2 in truths.int().tolist():
         image[0, y1:y2, x1:x2] = 200
     boxes, scores = propose(image, sizes=[12, 16, 20, 24], ratios=(0.5, 1.0, 1.5), top_k=10)
     assert len(boxes) == 10 and bool((scores[:-1] >= scores[1:]).all())
-    assert proposal_recall([boxes[:2]], [truths], 0.7) == 1.0             # the two best frame the two objects
+    assert sorted(boxes[:2].tolist()) == truths.tolist() and scores[1] == pytest.approx((200 / 255) ** 0.5)   # the two best frame them
+    assert proposal_recall([boxes[:2]], [truths], 0.99) == 1.0 and proposal_recall([boxes[:1]], [truths]) == 0.5
     assert proposal_recall([boxes[:0]], [truths]) == 0.0
