@@ -52,7 +52,7 @@ def spp(args: Sequence[str], *, out: Path, lang: str, channels: int = 64) -> Exp
     for win in n["windows"]:
         lines.append(f"window {win['h']}x{win['w']} cells:")
         for level, cuts in win["levels"].items():
-            lines.append(f"  {level}x{level}: rows {cuts['rows']}  cols {cuts['cols']}  -> {level * level} maxima per channel")
+            lines.append(f"  {level}x{level}: rows {cuts['rows']}  cols {cuts['cols']}  -> {level * level} {'maximum' if level == 1 else 'maxima'} per channel")
         lines.append(f"  total: (16 + 4 + 1) bins x {channels} channels = {win['length']:,} numbers")
     _draw(out, lang, n)
     return Explanation("spp", "\n".join(lines), n, out)
