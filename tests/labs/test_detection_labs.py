@@ -78,3 +78,16 @@ def test_rcnn_lab_alone_and_a_wrong_dataset_is_one_line(tmp_path, capsys):
     assert out["test_map50"] == out["rcnn_map50"]
     assert main(["run", "rcnn", "--dataset", "coco", "--quick"]) == 2
     assert "coco" in capsys.readouterr().err
+
+
+def test_bccd_runs_end_to_end_on_a_few_real_photos_and_predict_scales_like_training(shared_datasets, tmp_path, capsys):
+    out = run_lab("rcnn", {**TINY, "dataset": "bccd", "train_images": 4, "val_images": 2, "test_images": 3,
+                           "data_dir": str(shared_datasets)}, out=tmp_path / "runs")
+    classes = [r["class"] for r in out["tables"]["Average precision per class (IoU 0.5, VOC all-point)"]]
+    assert classes == ["RBC", "WBC", "Platelets"] and 0 <= out["test_map50"] <= 1
+    photo = shared_datasets / "bccd" / "JPEGImages" / "BloodImage_00000.jpg"
+    Image.open(photo).save(tmp_path / "smear.png")                        # 640x480: the run trained on 320x240
+    assert main(["predict", out["run_dir"], str(tmp_path / "smear.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "scaled by 0.5 to 320x240" in printed
+    assert all(0 <= b["box"][0] <= 640 and 0 <= b["box"][3] <= 480 for b in json.loads(printed.strip().splitlines()[1]))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from layerlab.data.tensors import TensorData
 from layerlab.data.transforms import channel_stats, float_normalize
 from layerlab.engine import RunDir
 from layerlab.engine.card import ModelCard
@@ -76,7 +77,7 @@ def run_detection(cfg: DetectionConfig, run: RunDir, variants: tuple[str, ...]) 
     card = ModelCard(model=variants[-1], overrides={"in_channels": int(test.inputs.shape[1]), "num_classes": len(classes)},
                      input_shape=tuple(test.inputs.shape[1:]), task="detection", classes=classes, mean=mean, std=std,
                      dataset=cfg.dataset, data_dir=cfg.data_dir or None, data_source=test.meta["source"],
-                     extra={"proposals": cfg.dataset, "dataset_options": {"seed": cfg.data_seed, "count": len(test)}
+                     extra={"proposals": cfg.dataset, "scale": test.meta.get("scale", 1.0), "dataset_options": {"seed": cfg.data_seed, "count": len(test)}
                             if cfg.dataset == "mnist-detection" else {}})
     tables = {"Variants on the test images": rows,
               "Average precision per class (IoU 0.5, VOC all-point)": [
@@ -88,7 +89,7 @@ def run_detection(cfg: DetectionConfig, run: RunDir, variants: tuple[str, ...]) 
                      notes=_notes(cfg, done, recall))
 
 
-def _curves(variant: Variant, test) -> dict:
+def _curves(variant: Variant, test: TensorData) -> dict:
     out = {}
     for c, name in enumerate(test.classes):
         curve = class_curve(variant.detections, test.targets, c, 0.5, "voc")

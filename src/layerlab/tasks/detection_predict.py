@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
@@ -65,12 +66,18 @@ def predict_boxes(model: nn.Module, card: ModelCard, path: Path, options: Predic
     if min(image.shape[1:]) < min(settings["sizes"]):
         raise LayerlabError(f"{path} is {image.shape[2]}x{image.shape[1]} pixels: too small for the run's smallest "
                             f"proposal ({min(settings['sizes'])} px)")
-    proposals = propose(image, **settings)[0]
-    inputs, _ = float_normalize(card.mean, card.std)(image.unsqueeze(0), None, torch.Generator())
+    scale = float(card.extra.get("scale", 1.0))          # bccd trains on its photos at half size: so is yours
+    seen = image if scale == 1.0 else F.interpolate(image[None].float(), scale_factor=scale, mode="bilinear", antialias=True,
+                                                    align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
+    if scale != 1.0:
+        notes.append(f"scaled by {scale:g} to {seen.shape[2]}x{seen.shape[1]}, as the run's training images were")
+    proposals = propose(seen, **settings)[0]
+    inputs, _ = float_normalize(card.mean, card.std)(seen.unsqueeze(0), None, torch.Generator())
     found = detect(model, inputs, [proposals])[0]
     keep = found["scores"] >= MIN_SCORE
+    boxes = found["boxes"][keep] / scale                  # in the file's own pixels
     items = [{"class": card.classes[c], "class_id": c, "score": round(s, 4), "box": [round(x, 1) for x in b]}
-             for b, s, c in zip(found["boxes"][keep].tolist(), found["scores"][keep].tolist(), found["labels"][keep].tolist())]
+             for b, s, c in zip(boxes.tolist(), found["scores"][keep].tolist(), found["labels"][keep].tolist())]
     drawn = path.with_name(f"{path.stem}_detections.png")
     try:
         draw_boxes(image, items).save(drawn)
