@@ -19,7 +19,8 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.detection_metrics import COCO_IOUS, class_curve, average_precision
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option
-from layerlab.tasks.detection_runs import DATASETS, PROPOSALS, Variant, propose_all, read_sets, recall_table, train_variant
+from layerlab.tasks.detection_runs import (DATASETS, Variant, pretraining_digits, propose_all, read_sets, recall_table,
+                                           train_variant)
 from layerlab.viz.detection import plot_detections, plot_pr_curves, plot_proposals, plot_spp_bins
 
 
@@ -31,6 +32,8 @@ class DetectionConfig(LabConfig):
     val_images: int = option(100, "validation images (bccd: at most its 87)")
     test_images: int = option(300, "test images, scored once at the end (bccd: at most its 72)")
     data_seed: int = option(0, "the seed of the generated canvases; --seed is the training seed")
+    pretrain_digits: int = option(12000, "mnist-detection: MNIST digits the CNN first learns as a plain classifier "
+                                  "(R-CNN's supervised pre-training; 0: train on regions from scratch)")
     per_image: int = option(32, "regions sampled per image per iteration, at most a quarter of them objects")
     examples: int = option(8, "test images drawn with their detections")
     epochs: int = 5
@@ -56,7 +59,9 @@ def run_detection(cfg: DetectionConfig, run: RunDir, variants: tuple[str, ...]) 
     recall = recall_table(proposals["test"], test)
     # 3-4. Each variant: train, box regression, detect, score
     options = {"seed": cfg.seed, "lr": cfg.lr, "per_image": cfg.per_image, "epochs": 1 if cfg.quick else cfg.epochs,
-               "batch_size": cfg.batch_size, "device": cfg.device, "progress": cfg.progress}
+               "batch_size": cfg.batch_size, "device": cfg.device, "progress": cfg.progress,
+               "pretrain": pretraining_digits(cfg.data_dir or None, 500 if cfg.quick else cfg.pretrain_digits, cfg.seed)
+               if cfg.dataset == "mnist-detection" and cfg.pretrain_digits > 0 else None}
     done = [train_variant(v, sets, proposals, transform, options=options, run=run, stage="main" if i == len(variants) - 1 else v)
             for i, v in enumerate(variants)]
     # 5. Report

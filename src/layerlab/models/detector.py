@@ -142,6 +142,19 @@ def whole_image_rois(images: Tensor) -> Tensor:
     return torch.cat([index, images.new_tensor([0.0, 0.0, w, h]).expand(b, 4)], 1)
 
 
+class WholeImageClassifier(nn.Module):
+    """The detector read as an image classifier: one region covering each image, the background score
+    dropped. R-CNN's "supervised pre-training": teach the CNN the classes on whole images (MNIST
+    digits here) before it is fine-tuned on regions."""
+
+    def __init__(self, detector: RegionDetector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, images: Tensor) -> Tensor:                         # (B, C, H, W) -> (B, num_classes)
+        return self.detector(images, whole_image_rois(images))[0][:, 1:]
+
+
 def _build(method: str, overrides: dict[str, Any]) -> RegionDetector:
     return RegionDetector(DetectorConfig(**{"method": method, **overrides}))
 

@@ -24,6 +24,7 @@ from layerlab.engine.loop import History
 from layerlab.engine.run import RunDir
 from layerlab.errors import LayerlabError
 from layerlab.models import get_model
+from layerlab.models.detector import WholeImageClassifier
 from layerlab.tasks.detection import RegionTraining, detect_all, fit_box_regressor, region_dataset
 
 # proposal settings per dataset: window sizes (√area, px), width/height ratios, how many to keep
@@ -77,6 +78,20 @@ def recall_table(proposals: Sequence[Tensor], data: TensorData) -> dict[str, flo
     return row
 
 
+def pretrain(model: nn.Module, digits: TensorData, transform: BatchTransform, options: dict[str, Any]) -> History:
+    """One epoch of the detector as a whole-image classifier on `digits` (supervised pre-training)."""
+    return fit(WholeImageClassifier(model), digits, loss="cross_entropy", optimizer="adam", lr=options["lr"], epochs=1,
+               batch_size=64, transform=transform, eval_transform=transform, device=options["device"], seed=options["seed"],
+               progress=options["progress"])
+
+
+def pretraining_digits(root: str | None, count: int, seed: int) -> TensorData:
+    """`count` MNIST training digits from the rows the training canvases draw from (never the test digits)."""
+    digits = get_dataset("mnist", split="train", root=root)
+    rows = torch.randperm(len(digits) * 5 // 6, generator=torch.Generator().manual_seed(seed))[:count]
+    return digits.subset(rows)
+
+
 def train_variant(method: str, sets: dict[str, TensorData], proposals: dict[str, list[Tensor]], transform: BatchTransform, *,
                   options: dict[str, Any], run: RunDir | None, stage: str) -> Variant:
     """Train `method` from the shared seed on the labelled proposals, fit its box regressor (unless the
@@ -85,9 +100,11 @@ def train_variant(method: str, sets: dict[str, TensorData], proposals: dict[str,
     val = region_dataset(sets["val"], proposals["val"])
     torch.manual_seed(options["seed"])            # the same initial weights for every variant
     model = get_model(method, in_channels=train.inputs.shape[1], num_classes=len(train.classes))
+    began = time.perf_counter()
+    if options.get("pretrain"):                   # R-CNN's recipe: learn the classes on whole images first
+        pretrain(model, options["pretrain"], transform, options)
     step = RegionTraining(model, lr=options["lr"], per_image=options["per_image"], joint=method == "fast-rcnn",
                           seed=options["seed"])
-    began = time.perf_counter()
     history = fit(step, train, val=val, epochs=options["epochs"], batch_size=options["batch_size"], schedule="cosine",
                   transform=transform, eval_transform=transform, device=options["device"], seed=options["seed"],
                   run=run, stage=stage, progress=options["progress"])
