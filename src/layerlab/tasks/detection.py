@@ -1,5 +1,8 @@
 """Object detection by scoring region proposals (R-CNN, SPPNet, Fast R-CNN): labels, training, inference.
 
+0. (Optional, R-CNN's recipe) pre-train the CNN as a whole-image classifier on an auxiliary set
+   (layerlab.models.detector.WholeImageClassifier; the labs use MNIST digits): trained on regions
+   from scratch, the net first settles on "everything is background" and leaves it slowly.
 1. Label the proposals. Every proposal of a training image (plus the true boxes themselves, as
    R-CNN does) is matched to the true box it overlaps most. IoU >= 0.5: that box's class, and the
    offsets that would move the proposal onto it; below 0.5: background (class 0).
