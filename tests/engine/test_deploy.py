@@ -14,7 +14,7 @@ from layerlab.models import get_model
 
 
 def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
-    assert PREDICTORS.names() == ["autoencoder", "classification", "gan", "language-model", "regression", "segmentation",
+    assert PREDICTORS.names() == ["autoencoder", "classification", "detection", "gan", "language-model", "regression", "segmentation",
                                   "translation", "vae"]
     for task in PREDICTORS.names():
         meta = PREDICTORS.get(task).meta
