@@ -56,7 +56,7 @@ def _draw(out: Path, lang: str, n: dict) -> None:
 
     steps = n["steps"]
     with figure_style(lang):
-        fig, axes = new_figure(1, len(steps) + 1, (3.2 * (len(steps) + 1), 3.4))
+        fig, axes = new_figure(1, len(steps) + 1, (3.4 * (len(steps) + 1), 4.8))
         gone: set[int] = set()
         for col in range(len(steps) + 1):
             ax = axes[0, col]

@@ -63,7 +63,7 @@ def _draw(out: Path, lang: str, n: dict) -> None:
 
     wins = n["windows"]
     with figure_style(lang):
-        fig, axes = new_figure(len(wins), len(LEVELS), (3.4 * len(LEVELS), 3.2 * len(wins)))
+        fig, axes = new_figure(len(wins), len(LEVELS), (3.4 * len(LEVELS), max(4.8, 3.2 * len(wins))))
         for r, win in enumerate(wins):
             for c, level in enumerate(LEVELS):
                 ax = axes[r, c]
