@@ -37,9 +37,9 @@ def test_nms_removes_each_objects_duplicates_step_by_step(tmp_path):
 def test_spp_gives_every_window_the_same_length(tmp_path):
     result = explain("spp", [], out=tmp_path / "spp.png")
     assert [w["length"] for w in result.numbers["windows"]] == [21 * 64, 21 * 64]
-    thirteen = result.numbers["windows"][0]["levels"][4]["rows"]
-    assert thirteen == [(0, 4), (3, 7), (6, 10), (9, 13)]         # floor(i·13/4), ceil((i+1)·13/4)
+    thirteen = result.numbers["windows"][0]["levels"]["4x4"]["rows"]
+    assert thirteen == [[0, 4], [3, 7], [6, 10], [9, 13]]         # floor(i·13/4), ceil((i+1)·13/4)
     small = explain("spp", ["3", "5"], out=tmp_path / "s.png", channels=8)
-    assert small.numbers["windows"][0]["levels"][4]["rows"] == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    assert small.numbers["windows"][0]["levels"]["4x4"]["rows"] == [[0, 1], [0, 2], [1, 3], [2, 3]]
     assert "= 168 numbers" in small.text
     assert {"iou", "nms", "spp"} <= {name for name, _ in list_topics()}

@@ -24,9 +24,9 @@ LEVELS = (4, 2, 1)
 USAGE = "layerlab explain spp [H W] [--channels C]   (a window of H x W feature cells; default 13 8 and 3 5, C = 64)"
 
 
-def bins(length: int, n: int) -> list[tuple[int, int]]:
+def bins(length: int, n: int) -> list[list[int]]:
     """The n bins [start, stop) along a side of `length` cells (adaptive max pooling's rule)."""
-    return [((i * length) // n, -(-(i + 1) * length // n)) for i in range(n)]
+    return [[(i * length) // n, -(-(i + 1) * length // n)] for i in range(n)]
 
 
 def spp_numbers(windows: Sequence[tuple[int, int]], channels: int) -> dict:
@@ -35,7 +35,7 @@ def spp_numbers(windows: Sequence[tuple[int, int]], channels: int) -> dict:
         length = len(pyramid_pool(torch.zeros(channels, h, w), LEVELS))          # the real layer's output
         assert length == channels * sum(n * n for n in LEVELS)
         out.append({"h": h, "w": w, "length": length,
-                    "levels": {n: {"rows": bins(h, n), "cols": bins(w, n)} for n in LEVELS}})
+                    "levels": {f"{n}x{n}": {"rows": bins(h, n), "cols": bins(w, n)} for n in LEVELS}})
     return {"channels": channels, "levels": list(LEVELS), "windows": out}
 
 
@@ -51,7 +51,7 @@ def spp(args: Sequence[str], *, out: Path, lang: str, channels: int = 64) -> Exp
     lines = []
     for win in n["windows"]:
         lines.append(f"window {win['h']}x{win['w']} cells:")
-        for level, cuts in win["levels"].items():
+        for level, cuts in zip(LEVELS, win["levels"].values()):
             lines.append(f"  {level}x{level}: rows {cuts['rows']}  cols {cuts['cols']}  -> {level * level} {'maximum' if level == 1 else 'maxima'} per channel")
         lines.append(f"  total: (16 + 4 + 1) bins x {channels} channels = {win['length']:,} numbers")
     _draw(out, lang, n)
@@ -67,7 +67,7 @@ def _draw(out: Path, lang: str, n: dict) -> None:
         for r, win in enumerate(wins):
             for c, level in enumerate(LEVELS):
                 ax = axes[r, c]
-                cuts = win["levels"][level]
+                cuts = win["levels"][f"{level}x{level}"]
                 for i, (top, bottom) in enumerate(cuts["rows"]):
                     for j, (left, right) in enumerate(cuts["cols"]):
                         ax.add_patch(Rectangle((left, top), right - left, bottom - top, alpha=0.35, color=f"C{(i * level + j) % 10}"))
