@@ -1,4 +1,4 @@
-"""The import direction (docs/contributing.md): errors, files <- arithmetic <- registry <- data, models <- inspect <- engine <- tasks <- viz <- labs <- catalog <- web <- cli."""
+"""The import direction (docs/contributing.md): errors, files <- arithmetic, boxes <- registry <- data, models <- inspect <- engine <- tasks <- viz <- labs <- catalog <- web <- cli."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "layerlab"
-RANK = {"errors": -1, "files": -1, "arithmetic": -0.5, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "tasks": 4, "viz": 5,
+RANK = {"errors": -1, "files": -1, "arithmetic": -0.5, "boxes": -0.5, "registry": 0, "data": 1, "models": 1, "inspect": 2, "engine": 3, "tasks": 4, "viz": 5,
         "labs": 6, "catalog": 6.5, "web": 6.8, "cli": 7, "__main__": 8}
 
 

@@ -15,8 +15,8 @@ from layerlab.models import get_model
 
 
 def test_each_task_has_a_predictor_with_a_description_and_an_evaluation():
-    assert PREDICTORS.names() == ["autoencoder", "classification", "ctc", "gan", "language-model", "regression", "segmentation",
-                                  "translation", "vae"]
+    assert PREDICTORS.names() == ["autoencoder", "classification", "ctc", "detection", "gan", "language-model", "regression",
+                                  "segmentation", "translation", "vae"]
     for task in PREDICTORS.names():
         meta = PREDICTORS.get(task).meta
         # a GAN run is judged inside its lab (a LeNet-5 judge, 10,000 samples): no `layerlab eval`, but --samples
@@ -45,9 +45,9 @@ def test_a_regression_card_predicts_csv_rows_in_the_data_units(tmp_path):
 
 
 def test_a_card_with_an_unknown_task_is_one_line(tmp_path):
-    run = mlp_run(tmp_path, task="detection")
-    with pytest.raises(LayerlabError, match="names the task 'detection', which has no predictor; known tasks: "
-                                            "autoencoder, classification, ctc, gan, language-model, regression, "
+    run = mlp_run(tmp_path, task="tracking")
+    with pytest.raises(LayerlabError, match="names the task 'tracking', which has no predictor; known tasks: "
+                                            "autoencoder, classification, ctc, detection, gan, language-model, regression, "
                                             "segmentation, translation, vae"):
         predict_files(run.path, ["x.png"])
 

@@ -150,3 +150,27 @@ def write_fake_cifar(root: Path, per_batch: int = 40, seed: int = 0) -> Path:
         data = rng.integers(0, 60, (per_batch, 3072)).astype(np.uint8) + brightness
         (folder / name).write_bytes(pickle.dumps({b"labels": labels, b"data": data}, protocol=2))
     return root
+
+
+VOC_XML = """<annotation><filename>{stem}.jpg</filename><size><width>{w}</width><height>{h}</height><depth>3</depth></size>
+{objects}</annotation>"""
+VOC_OBJECT = "<object><name>{name}</name><difficult>0</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+
+
+def write_fake_voc(folder: Path, images: dict[str, list[tuple[str, int, int, int, int]]], *, size: tuple[int, int] = (48, 64),
+                   splits: dict[str, list[str]] | None = None) -> Path:
+    """A Pascal VOC folder: for each stem a (H, W) = `size` JPEG with a bright rectangle per object, its
+    XML (objects: (name, xmin, ymin, xmax, ymax), 1-based inclusive) and ImageSets/Main/<split>.txt."""
+    h, w = size
+    for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for stem, objects in images.items():
+        pixels = np.full((h, w, 3), 30, dtype=np.uint8)
+        for _, x1, y1, x2, y2 in objects:
+            pixels[max(y1 - 1, 0) : y2, max(x1 - 1, 0) : x2] = 220
+        Image.fromarray(pixels).save(folder / "JPEGImages" / f"{stem}.jpg", quality=95)
+        body = "\n".join(VOC_OBJECT.format(name=n, x1=a, y1=b, x2=c, y2=d) for n, a, b, c, d in objects)
+        (folder / "Annotations" / f"{stem}.xml").write_text(VOC_XML.format(stem=stem, w=w, h=h, objects=body))
+    for split, stems in (splits or {"train": list(images)}).items():
+        (folder / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(stems) + "\n")
+    return folder

@@ -55,6 +55,11 @@ def test_model_runs_forward_backward_and_has_the_documented_size(name: str) -> N
         outputs = model(*inputs)[0]
     elif entry.meta["task"] == "vae":                   # x -> (logits, mu, logvar)
         outputs = model(inputs)[0]
+    elif entry.meta["task"] == "detection":             # (images, regions) -> (class scores, box offsets)
+        rois = torch.tensor([[0.0, 0, 0, 128, 128], [0, 10, 20, 40, 90], [1, 64, 64, 100, 80]])
+        scores, offsets = model(inputs, rois)
+        assert scores.shape == (3, 11) and offsets.shape == (3, 4)
+        outputs = scores.sum() + offsets.sum()
     else:
         outputs = model(inputs)
     outputs.float().sum().backward()

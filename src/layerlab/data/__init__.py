@@ -15,6 +15,8 @@ from layerlab.data import synthetic  # noqa: F401
 from layerlab.data import cifar  # noqa: F401
 from layerlab.data import images  # noqa: F401
 from layerlab.data import segmentation  # noqa: F401
+from layerlab.data import detection  # noqa: F401
+from layerlab.data import mnist_detection  # noqa: F401
 from layerlab.data import tabular  # noqa: F401
 from layerlab.data import text  # noqa: F401
 from layerlab.data import textlines  # noqa: F401

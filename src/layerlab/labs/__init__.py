@@ -4,8 +4,9 @@ The modules are imported here by name, in a visible list; importing one register
 """
 
 from layerlab.labs import (  # noqa: F401
-    alexnet_norm, autoencoder, char_rnn, cifar_cnn, crnn_captcha, classify_images, cubic_sin, dcgan, degradation, fcn_shapes,
-    house_prices, lenet_mnist, mnist_mlp, resnet_cifar, seq2seq_attention, stock_rnn, transfer_vgg16, unet_membrane, vae,
+    alexnet_norm, autoencoder, char_rnn, cifar_cnn, classify_images, crnn_captcha, cubic_sin, dcgan, degradation,
+    fcn_shapes, house_prices, lenet_mnist, mnist_mlp, rcnn, resnet_cifar, seq2seq_attention, sppnet, stock_rnn,
+    transfer_vgg16, unet_membrane, vae,
     vanishing_gradients,
 )
 from layerlab.labs.base import LABS, LabConfig, LabResult, register_lab

@@ -10,6 +10,7 @@ from layerlab.models import autoencoder  # noqa: F401
 from layerlab.models import cifar_cnn  # noqa: F401
 from layerlab.models import crnn  # noqa: F401
 from layerlab.models import cubic  # noqa: F401
+from layerlab.models import detector  # noqa: F401
 from layerlab.models import fcn  # noqa: F401
 from layerlab.models import forecast  # noqa: F401
 from layerlab.models import gan  # noqa: F401

@@ -24,7 +24,7 @@ MODULES = {"tensor": "tensor", "conv": "conv", "conv-size": "sizes", "padding": 
            "activation": "activation", "softmax": "softmax", "lr": "lr", "overfitting": "overfitting",
            "vanishing-gradient": "vanishing", "gan-game": "gan",
            "convolutionalization": "convolutionalization", "transposed-conv": "transposed",
-           "reparameterisation": "reparam"}
+           "reparameterisation": "reparam", "iou": "iou", "nms": "nms", "spp": "spp"}
 
 
 def load(topic: str | None = None) -> base.Registry:
@@ -43,7 +43,8 @@ __all__ = ["TOPICS", "Explanation", "explain", "list_topics", "register_topic"]
 
 # the order a course meets them, for `layerlab explain` with no topic
 ORDER = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softmax", "lr", "overfitting",
-         "vanishing-gradient", "convolutionalization", "transposed-conv", "gan-game", "reparameterisation")
+         "vanishing-gradient", "convolutionalization", "transposed-conv", "iou", "nms", "spp", "gan-game",
+         "reparameterisation")
 
 
 # the one-line descriptions as `layerlab explain --lang ko` lists them (the English ones are registered with each topic)
