@@ -61,6 +61,25 @@ def _photos(tmp: Path) -> dict[str, Any]:
     return {"data_dir": str(tmp / "photos"), "model": "cifar-cnn", "size": 8, **CNN}
 
 
+def _words(tmp: Path) -> dict[str, Any]:
+    """Text-line images named by their text (black words on white, 24 px high): crnn-captcha's own data."""
+    from PIL import ImageDraw
+
+    folder = tmp / "words"
+    folder.mkdir(parents=True)
+    for word in ("ab", "ba", "abc", "cab", "bca", "acb", "cc", "aab", "bb", "ca", "bac", "abb"):
+        image = Image.new("L", (64, 24), 255)
+        ImageDraw.Draw(image).text((3, 6), word, fill=0)
+        image.save(folder / f"{word}.png")
+    return {"dataset": "text-images", "data_dir": str(folder), "height": 24, "examples": 2}
+
+
+def _boxes(tmp: Path) -> dict[str, Any]:
+    """mnist-detection canvases made from a small fake MNIST: the detectors' own data."""
+    return {**_mnist(tmp, {"train": 60, "test": 20}), "train_images": 12, "val_images": 4, "test_images": 6,
+            "epochs": 1, "per_image": 8, "batch_size": 4, "examples": 2}
+
+
 # lab -> the options of its smallest run (all with --quick, --lang ko, no progress bar)
 TINY_RUNS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "cubic-sin": lambda tmp: {"iterations": 50},
@@ -84,4 +103,7 @@ TINY_RUNS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "autoencoder": lambda tmp: {**_mnist(tmp, {"train": 48, "test": 30}), "denoise": True},
     "vae": lambda tmp: {**_mnist(tmp, {"train": 48, "test": 30}), "latent": 2},
     "dcgan": lambda tmp: {**_mnist(tmp, {"train": 64, "test": 64}), "width": 8, "latent": 8},
+    "crnn-captcha": _words,
+    "rcnn": _boxes,
+    "sppnet": lambda tmp: {**_boxes(tmp), "roi_pool": True},
 }

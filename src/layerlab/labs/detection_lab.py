@@ -126,7 +126,11 @@ def _notes(cfg: DetectionConfig, done: list[Variant], recall: dict) -> list:
     notes.append(Note(f"Proposal recall at IoU 0.5: {rec} of the test boxes; a box that no proposal finds cannot be "
                       "detected, so this bounds every variant's recall.",
                       f"IoU 0.5에서 제안 영역의 재현율: {rec}. 어떤 제안 영역도 찾지 못한 상자는 검출될 수 없습니다."))
-    notes.append(f"Times are for the network on this machine ({platform.machine()}, {torch.get_num_threads()} threads), "
-                 "proposals excluded (they are the same for every variant); mAP@0.5 is VOC all-point over the classes "
-                 f"with test boxes; COCO AP averages the 101-point AP over IoU {COCO_IOUS[0]}-{COCO_IOUS[-1]}.")
+    machine, threads, low, high = platform.machine(), torch.get_num_threads(), COCO_IOUS[0], COCO_IOUS[-1]
+    notes.append(Note(f"Times are for the network on this machine ({machine}, {threads} threads), proposals excluded "
+                      "(they are the same for every variant); mAP@0.5 is VOC all-point over the classes with test boxes; "
+                      f"COCO AP averages the 101-point AP over IoU {low}-{high}.",
+                      f"시간은 이 컴퓨터({machine}, 스레드 {threads}개)에서 신경망만 잰 값이며 제안 영역 계산은 빠졌습니다 "
+                      "(모든 방식에 같음); mAP@0.5는 테스트 상자가 있는 클래스에 대한 VOC all-point 평균이고, "
+                      f"COCO AP는 IoU {low}-{high}에서의 101점 AP 평균입니다."))
     return notes

@@ -27,7 +27,7 @@ class RcnnConfig(DetectionConfig):
 
 
 @register_lab("rcnn", config=RcnnConfig, title="R-CNN: a CNN on every warped region proposal",
-              unit="Object detection: R-CNN", metric="test_map50", higher_is_better=True)
+              unit="Detection: R-CNN (patch 2,000개를 같은 크기로 맞춰 각각 CNN으로 분류)", metric="test_map50", higher_is_better=True)
 def rcnn(cfg: RcnnConfig, run: RunDir) -> LabResult:
     # 1-5 in labs/detection_lab.py: data, proposals, training, box regression, detection, report
     return run_detection(cfg, run, ("rcnn",))

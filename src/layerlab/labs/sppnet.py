@@ -30,7 +30,7 @@ class SppnetConfig(DetectionConfig):
 
 
 @register_lab("sppnet", config=SppnetConfig, title="SPPNet: one conv pass per image, a spatial pyramid per region",
-              unit="Object detection: SPPNet, Fast R-CNN", metric="test_map50", higher_is_better=True)
+              unit="Detection: SPPNet (이미지 전체에 한 번 합성곱, box에 해당하는 feature map만 뽑기), Fast R-CNN", metric="test_map50", higher_is_better=True)
 def sppnet(cfg: SppnetConfig, run: RunDir) -> LabResult:
     # the variants in the order trained; the last one is the run's saved model (SPPNet)
     variants = ("rcnn",) * cfg.compare_rcnn + ("fast-rcnn",) * cfg.roi_pool + ("sppnet",)

@@ -118,6 +118,10 @@ KO: dict[str, str] = {
     "mask through the same field (nearest)": "같은 변위장으로 옮긴 마스크 (nearest)",
     "Elastic deformation (U-Net paper): a smooth random warp; image and mask move together":
     "탄성 변형 (U-Net 논문): 부드러운 무작위 변형; 이미지와 마스크가 함께 움직인다",
+    "CRNN + CTC: reading captchas": "CRNN + CTC: 캡차 읽기",
+    "R-CNN: a CNN on every warped region proposal": "R-CNN: 크기를 맞춘 모든 영역 후보에 CNN 적용",
+    "SPPNet: one conv pass per image, a spatial pyramid per region": "SPPNet: 이미지마다 합성곱 한 번, 영역마다 공간 피라미드",
+    "Average precision per class (IoU 0.5, VOC all-point)": "클래스별 평균 정밀도 (IoU 0.5, VOC all-point)",
     # explain and viz in the terminal
     "figure": "그림", "figures": "그림", "input": "입력", "note": "참고", "prediction": "예측",
     "first conv layer": "첫 합성곱 층", "feature maps": "특징 맵",
@@ -133,6 +137,18 @@ KO_EXACT = {"image": "이미지", "truth": "정답", "transfer": "전이 학습"
 # sentences with numbers or names in them: (English pattern, Korean), tried before the table
 KO_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^converted (\S+) to grayscale$"), r"\1 이미지를 흑백으로 변환"),
+    # detection figures (viz/detection.py)
+    (re.compile(r"^Sliding windows ranked by objectness; recall@0\.5 of all (\d+) on the test set: ([\d.]+)$"),
+     r"객체다움(objectness) 순으로 고른 슬라이딩 윈도우; 테스트 세트에서 \1개 전체의 recall@0.5: \2"),
+    (re.compile(r"^Sliding windows ranked by objectness$"), r"객체다움(objectness) 순으로 고른 슬라이딩 윈도우"),
+    (re.compile(r"^the (\d+) best proposals \(dashed: true boxes\)$"), r"점수가 가장 높은 제안 영역 \1개 (점선: 정답 상자)"),
+    (re.compile(r"^SPP over a (\d+)x(\d+)-cell window \(stride (\d+)\): (\d+) bins x (\d+) channels = ([\d,]+) numbers, "
+                r"whatever the window's size$"),
+     r"\1x\2칸 윈도우의 SPP (stride \3): 구간 \4개 x 채널 \5개 = 숫자 \6개, 윈도우 크기와 상관없이 같음"),
+    (re.compile(r"^(\d+)x(\d+) bins: (\d+) x (\d+) = ([\d,]+) numbers$"), r"\1x\2 구간: \3 x \4 = 숫자 \5개"),
+    (re.compile(r"^(\S+): precision-recall at IoU 0\.5$"), r"\1: IoU 0.5에서의 정밀도-재현율"),
+    (re.compile(r"^(\S+) on test images \(score >= ([\d.]+); dashed: true boxes\)$"),
+     r"테스트 이미지에서의 \1 (점수 >= \2; 점선: 정답 상자)"),
     (re.compile(r"^converted (\S+) to RGB$"), r"\1 이미지를 RGB로 변환"),
     (re.compile(r"^resized (\d+x\d+) to (\d+x\d+)$"), r"크기 변경 \1 -> \2"),
     (re.compile(r"^test image (\d+) of (.+) \(true class (.+)\)$"), r"\2의 테스트 이미지 \1 (실제 클래스 \3)"),
