@@ -43,3 +43,10 @@ def test_spp_gives_every_window_the_same_length(tmp_path):
     assert small.numbers["windows"][0]["levels"]["4x4"]["rows"] == [[0, 1], [0, 2], [1, 3], [2, 3]]
     assert "= 168 numbers" in small.text
     assert {"iou", "nms", "spp"} <= {name for name, _ in list_topics()}
+
+
+def test_spp_takes_the_channels_from_the_command_line(capsys):
+    from layerlab.viz.explain.cli import main
+
+    assert main(["spp", "4", "3", "--channels", "8", "--no-figure"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "  total: (16 + 4 + 1) bins x 8 channels = 168 numbers"

@@ -32,7 +32,8 @@ def test_the_number_pattern_reads_the_working_as_written():
 # every topic prints its working in Korean under --lang ko (gan-game, convolutionalization,
 # transposed-conv and reparameterisation were English-only until issue 11's second pass)
 TRANSLATED = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softmax", "lr", "overfitting",
-              "vanishing-gradient", "convolutionalization", "transposed-conv", "gan-game", "reparameterisation")
+              "vanishing-gradient", "convolutionalization", "transposed-conv", "gan-game", "reparameterisation",
+              "iou", "nms", "spp")
 
 
 def test_every_topic_is_translated():

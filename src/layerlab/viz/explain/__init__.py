@@ -49,6 +49,9 @@ ORDER = ("tensor", "conv", "conv-size", "padding", "pool", "activation", "softma
 
 # the one-line descriptions as `layerlab explain --lang ko` lists them (the English ones are registered with each topic)
 KO_DESCRIPTIONS = {
+    "iou": "두 상자의 IoU (교집합 / 합집합): 검출이 맞은 것으로 세어지는 기준",
+    "nms": "비최대 억제 (NMS): 중복 상자를 한 단계씩 지우기",
+    "spp": "공간 피라미드 풀링: 어떤 영역이든 21 x 채널 개의 수가 되는 이유",
     "tensor": "랭크, 모양(shape), dtype, 브로드캐스팅, 내적, reshape와 transpose의 차이를 작은 예로",
     "conv": "커널(blur, sharpen, emboss, outline, sobel, 직접 입력)을 이미지에 적용하고, 작은 행렬로 손 계산",
     "conv-size": "출력 크기 (N - F + 2P)/S + 1과 그 계산 과정; 필터가 맞지 않으면 필요한 패딩을 알려 줌",

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image", help="your own picture for conv, padding, pool (grayscale is used)")
     parser.add_argument("--target", type=int, help="softmax: the right class, counting from 0")
     parser.add_argument("--seed", type=int, help="overfitting: the random data's seed")
+    parser.add_argument("--channels", type=int, help="spp: the feature map's channels (default 64)")
     return parser
 
 
@@ -57,7 +58,7 @@ def run(argv: list[str]) -> int:
     if ns.topic is None:
         print(_topic_list(ns.lang))
         return 0
-    options: dict[str, Any] = {k: getattr(ns, k) for k in ("image", "target", "seed") if getattr(ns, k) is not None}
+    options: dict[str, Any] = {k: getattr(ns, k) for k in ("image", "target", "seed", "channels") if getattr(ns, k) is not None}
     result = explain(ns.topic, ns.args, out=ns.out, lang=ns.lang, figure=ns.figure, **options)
     figure = str(result.figure) if result.figure else None
     if ns.json:

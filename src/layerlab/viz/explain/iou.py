@@ -45,13 +45,23 @@ def iou(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
         if box[2] <= box[0] or box[3] <= box[1]:
             raise LayerlabError(f"the {name} box {box} needs x2 > x1 and y2 > y1")
     n = iou_numbers(a, b)
-    _draw(out, lang, n)
-    text = (f"A = {a}, area {n['area_a']:g};  B = {b}, area {n['area_b']:g}\n"
-            f"A ∩ B = {[round(v, 3) for v in n['intersection']]}, area {n['intersection_area']:g}\n"
-            f"A ∪ B = {n['area_a']:g} + {n['area_b']:g} - {n['intersection_area']:g} = {n['union_area']:g}\n"
-            f"IoU = {n['intersection_area']:g} / {n['union_area']:g} = {n['iou']:.4f}"
-            f"  ({'a hit' if n['found_at_0.5'] else 'a miss'} at Pascal VOC's 0.5)")
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, n)
+    text = text_of(n, lang)
     return Explanation("iou", text, n, out)
+
+
+def text_of(n: dict, lang: str = "en") -> str:
+    a, b = n["a"], n["b"]
+    hit = tr(lang, "a hit" if n["found_at_0.5"] else "a miss", "맞음" if n["found_at_0.5"] else "놓침")
+    return "\n".join([
+        tr(lang, f"A = {a}, area {n['area_a']:g};  B = {b}, area {n['area_b']:g}",
+           f"A = {a}, 넓이 {n['area_a']:g};  B = {b}, 넓이 {n['area_b']:g}"),
+        tr(lang, f"A ∩ B = {[round(v, 3) for v in n['intersection']]}, area {n['intersection_area']:g}",
+           f"A ∩ B (교집합) = {[round(v, 3) for v in n['intersection']]}, 넓이 {n['intersection_area']:g}"),
+        tr(lang, "A ∪ B", "A ∪ B (합집합)") + f" = {n['area_a']:g} + {n['area_b']:g} - {n['intersection_area']:g} = {n['union_area']:g}",
+        f"IoU = {n['intersection_area']:g} / {n['union_area']:g} = {n['iou']:.4f}"
+        + tr(lang, f"  ({hit} at Pascal VOC's 0.5)", f"  (Pascal VOC 기준 0.5에서 {hit})")])
 
 
 def _draw(out: Path, lang: str, n: dict) -> None:

@@ -42,13 +42,22 @@ def nms(args: Sequence[str], *, out: Path, lang: str) -> Explanation:
     if not 0 <= threshold <= 1:
         raise LayerlabError(f"THRESHOLD is an IoU, between 0 and 1; got {threshold:g}")
     n = nms_numbers(threshold)
-    lines = [f"{len(BOXES)} boxes, scores {SCORES}; threshold IoU > {threshold:g} removes"]
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, n)
+    return Explanation("nms", text_of(n, lang), n, out)
+
+
+def text_of(n: dict, lang: str = "en") -> str:
+    threshold = n["threshold"]
+    lines = [tr(lang, f"{len(n['boxes'])} boxes, scores {n['scores']}; threshold IoU > {threshold:g} removes",
+                f"상자 {len(n['boxes'])}개, 점수 {n['scores']}; IoU > {threshold:g}이면 지웁니다")]
     for i, step in enumerate(n["steps"], 1):
-        gone = ", ".join(f"box {r['box']} ({r['score']:.2f}, IoU {r['iou']:.3f})" for r in step["removed"]) or "nothing"
-        lines.append(f"step {i}: keep box {step['kept']} (score {step['score']:.2f}); remove {gone}")
-    lines.append(f"kept: {n['kept']}")
-    _draw(out, lang, n)
-    return Explanation("nms", "\n".join(lines), n, out)
+        gone = ", ".join(tr(lang, f"box {r['box']}", f"상자 {r['box']}") + f" ({r['score']:.2f}, IoU {r['iou']:.3f})"
+                         for r in step["removed"]) or tr(lang, "nothing", "없음")
+        lines.append(tr(lang, f"step {i}: keep box {step['kept']} (score {step['score']:.2f}); remove {gone}",
+                        f"{i}단계: 상자 {step['kept']} 유지 (점수 {step['score']:.2f}); 지움: {gone}"))
+    lines.append(tr(lang, f"kept: {n['kept']}", f"남은 상자: {n['kept']}"))
+    return "\n".join(lines)
 
 
 def _draw(out: Path, lang: str, n: dict) -> None:

@@ -48,14 +48,23 @@ def spp(args: Sequence[str], *, out: Path, lang: str, channels: int = 64) -> Exp
     if channels < 1:
         raise LayerlabError(f"--channels must be at least 1, got {channels}")
     n = spp_numbers(windows, channels)
+    if out is not None:  # None: --no-figure, the numbers and the working only
+        _draw(out, lang, n)
+    return Explanation("spp", text_of(n, lang), n, out)
+
+
+def text_of(n: dict, lang: str = "en") -> str:
     lines = []
     for win in n["windows"]:
-        lines.append(f"window {win['h']}x{win['w']} cells:")
+        lines.append(tr(lang, f"window {win['h']}x{win['w']} cells:", f"창 {win['h']}x{win['w']}칸:"))
         for level, cuts in zip(LEVELS, win["levels"].values()):
-            lines.append(f"  {level}x{level}: rows {cuts['rows']}  cols {cuts['cols']}  -> {level * level} {'maximum' if level == 1 else 'maxima'} per channel")
-        lines.append(f"  total: (16 + 4 + 1) bins x {channels} channels = {win['length']:,} numbers")
-    _draw(out, lang, n)
-    return Explanation("spp", "\n".join(lines), n, out)
+            maxima = tr(lang, f"{level * level} {'maximum' if level == 1 else 'maxima'} per channel",
+                        f"채널마다 최댓값 {level * level}개")
+            lines.append(f"  {level}x{level}: " + tr(lang, f"rows {cuts['rows']}  cols {cuts['cols']}",
+                                                     f"행 {cuts['rows']}  열 {cuts['cols']}") + f"  -> {maxima}")
+        lines.append("  " + tr(lang, f"total: (16 + 4 + 1) bins x {n['channels']} channels = {win['length']:,} numbers",
+                               f"합계: (16 + 4 + 1) 구간 x 채널 {n['channels']}개 = 수 {win['length']:,}개"))
+    return "\n".join(lines)
 
 
 def _draw(out: Path, lang: str, n: dict) -> None:
