@@ -35,17 +35,19 @@ def write_fake_mnist(
     return written
 
 
-def write_bar_digits(folder: Path, sizes: dict[str, int]) -> None:
-    """IDX files of noisy 28x28 images whose class is a bright bar at row 2 + 2·label: learnable in a few steps."""
+def write_bar_digits(folder: Path, sizes: dict[str, int], *, noise: int = 60) -> Path:
+    """IDX files of noisy 28x28 images (background 0..noise-1) whose class is a bright bar at row
+    2 + 2·label: learnable in a few steps. Returns the folder."""
     folder.mkdir(parents=True)
     g = torch.Generator().manual_seed(0)
     for split, n in sizes.items():
         labels = torch.arange(n) % 10
-        images = torch.randint(0, 60, (n, 28, 28), generator=g)
+        images = torch.randint(0, noise, (n, 28, 28), generator=g)
         for i, label in enumerate(labels.tolist()):
             images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
         write_idx(folder / f"{MNIST_PREFIX[split]}-images-idx3-ubyte", images.to(torch.uint8))
         write_idx(folder / f"{MNIST_PREFIX[split]}-labels-idx1-ubyte", labels.to(torch.uint8))
+    return folder
 
 
 def bar_digit(label: int, seed: int = 0) -> np.ndarray:

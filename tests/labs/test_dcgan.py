@@ -17,10 +17,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from layerlab.cli import main
-from layerlab.data.idx import write_idx
 from layerlab.engine.checkpoint import load_state
 from layerlab.labs import resume_lab, run_lab
-from tests.helpers.fake_files import MNIST_PREFIX
+from tests.helpers.fake_files import write_bar_digits
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"quick": True, "width": 8, "latent": 16, "progress": False}   # quick: 512 images, 2 epochs, 256 samples
@@ -34,17 +33,7 @@ def _private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def digits(tmp_path) -> Path:
     """IDX files of 28x28 'digits': a bright bar whose row says the class, on dark noise."""
-    folder = tmp_path / "digits"
-    folder.mkdir()
-    g = torch.Generator().manual_seed(0)
-    for split, n in {"train": 600, "test": 300}.items():
-        labels = torch.arange(n) % 10
-        images = torch.randint(0, 40, (n, 28, 28), generator=g)
-        for i, label in enumerate(labels.tolist()):
-            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
-        write_idx(folder / f"{MNIST_PREFIX[split]}-images-idx3-ubyte", images.to(torch.uint8))
-        write_idx(folder / f"{MNIST_PREFIX[split]}-labels-idx1-ubyte", labels.to(torch.uint8))
-    return folder
+    return write_bar_digits(tmp_path / "digits", {"train": 600, "test": 300}, noise=40)
 
 
 def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, digits, capsys):
