@@ -13,7 +13,7 @@ from layerlab.boxes import batched_nms, box_iou, decode_offsets, encode_offsets,
 from layerlab.engine.detection_metrics import average_precision, class_curve, detection_ap, detection_metrics
 from layerlab.errors import LayerlabError
 
-pycocotools = pytest.importorskip("pycocotools.cocoeval")
+pycocotools = pytest.importorskip("pycocotools.cocoeval", reason="the COCO AP reference: pip install -e '.[test]' installs pycocotools")
 from pycocotools.coco import COCO  # noqa: E402
 
 

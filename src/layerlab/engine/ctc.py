@@ -29,7 +29,7 @@ character error rate (edit distance / reference characters).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -136,6 +136,8 @@ class _Decoded(Metric):
     are decoded when the sums are read (no host sync inside a training step)."""
 
     reads = ("best_path", "input_lengths", "labels", "label_lengths")
+    # each metric's own (numerator, denominator) of one batch of decoded texts and their labels
+    score: Callable[[list[list[int]], list[list[int]]], tuple[float, float]]
 
     def __init__(self) -> None:
         super().__init__()
@@ -156,10 +158,6 @@ class _Decoded(Metric):
             references = [row[:n].tolist() for row, n in zip(truths, sizes)]
             self._add(*self.score(predicted, references))
         self._held = []
-
-    def score(self, predicted: list[list[int]], references: list[list[int]]) -> tuple[float, float]:
-        """(numerator, denominator) of one batch."""
-        raise NotImplementedError
 
     def sums(self) -> Tensor:
         self._flush()
