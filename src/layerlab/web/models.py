@@ -88,11 +88,11 @@ class ModelCache:
         width, height = check_image(data, max_pixels=max_pixels)
         loaded = self.get(run_id)
         card, model = loaded.card, loaded.model
-        if _can_try(card) and tasks.abilities(card.task)["image"]:   # another task: its own predictor
+        reason = _can_try(card)
+        if reason and tasks.abilities(card.task)["image"]:   # another task: its own predictor
             with loaded.lock:
                 return {"task": card.task, "uploaded_size": [width, height],
                         "results": tasks.predict_upload(model, card, data)}
-        reason = _can_try(card)
         if reason:
             raise CannotTry(reason)
         pixels, inputs, notes = image_input(card, io.BytesIO(data), name="the upload", max_pixels=max_pixels)
