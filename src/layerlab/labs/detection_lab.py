@@ -36,6 +36,8 @@ class DetectionConfig(LabConfig):
                                   "(R-CNN's supervised pre-training; 0: train on regions from scratch)")
     per_image: int = option(32, "regions sampled per image per iteration, at most a quarter of them objects")
     examples: int = option(8, "test images drawn with their detections")
+    amp: bool = option(True, "bf16 autocast and channels_last convolutions (training and detection): about 3x faster "
+                       "R-CNN on a CPU with AVX-512 BF16")
     epochs: int = 5
     batch_size: int = 16
     lr: float = 1e-3               # Adam, cosine-annealed to 0
@@ -59,7 +61,7 @@ def run_detection(cfg: DetectionConfig, run: RunDir, variants: tuple[str, ...]) 
     recall = recall_table(proposals["test"], test)
     # 3-4. Each variant: train, box regression, detect, score
     options = {"seed": cfg.seed, "lr": cfg.lr, "per_image": cfg.per_image, "epochs": 1 if cfg.quick else cfg.epochs,
-               "batch_size": cfg.batch_size, "device": cfg.device, "progress": cfg.progress,
+               "batch_size": cfg.batch_size, "device": cfg.device, "progress": cfg.progress, "amp": cfg.amp,
                "pretrain": pretraining_digits(cfg.data_dir or None, 500 if cfg.quick else cfg.pretrain_digits, cfg.seed)
                if cfg.dataset == "mnist-detection" and cfg.pretrain_digits > 0 else None}
     done = [train_variant(v, sets, proposals, transform, options=options, run=run, stage="main" if i == len(variants) - 1 else v)
@@ -82,7 +84,7 @@ def run_detection(cfg: DetectionConfig, run: RunDir, variants: tuple[str, ...]) 
     card = ModelCard(model=variants[-1], overrides={"in_channels": int(test.inputs.shape[1]), "num_classes": len(classes)},
                      input_shape=tuple(test.inputs.shape[1:]), task="detection", classes=classes, mean=mean, std=std,
                      dataset=cfg.dataset, data_dir=cfg.data_dir or None, data_source=test.meta["source"],
-                     extra={"proposals": cfg.dataset, "scale": test.meta.get("scale", 1.0), "dataset_options": {"seed": cfg.data_seed, "count": len(test)}
+                     extra={"proposals": cfg.dataset, "amp": cfg.amp, "scale": test.meta.get("scale", 1.0), "dataset_options": {"seed": cfg.data_seed, "count": len(test)}
                             if cfg.dataset == "mnist-detection" else {}})
     tables = {"Variants on the test images": rows,
               "Average precision per class (IoU 0.5, VOC all-point)": [

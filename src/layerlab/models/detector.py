@@ -124,9 +124,11 @@ class RegionDetector(nn.Module):
             return torch.cat([F.adaptive_max_pool2d(maps, n).flatten(1) for n in self.levels], 1)   # the whole 8x8 map
         fmaps = self.features(images)                                          # one pass per image: (B, 64, H/4, W/4)
         vectors = []
-        for b in range(images.shape[0]):
-            cells = feature_windows(rois[rois[:, 0] == b, 1:], self.stride, *fmaps.shape[2:]).tolist()
-            vectors += [pyramid_pool(fmaps[b, :, y1:y2, x1:x2], self.levels) for x1, y1, x2, y2 in cells]
+        for b, fmap in enumerate(fmaps.unbind(0)):                            # (64, H/4, W/4) each
+            # (unbind first: a window cut from `fmap`, not from `fmaps`, sends its gradient back through a
+            # zero-filled map of one image, not of the whole batch; 16x less filling at batch 16)
+            cells = feature_windows(rois[rois[:, 0] == b, 1:], self.stride, *fmap.shape[1:]).tolist()
+            vectors += [pyramid_pool(fmap[:, y1:y2, x1:x2], self.levels) for x1, y1, x2, y2 in cells]
         return torch.stack(vectors)
 
     def forward(self, images: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:

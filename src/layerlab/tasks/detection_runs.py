@@ -82,7 +82,7 @@ def pretrain(model: nn.Module, digits: TensorData, transform: BatchTransform, op
     """One epoch of the detector as a whole-image classifier on `digits` (supervised pre-training)."""
     return fit(WholeImageClassifier(model), digits, loss="cross_entropy", optimizer="adam", lr=options["lr"], epochs=1,
                batch_size=64, transform=transform, eval_transform=transform, device=options["device"], seed=options["seed"],
-               progress=options["progress"])
+               amp=options["amp"], channels_last=options["amp"], progress=options["progress"])
 
 
 def pretraining_digits(root: str | None, count: int, seed: int) -> TensorData:
@@ -104,15 +104,15 @@ def train_variant(method: str, sets: dict[str, TensorData], proposals: dict[str,
     if options.get("pretrain"):                   # R-CNN's recipe: learn the classes on whole images first
         pretrain(model, options["pretrain"], transform, options)
     step = RegionTraining(model, lr=options["lr"], per_image=options["per_image"], joint=method == "fast-rcnn",
-                          seed=options["seed"])
+                          seed=options["seed"], amp=options["amp"])
     history = fit(step, train, val=val, epochs=options["epochs"], batch_size=options["batch_size"], schedule="cosine",
                   transform=transform, eval_transform=transform, device=options["device"], seed=options["seed"],
-                  run=run, stage=stage, progress=options["progress"])
+                  channels_last=options["amp"], run=run, stage=stage, progress=options["progress"])
     if method != "fast-rcnn":                     # R-CNN and SPPNet: box offsets by ridge regression, afterwards
-        fit_box_regressor(model, train, transform)
+        fit_box_regressor(model, train, transform, amp=options["amp"])
         if run is not None:
             save_weights(model, run.weights_path(stage), {"stage": stage, "box": "ridge"})
     train_seconds = time.perf_counter() - began
-    detections, seconds = detect_all(model, sets["test"], proposals["test"], transform)
+    detections, seconds = detect_all(model, sets["test"], proposals["test"], transform, amp=options["amp"])
     metrics = detection_metrics(detections, sets["test"].targets, sets["test"].classes)
     return Variant(method, model, history, metrics, detections, seconds, train_seconds)
