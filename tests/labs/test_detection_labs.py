@@ -12,7 +12,7 @@ from PIL import Image
 
 from layerlab.cli import main
 from layerlab.labs import run_lab
-from tests.helpers.fake_files import write_fake_mnist
+from tests.helpers.fake_files import write_fake_coco, write_fake_mnist
 
 TINY = {"train_images": 12, "val_images": 4, "test_images": 6, "epochs": 1, "per_image": 8, "batch_size": 4,
         "examples": 2, "device": "cpu", "progress": False}
@@ -78,6 +78,19 @@ def test_rcnn_lab_alone_and_a_wrong_dataset_is_one_line(tmp_path, capsys):
     assert out["test_map50"] == out["rcnn_map50"]
     assert main(["run", "rcnn", "--dataset", "coco", "--quick"]) == 2
     assert "coco" in capsys.readouterr().err
+
+
+def test_rcnn_runs_on_your_own_coco_folder_and_eval_reads_it_again(tmp_path, capsys):
+    shapes = {1: "square", 2: "bar"}                                       # categories by id: square 0, bar 1
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        write_fake_coco(tmp_path / "mine", split, {f"{split}{k}.jpg": [(1, 4 + 3 * k, 6, 20, 20), (2, 36, 4 + 2 * k, 12, 36)]
+                                                   for k in range(n)}, categories=shapes)
+    out = run_lab("rcnn", {**TINY, "dataset": "coco-folder", "data_dir": str(tmp_path / "mine")}, out=tmp_path / "runs")
+    classes = [r["class"] for r in out["tables"]["Average precision per class (IoU 0.5, VOC all-point)"]]
+    assert classes == ["square", "bar"] and 0 <= out["test_map50"] <= 1 and out["proposal_recall"] > 0.5
+    assert main(["eval", out["run_dir"], "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["test_map50"] == pytest.approx(out["test_map50"], abs=1e-6) and scores["examples"] == 2
 
 
 def test_bccd_runs_end_to_end_on_a_few_real_photos_and_predict_scales_like_training(shared_datasets, tmp_path, capsys):

@@ -36,6 +36,10 @@ PROPOSALS: dict[str, dict[str, Any]] = {
     "bccd": {"sizes": tuple(round(14 * 1.25**i, 1) for i in range(12)), "ratios": (0.5, 0.75, 1.0, 1.33, 2.0),
              "top_k": 1000, "pre_nms": 4000, "background": "light"},
 }
+# your own data (Pascal VOC or COCO JSON): objects of 16-230 px against a background that is most of the image
+PROPOSALS["voc-folder"] = PROPOSALS["coco-folder"] = {"sizes": tuple(round(16 * 1.25**i, 1) for i in range(12)),
+                                                      "ratios": (0.5, 0.75, 1.0, 1.33, 2.0), "top_k": 1000, "pre_nms": 4000,
+                                                      "background": "median"}
 DATASETS = tuple(PROPOSALS)
 
 
@@ -53,7 +57,8 @@ class Variant:
 
 
 def read_sets(dataset: str, root: str | None, counts: dict[str, int], seed: int) -> dict[str, TensorData]:
-    """train / val / test of `dataset`: generated canvases (`counts` of each) or BCCD's own lists (cut to `counts`)."""
+    """train / val / test of `dataset`: generated canvases (`counts` of each), or the splits of BCCD or of your
+    VOC / COCO folder (cut to `counts`)."""
     if dataset not in PROPOSALS:
         raise LayerlabError(f"--dataset must be one of {', '.join(PROPOSALS)}, got {dataset!r}")
     if dataset == "mnist-detection":
@@ -99,7 +104,7 @@ def train_variant(method: str, sets: dict[str, TensorData], proposals: dict[str,
     train = region_dataset(sets["train"], proposals["train"])
     val = region_dataset(sets["val"], proposals["val"])
     torch.manual_seed(options["seed"])            # the same initial weights for every variant
-    model = get_model(method, in_channels=train.inputs.shape[1], num_classes=len(train.classes))
+    model = get_model(method, in_channels=train.inputs.shape[1], num_classes=len(train.classes), **options.get(method, {}))
     began = time.perf_counter()
     if options.get("pretrain"):                   # R-CNN's recipe: learn the classes on whole images first
         pretrain(model, options["pretrain"], transform, options)
