@@ -107,11 +107,14 @@ def test_bccd_runs_end_to_end_on_a_few_real_photos_and_predict_scales_like_train
 
 
 @pytest.mark.slow
-def test_default_sppnet_run_reaches_the_measured_floors(shared_datasets, tmp_path):
-    # measured once (README): SPPNet mAP@0.5 0.9613, COCO AP 0.5055; R-CNN 0.9375, 0.5799; proposal
-    # recall 1.0; R-CNN 254 ms vs SPPNet 29.6 ms per test image (8.6x) on a shared 2-core CPU, one thread
-    out = run_lab("sppnet", {"data_dir": str(shared_datasets), "progress": False}, out=tmp_path / "runs")
-    assert out["sppnet_map50"] >= 0.95 and out["rcnn_map50"] >= 0.93
-    assert out["sppnet_coco_ap"] >= 0.49 and out["rcnn_coco_ap"] >= 0.56
+def test_sppnet_run_with_roi_pool_reaches_the_measured_floors(shared_datasets, tmp_path):
+    # measured once (README, `sppnet --roi-pool`; each variant trains from the same seed, so R-CNN's and
+    # SPPNet's figures are those of the default `sppnet` run to the last digit): mAP@0.5 / COCO AP
+    # R-CNN 0.9611 / 0.6183, Fast R-CNN 0.9601 / 0.5801, SPPNet 0.9553 / 0.4958; proposal recall 1.0;
+    # per test image in bf16 R-CNN 62-65 ms, Fast R-CNN 21.5 ms, SPPNet 34-35 ms (one thread, shared CPU)
+    out = run_lab("sppnet", {"data_dir": str(shared_datasets), "roi_pool": True, "progress": False}, out=tmp_path / "runs")
+    assert out["sppnet_map50"] >= 0.95 and out["rcnn_map50"] >= 0.955 and out["fast_rcnn_map50"] >= 0.955
+    assert abs(out["sppnet_map50"] - out["rcnn_map50"]) <= 0.02                 # the band
+    assert out["sppnet_coco_ap"] >= 0.49 and out["rcnn_coco_ap"] >= 0.61 and out["fast_rcnn_coco_ap"] >= 0.57
     assert out["proposal_recall"] >= 0.99
-    assert out["rcnn_ms_per_image"] >= 3 * out["sppnet_ms_per_image"]
+    assert out["rcnn_ms_per_image"] >= 1.3 * max(out["sppnet_ms_per_image"], out["fast_rcnn_ms_per_image"])

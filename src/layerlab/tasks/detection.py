@@ -10,7 +10,8 @@
    a quarter of them objects (most proposals are background; without the quota the net would
    learn that "background" is nearly always right). The loss is cross-entropy over background +
    classes; with `joint=True` (Fast R-CNN) also the smooth-L1 distance between predicted and
-   target offsets of the object regions, so one loss trains both heads.
+   target offsets of the object regions, so one loss trains both heads. With `amp` the forward runs
+   in bf16 (the loss in float32), as everywhere in the engine.
 3. Without the joint loss (R-CNN, SPPNet), the box offsets are fitted afterwards by ridge
    regression on the last hidden layer of the regions that overlap a true box by >= 0.6
    (R-CNN's recipe, on pool5 in the paper): a linear least-squares fit, solved exactly.
