@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -175,4 +176,27 @@ def write_fake_voc(folder: Path, images: dict[str, list[tuple[str, int, int, int
         (folder / "Annotations" / f"{stem}.xml").write_text(VOC_XML.format(stem=stem, w=w, h=h, objects=body))
     for split, stems in (splits or {"train": list(images)}).items():
         (folder / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(stems) + "\n")
+    return folder
+
+
+def write_fake_coco(folder: Path, split: str, images: dict[str, list[tuple[int, float, float, float, float]]], *,
+                    categories: dict[int, str], size: tuple[int, int] = (48, 64), extra: list[dict] | None = None) -> Path:
+    """A COCO folder: for each file name a (H, W) = `size` JPEG in <split>/ with a bright rectangle per box,
+    and annotations/instances_<split>.json (boxes: (category_id, x, y, w, h)); `extra` annotations are
+    appended as given (crowd regions, bad references)."""
+    h, w = size
+    (folder / split).mkdir(parents=True, exist_ok=True)
+    (folder / "annotations").mkdir(parents=True, exist_ok=True)
+    listed, notes = [], []
+    for image_id, (file_name, boxes) in enumerate(images.items(), start=1):
+        pixels = np.full((h, w, 3), 30, dtype=np.uint8)
+        for category, x, y, bw, bh in boxes:
+            pixels[max(int(y), 0) : int(y + bh), max(int(x), 0) : int(x + bw)] = 220
+            notes.append({"id": len(notes) + 1, "image_id": image_id, "category_id": category, "bbox": [x, y, bw, bh],
+                          "area": bw * bh, "iscrowd": 0})
+        Image.fromarray(pixels).save(folder / split / file_name, quality=95)
+        listed.append({"id": image_id, "file_name": file_name, "width": w, "height": h})
+    content = {"images": listed, "annotations": notes + list(extra or []),
+               "categories": [{"id": i, "name": n, "supercategory": "thing"} for i, n in categories.items()]}
+    (folder / "annotations" / f"instances_{split}.json").write_text(json.dumps(content))
     return folder

@@ -157,14 +157,14 @@ def test_alexnet_norm_default_batch_norm_beats_lrn_and_none(shared_datasets, tmp
 
 
 @pytest.mark.slow
-def test_degradation_default_plain_56_trains_worse_than_plain_20_and_shortcuts_close_most_of_the_gap(
+def test_degradation_default_plain_56_trains_worse_than_plain_20_and_resnet_56_no_worse_than_resnet_20(
         shared_datasets, tmp_path):
     torch.set_num_threads(2)
     out = run_lab("degradation", {"data_dir": str(shared_datasets / "cifar10-jpg"), "progress": False}, out=tmp_path)
-    # measured (training error): plain-20 0.4599, plain-56 0.7219, ResNet-20 0.3634, ResNet-56 0.3846;
-    # test error 0.4585, 0.6995, 0.383, 0.402. ResNet-56 <= ResNet-20 (the paper, 64k steps) did NOT hold here
-    assert out["plain_deeper_minus_shallower_train_error"] > 0.15                     # degradation: +26 points
-    assert out["plain56_test_error"] > out["plain20_test_error"] + 0.15
-    assert out["resnet_deeper_minus_shallower_train_error"] < 0.05                    # +2 points
-    assert out["resnet56_train_error"] < out["plain56_train_error"] - 0.25            # same layers, with shortcuts
+    # measured (training error): plain-20 0.3125, plain-56 0.6625, ResNet-20 0.2592, ResNet-56 0.2585;
+    # test error 0.409, 0.6825, 0.365, 0.3675. ResNet-56 <= ResNet-20 held by 0.075 points: a tie, allowed a point
+    assert out["plain_deeper_minus_shallower_train_error"] > 0.25                     # degradation: +35 points
+    assert out["plain56_test_error"] > out["plain20_test_error"] + 0.2
+    assert out["resnet_deeper_minus_shallower_train_error"] < 0.01                    # -0.08 points
+    assert out["resnet56_train_error"] < out["plain56_train_error"] - 0.35            # same layers, with shortcuts
     assert out["resnet20_train_error"] < out["plain20_train_error"]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from layerlab.cli import main
 from layerlab.labs import run_lab
-from tests.helpers.fake_files import write_fake_mnist
+from tests.helpers.fake_files import write_fake_coco, write_fake_mnist
 
 TINY = {"train_images": 12, "val_images": 4, "test_images": 6, "epochs": 1, "per_image": 8, "batch_size": 4,
         "examples": 2, "device": "cpu", "progress": False}
@@ -80,6 +80,19 @@ def test_rcnn_lab_alone_and_a_wrong_dataset_is_one_line(tmp_path, capsys):
     assert "coco" in capsys.readouterr().err
 
 
+def test_rcnn_runs_on_your_own_coco_folder_and_eval_reads_it_again(tmp_path, capsys):
+    shapes = {1: "square", 2: "bar"}                                       # categories by id: square 0, bar 1
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        write_fake_coco(tmp_path / "mine", split, {f"{split}{k}.jpg": [(1, 4 + 3 * k, 6, 20, 20), (2, 36, 4 + 2 * k, 12, 36)]
+                                                   for k in range(n)}, categories=shapes)
+    out = run_lab("rcnn", {**TINY, "dataset": "coco-folder", "data_dir": str(tmp_path / "mine")}, out=tmp_path / "runs")
+    classes = [r["class"] for r in out["tables"]["Average precision per class (IoU 0.5, VOC all-point)"]]
+    assert classes == ["square", "bar"] and 0 <= out["test_map50"] <= 1 and out["proposal_recall"] > 0.5
+    assert main(["eval", out["run_dir"], "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["test_map50"] == pytest.approx(out["test_map50"], abs=1e-6) and scores["examples"] == 2
+
+
 def test_bccd_runs_end_to_end_on_a_few_real_photos_and_predict_scales_like_training(shared_datasets, tmp_path, capsys):
     out = run_lab("rcnn", {**TINY, "dataset": "bccd", "train_images": 4, "val_images": 2, "test_images": 3,
                            "data_dir": str(shared_datasets)}, out=tmp_path / "runs")
@@ -94,11 +107,14 @@ def test_bccd_runs_end_to_end_on_a_few_real_photos_and_predict_scales_like_train
 
 
 @pytest.mark.slow
-def test_default_sppnet_run_reaches_the_measured_floors(shared_datasets, tmp_path):
-    # measured once (README): SPPNet mAP@0.5 0.9613, COCO AP 0.5055; R-CNN 0.9375, 0.5799; proposal
-    # recall 1.0; R-CNN 254 ms vs SPPNet 29.6 ms per test image (8.6x) on a shared 2-core CPU, one thread
-    out = run_lab("sppnet", {"data_dir": str(shared_datasets), "progress": False}, out=tmp_path / "runs")
-    assert out["sppnet_map50"] >= 0.95 and out["rcnn_map50"] >= 0.93
-    assert out["sppnet_coco_ap"] >= 0.49 and out["rcnn_coco_ap"] >= 0.56
+def test_sppnet_run_with_roi_pool_reaches_the_measured_floors(shared_datasets, tmp_path):
+    # measured once (README, `sppnet --roi-pool`; each variant trains from the same seed, so R-CNN's and
+    # SPPNet's figures are those of the default `sppnet` run to the last digit): mAP@0.5 / COCO AP
+    # R-CNN 0.9611 / 0.6183, Fast R-CNN 0.9601 / 0.5801, SPPNet 0.9553 / 0.4958; proposal recall 1.0;
+    # per test image in bf16 R-CNN 62-65 ms, Fast R-CNN 21.5 ms, SPPNet 34-35 ms (one thread, shared CPU)
+    out = run_lab("sppnet", {"data_dir": str(shared_datasets), "roi_pool": True, "progress": False}, out=tmp_path / "runs")
+    assert out["sppnet_map50"] >= 0.95 and out["rcnn_map50"] >= 0.955 and out["fast_rcnn_map50"] >= 0.955
+    assert abs(out["sppnet_map50"] - out["rcnn_map50"]) <= 0.02                 # the band
+    assert out["sppnet_coco_ap"] >= 0.49 and out["rcnn_coco_ap"] >= 0.61 and out["fast_rcnn_coco_ap"] >= 0.57
     assert out["proposal_recall"] >= 0.99
-    assert out["rcnn_ms_per_image"] >= 3 * out["sppnet_ms_per_image"]
+    assert out["rcnn_ms_per_image"] >= 1.3 * max(out["sppnet_ms_per_image"], out["fast_rcnn_ms_per_image"])

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from layerlab.errors import LayerlabError
 from layerlab.models import get_model
-from layerlab.models.detector import feature_windows, pyramid_pool, warp_regions, whole_image_rois
+from layerlab.models.detector import crop_boxes, feature_windows, pyramid_pool, warp_regions, whole_image_rois
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (3, 7), (9, 6), (32, 32)])
@@ -61,6 +61,25 @@ def test_rcnn_runs_the_cnn_on_the_warped_region():
     crop = warp_regions(images[0], box[:, 1:], 32)                                     # (1, 1, 32, 32)
     torch.testing.assert_close(model.region_vectors(images, box)[0], pyramid_pool(model.features(crop)[0], (4, 2, 1)))
     assert whole_image_rois(images).tolist() == [[0.0, 0, 0, 128, 128]]
+
+
+def test_context_and_square_crops_are_the_papers_arithmetic():
+    one = torch.tensor([[10.0, 20, 18, 60]])                                          # a "1": 8 wide, 40 tall
+    assert crop_boxes(one, 32).tolist() == one.tolist()                               # stretch, no context: the box
+    # context 4 of 32: the box fills the middle 24 pixels, so the crop shows 32/24 of it, centred
+    expected = torch.tensor([[14 - 4 * 32 / 24, 40 - 20 * 32 / 24, 14 + 4 * 32 / 24, 40 + 20 * 32 / 24]])
+    torch.testing.assert_close(crop_boxes(one, 32, context=4), expected)
+    assert crop_boxes(one, 32, warp="square").tolist() == [[-6.0, 20, 34, 60]]       # the tightest square around it
+    torch.manual_seed(0)
+    model = get_model("rcnn", context=4, warp="square").eval()
+    images = torch.randn(1, 1, 128, 128)
+    crop = warp_regions(images[0], crop_boxes(one, 32, context=4, warp="square"), 32)
+    rois = torch.cat([torch.zeros(1, 1), one], 1)
+    torch.testing.assert_close(model.region_vectors(images, rois)[0], pyramid_pool(model.features(crop)[0], (4, 2, 1)))
+    with pytest.raises(LayerlabError, match="context must be 0 to 15 pixels of a 32-pixel crop, got 16"):
+        crop_boxes(one, 32, context=16)
+    with pytest.raises(LayerlabError, match="warp must be one of stretch, square"):
+        crop_boxes(one, 32, warp="pad")
 
 
 def test_unknown_method_is_a_one_line_error():

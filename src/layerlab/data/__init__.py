@@ -16,6 +16,7 @@ from layerlab.data import cifar  # noqa: F401
 from layerlab.data import images  # noqa: F401
 from layerlab.data import segmentation  # noqa: F401
 from layerlab.data import detection  # noqa: F401
+from layerlab.data import coco  # noqa: F401
 from layerlab.data import mnist_detection  # noqa: F401
 from layerlab.data import tabular  # noqa: F401
 from layerlab.data import text  # noqa: F401

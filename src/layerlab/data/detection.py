@@ -79,8 +79,8 @@ def read_voc_xml(path: Path, classes: tuple[str, ...] | None = None) -> tuple[Te
     return torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), names, (height, width), notes
 
 
-def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 of the image resized to `size` (H, W)."""
+def read_image_at(path: Path, size: tuple[int, int], *, named_by: Path | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 of the image resized to `size` (H, W); `named_by` is the annotation file that lists it."""
     try:
         with open_image(path, str(path)) as opened:
             rgb = opened.convert("RGB")
@@ -88,7 +88,7 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
                 rgb = rgb.resize((size[1], size[0]), Image.BILINEAR)
             return np.asarray(rgb)
     except FileNotFoundError:
-        raise LayerlabError(f"{path}: image file not found (its annotation names it)") from None
+        raise LayerlabError(f"{path}: image file not found ({named_by or 'its annotation'} names it)") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise LayerlabError(f"{path} is not a readable image ({exc})") from None
 
@@ -114,7 +114,7 @@ def read_voc(folder: Path, split: str, classes: tuple[str, ...] | None = None, *
     out = (round(height * scale), round(width * scale))
     pictures, targets = [], []
     for image_id, boxes, names, _, _ in parsed:
-        pictures.append(_read_image(folder / "JPEGImages" / f"{image_id}.jpg", out))
+        pictures.append(read_image_at(folder / "JPEGImages" / f"{image_id}.jpg", out))
         factor = torch.tensor([out[1] / width, out[0] / height] * 2)
         targets.append({"boxes": boxes * factor, "labels": torch.tensor([classes.index(n) for n in names], dtype=torch.long)})
     inputs = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()    # (N, 3, H, W) uint8

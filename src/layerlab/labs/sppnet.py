@@ -7,8 +7,10 @@ any window, the fixed length the fully connected layers need. Both are trained h
 `mnist-detection` canvases, proposals, seed and recipe, with the same parameters (255,983), and
 scored on the same test images. Goals: SPPNet mAP@0.5 >= 0.90 and within 0.02 of R-CNN's, and
 its test time per image set against R-CNN's (the paper: 24-102x faster).
-Measured once (defaults, seed 0, one thread on a shared 2-core CPU): SPPNet mAP@0.5 0.9613 (COCO
-AP 0.5055), R-CNN 0.9375 (0.5799); 29.6 ms against 254 ms per test image (8.6x); 17 min 12 s.
+Measured once (defaults, seed 0): SPPNet mAP@0.5 0.9553 (COCO AP 0.4958), R-CNN 0.9611 (0.6183):
+0.0058 apart, inside the 0.02 band. SPPNet scores a test image about twice as fast as R-CNN in
+bf16 (the README has the times): R-CNN's 300 small CNN passes per image became cheap in bf16,
+while most of SPPNet's time is its 300 separate pyramid poolings, one per region.
 `--roi-pool` adds the last step of the story: one 4x4 level (Fast R-CNN's RoI pooling) and the
 class and box heads trained with one joint loss instead of a ridge regression afterwards.
 `--no-compare-rcnn` trains SPPNet alone; `--dataset bccd` runs on real blood-smear photographs.

@@ -45,6 +45,7 @@ from layerlab.errors import LayerlabError
 from layerlab.models.registry import register_model
 
 METHODS = ("rcnn", "sppnet", "fast-rcnn")
+WARPS = ("stretch", "square")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class DetectorConfig:
     hidden: int = 256               # fc6 and fc7
     levels: tuple[int, ...] = (4, 2, 1)   # the pyramid; fast-rcnn uses its first level only
     crop: int = 32                  # R-CNN: the side every region is warped to, in pixels
+    context: int = 0                # R-CNN: pixels of the crop around the box that show its surroundings (the paper: 16 of 227)
+    warp: str = "stretch"           # R-CNN: "stretch" each box to the square crop, or cut the tightest "square" around it first
 
 
 def pyramid_pool(window: Tensor, levels: tuple[int, ...]) -> Tensor:
@@ -79,9 +82,26 @@ def feature_windows(rois: Tensor, stride: int, height: int, width: int) -> Tenso
     return cells
 
 
+def crop_boxes(boxes: Tensor, size: int, *, context: int = 0, warp: str = "stretch") -> Tensor:
+    """(R, 4) the part of the image each box's size x size crop shows. "square": first the tightest square
+    around the box, centred on it (a "1" stays narrow, as in the MNIST digits the CNN pre-trained on);
+    then `context` crop pixels on every side: the box is grown by size / (size - 2·context), so that
+    after the warp it fills the middle size - 2·context pixels (R-CNN's "context padding")."""
+    if warp not in WARPS:
+        raise LayerlabError(f"warp must be one of {', '.join(WARPS)}, got {warp!r}")
+    if not 0 <= 2 * context < size:
+        raise LayerlabError(f"context must be 0 to {(size - 1) // 2} pixels of a {size}-pixel crop, got {context}")
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2        # (R, 2) each
+    if warp == "square":
+        half = half.amax(dim=1, keepdim=True).expand(-1, 2)
+    half = half * size / (size - 2 * context)
+    return torch.cat([centre - half, centre + half], 1)
+
+
 def warp_regions(image: Tensor, boxes: Tensor, size: int) -> Tensor:
     """R-CNN's warp: each box (R, 4) of one image (C, H, W) resampled bilinearly to (R, C, size, size),
-    whatever its aspect ratio (the paper's "warp", without its 16 pixels of context)."""
+    whatever its aspect ratio (the paper's "warp"); outside the image it reads 0, the mean of the
+    normalised image (as the paper fills with the mean before subtracting it)."""
     _, h, w = image.shape
     steps = (torch.arange(size, dtype=image.dtype, device=image.device) + 0.5) / size          # (size,) in (0, 1)
     xs = boxes[:, 0:1] + (boxes[:, 2:3] - boxes[:, 0:1]) * steps                                # (R, size) pixels
@@ -118,15 +138,18 @@ class RegionDetector(nn.Module):
     def region_vectors(self, images: Tensor, rois: Tensor) -> Tensor:
         """(R, pooled) one vector per region; rois (R, 5) = image index, x1, y1, x2, y2 in pixels."""
         if self.cfg.method == "rcnn":                                      # R regions = R passes of the CNN
-            crops = torch.cat([warp_regions(images[b], rois[rois[:, 0] == b, 1:], self.cfg.crop)
+            seen = crop_boxes(rois[:, 1:], self.cfg.crop, context=self.cfg.context, warp=self.cfg.warp)
+            crops = torch.cat([warp_regions(images[b], seen[rois[:, 0] == b], self.cfg.crop)
                                for b in range(images.shape[0])])               # (R, C, 32, 32)
             maps = self.features(crops)                                        # (R, 64, 8, 8)
             return torch.cat([F.adaptive_max_pool2d(maps, n).flatten(1) for n in self.levels], 1)   # the whole 8x8 map
         fmaps = self.features(images)                                          # one pass per image: (B, 64, H/4, W/4)
         vectors = []
-        for b in range(images.shape[0]):
-            cells = feature_windows(rois[rois[:, 0] == b, 1:], self.stride, *fmaps.shape[2:]).tolist()
-            vectors += [pyramid_pool(fmaps[b, :, y1:y2, x1:x2], self.levels) for x1, y1, x2, y2 in cells]
+        for b, fmap in enumerate(fmaps.unbind(0)):                            # (64, H/4, W/4) each
+            # (unbind first: a window cut from `fmap`, not from `fmaps`, sends its gradient back through a
+            # zero-filled map of one image, not of the whole batch; 16x less filling at batch 16)
+            cells = feature_windows(rois[rois[:, 0] == b, 1:], self.stride, *fmap.shape[1:]).tolist()
+            vectors += [pyramid_pool(fmap[:, y1:y2, x1:x2], self.levels) for x1, y1, x2, y2 in cells]
         return torch.stack(vectors)
 
     def forward(self, images: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:

@@ -10,7 +10,8 @@
    a quarter of them objects (most proposals are background; without the quota the net would
    learn that "background" is nearly always right). The loss is cross-entropy over background +
    classes; with `joint=True` (Fast R-CNN) also the smooth-L1 distance between predicted and
-   target offsets of the object regions, so one loss trains both heads.
+   target offsets of the object regions, so one loss trains both heads. With `amp` the forward runs
+   in bf16 (the loss in float32), as everywhere in the engine.
 3. Without the joint loss (R-CNN, SPPNet), the box offsets are fitted afterwards by ridge
    regression on the last hidden layer of the regions that overlap a true box by >= 0.6
    (R-CNN's recipe, on pool5 in the paper): a linear least-squares fit, solved exactly.
@@ -31,7 +32,7 @@ from layerlab.boxes import batched_nms, box_iou, clip_boxes, decode_offsets, enc
 from layerlab.data.tensors import BatchTransform, TensorData
 from layerlab.engine.metrics import Accuracy, MeanLoss, Metrics
 from layerlab.engine.optim import get_optimizer
-from layerlab.engine.step import Step
+from layerlab.engine.step import Step, autocast
 
 FOREGROUND_IOU = 0.5          # a region is an object when it overlaps a true box this much
 REGRESSION_IOU = 0.6          # R-CNN fits box offsets on regions at least this close to a true box
@@ -79,16 +80,18 @@ class RegionTraining(Step):
     offsets of object regions when `joint`), backward, Adam step. Region accuracy is reported."""
 
     def __init__(self, model: nn.Module, *, lr: float = 1e-3, per_image: int = 32, joint: bool = False,
-                 box_weight: float = 1.0, seed: int = 0, weight_decay: float = 0.0) -> None:
+                 box_weight: float = 1.0, seed: int = 0, weight_decay: float = 0.0, amp: bool = False) -> None:
         self.model = model
         self.models = {"model": model}
         self.optimizers = {"optimizer": get_optimizer("adam", model, lr, weight_decay=weight_decay)}
         self.generators = {"regions": torch.Generator().manual_seed(seed)}
-        self.per_image, self.joint, self.box_weight = per_image, joint, box_weight
+        self.per_image, self.joint, self.box_weight, self.amp = per_image, joint, box_weight, amp
 
     def _loss(self, images: Tensor, targets: list[dict[str, Tensor]], g: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
         rois, labels, offsets = sample_regions(targets, self.per_image, g)
-        scores, deltas = self.model(images, rois.to(images.device))                   # (R, K + 1), (R, 4)
+        with autocast(images.device, self.amp):                                       # optional bf16 forward
+            scores, deltas = self.model(images, rois.to(images.device))               # (R, K + 1), (R, 4)
+        scores, deltas = scores.float(), deltas.float()
         loss = F.cross_entropy(scores, labels)                                        # object or background, and which
         objects = labels > 0
         if self.joint and bool(objects.any()):                                        # Fast R-CNN: one loss, both heads
@@ -115,7 +118,7 @@ class RegionTraining(Step):
 
 @torch.no_grad()
 def fit_box_regressor(model: nn.Module, regions: TensorData, transform: BatchTransform, *, ridge: float = 10.0,
-                      batch_size: int = 16) -> int:
+                      batch_size: int = 16, amp: bool = False) -> int:
     """Set `model.box` by ridge regression from fc7 to the offsets of regions with IoU >= 0.6; returns how many."""
     model.eval()
     device = next(model.parameters()).device
@@ -126,7 +129,8 @@ def fit_box_regressor(model: nn.Module, regions: TensorData, transform: BatchTra
         close = [{k: v[t["ious"] >= REGRESSION_IOU] for k, v in t.items()} for t in labelled]
         rois, _, offsets = sample_regions(close, 0, None)
         if len(rois):
-            features.append(model.head(model.region_vectors(images, rois.to(device))).double().cpu())
+            with autocast(device, amp):
+                features.append(model.head(model.region_vectors(images, rois.to(device))).double().cpu())
             targets.append(offsets.double())
     x, y = torch.cat(features), torch.cat(targets)                                    # (N, 256), (N, 4)
     x1 = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)                     # a column of ones: the bias
@@ -140,12 +144,13 @@ def fit_box_regressor(model: nn.Module, regions: TensorData, transform: BatchTra
 
 @torch.no_grad()
 def detect(model: nn.Module, images: Tensor, proposals: Sequence[Tensor], *, score_threshold: float = 0.05,
-           nms_iou: float = 0.3, max_per_image: int = 100) -> list[dict[str, Tensor]]:
+           nms_iou: float = 0.3, max_per_image: int = 100, amp: bool = False) -> list[dict[str, Tensor]]:
     """Detections {"boxes", "scores", "labels" (0-based classes)} per image, for normalised images (B, C, H, W)."""
     model.eval()
     height, width = images.shape[-2:]
     rois = torch.cat([torch.cat([torch.full((len(p), 1), float(b)), p.float()], 1) for b, p in enumerate(proposals)])
-    scores, deltas = model(images, rois.to(images.device))
+    with autocast(images.device, amp):                                                  # optional bf16 forward
+        scores, deltas = model(images, rois.to(images.device))
     probs = scores.float().softmax(dim=1)[:, 1:].cpu()                                 # (R, K) classes, background dropped
     boxes = clip_boxes(decode_offsets(rois[:, 1:], deltas.float().cpu()), height, width)
     out = []

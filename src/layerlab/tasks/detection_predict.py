@@ -50,11 +50,17 @@ def describe_detections(result: dict[str, Any]) -> str:
     return f"{result['file']}: {len(boxes)} boxes (score >= {MIN_SCORE}), drawn in {result['drawn']}\n{json.dumps(boxes)}{notes}"
 
 
+def prepared(model: nn.Module, card: ModelCard) -> nn.Module:
+    """The model laid out as the run trained and scored it: channels_last with bf16 autocast (the `amp` option)."""
+    return model.to(memory_format=torch.channels_last) if card.extra.get("amp", False) else model
+
+
 def evaluate_detections(model: nn.Module, card: ModelCard) -> dict[str, float]:
     """The run's test images scored again from the saved weights."""
     test = get_dataset(card.dataset, split="test", root=card.data_dir, **card.extra.get("dataset_options", {}))
     proposals = [propose(image, **PROPOSALS[card.extra["proposals"]])[0] for image in test.inputs]
-    found, _ = detect_all(model, test, proposals, float_normalize(card.mean, card.std))
+    found, _ = detect_all(prepared(model, card), test, proposals, float_normalize(card.mean, card.std),
+                          amp=card.extra.get("amp", False))
     return {"examples": len(test), **{f"test_{k}": v for k, v in detection_metrics(found, test.targets, card.classes).items()}}
 
 
@@ -73,7 +79,7 @@ def predict_boxes(model: nn.Module, card: ModelCard, path: Path, options: Predic
         notes.append(f"scaled by {scale:g} to {seen.shape[2]}x{seen.shape[1]}, as the run's training images were")
     proposals = propose(seen, **settings)[0]
     inputs, _ = float_normalize(card.mean, card.std)(seen.unsqueeze(0), None, torch.Generator())
-    found = detect(model, inputs, [proposals])[0]
+    found = detect(prepared(model, card), inputs, [proposals], amp=card.extra.get("amp", False))[0]
     keep = found["scores"] >= MIN_SCORE
     boxes = found["boxes"][keep] / scale                  # in the file's own pixels
     items = [{"class": card.classes[c], "class_id": c, "score": round(s, 4), "box": [round(x, 1) for x in b]}

@@ -36,6 +36,10 @@ PROPOSALS: dict[str, dict[str, Any]] = {
     "bccd": {"sizes": tuple(round(14 * 1.25**i, 1) for i in range(12)), "ratios": (0.5, 0.75, 1.0, 1.33, 2.0),
              "top_k": 1000, "pre_nms": 4000, "background": "light"},
 }
+# your own data (Pascal VOC or COCO JSON): objects of 16-230 px against a background that is most of the image
+PROPOSALS["voc-folder"] = PROPOSALS["coco-folder"] = {"sizes": tuple(round(16 * 1.25**i, 1) for i in range(12)),
+                                                      "ratios": (0.5, 0.75, 1.0, 1.33, 2.0), "top_k": 1000, "pre_nms": 4000,
+                                                      "background": "median"}
 DATASETS = tuple(PROPOSALS)
 
 
@@ -53,7 +57,8 @@ class Variant:
 
 
 def read_sets(dataset: str, root: str | None, counts: dict[str, int], seed: int) -> dict[str, TensorData]:
-    """train / val / test of `dataset`: generated canvases (`counts` of each) or BCCD's own lists (cut to `counts`)."""
+    """train / val / test of `dataset`: generated canvases (`counts` of each), or the splits of BCCD or of your
+    VOC / COCO folder (cut to `counts`)."""
     if dataset not in PROPOSALS:
         raise LayerlabError(f"--dataset must be one of {', '.join(PROPOSALS)}, got {dataset!r}")
     if dataset == "mnist-detection":
@@ -82,7 +87,7 @@ def pretrain(model: nn.Module, digits: TensorData, transform: BatchTransform, op
     """One epoch of the detector as a whole-image classifier on `digits` (supervised pre-training)."""
     return fit(WholeImageClassifier(model), digits, loss="cross_entropy", optimizer="adam", lr=options["lr"], epochs=1,
                batch_size=64, transform=transform, eval_transform=transform, device=options["device"], seed=options["seed"],
-               progress=options["progress"])
+               amp=options["amp"], channels_last=options["amp"], progress=options["progress"])
 
 
 def pretraining_digits(root: str | None, count: int, seed: int) -> TensorData:
@@ -99,20 +104,20 @@ def train_variant(method: str, sets: dict[str, TensorData], proposals: dict[str,
     train = region_dataset(sets["train"], proposals["train"])
     val = region_dataset(sets["val"], proposals["val"])
     torch.manual_seed(options["seed"])            # the same initial weights for every variant
-    model = get_model(method, in_channels=train.inputs.shape[1], num_classes=len(train.classes))
+    model = get_model(method, in_channels=train.inputs.shape[1], num_classes=len(train.classes), **options.get(method, {}))
     began = time.perf_counter()
     if options.get("pretrain"):                   # R-CNN's recipe: learn the classes on whole images first
         pretrain(model, options["pretrain"], transform, options)
     step = RegionTraining(model, lr=options["lr"], per_image=options["per_image"], joint=method == "fast-rcnn",
-                          seed=options["seed"])
+                          seed=options["seed"], amp=options["amp"])
     history = fit(step, train, val=val, epochs=options["epochs"], batch_size=options["batch_size"], schedule="cosine",
                   transform=transform, eval_transform=transform, device=options["device"], seed=options["seed"],
-                  run=run, stage=stage, progress=options["progress"])
+                  channels_last=options["amp"], run=run, stage=stage, progress=options["progress"])
     if method != "fast-rcnn":                     # R-CNN and SPPNet: box offsets by ridge regression, afterwards
-        fit_box_regressor(model, train, transform)
+        fit_box_regressor(model, train, transform, amp=options["amp"])
         if run is not None:
             save_weights(model, run.weights_path(stage), {"stage": stage, "box": "ridge"})
     train_seconds = time.perf_counter() - began
-    detections, seconds = detect_all(model, sets["test"], proposals["test"], transform)
+    detections, seconds = detect_all(model, sets["test"], proposals["test"], transform, amp=options["amp"])
     metrics = detection_metrics(detections, sets["test"].targets, sets["test"].classes)
     return Variant(method, model, history, metrics, detections, seconds, train_seconds)
