@@ -16,6 +16,11 @@ first at which it holds two different cells is d2. These are Chebyshev distances
 √2 of the Euclidean ones. Only the cell labelling leaves torch (scipy, one image at a time), so a
 batch of 256x256 masks costs milliseconds, cheap enough to compute on every augmented crop inside
 the loss (the warp moves the membranes).
+
+Measured on the ISBI held-out block (`unet-membrane --border-weight 10`, seed 0): validation Rand F
+rose (best 0.790 against 0.718) but the held-out Rand F fell (0.800 against 0.922), with pixel
+accuracy 0.897 against 0.921: the weight pushes the net towards membrane everywhere, since almost
+every ISBI membrane is thin. Hence an option, off by default.
 """
 
 from __future__ import annotations
