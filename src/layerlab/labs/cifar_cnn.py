@@ -2,18 +2,18 @@
 
 The course's recipe: augment the images -> normalise by the RGB mean and std -> basic blocks
 (Conv2d → ReLU → Conv2d → ReLU → MaxPool) x3 -> Flatten -> FC1 → ReLU → FC2 → ReLU → FC3 -> accuracy.
-Goal: >= 0.90 CIFAR-10 test accuracy in under 12 minutes on 2 CPU cores.
-Default: the basic blocks with BatchNorm after each conv, 64, 128 and 256 channels, and the pool
-moved between each block's convs (Conv → MaxPool → BN → ReLU → Conv → BN → ReLU, the block of the
-fast CIFAR-10 trainers such as airbench: the second conv reads a map a quarter the size, so twice
-the course's widths cost about what the course's block did); a smaller head (4096 → 512 → 256 →
-10 instead of 4096 → 2048 → 256 → 10); 8 epochs of one-cycle SGD (nesterov, weight decay 5e-4),
-label smoothing 0.2, random crop + flip, bf16 autocast, channels_last (which precision and layout
-train fastest on a CPU: benchmarks/cnn_throughput.py); at test time each image and its mirror.
+Goal: >= 0.85 CIFAR-10 test accuracy in the default 15 epochs (0.90 with a longer run).
+Default: the course's block widths (3→16→32, 32→64→128, 128→128→256) with BatchNorm after each
+conv and a smaller head (4096 → 512 → 256 → 10 instead of 4096 → 2048 → 256 → 10); one-cycle SGD
+(nesterov, weight decay 5e-4), label smoothing 0.1, bf16 autocast, channels_last (which precision
+and layout train fastest on a CPU: benchmarks/cnn_throughput.py).
+`--pool-first` moves each block's pool between its convs (Conv → MaxPool → BN → ReLU → Conv → BN →
+ReLU, the block of the fast CIFAR-10 trainers such as airbench): the second conv reads a map a
+quarter the size, so `--widths 64,128,256 --block-hidden 64,128,256` costs about what the default
+does. `--tta` scores each test image together with its mirror image (test-time flip).
 The report states the seconds per epoch and the machine's matmul speed before and after training.
-The course's exact net (no BN, 9,457,962 parameters): `--course-net --optimizer adam --lr 1e-3`;
-the course's block order and widths with BN: `--no-pool-first --widths 32,128,256 --block-hidden 16,64,128`.
-Expected with the defaults: test accuracy about 0.90 (the README's lab table has the measured run).
+The course's exact net (no BN, 9,457,962 parameters): `--course-net --optimizer adam --lr 1e-3`.
+Expected with the defaults: test accuracy about 0.865 (the README's lab table has the measured run).
 """
 
 from __future__ import annotations
@@ -47,25 +47,25 @@ class CifarCnnConfig(LabConfig):
                                      "or another registered image dataset (layerlab data list)")
     size: int = option(0, "image-folder: resize every image to SIZE x SIZE (0: keep; they must then match)")
     course_net: bool = option(False, "the course's exact net: no BN, FC 2048 → 256")
-    widths: tuple[int, ...] = option((64, 128, 256), "each block's output channels (the course's: 32, 128, 256)")
-    block_hidden: tuple[int, ...] = option((64, 128, 256), "each block's first conv (the course's: 16, 64, 128)")
-    pool_first: bool = option(True, "pool right after each block's first conv, so the second costs a quarter "
-                                    "(the fast CIFAR trainers' block; the course pools after both)")
+    widths: tuple[int, ...] = option((32, 128, 256), "each block's output channels (the course's)")
+    block_hidden: tuple[int, ...] = option((16, 64, 128), "each block's first conv (the course's)")
+    pool_first: bool = option(False, "pool right after each block's first conv, so the second costs a quarter "
+                                     "(the fast CIFAR trainers' block; the course pools after both)")
     hidden: tuple[int, ...] = option((512, 256), "FC sizes between Flatten and the logits")
     batch_norm: bool = option(True, "batch normalisation after each conv")
-    epochs: int = 8
+    epochs: int = 15
     batch_size: int = option(256, "large batches keep 2 CPU cores busy")
     lr: float = option(0.1, "peak learning rate of the one-cycle schedule")
     optimizer: str = option("sgd", "optimizer name (layerlab list optimizers)")
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(5e-4, "L2 penalty on the weights")
-    label_smoothing: float = option(0.2, "share of each target spread over the other classes")
+    label_smoothing: float = option(0.1, "share of each target spread over the other classes")
     crop_padding: int = option(4, "random crop after padding 4 pixels; 0 = no crop")
     flip: bool = option(True, "random horizontal flip")
     amp: bool = option(True, "bf16 autocast: ~2.3x on a CPU with AVX-512 BF16")
     channels_last: bool = option(True, "NHWC memory layout: faster convolutions on a CPU")
     val_fraction: float = option(0.02, "1,000 training images for the validation curve")
-    tta: bool = option(True, "test-time flip: average the predictions for each test image and its mirror")
+    tta: bool = option(False, "test-time flip: average the predictions for each test image and its mirror")
 
 
 def model_overrides(cfg: CifarCnnConfig, num_classes: int, image_size: int = 32) -> dict[str, object]:
