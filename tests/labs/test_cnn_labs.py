@@ -78,9 +78,10 @@ def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_pat
     assert [float(v) for v in line.group(1).split(",")] == pytest.approx(mean, abs=5e-5)
     assert [float(v) for v in line.group(2).split(",")] == pytest.approx(std, abs=5e-5)
     assert out["mean_r"] == pytest.approx(mean[0], abs=1e-6)
-    # SEEDS_COMMENT
-    assert out["test_accuracy"] == pytest.approx(ACC_CENTRE, abs=ACC_TOL)
-    assert 0 <= out["test_accuracy_one_view"] <= 1   # the same net scored without the mirror view
+    # with the test-time flip: 0.583 with seed 0, 0.467-0.633 over seeds 0-5 on this CPU; chance is 0.1
+    assert out["test_accuracy"] == pytest.approx(0.55, abs=0.1)
+    # the same net scored on one view only: 0.567 with seed 0, 0.45-0.583 over seeds 0-5
+    assert out["test_accuracy_one_view"] == pytest.approx(0.5, abs=0.1)
     run_dir = Path(out["run_dir"])
     _assert_run_folder(run_dir, FIGURES)
     # the run records its own speed: the median of the epochs' seconds, and the machine's matmul rate before and after
