@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
+from layerlab.engine.speed import matmul_gflops as canary
 
 # (name in the table, lab, extra arguments; {data} is the shared datasets folder)
 LABS = [
@@ -43,18 +42,6 @@ LABS = [
     ("alexnet-norm", "alexnet-norm", ["--data-dir", "{data}/cifar10-jpg"]),
     ("degradation", "degradation", ["--data-dir", "{data}/cifar10-jpg"]),
 ]
-
-
-def canary() -> float:
-    """GFLOP/s of a 1024x1024 float32 matmul on this process's threads (median of 20)."""
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b
-    times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * 1024**3 / statistics.median(times) / 1e9
 
 
 def run(lab: str, args: list[str], out: str) -> tuple[dict, float]:

@@ -106,8 +106,11 @@ def test_stock_rnn_notes_for_a_win_a_loss_and_a_tie():
 
 def test_cifar_cnn_notes():
     table = SimpleNamespace(total_params=9_457_962, total_macs=123_456_789)
-    english, korean = _both(cifar_notes((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616), table, 0.8123, 10_000))
+    metrics = {"test_accuracy": 0.8123, "seconds_per_epoch": 52.31, "matmul_gflops_start": 181.04, "matmul_gflops_end": 122.7}
+    english, korean = _both(cifar_notes((0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616), table, metrics, 10_000))
     assert english[1] == "9,457,962 parameters and 123.5M multiply-accumulates per image (per layer in summary.txt)."
+    assert english[2].startswith("Training took a median 52.3 s per epoch; this machine multiplied 1024x1024 float32 "
+                                 "matrices at 181.0 GFLOP/s before training and 122.7 GFLOP/s at the end")
     assert_same_numbers_in_korean(english, korean)
 
 

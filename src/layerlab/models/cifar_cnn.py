@@ -43,6 +43,7 @@ class CifarCNNConfig:
     block_hidden: tuple[int, ...] = (16, 64, 128)  # each block's first conv width; () = same as widths
     hidden: tuple[int, ...] = (2048, 256)        # FC sizes between Flatten and the logits
     batch_norm: bool = False                     # BN after every conv: not in the course's net
+    pool_first: bool = False                     # pool between a block's convs: not in the course's net
     dropout: float = 0.0                         # after every hidden FC ReLU; the course uses none
 
 
@@ -62,7 +63,7 @@ class CifarCNN(nn.Module):
         blocks: list[tuple[str, nn.Module]] = []
         in_ch = cfg.in_channels
         for i, (out_ch, mid) in enumerate(zip(cfg.widths, block_hidden), start=1):
-            blocks.append((f"block{i}", vgg_block(in_ch, out_ch, mid, batch_norm=cfg.batch_norm)))
+            blocks.append((f"block{i}", vgg_block(in_ch, out_ch, mid, batch_norm=cfg.batch_norm, pool_first=cfg.pool_first)))
             in_ch = out_ch
         self.features = nn.Sequential(OrderedDict(blocks))
         self.flat_size = cfg.widths[-1] * side * side  # 256 · 4 · 4 = 4096 for the course's net

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 
 def conv_bn_relu(in_ch: int, out_ch: int, *, batch_norm: bool = True) -> list[nn.Module]:
@@ -25,13 +26,19 @@ def conv_bn_relu(in_ch: int, out_ch: int, *, batch_norm: bool = True) -> list[nn
     return layers
 
 
-def vgg_block(in_ch: int, out_ch: int, hidden: int, *, batch_norm: bool = False) -> nn.Sequential:
+def vgg_block(in_ch: int, out_ch: int, hidden: int, *, batch_norm: bool = False, pool_first: bool = False) -> nn.Sequential:
     """The course's basic block: Conv3x3(in→hidden) → ReLU → Conv3x3(hidden→out) → ReLU → MaxPool2.
 
     Children are named like the course's `BasicBlock` (conv1, conv2, pool), so its
     state_dict keys read `block1.conv1.weight`. Shapes: (B, in, H, W) -> (B, out, H/2, W/2).
+    `pool_first` pools right after conv1 (Conv → MaxPool → [BN] → ReLU → Conv → [BN] → ReLU, the
+    block of the fast CIFAR-10 trainers such as airbench): the same weights, but conv2 works on a
+    map a quarter the size, so it costs a quarter of the multiply-adds.
     """
+    pool = ("pool", nn.MaxPool2d(kernel_size=2, stride=2))  # H, W halve
     parts: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(in_ch, hidden, kernel_size=3, padding=1))]
+    if pool_first:  # before BN and ReLU too, so they touch a quarter of the values
+        parts.append(pool)
     if batch_norm:
         parts.append(("bn1", nn.BatchNorm2d(hidden)))
     parts.append(("relu1", nn.ReLU(inplace=True)))
@@ -39,7 +46,8 @@ def vgg_block(in_ch: int, out_ch: int, hidden: int, *, batch_norm: bool = False)
     if batch_norm:
         parts.append(("bn2", nn.BatchNorm2d(out_ch)))
     parts.append(("relu2", nn.ReLU(inplace=True)))
-    parts.append(("pool", nn.MaxPool2d(kernel_size=2, stride=2)))  # H, W halve
+    if not pool_first:
+        parts.append(pool)
     return nn.Sequential(OrderedDict(parts))
 
 
@@ -61,3 +69,22 @@ def init_like_torchvision(model: nn.Module, *, linear_std: float | None) -> None
         elif isinstance(m, nn.Linear) and linear_std is not None:
             nn.init.normal_(m.weight, 0.0, linear_std)
             nn.init.zeros_(m.bias)
+
+
+class FlipAverage(nn.Module):
+    """Test-time augmentation: a prediction from an image and its left-right mirror, averaged.
+
+    The class probabilities of both views are averaged, and their log is returned, so anything
+    that reads logits (softmax, argmax, cross-entropy) reads the averaged prediction. Both views go
+    through the model as one batch of 2B images (one call, better use of the matrix kernels). The
+    fast CIFAR-10 trainers (airbench, hlb-CIFAR10) all test this way: a net trained with random
+    flips has learned both views, and two opinions err less often than one.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (B, C, H, W)
+        both = self.model(torch.cat([x, x.flip(-1)])).float().softmax(dim=1)  # (2B, classes)
+        return both.view(2, len(x), -1).mean(dim=0).log()  # (B, classes) log of the mean probability
