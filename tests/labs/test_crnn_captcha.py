@@ -59,8 +59,8 @@ def test_quick_run_reports_ctc_figures_and_predict_and_eval_read_its_folder(tmp_
 
 
 def test_a_label_longer_than_its_columns_stops_the_lab_before_training(tmp_path: Path) -> None:
-    # 24 px wide: the lab's three width poolings leave 24 / 8 = 3 columns; "aab" needs 4 (a blank between the a's)
-    data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=24)
+    # 12 px wide: the lab's two width poolings leave 12 / 4 = 3 columns; "aab" needs 4 (a blank between the a's)
+    data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=12)
     with pytest.raises(LayerlabError) as error:
         run_lab("crnn-captcha", {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True,
                                  "progress": False}, out=tmp_path / "runs")

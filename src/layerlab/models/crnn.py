@@ -10,22 +10,23 @@ the text, never its positions.
 
 For a 50x200 captcha at the default configuration (check: `layerlab summary crnn`):
 
-    conv1   1→32,  3x3 + BN:  32·9 + 32 + 2·32          =     384   pool 2x2: 25 x 100
-    conv2  32→64,  3x3 + BN:  64·(32·9) + 64 + 2·64     =  18,624   pool 2x2: 12 x 50
-    conv3  64→64,  3x3 + BN:  64·(64·9) + 64 + 2·64     =  37,056   pool 2x1:  6 x 50
+    conv1   1→16,  3x3 + BN:  16·9 + 16 + 2·16          =     192   pool 2x2: 25 x 100
+    conv2  16→32,  3x3 + BN:  32·(16·9) + 32 + 2·32     =   4,704   pool 2x2: 12 x 50
+    conv3  32→64,  3x3 + BN:  64·(32·9) + 64 + 2·64     =  18,624   pool 2x1:  6 x 50
     project  64·6 = 384 numbers per column → 64:  384·64 + 64  =  24,640
     LSTM 1 (both directions): 2 · 4·128·(64 + 128 + 2)          = 198,656
     LSTM 2 (both directions): 2 · 4·128·(256 + 128 + 2)         = 395,264
-    classifier  256 → 20 (19 characters + blank): 256·20 + 20  =   5,140
-                                                        total    679,764
+    classifier  256 + 64 → 20 (19 characters + blank): 320·20 + 20 =  6,420
+                                                        total    648,500
 
 50 columns for 5 characters: CTC needs at least one column per character, plus a blank between
 two equal neighbours ("aa" cannot be told from "a" otherwise), so 50 leaves plenty of room;
 `width_pools=3` halves the width once more (25 columns, each reading 8 px), which is still room
-enough. `shortcut=True` lets the classifier read each column's own conv features beside the
-LSTM's states (64 more inputs: + 64·20 weights): the per-column evidence then reaches the loss
+enough. `shortcut=True` (the default) lets the classifier read each column's own conv features
+beside the LSTM's states (the "+ 64" above): the per-column evidence then reaches the loss
 without passing through two LSTM layers first. Training starts on CTC's blank-only plateau
-(every column says "blank": loss ≈ 16 per captcha); the crnn-captcha lab shows how long it lasts.
+(every column says "blank": loss ≈ 16 per captcha); `init_weights` says why the initialisation
+decides how long it lasts.
 """
 
 from __future__ import annotations
@@ -45,13 +46,13 @@ class CRNNConfig:
     in_channels: int = 1
     num_classes: int = 20          # class 0 is the CTC blank: captcha-v2's 19 characters + 1
     height: int = 50               # images are read at this height; the width may vary (it is time)
-    channels: tuple[int, ...] = (32, 64, 64)   # one conv + BN + ReLU + pool block each
+    channels: tuple[int, ...] = (16, 32, 64)   # one conv + BN + ReLU + pool block each
     projection: int = 64           # each column's C·H numbers are projected to this many
     hidden_size: int = 128         # LSTM units per direction
     num_layers: int = 2
-    dropout: float = 0.25
+    dropout: float = 0.2
     width_pools: int = 2           # how many of the first blocks also halve the width: 2 → 200 / 4 = 50 columns
-    shortcut: bool = False         # the classifier also reads each column's own features (see forward)
+    shortcut: bool = True          # the classifier also reads each column's own features (see forward)
 
 
 
@@ -144,7 +145,7 @@ class CRNN(nn.Module):
         return self.forward_head(self.forward_features(x), widths)
 
 
-@register_model("crnn", input_shape=(1, 50, 200), num_params=679_764, task="ctc",
+@register_model("crnn", input_shape=(1, 50, 200), num_params=648_500, task="ctc",
                 description="CRNN: conv columns -> BiLSTM -> per-column scores for CTC (class 0 = blank)")
 def crnn(**overrides: Any) -> CRNN:
     if "channels" in overrides:
