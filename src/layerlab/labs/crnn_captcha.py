@@ -1,8 +1,8 @@
 """Lab: reading captchas with a CRNN and CTC. Course unit: CNN + RNN for sequences (CRNN, CTC).
 
 Goal: read the 5 characters of 1,040 real 200x50 captchas (19 possible characters; the file name
-is the label) without ever telling the net where a character is. Three conv blocks with batch
-norm turn the image into 50 feature columns (4 px each), a 2-layer bidirectional LSTM reads them,
+is the label) without ever telling the net where a character is. Four conv blocks with batch
+norm turn the image into 50 feature columns (4 px apart, each seeing 26 px), a 2-layer bidirectional LSTM reads them,
 a linear layer scores each column (with a shortcut from the column's own conv features), and the
 CTC loss sums over every way of placing the label along the columns. A seeded 936 / 104 split
 (the Keras OCR example's proportions, which it leaves unseeded), or `--folds 5` cross-validation.
@@ -49,7 +49,7 @@ class CrnnCaptchaConfig(LabConfig):
     val_size: int = option(104, "captcha-v2: captchas held out (the Keras example's 936 / 104)")
     folds: int = option(0, "> 0: seeded k-fold cross-validation over every image instead of the one hold-out")
     shift: int = option(2, "augmentation: each training image moves up to this many pixels each way (edges mirrored)")
-    channels: tuple[int, ...] = option((16, 32, 64), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
+    channels: tuple[int, ...] = option((16, 32, 64, 64), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
     width_pools: int = option(2, "conv blocks that also halve the width: 2 turns 200 px into 50 columns (time steps)")
     shortcut: bool = option(True, "the classifier also reads each column's conv features beside the LSTM's")
     hidden_size: int = option(128, "LSTM units per direction (2 layers)")
