@@ -2,9 +2,10 @@
 
 Goal: read the 5 characters of 1,040 real 200x50 captchas (19 possible characters; the file name
 is the label) without ever telling the net where a character is. Four conv blocks with batch
-norm turn the image into 50 feature columns (4 px apart, each seeing 26 px), a 2-layer bidirectional LSTM reads them,
-a linear layer scores each column (with a shortcut from the column's own conv features), and the
-CTC loss sums over every way of placing the label along the columns. A seeded 936 / 104 split
+norm turn the image into 50 feature columns (4 px apart, each seeing 26 px), a 2-layer
+bidirectional LSTM reads them, a linear layer scores each column (with a shortcut from the
+column's own conv features), and the CTC loss sums over every way of placing the label along
+the columns. A seeded 936 / 104 split
 (the Keras OCR example's proportions, which it leaves unseeded), or `--folds 5` cross-validation.
 Shows: the blank-only plateau (every column says "blank": loss ≈ 16 per captcha) and when
 training leaves it; greedy vs beam-search decoding; sequence accuracy, character accuracy and
@@ -16,7 +17,11 @@ Goal (default split, <= 15 min on 2 CPU cores): 5-fold mean sequence accuracy >=
 0.95] and CER <= 0.01 [0.02]. Anchors on this set: 95% sequence / 99.8% character accuracy (a
 2024 paper), "> 95%" (a public fastai write-up); Keras reports only its best validation CTC loss
 (4.36 per captcha).
-MEASURED
+Measured (default split, seed 0, one run on a shared machine, load 3-4.4, one thread: 8 min 47 s
+wall, 369 s of CPU): validation sequence accuracy 1.0 (all 104; best epoch 27, every epoch from 40
+on), CER 0.0, CTC loss 0.050 per captcha (Keras: 4.36); beam search the same. The plateau is left
+in epoch 13. Why the first version of this lab read only 0.21: torch's default init (see above),
+and columns that saw 18 px, too few to tell "m" from "n" (a fourth conv block: 26 px).
 `--dataset text-images --data-dir DIR` trains on your own text images (see `layerlab data info text-images`).
 """
 
