@@ -22,7 +22,7 @@ wall, 369 s of CPU): validation sequence accuracy 1.0 (all 104; best epoch 27, e
 on), CER 0.0, CTC loss 0.050 per captcha (Keras: 4.36); beam search the same. The plateau is left
 in epoch 13. Why the first version of this lab read only 0.21: torch's default init (see above),
 and columns that saw 18 px, too few to tell "m" from "n" (a fourth conv block: 26 px).
-But `--folds 5` (4 folds measured) reads a mean of only 0.493 (CER 0.137): per fold 0.365 / 0.175, 0.726 / 0.066, 0.346 / 0.187, 0.534 / 0.122.
+But `--folds 5` reads a mean of only 0.413 (CER 0.182): per fold 0.365 / 0.175, 0.726 / 0.066, 0.346 / 0.187, 0.534 / 0.122, 0.087 / 0.359.
 The other splits end the cosine schedule under-trained and overfitted: the 5-fold goal is NOT met.
 `--dataset text-images --data-dir DIR` trains on your own text images (see `layerlab data info text-images`).
 """
