@@ -84,7 +84,7 @@ def train_fold(cfg: CrnnCaptchaConfig, run: RunDir, options: dict[str, Any], sta
     for part in data.values():
         check_data(model, part)             # a label longer than its columns allow: one line now, not inf later
     # 3. Train: CTC loss per captcha, Adam + cosine; the weights of the best validation sequence accuracy are kept
-    # (NHWC storage: torch's CPU max pooling is ~10x faster on it, a whole step ~30%; benchmarks in the README row)
+    # (NHWC storage: torch's CPU max pooling is ~10x faster on it, 6.5 vs 62 ms for 16 maps of 16x50x200; a step ~30%)
     normalize = eval_pipeline(mean, std, channels_last=True)
     shifted = compose(random_crop(cfg.shift, mode="reflect"), normalize) if cfg.shift else normalize
     history = fit(CTCStep(model, lr=cfg.lr, clip_grad_norm=5.0), data["train"], val=data["val"], channels_last=True,
