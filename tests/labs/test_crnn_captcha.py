@@ -59,8 +59,8 @@ def test_quick_run_reports_ctc_figures_and_predict_and_eval_read_its_folder(tmp_
 
 
 def test_a_label_longer_than_its_columns_stops_the_lab_before_training(tmp_path: Path) -> None:
-    # 24 px wide: the lab's three width poolings leave 24 / 8 = 3 columns; "aab" needs 4 (a blank between the a's)
-    data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=24)
+    # 12 px wide: the lab's two width poolings leave 12 / 4 = 3 columns; "aab" needs 4 (a blank between the a's)
+    data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=12)
     with pytest.raises(LayerlabError) as error:
         run_lab("crnn-captcha", {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True,
                                  "progress": False}, out=tmp_path / "runs")
@@ -82,13 +82,14 @@ def test_folds_train_one_net_per_fold_and_report_the_mean(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: Path, tmp_path: Path) -> None:
-    # measured (seed 0, one run, see the README row): sequence accuracy 0.2115, CER 0.256 (issue 14's
-    # floors 0.95 / 0.02 are NOT met); this pins what the default reaches, with a small margin.
+    # measured (seed 0, one run, see the README row): sequence accuracy 1.0, CER 0.0, CTC loss 0.050
+    # (best epoch 27; every epoch from 40 on read all 104). This asserts issue 14's goals, 0.97 / 0.01,
+    # which leave room for 3 misread captchas on another machine's thread count.
     import torch
 
     torch.set_num_threads(2)
     out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "progress": False}, out=tmp_path)
-    assert out["val_sequence_accuracy"] >= 0.18
-    assert out["val_cer"] <= 0.30
+    assert out["val_sequence_accuracy"] >= 0.97
+    assert out["val_cer"] <= 0.01
     assert out["val_loss"] < 4.36                 # Keras's best validation CTC loss
     assert out["val_beam_sequence_accuracy"] >= out["val_sequence_accuracy"] - 0.02

@@ -42,3 +42,19 @@ def test_wrong_height_and_impossible_configs_are_one_line_errors():
         get_model("crnn", channels=[8, 8, 8, 8, 8])
     with pytest.raises(LayerlabError, match="pooled to nothing"):
         get_model("crnn", height=4, channels=[8, 8, 8])
+
+
+def test_the_init_is_glorot_and_orthogonal_with_a_forget_bias_of_one():
+    # the initialisation that lets CTC leave the blank-only plateau (see CRNN.init_weights)
+    torch.manual_seed(0)
+    model = get_model("crnn")
+    classifier = model.classifier                                            # (20, 256 + 64)
+    bound = (6 / (320 + 20)) ** 0.5                                          # Glorot: sqrt(6 / (fan_in + fan_out))
+    assert classifier.weight.abs().max() <= bound and classifier.weight.abs().max() > 0.9 * bound
+    assert classifier.bias.abs().sum() == 0
+    hidden = model.cfg.hidden_size
+    forget = model.rnn.bias_ih_l0[hidden : 2 * hidden] + model.rnn.bias_hh_l0[hidden : 2 * hidden]
+    assert torch.equal(forget, torch.ones(hidden))
+    assert model.rnn.bias_ih_l0[:hidden].abs().sum() == 0                   # the input gate starts unbiased
+    square = model.rnn.weight_hh_l1[:hidden]                                 # one gate's (128, 128) recurrent block
+    torch.testing.assert_close(square @ square.T, torch.eye(hidden), atol=1e-5, rtol=0)

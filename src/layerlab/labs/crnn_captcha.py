@@ -1,26 +1,29 @@
 """Lab: reading captchas with a CRNN and CTC. Course unit: CNN + RNN for sequences (CRNN, CTC).
 
 Goal: read the 5 characters of 1,040 real 200x50 captchas (19 possible characters; the file name
-is the label) without ever telling the net where a character is. Four conv blocks with batch norm
-turn the image into 25 feature columns (8 px each), a 2-layer bidirectional LSTM reads them, a
-linear layer scores each column (with a shortcut from the column's own conv features), and the
-CTC loss sums over every way of placing the label along the columns. A seeded 936 / 104 split
+is the label) without ever telling the net where a character is. Four conv blocks with batch
+norm turn the image into 50 feature columns (4 px apart, each seeing 26 px), a 2-layer
+bidirectional LSTM reads them, a linear layer scores each column (with a shortcut from the
+column's own conv features), and the CTC loss sums over every way of placing the label along
+the columns. A seeded 936 / 104 split
 (the Keras OCR example's proportions, which it leaves unseeded), or `--folds 5` cross-validation.
 Shows: the blank-only plateau (every column says "blank": loss ≈ 16 per captcha) and when
 training leaves it; greedy vs beam-search decoding; sequence accuracy, character accuracy and
 CER; where along the image each character was read.
-Recipe: Adam 3e-3 + cosine, batch 8, dropout 0.25, random ±4 px shifts (without them the net
-memorised the training captchas: training loss 6.8 while the validation loss stalled at 10).
+Recipe: Adam 1e-3 + cosine, batch 16, dropout 0.2, random ±2 px shifts, 60 epochs; the model's
+Glorot / orthogonal initialisation (models/crnn.py, `init_weights`) is what lets CTC leave the
+plateau: with torch's default Linear init the first version of this lab reached only 0.21.
 Goal (default split, <= 15 min on 2 CPU cores): 5-fold mean sequence accuracy >= 0.97 [floor
 0.95] and CER <= 0.01 [0.02]. Anchors on this set: 95% sequence / 99.8% character accuracy (a
 2024 paper), "> 95%" (a public fastai write-up); Keras reports only its best validation CTC loss
 (4.36 per captcha).
-Measured (default split, seed 0, one run on a shared machine, load 5-9, one thread: 28 min 38 s
-wall, 817 s of CPU): best validation sequence accuracy 0.2115 (epoch 69; beam search the same),
-character accuracy 0.719, CER 0.256, CTC loss 3.89 per captcha (Keras: 4.36). Goals NOT met.
-The blank-only plateau lasted ~20 epochs, and the alignment figure shows why the net generalises
-badly: the bidirectional LSTM lets it emit the characters at columns far from where they are drawn
-(at the right edge, after the text), so it learns a sequence memory instead of local shapes.
+Measured (default split, seed 0, one run on a shared machine, load 3-4.4, one thread: 8 min 47 s
+wall, 369 s of CPU): validation sequence accuracy 1.0 (all 104; best epoch 27, every epoch from 40
+on), CER 0.0, CTC loss 0.050 per captcha (Keras: 4.36); beam search the same. The plateau is left
+in epoch 13. Why the first version of this lab read only 0.21: torch's default init (see above),
+and columns that saw 18 px, too few to tell "m" from "n" (a fourth conv block: 26 px).
+But `--folds 5` reads a mean of only 0.413 (CER 0.182): per fold 0.365 / 0.175, 0.726 / 0.066, 0.346 / 0.187, 0.534 / 0.122, 0.087 / 0.359.
+The other splits end the cosine schedule under-trained and overfitted: the 5-fold goal is NOT met.
 `--dataset text-images --data-dir DIR` trains on your own text images (see `layerlab data info text-images`).
 """
 
@@ -32,7 +35,7 @@ from typing import Any
 import torch
 
 from layerlab.data import TensorData, get_dataset
-from layerlab.data.transforms import channel_stats, compose, float_normalize, random_crop
+from layerlab.data.transforms import channel_stats, compose, eval_pipeline, random_crop
 from layerlab.engine import RunDir, fit
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
@@ -44,20 +47,20 @@ from layerlab.viz.curves import plot_history
 
 @dataclass(frozen=True)
 class CrnnCaptchaConfig(LabConfig):
-    epochs: int = 80
-    batch_size: int = 8
-    lr: float = option(3e-3, "learning rate of Adam, cosine-annealed to 0")
+    epochs: int = 60
+    batch_size: int = 16
+    lr: float = option(1e-3, "learning rate of Adam, cosine-annealed to 0")
     dataset: str = option("captcha-v2", "captcha-v2, or text-images: your own (--data-dir DIR)",
                           choices=("captcha-v2", "text-images"))
     height: int = option(32, "text-images: lines are resized to this height (captcha-v2 stays 50)")
     val_size: int = option(104, "captcha-v2: captchas held out (the Keras example's 936 / 104)")
     folds: int = option(0, "> 0: seeded k-fold cross-validation over every image instead of the one hold-out")
-    shift: int = option(4, "augmentation: each training image moves up to this many pixels each way (edges mirrored)")
-    channels: tuple[int, ...] = option((24, 48, 96, 96), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
-    width_pools: int = option(3, "conv blocks that also halve the width: 3 turns 200 px into 25 columns (time steps)")
+    shift: int = option(2, "augmentation: each training image moves up to this many pixels each way (edges mirrored)")
+    channels: tuple[int, ...] = option((16, 32, 64, 64), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
+    width_pools: int = option(2, "conv blocks that also halve the width: 2 turns 200 px into 50 columns (time steps)")
     shortcut: bool = option(True, "the classifier also reads each column's conv features beside the LSTM's")
     hidden_size: int = option(128, "LSTM units per direction (2 layers)")
-    dropout: float = option(0.25, "dropout after the column projection and between the LSTM layers")
+    dropout: float = option(0.2, "dropout after the column projection and between the LSTM layers")
     beam: int = option(10, "beam width of the beam-search decoding reported beside greedy (0: greedy only)")
     examples: int = option(16, "validation images drawn with their readings (misread ones first)")
 
@@ -81,9 +84,10 @@ def train_fold(cfg: CrnnCaptchaConfig, run: RunDir, options: dict[str, Any], sta
     for part in data.values():
         check_data(model, part)             # a label longer than its columns allow: one line now, not inf later
     # 3. Train: CTC loss per captcha, Adam + cosine; the weights of the best validation sequence accuracy are kept
-    normalize = float_normalize(mean, std)
+    # (NHWC storage: torch's CPU max pooling is ~10x faster on it, 6.5 vs 62 ms for 16 maps of 16x50x200; a step ~30%)
+    normalize = eval_pipeline(mean, std, channels_last=True)
     shifted = compose(random_crop(cfg.shift, mode="reflect"), normalize) if cfg.shift else normalize
-    history = fit(CTCStep(model, lr=cfg.lr, clip_grad_norm=5.0), data["train"], val=data["val"],
+    history = fit(CTCStep(model, lr=cfg.lr, clip_grad_norm=5.0), data["train"], val=data["val"], channels_last=True,
                   epochs=1 if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, schedule="cosine",
                   patience=cfg.epochs, monitor="val_sequence_accuracy", device=cfg.device, seed=cfg.seed,
                   transform=shifted, eval_transform=normalize, run=run, stage=stage, progress=cfg.progress)
