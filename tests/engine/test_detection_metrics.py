@@ -13,8 +13,8 @@ from layerlab.boxes import batched_nms, box_iou, decode_offsets, encode_offsets,
 from layerlab.engine.detection_metrics import average_precision, class_curve, detection_ap, detection_metrics
 from layerlab.errors import LayerlabError
 
-pycocotools = pytest.importorskip("pycocotools.cocoeval", reason="the COCO AP reference: pip install -e '.[test]' installs pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
+from pycocotools.coco import COCO          # the COCO AP reference (the test extra)
+from pycocotools.cocoeval import COCOeval
 
 
 def coco_reference(detections, truths, num_classes):
@@ -33,7 +33,7 @@ def coco_reference(detections, truths, num_classes):
         results = [{"image_id": i, "category_id": int(lab), "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "score": float(s)}
                    for i, d in enumerate(detections) for b, s, lab in zip(d["boxes"].tolist(), d["scores"].tolist(), d["labels"].tolist())]
         dt = gt.loadRes(results) if results else COCO()
-        ev = pycocotools.COCOeval(gt, dt, "bbox")
+        ev = COCOeval(gt, dt, "bbox")
         ev.evaluate(); ev.accumulate(); ev.summarize()
     return ev.stats[0], ev.stats[1]
 
