@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import re
 import warnings
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from layerlab.engine.deploy import load_trained
 from layerlab.engine.run import RunDir
 from layerlab.errors import LayerlabError
+from layerlab.files import atomic_write_bytes
 
 FORMATS = ("onnx",)
 OPSET = 18           # onnxruntime 1.16 (2023) and later run it
@@ -45,12 +45,7 @@ def export_run(run_dir: str | Path, *, format: str = "onnx", out: str | Path | N
     example = torch.randn(2, *card.input_shape, generator=torch.Generator().manual_seed(0))   # (B, *input_shape)
     path = Path(out) if out is not None else run.path / "model.onnx"
     data = _to_onnx(model, example, card.model)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, data)
     return {"run_dir": str(run.path), "onnx": str(path), "bytes": len(data), "opset": OPSET,
             "input_name": "inputs", "input_shape": ["batch", *card.input_shape], "output_name": "outputs",
             "normalise": {"mean": card.mean, "std": card.std}, "max_abs_diff": check_onnx(model, data, example)}

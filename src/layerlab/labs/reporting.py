@@ -25,12 +25,12 @@ class LabRun(RunDir):
         return self.config.get("config", {}).get("lang", "en")
 
     def save_figure(self, figure: Any, name: str) -> Any:
-        return super().save_figure(localize_figure(figure, self.lang), name)
+        return super().save_figure(localize_figure(figure, self.lang) if self.writes else figure, name)
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """metrics.jsonl, and with --tensorboard the same rows as event files in tensorboard/."""
         super().write_metrics(rows)
-        if self.config.get("config", {}).get("tensorboard"):
+        if self.writes and self.config.get("config", {}).get("tensorboard"):     # rank 0 only, as metrics.jsonl
             write_events(self.path / "tensorboard", rows)
 
 
