@@ -138,7 +138,7 @@ def crnn_captcha(cfg: CrnnCaptchaConfig, run: RunDir) -> LabResult:
     folds = [None] if cfg.folds == 0 else list(range(cfg.folds))
     rows = []
     for fold in folds:
-        stage = "main" if fold is None or fold == folds[-1] else f"fold{fold}"     # the last fold's weights are the run's
+        stage = "main" if fold == folds[-1] else f"fold{fold}"     # the last fold's weights are the run's
         model, history, data, (mean, std) = train_fold(cfg, run, dataset_options(cfg, fold), stage)
         read = recognise(model, data["val"], mean, std, beam_width=cfg.beam)
         rows.append(fold_row(fold or 0, history, read))

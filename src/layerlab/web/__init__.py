@@ -19,6 +19,7 @@ from layerlab.web.app import create_app
 __all__ = ["LOCAL_HOST", "create_app", "serve"]
 
 LOCAL_HOST = "127.0.0.1"
+LOCAL_NAMES = (LOCAL_HOST, "localhost", "::1")     # what a browser on this machine may call it
 
 
 def serve(runs_dir: str | Path = "runs", *, host: str | None = None, port: int = 8000) -> None:
@@ -31,12 +32,13 @@ def serve(runs_dir: str | Path = "runs", *, host: str | None = None, port: int =
     if not runs_dir.is_dir():
         warnings.warn(f"{runs_dir} is not a folder of runs yet: the runs list is empty until a run writes there "
                       "(the Explain pages work)", LayerlabWarning, stacklevel=2)
-    if host is not None and host not in (LOCAL_HOST, "localhost", "::1"):
+    local = host is None or host in LOCAL_NAMES
+    if not local:
         warnings.warn(f"--host {host}: other machines that can reach this one can open the explorer; it has no "
                       "login, so they can see your runs and upload images to your models", LayerlabWarning, stacklevel=2)
     host = host or LOCAL_HOST
     # a browser on this machine may say localhost; with --host, any name that reaches the server is fine
-    allowed = (LOCAL_HOST, "localhost", "::1") if host in (LOCAL_HOST, "localhost", "::1") else None
+    allowed = LOCAL_NAMES if local else None
     _check_free(host, port)
     app = create_app(runs_dir, allowed_hosts=allowed)
     shown = f"[{host}]" if ":" in host else host
