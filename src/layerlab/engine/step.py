@@ -89,7 +89,11 @@ class Step(ABC):
     def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         """Train through `wrap(model)` (DistributedDataParallel, engine/distributed.py), which averages
         the gradients of every process; evaluation and checkpoints keep using the models themselves.
-        A step overrides this once its training forward goes through the wrapped model."""
+        A step whose training calls `self.forward_model` (its one `self.model`, or the wrapper) is ready as it is;
+        another overrides this once its training forward goes through the wrapped model."""
+        if hasattr(self, "forward_model"):
+            self.forward_model = wrap(self.model)
+            return
         raise LayerlabError(f"the {type(self).__name__} step does not train on several processes yet: "
                             "run it in one process (without torchrun or --nproc)")
 

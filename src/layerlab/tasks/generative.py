@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,9 +74,6 @@ class Reconstruction(Step):
         """What the model reads: a noisy copy for a denoising autoencoder, else the images themselves."""
         return add_noise(images, self.noise, self.generators["noise"]) if self.noise else images
 
-    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
-        self.forward_model = wrap(self.model)
-
     def _forward(self, images: Tensor, model: nn.Module) -> tuple[Tensor, Tensor]:
         inputs = self.corrupt(images)                      # (B, 1, 28, 28)
         with autocast(images.device, self.amp):
@@ -110,9 +107,6 @@ class VariationalAutoEncoding(Step):
         self.models = {"model": model}
         self.optimizers = {} if lr is None else {"optimizer": torch.optim.Adam(model.parameters(), lr=lr)}
         self.generators = {"epsilon": torch.Generator().manual_seed(seed)}
-
-    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
-        self.forward_model = wrap(self.model)
 
     def _losses(self, images: Tensor, model: nn.Module) -> dict[str, Any]:
         logits, mu, logvar = model(images, self.generators["epsilon"])   # z = μ + σ·ε inside

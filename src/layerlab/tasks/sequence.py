@@ -10,7 +10,7 @@ The loss and the accuracy count real tokens only: <pad> weighs nothing.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -55,9 +55,6 @@ class TeacherForcing(Step):
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         optimizer.step()
         return self._values(loss, logits, next_tokens)
-
-    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
-        self.forward_model = wrap(self.model)
 
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         source, decoder_input, next_tokens = self._shift(batch)
