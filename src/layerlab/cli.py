@@ -13,7 +13,7 @@ import sys
 import typing
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from layerlab.errors import LayerlabError, LayerlabWarning
 
@@ -211,14 +211,21 @@ def _run(argv: list[str]) -> int:
     if args.nproc is not None:
         return distributed.launch(args.nproc, ["run", *_without_nproc(argv)])
     overrides = {k: v for k, v in vars(args).items() if k not in ("out", "json", "nproc")}
+    return _train(lambda announce: run_lab(argv[0], overrides, out=args.out, announce=announce), args.json)
+
+
+def _train(start: Callable[[Any], dict[str, Any]], as_json: bool) -> int:
+    """Run or resume a lab: join torchrun's other processes if any (rank 0 alone prints); Ctrl-C says what to resume."""
+    from layerlab.engine import distributed
+
     started: list[Path] = []
-    with distributed.session():       # under torchrun: join the other processes (rank 0 alone prints)
+    with distributed.session():
         try:
-            outcome = run_lab(argv[0], overrides, out=args.out, announce=_announcer(started))
+            outcome = start(_announcer(started))
         except KeyboardInterrupt:
             return _interrupted(started)
         if distributed.is_main():
-            _finish_run(outcome, args.json)
+            _finish_run(outcome, as_json)
     return 0
 
 
@@ -290,15 +297,7 @@ def _resume(args: argparse.Namespace) -> int:
 
     if args.nproc is not None:
         return distributed.launch(args.nproc, ["resume", args.run_dir] + (["--json"] if args.json else []))
-    started: list[Path] = []
-    with distributed.session():
-        try:
-            outcome = resume_lab(args.run_dir, announce=_announcer(started))
-        except KeyboardInterrupt:
-            return _interrupted(started)
-        if distributed.is_main():
-            _finish_run(outcome, args.json)
-    return 0
+    return _train(lambda announce: resume_lab(args.run_dir, announce=announce), args.json)
 
 
 def _eval(args: argparse.Namespace) -> int:
