@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from layerlab.data import get_dataset
-from layerlab.data.imagefile import load_image
+from layerlab.data.imagefile import load_image, read_pixels, resized
 from layerlab.errors import LayerlabError
 
 
@@ -75,3 +75,18 @@ def test_missing_and_unreadable_files_are_one_line_errors(tmp_path: Path) -> Non
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(LayerlabError, match="text.png is not a readable image"):
         load_image(tmp_path / "text.png", 1, (28, 28))
+
+
+def test_dataset_readers_resize_to_a_size_or_a_height_and_name_the_file_that_lists_a_missing_one(tmp_path: Path) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 100, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    assert read_pixels(tmp_path / "a.png", "RGB").tobytes() == rgb.tobytes()          # no size: the file as it is
+    assert read_pixels(tmp_path / "a.png", "RGB", size=(20, 30)).shape == (20, 30, 3)
+    line = read_pixels(tmp_path / "a.png", "L", height=16)                          # a text line: 100 * 16 / 40 = 40 wide
+    assert line.shape == (16, 40)
+    # predict resizes an already decoded image: the same pixels as the reader that made the training data
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+    assert np.array_equal(resized(grey, (16, 40)), line)
+    assert not np.array_equal(resized(grey, (16, 40)), grey[::5, ::2][:16, :40])   # bilinear, not every n-th pixel
+    with pytest.raises(LayerlabError, match=r"b.png: image file not found \(.*list.json names it\)$"):
+        read_pixels(tmp_path / "b.png", "RGB", named_by=tmp_path / "list.json")

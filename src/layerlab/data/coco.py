@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from layerlab.data.detection import read_image_at
 from layerlab.data.download import find_copy
+from layerlab.data.imagefile import read_pixels
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.errors import LayerlabError
@@ -115,7 +115,7 @@ def read_coco(folder: Path, split: str, *, scale: float = 1.0, name: str = "coco
     height, width = sizes.pop()
     out = (round(height * scale), round(width * scale))
     factor = torch.tensor([out[1] / width, out[0] / height] * 2)
-    pictures = [read_image_at(folder / split / image["file_name"], out, named_by=path) for image in images]
+    pictures = [read_pixels(folder / split / image["file_name"], "RGB", size=out, named_by=path) for image in images]
     targets = [{"boxes": torch.tensor(b, dtype=torch.float32).reshape(-1, 4) * factor, "labels": torch.tensor(c, dtype=torch.long)}
                for b, c in zip(boxes, labels)]
     inputs = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()    # (N, 3, H, W) uint8

@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from layerlab.data.download import dataset_folders, find_copy
-from layerlab.data.imagefile import open_image
+from layerlab.data.imagefile import read_pixels
 from layerlab.data.registry import register_dataset
 from layerlab.data.tensors import TensorData
 from layerlab.errors import LayerlabError
@@ -79,20 +78,6 @@ def read_voc_xml(path: Path, classes: tuple[str, ...] | None = None) -> tuple[Te
     return torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), names, (height, width), notes
 
 
-def read_image_at(path: Path, size: tuple[int, int], *, named_by: Path | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 of the image resized to `size` (H, W); `named_by` is the annotation file that lists it."""
-    try:
-        with open_image(path, str(path)) as opened:
-            rgb = opened.convert("RGB")
-            if rgb.size != (size[1], size[0]):
-                rgb = rgb.resize((size[1], size[0]), Image.BILINEAR)
-            return np.asarray(rgb)
-    except FileNotFoundError:
-        raise LayerlabError(f"{path}: image file not found ({named_by or 'its annotation'} names it)") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise LayerlabError(f"{path} is not a readable image ({exc})") from None
-
-
 def read_voc(folder: Path, split: str, classes: tuple[str, ...] | None = None, *, scale: float = 1.0,
              name: str = "voc-folder") -> TensorData:
     """Every image of `ImageSets/Main/<split>.txt`, resized by `scale` (boxes too), with its boxes."""
@@ -114,7 +99,7 @@ def read_voc(folder: Path, split: str, classes: tuple[str, ...] | None = None, *
     out = (round(height * scale), round(width * scale))
     pictures, targets = [], []
     for image_id, boxes, names, _, _ in parsed:
-        pictures.append(read_image_at(folder / "JPEGImages" / f"{image_id}.jpg", out))
+        pictures.append(read_pixels(folder / "JPEGImages" / f"{image_id}.jpg", "RGB", size=out))
         factor = torch.tensor([out[1] / width, out[0] / height] * 2)
         targets.append({"boxes": boxes * factor, "labels": torch.tensor([classes.index(n) for n in names], dtype=torch.long)})
     inputs = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()    # (N, 3, H, W) uint8

@@ -47,6 +47,33 @@ def open_image(source: Path | io.BytesIO, name: str, *, max_pixels: int = MAX_PI
         yield image
 
 
+def read_pixels(path: Path, mode: str, *, size: tuple[int, int] | None = None, height: int | None = None,
+                named_by: Path | None = None) -> np.ndarray:
+    """A dataset's image file as uint8 pixels in `mode` ("L": (H, W), "RGB": (H, W, 3)), resized
+    bilinearly to `size` (H, W), or to `height` with the width scaled alike (text lines).
+
+    Errors are one line naming the file (and `named_by`, the annotation or list that names it).
+    """
+    try:
+        with open_image(path, str(path)) as opened:
+            image = opened.convert(mode)
+    except FileNotFoundError:
+        raise LayerlabError(f"{path}: image file not found ({named_by or 'its annotation'} names it)") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise LayerlabError(f"{path} is not a readable image ({exc})") from None
+    if height is not None:
+        size = (height, max(1, round(image.width * height / image.height)))
+    return resized(image, size)
+
+
+def resized(image: Image.Image | np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """uint8 pixels of `image` resized bilinearly (PIL's, as every dataset reader resizes) to `size` (H, W)."""
+    image = Image.fromarray(image) if isinstance(image, np.ndarray) else image
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
 def load_image(
     path: Path | io.BytesIO, channels: int, size: tuple[int, int] | None, *, dark_background: bool = False,
     max_pixels: int = MAX_PIXELS, name: str | None = None

@@ -23,11 +23,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from layerlab.data.download import dataset_folders, find_copy
-from layerlab.data.imagefile import open_image
+from layerlab.data.imagefile import read_pixels
 from layerlab.data.registry import register_dataset
 from layerlab.data.splits import kfold_indices, split_indices
 from layerlab.data.tensors import TensorData
@@ -76,25 +75,12 @@ def encode(text: str, index: dict[str, int], name: str, vocab: str) -> list[int]
     return [index[ch] for ch in text]
 
 
-def read_line_image(path: Path, height: int) -> np.ndarray:
-    """One image as grayscale uint8 (height, width), its width scaled with its height."""
-    try:
-        with open_image(path, str(path)) as opened:
-            image = opened.convert("L")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise LayerlabError(f"{path} is not a readable image ({exc})") from None
-    if image.height != height:
-        width = max(1, round(image.width * height / image.height))
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
-
-
 def read_text_images(pairs: Sequence[tuple[Path, str]], *, vocab: str, height: int, name: str,
                      source: Path) -> TensorData:
     """Images and their texts as padded tensors (see the module docstring)."""
     index = {ch: i for i, ch in enumerate(vocab, start=1)}                 # 0 is the blank
     labels = [encode(text, index, str(path), vocab) for path, text in pairs]
-    pictures = [read_line_image(path, height) for path, _ in pairs]
+    pictures = [read_pixels(path, "L", height=height) for path, _ in pairs]
     widths = [p.shape[1] for p in pictures]
     wide, longest = max(widths), max(map(len, labels))
     inputs = np.stack([np.pad(p, ((0, 0), (0, wide - p.shape[1])), mode="edge") for p in pictures])   # (N, H, W_max)

@@ -16,8 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from layerlab.data import TensorData, get_dataset
-from layerlab.data.imagefile import load_image
-from layerlab.data.textlines import read_line_image
+from layerlab.data.imagefile import load_image, resized
 from layerlab.data.transforms import float_normalize
 from layerlab.engine.card import ModelCard
 from layerlab.engine.ctc import beam_decode, beam_search, check_alignable, collapse, ctc_metric_objects, greedy_decode
@@ -130,8 +129,9 @@ def describe_reading(result: dict[str, Any]) -> str:
 def read_text(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
     """The text in an image by beam search (width 10), with its probability: the sum over every path that spells it."""
     height = card.input_shape[1]
-    image, notes = load_image(path, 1, None)                   # a missing or unreadable file: one line
-    pixels = torch.from_numpy(read_line_image(path, height).copy())[None, None]      # (1, 1, H, W)
+    image, notes = load_image(path, 1, None)                   # a missing or unreadable file: one line; (1, H, W)
+    width = max(1, round(image.shape[-1] * height / image.shape[-2]))                # the width scales with the height
+    pixels = torch.from_numpy(resized(image[0].numpy(), (height, width)).copy())[None, None]   # (1, 1, height, width)
     inputs, _ = float_normalize(card.mean, card.std)(pixels, torch.zeros(1), torch.Generator())
     widths = torch.tensor([pixels.shape[-1]])
     with torch.no_grad():
