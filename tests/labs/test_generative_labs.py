@@ -115,10 +115,10 @@ def test_vae_default_reaches_its_goal(shared_datasets, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("denoise, floor", [(False, 0.068), (True, 0.091)])
+@pytest.mark.parametrize("denoise, floor", [(False, 0.0631), (True, 0.0853)])
 def test_conv_autoencoder_default_holds_its_measured_floor(shared_datasets, tmp_path, denoise, floor):
-    # measured once (seed 0): 0.0670 and 0.0898 after the default 10 epochs. The goals, 0.063 and 0.084
-    # (Keras: 0.0622 after 50 epochs, ~0.084 after 100), are NOT met by these defaults.
+    # measured once (seed 0, batch 16, Adam 2e-3 + cosine, 10 epochs): 0.0629 and 0.0850. The goals are 0.063
+    # (met, by 0.0001: the bound leaves that much again for thread-count noise) and 0.084 (NOT met by --denoise).
     out = run_lab("autoencoder", {"data_dir": str(shared_datasets / "mnist"), "denoise": denoise, "progress": False},
                   out=tmp_path)
     assert out["test_bce"] <= floor
