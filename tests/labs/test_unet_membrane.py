@@ -13,6 +13,7 @@ from PIL import Image
 
 from layerlab.cli import main
 from layerlab.labs import run_lab
+from layerlab.labs.unet_membrane import THRESHOLDS
 from tests.helpers.fake_files import membrane_slice, write_fake_membranes
 
 
@@ -87,12 +88,15 @@ def test_viz_of_a_segmentation_run_speaks_korean_with_lang_ko(trained, capsys):
     assert (root / "viz-ko" / "unet_levels.png").stat().st_size > 10_000
 
 
-def test_no_elastic_and_contiguous_folds_run(tmp_path):
+def test_no_elastic_and_contiguous_folds_run_each_choosing_its_threshold_on_validation(tmp_path):
     write_fake_membranes(tmp_path / "data", n=9, size=32)
     out = run_lab("unet-membrane", {**TINY, "data_dir": str(tmp_path / "data"), "quick": True, "elastic": False,
-                                    "folds": 3}, out=tmp_path / "runs")
+                                    "folds": 3, "threshold": 0.0}, out=tmp_path / "runs")
     folds = out["tables"]["Per fold"]
     assert [row["test_files"] for row in folds] == ["0,1,2", "3,4,5", "6,7,8"]
+    assert all(row["threshold"] in THRESHOLDS for row in folds)
+    card = json.loads((Path(out["run_dir"]) / "model.json").read_text())
+    assert card["extra"]["threshold"] == folds[-1]["threshold"] and card["extra"]["tta"] is True
     assert out["test_membrane_iou"] == pytest.approx(sum(row["test_membrane_iou"] for row in folds) / 3)
 
 
