@@ -171,8 +171,18 @@ def _notes(cfg: UnetMembraneConfig, *, files: list[str], all_cell: float, metric
                   "the epoch with the best validation Rand F-score.",
                   f"탄성 변형 {'사용' if cfg.elastic else '끔 (--no-elastic 비교 실험)'}; 저장한 가중치는 "
                   "검증 Rand F-score가 가장 좋은 에포크의 것입니다."),
+             _inference_note(cfg, metrics["threshold"]),
              Note(f"{params:,} parameters ({size.en}).", f"파라미터 {params:,}개 ({size.ko}).")]
     if cfg.folds:
         notes.append(Note(f"Means over {cfg.folds} contiguous folds; per fold in the table. The saved model is the last fold's.",
                           f"연속된 {cfg.folds}개 폴드의 평균이며, 폴드별 값은 표에 있습니다. 저장한 모델은 마지막 폴드의 것입니다."))
     return notes
+
+
+def _inference_note(cfg: UnetMembraneConfig, threshold: float) -> Note:
+    how = Note("averaged over the 8 flips and quarter turns of each section (test-time augmentation)",
+               "각 단면의 뒤집기와 90도 회전 8가지에 대해 평균한 값 (테스트 시 증강)") if cfg.tta else \
+        Note("of the net on each section as it is (--no-tta)", "각 단면 그대로의 신경망 출력 (--no-tta)")
+    chosen = Note(" (chosen on the validation block)", " (검증 구간에서 선택)") if cfg.threshold == 0 else Note("", "")
+    return Note(f"Held-out membrane probability {how.en}; a pixel is membrane above {threshold:.2f}{chosen.en}.",
+                f"평가용 세포막 확률은 {how.ko}이며, {threshold:.2f}{chosen.ko}보다 크면 세포막입니다.")
