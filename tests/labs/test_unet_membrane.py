@@ -13,6 +13,7 @@ from PIL import Image
 
 from layerlab.cli import main
 from layerlab.labs import run_lab
+from layerlab.labs.unet_membrane import THRESHOLDS
 from tests.helpers.fake_files import membrane_slice, write_fake_membranes
 
 
@@ -87,21 +88,25 @@ def test_viz_of_a_segmentation_run_speaks_korean_with_lang_ko(trained, capsys):
     assert (root / "viz-ko" / "unet_levels.png").stat().st_size > 10_000
 
 
-def test_no_elastic_and_contiguous_folds_run(tmp_path):
+def test_no_elastic_and_contiguous_folds_run_each_choosing_its_threshold_on_validation(tmp_path):
     write_fake_membranes(tmp_path / "data", n=9, size=32)
     out = run_lab("unet-membrane", {**TINY, "data_dir": str(tmp_path / "data"), "quick": True, "elastic": False,
-                                    "folds": 3}, out=tmp_path / "runs")
+                                    "folds": 3, "threshold": 0.0}, out=tmp_path / "runs")
     folds = out["tables"]["Per fold"]
     assert [row["test_files"] for row in folds] == ["0,1,2", "3,4,5", "6,7,8"]
+    assert all(row["threshold"] in THRESHOLDS for row in folds)
+    card = json.loads((Path(out["run_dir"]) / "model.json").read_text())
+    assert card["extra"]["threshold"] == folds[-1]["threshold"] and card["extra"]["tta"] is True
     assert out["test_membrane_iou"] == pytest.approx(sum(row["test_membrane_iou"] for row in folds) / 3)
 
 
 @pytest.mark.slow
 def test_unet_membrane_default_holds_its_measured_figures_on_the_real_sections(shared_datasets, tmp_path):
-    # measured (seed 0, one run): pixel accuracy 0.9212, Rand F 0.9221, membrane IoU 0.669. Issue 12's
-    # floors (0.92 / 0.93) are not all met yet; this pins what the default reaches, with a small margin.
+    # measured (seed 0, one run): with TTA pixel accuracy 0.9248, Rand F 0.9313, membrane IoU 0.681 (issue 12's
+    # floors 0.92 / 0.93 met, with little margin: one membrane gap in section 25 swings Rand F between ~0.89
+    # and ~0.93 from epoch to epoch, and a different thread count can change which epoch wins).
     torch.set_num_threads(2)
     out = run_lab("unet-membrane", {"data_dir": str(shared_datasets / "isbi2012-membrane"), "progress": False}, out=tmp_path)
-    assert out["test_pixel_accuracy"] >= 0.91
-    assert out["test_rand_f"] >= 0.91
-    assert out["test_membrane_iou"] > 0.6          # an all-"cell" net scores 0 here, whatever its accuracy
+    assert out["test_pixel_accuracy"] >= 0.92
+    assert out["test_rand_f"] >= 0.93
+    assert out["test_membrane_iou"] > 0.65         # an all-"cell" net scores 0 here, whatever its accuracy

@@ -81,6 +81,70 @@ def predict_scores(model: nn.Module, inputs: Tensor) -> Tensor:
     return scores[..., :h, :w]
 
 
+DIHEDRAL = [(turns, flip) for turns in range(4) for flip in (False, True)]    # the 8 symmetries of a square
+
+
+def dihedral(x: Tensor, turns: int, flip: bool) -> Tensor:
+    """x (..., H, W) mirrored left-right if `flip`, then turned `turns` quarter turns (H and W swap on odd turns)."""
+    return torch.rot90(x.flip(-1) if flip else x, turns, dims=(-2, -1))
+
+
+def undo_dihedral(x: Tensor, turns: int, flip: bool) -> Tensor:
+    """The inverse of `dihedral`: turned back, then mirrored back."""
+    x = torch.rot90(x, -turns, dims=(-2, -1))
+    return x.flip(-1) if flip else x
+
+
+def threshold_scores(probs: Tensor, threshold: float) -> Tensor:
+    """Scores (B, C, H, W) whose argmax is the prediction: log-probabilities, and for two classes with a
+    threshold other than 0.5 shifted by log(1 - t) and log(t), so that class 1 wins exactly where p1 > t."""
+    scores = probs.clamp_min(1e-12).log()
+    if threshold == 0.5:
+        return scores                            # softmax(scores) = probs: the loss stays the averaged one's
+    if probs.shape[1] != 2:
+        raise LayerlabError(f"a threshold needs two classes, got {probs.shape[1]}; use 0.5 (plain argmax)")
+    return scores - torch.tensor([1 - threshold, threshold], device=probs.device).log().view(1, 2, 1, 1)
+
+
+class Segmenter(nn.Module):
+    """A trained net as it is used on held-out images: with `tta` the softmax is averaged over the 8 flips
+    and quarter turns of the image (each view's prediction turned back first), and class 1 is predicted
+    where its probability exceeds `threshold`. Neither: the net's own scores, unchanged."""
+
+    def __init__(self, model: nn.Module, *, tta: bool = False, threshold: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 < threshold < 1.0:
+            raise LayerlabError(f"the threshold is a probability strictly between 0 and 1, got {threshold}")
+        self.model, self.tta, self.threshold = model, tta, threshold
+
+    def probabilities(self, x: Tensor) -> Tensor:
+        """Softmax (B, C, H, W) of normalised images (B, C, H, W), averaged over the views."""
+        views = DIHEDRAL if self.tta else DIHEDRAL[:1]
+        total = sum(undo_dihedral(torch.softmax(predict_scores(self.model, dihedral(x, turns, flip)), dim=1), turns, flip)
+                    for turns, flip in views)
+        return total / len(views)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.tta and self.threshold == 0.5:
+            return predict_scores(self.model, x)
+        return threshold_scores(self.probabilities(x), self.threshold)
+
+
+def choose_threshold(segmenter: Segmenter, inputs: Tensor, targets: Tensor, grid: Sequence[float],
+                     *, region_class: int = 0) -> tuple[float, dict[float, float]]:
+    """The threshold of `grid` with the best adapted Rand F-score on normalised `inputs` (B, C, H, W) and masks
+    (B, H, W): the validation block, never the test one. Returns it and the F-score at every threshold."""
+    device = next(segmenter.parameters()).device
+    with torch.no_grad():
+        probs = torch.cat([segmenter.probabilities(x.to(device)) for x in inputs.split(1)]).cpu()
+    scores = {}
+    for threshold in grid:
+        metric = AdaptedRandF(region_class=region_class)
+        metric.update(threshold_scores(probs, threshold), targets)
+        scores[threshold] = metric.compute()
+    return max(grid, key=lambda t: scores[t]), scores       # the first of equal best ones
+
+
 def _mirror(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
     """x (B, C, H, W) mirrored outwards by (left, right, top, bottom) pixels, in steps when a margin is
     wider than the image (a reflection can reach at most H - 1 or W - 1 pixels out)."""
@@ -123,10 +187,15 @@ def describe_mask(result: dict[str, Any]) -> str:
     return "\n".join(lines + [f"  note: {n}" for n in result["notes"]])
 
 
+def as_used(model: nn.Module, card: ModelCard) -> nn.Module:
+    """The saved net with the test-time augmentation and threshold its lab scored it with (none: itself)."""
+    return Segmenter(model, tta=card.extra.get("tta", False), threshold=card.extra.get("threshold", 0.5)).eval()
+
+
 def evaluate_masks(model: nn.Module, card: ModelCard) -> dict[str, float]:
     """The held-out block's metrics, from the saved weights, on the split the lab tested."""
     test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir, **card.extra.get("dataset_options", {}))
-    metrics = evaluate(model, test, loss="cross_entropy", metrics=_metrics_of(card), batch_size=4,
+    metrics = evaluate(as_used(model, card), test, loss="cross_entropy", metrics=_metrics_of(card), batch_size=4,
                        transform=float_normalize(card.mean, card.std), prefix="test_")
     return {"examples": len(test), **metrics}
 
@@ -135,7 +204,7 @@ def evaluate_masks(model: nn.Module, card: ModelCard) -> dict[str, float]:
 def predict_mask(model: nn.Module, card: ModelCard, path: Path, options: PredictOptions) -> list[dict[str, Any]]:
     """Write <stem>_mask.png (in the training masks' own pixel values) and <stem>_overlay.png next to the image."""
     image, inputs, notes = segmentation_input(card, path)
-    mask = predict_scores(model, inputs)[0].argmax(dim=0)                         # (H, W) class ids
+    mask = predict_scores(as_used(model, card), inputs)[0].argmax(dim=0)                         # (H, W) class ids
     values = card.extra.get("mask_values") or list(range(len(card.classes)))
     mask_path, overlay_path = path.with_name(f"{path.stem}_mask.png"), path.with_name(f"{path.stem}_overlay.png")
     _save_png(torch.tensor(values, dtype=torch.uint8)[mask].numpy(), mask_path)
