@@ -12,7 +12,7 @@ Shows: originals vs reconstructions (noisy / denoised / clean with --denoise), t
 Measured with the defaults (10 epochs, batch 16, Adam 2e-3 + cosine; seed 0, one thread on a shared
 machine, 12.4 min wall of which 678 s training): conv test BCE 0.0629 (goal 0.063 met; Keras's
 batch 128 gave 0.0670 here after 10 epochs, batch 32 at 1e-3 0.0644, batch 16 at 1e-3 0.0633) and
-0.0850 with --denoise (goal 0.084 not met); a perfect reconstruction scores 0.0581, the mean image
+0.0850 with --denoise (goal 0.084 not met; --epochs 16: 0.0843); a perfect reconstruction scores 0.0581, the mean image
 0.2625; the 2-D codes of different digits fall in different regions (1s far from the rest).
 """
 
