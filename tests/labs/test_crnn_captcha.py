@@ -93,3 +93,30 @@ def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: 
     assert out["val_cer"] <= 0.01
     assert out["val_loss"] < 4.36                 # Keras's best validation CTC loss
     assert out["val_beam_sequence_accuracy"] >= out["val_sequence_accuracy"] - 0.02
+
+
+def test_training_images_move_as_configured_and_validation_images_never_move() -> None:
+    import torch
+
+    from layerlab.data.transforms import random_affine, random_crop
+    from layerlab.labs.crnn_captcha import CrnnCaptchaConfig, pipelines
+
+    images = torch.randint(0, 256, (4, 1, 50, 200), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    normalised = (images.float() / 255 - 0.5) / 0.25
+
+    def moved(transform, seed):
+        return transform(images, None, torch.Generator().manual_seed(seed))[0]
+
+    train, val = pipelines(CrnnCaptchaConfig(), (0.5,), (0.25,))   # the default: shift 8 / 3, 4 degrees, 0.9-1.1, slant 10
+    for seed in (0, 1):   # validation: the same normalised pixels whatever the generator, in NHWC storage
+        out = moved(val, seed)
+        torch.testing.assert_close(out, normalised)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+    affine = random_affine(degrees=4.0, shift=(8, 3), x_scale=(0.9, 1.1), shear=10.0)
+    torch.testing.assert_close(moved(train, 0), (moved(affine, 0).float() / 255 - 0.5) / 0.25)
+    assert not torch.equal(moved(train, 0), moved(train, 1))
+    # degrees, stretch and shear 0 and vshift -1: whole-pixel shifts with mirrored edges (the first recipe)
+    train, _ = pipelines(CrnnCaptchaConfig(shift=2, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 0), (moved(random_crop(2, mode="reflect"), 0).float() / 255 - 0.5) / 0.25)
+    train, _ = pipelines(CrnnCaptchaConfig(shift=0, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 3), normalised)
