@@ -80,20 +80,6 @@ def test_folds_train_one_net_per_fold_and_report_the_mean(tmp_path: Path) -> Non
         assert outcome[key] == pytest.approx(sum(row[key] for row in rows) / 2, abs=1e-6)
     assert "val_beam_sequence_accuracy" not in outcome
 
-@pytest.mark.slow
-def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: Path, tmp_path: Path) -> None:
-    # measured (seed 0, one run, see the README row): sequence accuracy 1.0, CER 0.0, CTC loss 0.050
-    # (best epoch 27; every epoch from 40 on read all 104). This asserts issue 14's goals, 0.97 / 0.01,
-    # which leave room for 3 misread captchas on another machine's thread count.
-    import torch
-
-    torch.set_num_threads(2)
-    out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "progress": False}, out=tmp_path)
-    assert out["val_sequence_accuracy"] >= 0.97
-    assert out["val_cer"] <= 0.01
-    assert out["val_loss"] < 4.36                 # Keras's best validation CTC loss
-    assert out["val_beam_sequence_accuracy"] >= out["val_sequence_accuracy"] - 0.02
-
 
 def test_training_images_move_as_configured_and_validation_images_never_move() -> None:
     import torch
@@ -120,3 +106,33 @@ def test_training_images_move_as_configured_and_validation_images_never_move() -
     torch.testing.assert_close(moved(train, 0), (moved(random_crop(2, mode="reflect"), 0).float() / 255 - 0.5) / 0.25)
     train, _ = pipelines(CrnnCaptchaConfig(shift=0, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
     torch.testing.assert_close(moved(train, 3), normalised)
+
+
+@pytest.mark.slow
+def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: Path, tmp_path: Path) -> None:
+    # measured (seed 0, one run, see the README row): sequence accuracy 1.0, CER 0.0, CTC loss 0.059
+    # (best epoch 21; every epoch from 34 on read all 104). This asserts issue 14's goals, 0.97 / 0.01,
+    # which leave room for 3 misread captchas on another machine's thread count.
+    import torch
+
+    torch.set_num_threads(2)
+    out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "progress": False}, out=tmp_path)
+    assert out["val_sequence_accuracy"] >= 0.97
+    assert out["val_cer"] <= 0.01
+    assert out["val_loss"] < 4.36                 # Keras's best validation CTC loss
+    assert out["val_beam_sequence_accuracy"] >= out["val_sequence_accuracy"] - 0.02
+
+
+@pytest.mark.slow
+def test_crnn_captcha_reads_with_832_training_images_the_folds_size(shared_datasets: Path, tmp_path: Path) -> None:
+    # the case the first recipe (±2 px shifts) failed: 832 training images, 208 held out, read 0.115.
+    # Measured with the random affine moves (seed 0, one run, see the README row): 0.9952 (207 of 208),
+    # CER 0.0010, CTC loss 0.087. This asserts issue 14's goals, 0.97 / 0.01 (5 misread captchas of 208).
+    import torch
+
+    torch.set_num_threads(2)
+    out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "val_size": 208, "progress": False},
+                  out=tmp_path)
+    assert out["val_sequence_accuracy"] >= 0.97
+    assert out["val_cer"] <= 0.01
+    assert out["val_loss"] < 1.0                  # the memorising recipe ended at 5.27 (±2 px) and 4.17 (±6 px)
