@@ -136,3 +136,17 @@ def test_crnn_captcha_reads_with_832_training_images_the_folds_size(shared_datas
     assert out["val_sequence_accuracy"] >= 0.97
     assert out["val_cer"] <= 0.01
     assert out["val_loss"] < 1.0                  # the memorising recipe ended at 5.27 (±2 px) and 4.17 (±6 px)
+
+
+@pytest.mark.slow
+def test_crnn_captcha_five_folds_meet_issue_14s_goals(shared_datasets: Path, tmp_path: Path) -> None:
+    # measured (seed 0, one run, ~35-55 min on one thread, see the README row): per fold 0.9904, 1.0,
+    # 0.9519, 1.0, 0.9952, mean 0.9875, CER 0.0029; the first recipe (±2 px shifts) read a mean of 0.413.
+    import torch
+
+    torch.set_num_threads(2)
+    out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "folds": 5, "progress": False},
+                  out=tmp_path)
+    assert out["val_sequence_accuracy"] >= 0.97   # issue 14's goal for the 5-fold mean
+    assert out["val_cer"] <= 0.01
+    assert min(row["val_sequence_accuracy"] for row in out["tables"]["Per fold"]) >= 0.93   # the weakest fold read 0.9519
