@@ -80,10 +80,38 @@ def test_folds_train_one_net_per_fold_and_report_the_mean(tmp_path: Path) -> Non
         assert outcome[key] == pytest.approx(sum(row[key] for row in rows) / 2, abs=1e-6)
     assert "val_beam_sequence_accuracy" not in outcome
 
+
+def test_training_images_move_as_configured_and_validation_images_never_move() -> None:
+    import torch
+
+    from layerlab.data.transforms import random_affine, random_crop
+    from layerlab.labs.crnn_captcha import CrnnCaptchaConfig, pipelines
+
+    images = torch.randint(0, 256, (4, 1, 50, 200), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    normalised = (images.float() / 255 - 0.5) / 0.25
+
+    def moved(transform, seed):
+        return transform(images, None, torch.Generator().manual_seed(seed))[0]
+
+    train, val = pipelines(CrnnCaptchaConfig(), (0.5,), (0.25,))   # the default: shift 8 / 3, 4 degrees, 0.9-1.1, slant 10
+    for seed in (0, 1):   # validation: the same normalised pixels whatever the generator, in NHWC storage
+        out = moved(val, seed)
+        torch.testing.assert_close(out, normalised)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+    affine = random_affine(degrees=4.0, shift=(8, 3), x_scale=(0.9, 1.1), shear=10.0)
+    torch.testing.assert_close(moved(train, 0), (moved(affine, 0).float() / 255 - 0.5) / 0.25)
+    assert not torch.equal(moved(train, 0), moved(train, 1))
+    # degrees, stretch and shear 0 and vshift -1: whole-pixel shifts with mirrored edges (the first recipe)
+    train, _ = pipelines(CrnnCaptchaConfig(shift=2, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 0), (moved(random_crop(2, mode="reflect"), 0).float() / 255 - 0.5) / 0.25)
+    train, _ = pipelines(CrnnCaptchaConfig(shift=0, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 3), normalised)
+
+
 @pytest.mark.slow
 def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: Path, tmp_path: Path) -> None:
-    # measured (seed 0, one run, see the README row): sequence accuracy 1.0, CER 0.0, CTC loss 0.050
-    # (best epoch 27; every epoch from 40 on read all 104). This asserts issue 14's goals, 0.97 / 0.01,
+    # measured (seed 0, one run, see the README row): sequence accuracy 1.0, CER 0.0, CTC loss 0.059
+    # (best epoch 21; every epoch from 34 on read all 104). This asserts issue 14's goals, 0.97 / 0.01,
     # which leave room for 3 misread captchas on another machine's thread count.
     import torch
 
@@ -93,3 +121,33 @@ def test_crnn_captcha_default_split_holds_its_measured_figures(shared_datasets: 
     assert out["val_cer"] <= 0.01
     assert out["val_loss"] < 4.36                 # Keras's best validation CTC loss
     assert out["val_beam_sequence_accuracy"] >= out["val_sequence_accuracy"] - 0.02
+
+
+@pytest.mark.slow
+def test_crnn_captcha_reads_with_832_training_images_the_folds_size(shared_datasets: Path, tmp_path: Path) -> None:
+    # the case the first recipe (±2 px shifts) failed: 832 training images, 208 held out, read 0.115.
+    # Measured with the random affine moves (seed 0, one run, see the README row): 0.9952 (207 of 208),
+    # CER 0.0010, CTC loss 0.087. This asserts issue 14's goals, 0.97 / 0.01 (5 misread captchas of 208).
+    # Seed 0 is pinned on purpose: with --seed 1 this split size read 0.0 (CTC never found the alignment).
+    import torch
+
+    torch.set_num_threads(2)
+    out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "val_size": 208, "progress": False},
+                  out=tmp_path)
+    assert out["val_sequence_accuracy"] >= 0.97
+    assert out["val_cer"] <= 0.01
+    assert out["val_loss"] < 1.0                  # the memorising recipe ended at 5.27 (±2 px) and 4.17 (±6 px)
+
+
+@pytest.mark.slow
+def test_crnn_captcha_five_folds_meet_issue_14s_goals(shared_datasets: Path, tmp_path: Path) -> None:
+    # measured (seed 0, one run, ~35-55 min on one thread, see the README row): per fold 0.9904, 1.0,
+    # 0.9519, 1.0, 0.9952, mean 0.9875, CER 0.0029; the first recipe (±2 px shifts) read a mean of 0.413.
+    import torch
+
+    torch.set_num_threads(2)
+    out = run_lab("crnn-captcha", {"data_dir": str(shared_datasets / "captcha-v2"), "folds": 5, "progress": False},
+                  out=tmp_path)
+    assert out["val_sequence_accuracy"] >= 0.97   # issue 14's goal for the 5-fold mean
+    assert out["val_cer"] <= 0.01
+    assert min(row["val_sequence_accuracy"] for row in out["tables"]["Per fold"]) >= 0.93   # the weakest fold read 0.9519

@@ -348,8 +348,8 @@ def _warp(x: Tensor, grid: Tensor, mode: str) -> Tensor:
     # repeated: c b a | a b c), the border rule of scipy's map_coordinates(mode="reflect")
     values = x if x.is_floating_point() else x.float()  # exact for labels up to 2**24
     out = F.grid_sample(values, grid.to(values.dtype), mode=mode, padding_mode="reflection", align_corners=False)
-    if x.dtype == torch.uint8 and mode == "bicubic":
-        out = out.round_().clamp_(0, 255)  # bicubic overshoots at edges: keep valid pixels
+    if x.dtype == torch.uint8 and mode != "nearest":
+        out = out.round_().clamp_(0, 255)  # round, not truncate; bicubic overshoots at edges: keep valid pixels
     return out.to(x.dtype)
 
 
@@ -389,6 +389,65 @@ def random_elastic(*, grid: int = 3, sigma: float = 10.0, targets: str = "class"
             index, mode = index.to(moved.device), "nearest" if targets == "mask" else "bicubic"
             moved = moved.index_copy(0, index, _warp(moved.index_select(0, index), where.to(moved.device), mode))
             target = moved if moved.dim() == target.dim() else moved[:, 0]
+        return out, target
+
+    return run
+
+
+def affine_theta(angle: Tensor, shear: Tensor, x_scale: Tensor, shift: Tensor, size: tuple[int, int]) -> Tensor:
+    """The (n, 2, 3) matrices `F.affine_grid` wants for content that is stretched in width by
+    `x_scale` (n,), slanted by `shear` (n,) degrees (x += tan(shear)·y), turned by `angle` (n,)
+    degrees about the centre (y points down, so positive turns clockwise on screen), then moved by
+    `shift` (n, 2) pixels (dx, dy).
+
+    The content map is A = turn · slant · stretch in pixels from the centre: out = A·in + t.
+    affine_grid asks the other way round, where each output pixel reads the input, in units where
+    the image spans -1..1 (D = diag(2/W, 2/H) pixels to units): in = D A⁻¹ D⁻¹ · out - D A⁻¹ t.
+    """
+    h, w = size
+    rad, slant = torch.deg2rad(angle), torch.tan(torch.deg2rad(shear))
+    ones, zeros = torch.ones_like(rad), torch.zeros_like(rad)
+    turn = torch.stack([rad.cos(), -rad.sin(), rad.sin(), rad.cos()], dim=-1).view(-1, 2, 2)
+    slanted = torch.stack([ones, slant, zeros, ones], dim=-1).view(-1, 2, 2)
+    stretched = torch.stack([x_scale, zeros, zeros, ones], dim=-1).view(-1, 2, 2)
+    inverse = torch.linalg.inv(turn @ slanted @ stretched)  # (n, 2, 2): output pixel -> input pixel
+    d = torch.tensor([2 / w, 2 / h], dtype=inverse.dtype)
+    linear = d[:, None] * inverse / d[None, :]  # row i times d_i, column j divided by d_j: D A⁻¹ D⁻¹
+    offset = -d * (inverse @ shift[:, :, None].to(inverse.dtype))[..., 0]  # (n, 2): -D A⁻¹ t
+    return torch.cat([linear, offset[:, :, None]], dim=2)  # (n, 2, 3)
+
+
+def random_affine(*, degrees: float = 0.0, shift: tuple[float, float] = (0.0, 0.0), x_scale: tuple[float, float] = (1.0, 1.0),
+                  shear: float = 0.0, targets: str = "class") -> BatchTransform:
+    """Each image's content turned by up to ±`degrees`, stretched in width by a factor in `x_scale`,
+    slanted by up to ±`shear` degrees and moved by up to ±`shift` (dx, dy) pixels: five uniform
+    draws per image (see affine_theta for the arithmetic).
+
+    Made for lines of text (crnn-captcha): the characters move, tilt, slant and widen, and the label
+    stays what it was. Resampled bilinearly with mirrored borders (uint8 rounded back to 0..255); a
+    mask (`targets="mask"`) moves through the same map with nearest-neighbour reads, a target image
+    like the inputs. Boxes are refused: a turned box is no longer an upright rectangle.
+    """
+    if not (degrees >= 0 and shear >= 0 and len(shift) == 2 and all(v >= 0 for v in shift)):  # refuses nan too
+        raise LayerlabError(f"random_affine degrees, shear and shift (dx, dy) must be >= 0, got {degrees}, {shear}, {shift}")
+    if len(x_scale) != 2 or not 0 < x_scale[0] <= x_scale[1]:
+        raise LayerlabError(f"random_affine x_scale must be (low, high) with 0 < low <= high, got {x_scale}")
+    _check_kind("random_affine", targets, no_boxes="random_affine cannot move boxes (a turned box is no upright rectangle)")
+
+    def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
+        _check_images("random_affine", inputs)
+        b, _, h, w = inputs.shape
+        draws = torch.rand(b, 5, generator=g) * 2 - 1  # (B, 5) in [-1, 1): angle, shear, stretch, dx, dy (CPU)
+        stretch = x_scale[0] + (x_scale[1] - x_scale[0]) * (draws[:, 2] + 1) / 2
+        theta = affine_theta(draws[:, 0] * degrees, draws[:, 1] * shear, stretch, draws[:, 3:] * torch.tensor(shift), (h, w))
+        grid = F.affine_grid(theta.to(inputs.device), [b, 1, h, w], align_corners=False)  # (B, H, W, 2)
+        out = _warp(inputs, grid, "bilinear")
+        if targets in ("mask", "image"):
+            moved = _as_4d(target, inputs) if targets == "mask" else target
+            moved = _warp(moved, grid.to(moved.device), "nearest" if targets == "mask" else "bilinear")
+            target = moved if moved.dim() == target.dim() else moved[:, 0]
+        if _is_channels_last(inputs):
+            out = out.contiguous(memory_format=torch.channels_last)  # keep the caller's layout
         return out, target
 
     return run
