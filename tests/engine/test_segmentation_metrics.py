@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from skimage import metrics as skimage_metrics
 
 from layerlab.engine.metrics import Metrics, PixelAccuracy
 from layerlab.engine.segmentation_metrics import (
@@ -66,9 +67,6 @@ def test_adapted_rand_f_of_one_cell_cut_by_a_predicted_membrane_pixel():
     metric = AdaptedRandF(region_class=0)
     metric.update(_scores(torch.tensor([[[0, 0, 1, 0, 0]]])), torch.tensor([[[0, 0, 0, 0, 0]]]))
     assert metric.compute() == pytest.approx(1 / 3)
-
-
-skimage_metrics = pytest.importorskip("skimage.metrics")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
