@@ -1,14 +1,13 @@
 """The explorer in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
 One server and one browser for the whole module (the CPU is shared); each test opens its own page.
-Without Chromium (a system package) they skip, saying how to install it, except under .ci/run, which
-installs it and sets LAYERLAB_REQUIRE_BROWSER so that a missing browser fails instead.
+Chromium is a system package (.ci/run installs it with apt-get); without it these tests fail in one
+line saying how to install it: a skipped browser test could hide a broken explorer.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import threading
 import time
@@ -21,12 +20,9 @@ from tests.web.conftest import png_bytes, run_id
 from playwright import sync_api             # the test extra
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("LAYERLAB_REQUIRE_BROWSER"):      # .ci/run sets it: CI never passes without these tests
-        pytest.fail("LAYERLAB_REQUIRE_BROWSER is set but Chromium is not installed (apt-get install chromium)",
-                    pytrace=False)
-    pytest.skip("Chromium, a system package pip cannot install, is missing: apt-get install chromium to drive the "
-                "explorer in a browser (.ci/run installs it and requires these tests)", allow_module_level=True)
+if CHROMIUM is None:     # a system package pip cannot install: a missing one is a broken set-up, never a pass
+    pytest.fail("the browser tests need Debian's Chromium: apt-get install chromium (.ci/run installs it)",
+                pytrace=False)
 
 
 @pytest.fixture(scope="module")
