@@ -98,9 +98,18 @@ def test_training_images_move_as_configured_and_validation_images_never_move() -
         out = moved(val, seed)
         torch.testing.assert_close(out, normalised)
         assert out.is_contiguous(memory_format=torch.channels_last)
+    # the moves grow over the first 20 epochs (--ramp 20): none in epoch 1, half in epoch 11, all from epoch 21 on
+    torch.testing.assert_close(moved(train, 0), normalised)
+    train.set_epoch(11)
+    half = random_affine(degrees=2.0, shift=(4, 1.5), x_scale=(0.95, 1.05), shear=5.0)
+    torch.testing.assert_close(moved(train, 0), (moved(half, 0).float() / 255 - 0.5) / 0.25)
     affine = random_affine(degrees=4.0, shift=(8, 3), x_scale=(0.9, 1.1), shear=10.0)
-    torch.testing.assert_close(moved(train, 0), (moved(affine, 0).float() / 255 - 0.5) / 0.25)
+    for epoch in (21, 60):
+        train.set_epoch(epoch)
+        torch.testing.assert_close(moved(train, 0), (moved(affine, 0).float() / 255 - 0.5) / 0.25)
     assert not torch.equal(moved(train, 0), moved(train, 1))
+    train, _ = pipelines(CrnnCaptchaConfig(ramp=0), (0.5,), (0.25,))   # --ramp 0: all the moves from the first epoch
+    torch.testing.assert_close(moved(train, 0), (moved(affine, 0).float() / 255 - 0.5) / 0.25)
     # degrees, stretch and shear 0 and vshift -1: whole-pixel shifts with mirrored edges (the first recipe)
     train, _ = pipelines(CrnnCaptchaConfig(shift=2, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
     torch.testing.assert_close(moved(train, 0), (moved(random_crop(2, mode="reflect"), 0).float() / 255 - 0.5) / 0.25)

@@ -28,6 +28,14 @@ Collate = Callable[[Inputs, Targets], Batch]
 Index = int | slice | Tensor
 
 
+def tell_epoch(transform: Any, epoch: int) -> None:
+    """Tell a transform which epoch starts, if it wants to know (a `Ramp`, or a `compose` holding one):
+    loaders call this from their own set_epoch, so a resumed run transforms its epochs exactly as an
+    uninterrupted one does."""
+    if transform is not None and hasattr(transform, "set_epoch"):
+        transform.set_epoch(epoch)
+
+
 def to_device(obj: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
     """`obj` with every tensor in it moved to `device`: a Tensor, or a tuple, list or dict of them,
     nested to any depth. Anything else (a string, a number, None) comes back as it is."""
@@ -206,6 +214,7 @@ class BatchLoader:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        tell_epoch(self.transform, epoch)
 
     def _indices(self) -> Tensor:
         n = len(self.data)

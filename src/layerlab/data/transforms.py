@@ -6,13 +6,13 @@ loader's generator, so a run is repeatable batch by batch.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from layerlab.data.tensors import Batch, BatchTransform, Targets, TensorData
+from layerlab.data.tensors import Batch, BatchTransform, Targets, TensorData, tell_epoch
 from layerlab.errors import LayerlabError
 
 
@@ -30,12 +30,48 @@ def normalize(inputs: Tensor, mean: Sequence[float], std: Sequence[float]) -> Te
 
 
 def compose(*steps: BatchTransform) -> BatchTransform:
+    """The steps one after another; the epoch a loader announces (`set_epoch`) reaches each of them."""
     def run(inputs: Tensor, targets: Tensor, g: torch.Generator) -> Batch:
         for step in steps:
             inputs, targets = step(inputs, targets, g)
         return inputs, targets
 
+    def set_epoch(epoch: int) -> None:
+        for step in steps:
+            tell_epoch(step, epoch)
+
+    run.set_epoch = set_epoch  # type: ignore[attr-defined]
     return run
+
+
+class Ramp:
+    """A curriculum for augmentation: `make(strength)` builds the transform of one epoch, the strength
+    rising linearly from 0 in epoch 1 to 1 in epoch `epochs` + 1 and staying at 1 after that.
+
+    Example: `Ramp(lambda s: random_affine(degrees=4 * s, shift=(8 * s, 3 * s)), epochs=20)`: epoch 1 moves
+    nothing, epoch 11 up to ±2° and ±4 px, epochs 21 on the full moves. Why (crnn-captcha): a net that
+    must first find where the characters are (CTC's alignment) can sit on its blank-only plateau for
+    good when every image moves hard from the first step; gentle moves first let it find them, and
+    the full moves then stop it memorising. The loaders announce each epoch (`set_epoch`), so a
+    resumed run ramps exactly like an uninterrupted one. `epochs=0`: full strength from the start.
+    """
+
+    def __init__(self, make: Callable[[float], BatchTransform], epochs: int) -> None:
+        if not (isinstance(epochs, int) and epochs >= 0):
+            raise LayerlabError(f"a Ramp's epochs must be a whole number >= 0, got {epochs!r}")
+        self.make, self.epochs = make, epochs
+        self.set_epoch(1)
+
+    def strength(self, epoch: int) -> float:
+        """0 in epoch 1, 1 from epoch `epochs` + 1 on."""
+        return 1.0 if self.epochs == 0 else min(1.0, max(0, epoch - 1) / self.epochs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.current = self.make(self.strength(epoch))
+
+    def __call__(self, inputs: Tensor, targets: Targets, g: torch.Generator) -> Batch:
+        return self.current(inputs, targets, g)
 
 
 def float_normalize(mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> BatchTransform:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from layerlab.data.tensors import BatchLoader, BatchTransform, TensorData, to_device
+from layerlab.data.tensors import BatchLoader, BatchTransform, TensorData, tell_epoch, to_device
 from layerlab.data.transforms import dataset_transform
 from layerlab.engine import distributed
 from layerlab.engine.metrics import Metric, Metrics
@@ -291,6 +291,7 @@ class _Moved:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        tell_epoch(self.transform, epoch)
         if hasattr(self.batches, "set_epoch"):
             self.batches.set_epoch(epoch)
 

@@ -49,7 +49,7 @@ import torch
 
 from layerlab.data import TensorData, get_dataset
 from layerlab.data.tensors import BatchTransform
-from layerlab.data.transforms import channel_stats, compose, eval_pipeline, random_affine, random_crop
+from layerlab.data.transforms import Ramp, channel_stats, compose, eval_pipeline, random_affine, random_crop
 from layerlab.engine import RunDir, fit
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
@@ -74,6 +74,7 @@ class CrnnCaptchaConfig(LabConfig):
     degrees: float = option(4.0, "augmentation: each training image turns by up to this many degrees either way")
     stretch: float = option(0.1, "augmentation: each training image's width is scaled by 1 ± up to this (0.1: 0.9 to 1.1)")
     shear: float = option(10.0, "augmentation: each training image slants by up to this many degrees either way")
+    ramp: int = option(20, "augmentation: the moves grow from none in epoch 1 to full in epoch ramp + 1 (0: full from the start)")
     channels: tuple[int, ...] = option((16, 32, 64, 64), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
     width_pools: int = option(2, "conv blocks that also halve the width: 2 turns 200 px into 50 columns (time steps)")
     shortcut: bool = option(True, "the classifier also reads each column's conv features beside the LSTM's")
@@ -120,12 +121,14 @@ def pipelines(cfg: CrnnCaptchaConfig, mean: tuple[float, ...], std: tuple[float,
 
 
 def augmentation(cfg: CrnnCaptchaConfig) -> BatchTransform | None:
-    """The training images' random moves: an affine map (turn, stretch, slant, shift) when any of degrees /
-    stretch / shear / vshift is set, else whole-pixel shifts (random_crop, edges mirrored), else none."""
+    """The training images' random moves: an affine map (turn, stretch, slant, shift) growing over the first
+    `ramp` epochs when any of degrees / stretch / shear / vshift is set, else whole-pixel shifts (random_crop,
+    edges mirrored), else none."""
     vshift = cfg.shift if cfg.vshift < 0 else cfg.vshift
     if cfg.degrees or cfg.stretch or cfg.shear or cfg.vshift >= 0:
-        return random_affine(degrees=cfg.degrees, shift=(cfg.shift, vshift), x_scale=(1 - cfg.stretch, 1 + cfg.stretch),
-                             shear=cfg.shear)
+        return Ramp(lambda s: random_affine(degrees=cfg.degrees * s, shift=(cfg.shift * s, vshift * s),
+                                            x_scale=(1 - cfg.stretch * s, 1 + cfg.stretch * s), shear=cfg.shear * s),
+                    epochs=cfg.ramp)
     return random_crop(cfg.shift, mode="reflect") if cfg.shift else None
 
 
