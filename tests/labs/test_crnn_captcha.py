@@ -81,40 +81,52 @@ def test_folds_train_one_net_per_fold_and_report_the_mean(tmp_path: Path) -> Non
     assert "val_beam_sequence_accuracy" not in outcome
 
 
-def test_training_images_move_as_configured_and_validation_images_never_move() -> None:
+def test_training_images_move_and_join_as_configured_and_validation_images_never_move() -> None:
     import torch
 
-    from layerlab.data.transforms import random_affine, random_crop
+    from layerlab.data.transforms import random_affine, random_crop, random_join
     from layerlab.labs.crnn_captcha import CrnnCaptchaConfig, pipelines
 
     images = torch.randint(0, 256, (4, 1, 50, 200), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    texts = {"labels": torch.arange(1, 21).view(4, 5), "label_lengths": torch.full((4,), 5), "widths": torch.full((4,), 200)}
     normalised = (images.float() / 255 - 0.5) / 0.25
 
-    def moved(transform, seed):
-        return transform(images, None, torch.Generator().manual_seed(seed))[0]
+    def moved(transform, seed, inputs=images):
+        return transform(inputs, texts, torch.Generator().manual_seed(seed))
 
-    train, val = pipelines(CrnnCaptchaConfig(), (0.5,), (0.25,))   # the default: shift 8 / 3, 4 degrees, 0.9-1.1, slant 10
+    def scaled(pixels):
+        return (pixels.float() / 255 - 0.5) / 0.25
+
+    train, val = pipelines(CrnnCaptchaConfig(), (0.5,), (0.25,))   # the default: the affine moves, then join half the batches
     for seed in (0, 1):   # validation: the same normalised pixels whatever the generator, in NHWC storage
-        out = moved(val, seed)
+        out, same = moved(val, seed)
         torch.testing.assert_close(out, normalised)
-        assert out.is_contiguous(memory_format=torch.channels_last)
-    # the moves grow over the first 20 epochs (--ramp 20): none in epoch 1, half in epoch 11, all from epoch 21 on
-    torch.testing.assert_close(moved(train, 0), normalised)
+        assert out.is_contiguous(memory_format=torch.channels_last) and same is texts
+    affine = random_affine(degrees=4.0, shift=(8, 3), x_scale=(0.9, 1.1), shear=10.0)
+    both = [moved(train, seed) for seed in range(8)]
+    joined = [seed for seed, (out, _) in enumerate(both) if out.shape[-1] == 400]
+    assert 0 < len(joined) < 8                                   # half the batches, by the generator's draw
+    for seed, (out, target) in enumerate(both):                  # the same draws, step by step
+        g = torch.Generator().manual_seed(seed)
+        pixels, expected = random_join(0.5)(*affine(images, texts, g), g)
+        torch.testing.assert_close(out, scaled(pixels))
+        assert torch.equal(target["labels"], expected["labels"]) and target["widths"].tolist() == [out.shape[-1]] * 4
+    train, _ = pipelines(CrnnCaptchaConfig(join=0.0), (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 0)[0], scaled(moved(affine, 0)[0]))
+    # --ramp 20: the moves grow over the first 20 epochs: none in epoch 1, half in epoch 11, all from epoch 21 on
+    train, _ = pipelines(CrnnCaptchaConfig(join=0.0, ramp=20), (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 0)[0], normalised)
     train.set_epoch(11)
     half = random_affine(degrees=2.0, shift=(4, 1.5), x_scale=(0.95, 1.05), shear=5.0)
-    torch.testing.assert_close(moved(train, 0), (moved(half, 0).float() / 255 - 0.5) / 0.25)
-    affine = random_affine(degrees=4.0, shift=(8, 3), x_scale=(0.9, 1.1), shear=10.0)
-    for epoch in (21, 60):
-        train.set_epoch(epoch)
-        torch.testing.assert_close(moved(train, 0), (moved(affine, 0).float() / 255 - 0.5) / 0.25)
-    assert not torch.equal(moved(train, 0), moved(train, 1))
-    train, _ = pipelines(CrnnCaptchaConfig(ramp=0), (0.5,), (0.25,))   # --ramp 0: all the moves from the first epoch
-    torch.testing.assert_close(moved(train, 0), (moved(affine, 0).float() / 255 - 0.5) / 0.25)
+    torch.testing.assert_close(moved(train, 0)[0], scaled(moved(half, 0)[0]))
+    train.set_epoch(21)
+    torch.testing.assert_close(moved(train, 0)[0], scaled(moved(affine, 0)[0]))
     # degrees, stretch and shear 0 and vshift -1: whole-pixel shifts with mirrored edges (the first recipe)
-    train, _ = pipelines(CrnnCaptchaConfig(shift=2, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
-    torch.testing.assert_close(moved(train, 0), (moved(random_crop(2, mode="reflect"), 0).float() / 255 - 0.5) / 0.25)
-    train, _ = pipelines(CrnnCaptchaConfig(shift=0, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0), (0.5,), (0.25,))
-    torch.testing.assert_close(moved(train, 3), normalised)
+    first = CrnnCaptchaConfig(shift=2, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0, join=0.0)
+    train, _ = pipelines(first, (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 0)[0], scaled(moved(random_crop(2, mode="reflect"), 0)[0]))
+    train, _ = pipelines(CrnnCaptchaConfig(shift=0, vshift=-1, degrees=0.0, stretch=0.0, shear=0.0, join=0.0), (0.5,), (0.25,))
+    torch.testing.assert_close(moved(train, 3)[0], normalised)
 
 
 @pytest.mark.slow

@@ -489,6 +489,49 @@ def random_affine(*, degrees: float = 0.0, shift: tuple[float, float] = (0.0, 0.
     return run
 
 
+def random_join(p: float = 0.5) -> BatchTransform:
+    """Lines of text joined in pairs: with probability `p` the whole batch becomes lines twice as long,
+    each line followed on its right by another line of the batch (a random cycle through the batch, so
+    never by itself when there are two or more), its text by that line's text. Made for CTC recognisers (crnn-captcha); the targets are the text-line readers' dict
+    {"labels" (B, S) padded with 0, "label_lengths" (B,), "widths" (B,)} (layerlab.data.textlines).
+
+    Why: a net that reads a whole captcha at once can learn each training image by heart (its noise,
+    its layout) instead of its characters; captchas joined at random give pairs it has never seen,
+    and only reading the characters one by one fits them (crnn-captcha's docstring has the figures).
+    The whole batch or none: captchas of one width then never need padding. Each line is cut at its
+    own width before the join, and the joined lines are padded on the right by repeating their last
+    column, as the reader pads them.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise LayerlabError(f"random_join p must be a probability in [0, 1], got {p}")
+
+    def run(inputs: Tensor, targets: Targets, g: torch.Generator) -> Batch:
+        _check_images("random_join", inputs)
+        if not (isinstance(targets, dict) and {"labels", "label_lengths", "widths"} <= targets.keys()):
+            got = sorted(targets) if isinstance(targets, dict) else type(targets).__name__
+            raise LayerlabError(f"random_join needs text-line targets {{labels, label_lengths, widths}}, got {got}")
+        if float(torch.rand(1, generator=g)) >= p:
+            return inputs, targets
+        order = torch.randperm(len(inputs), generator=g)
+        partner = order.roll(-1)[order.argsort()].tolist()   # line i is followed by partner[i]: a shuffled cycle, never i itself
+        widths, lengths, labels = (targets[k].cpu() for k in ("widths", "label_lengths", "labels"))
+        joined_widths, joined_lengths = widths + widths[partner], lengths + lengths[partner]
+        out = inputs.new_empty(*inputs.shape[:3], int(joined_widths.max()))
+        texts = labels.new_zeros(len(labels), int(joined_lengths.max()))
+        for i, j in enumerate(partner):
+            wi, wj, li, lj = int(widths[i]), int(widths[j]), int(lengths[i]), int(lengths[j])
+            out[i, ..., :wi], out[i, ..., wi : wi + wj] = inputs[i, ..., :wi], inputs[j, ..., :wj]
+            out[i, ..., wi + wj :] = out[i, ..., wi + wj - 1 : wi + wj]   # the last column repeated
+            texts[i, :li], texts[i, li : li + lj] = labels[i, :li], labels[j, :lj]
+        if _is_channels_last(inputs):
+            out = out.contiguous(memory_format=torch.channels_last)
+        device = targets["labels"].device
+        return out, {**targets, "labels": texts.to(device), "label_lengths": joined_lengths.to(device),
+                     "widths": joined_widths.to(device)}
+
+    return run
+
+
 def _is_channels_last(x: Tensor) -> bool:
     return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 

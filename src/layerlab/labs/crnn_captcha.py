@@ -49,7 +49,8 @@ import torch
 
 from layerlab.data import TensorData, get_dataset
 from layerlab.data.tensors import BatchTransform
-from layerlab.data.transforms import Ramp, channel_stats, compose, eval_pipeline, random_affine, random_crop
+from layerlab.data.transforms import (Ramp, channel_stats, compose, eval_pipeline, random_affine, random_crop,
+                                      random_join)
 from layerlab.engine import RunDir, fit
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
@@ -74,7 +75,8 @@ class CrnnCaptchaConfig(LabConfig):
     degrees: float = option(4.0, "augmentation: each training image turns by up to this many degrees either way")
     stretch: float = option(0.1, "augmentation: each training image's width is scaled by 1 ± up to this (0.1: 0.9 to 1.1)")
     shear: float = option(10.0, "augmentation: each training image slants by up to this many degrees either way")
-    ramp: int = option(20, "augmentation: the moves grow from none in epoch 1 to full in epoch ramp + 1 (0: full from the start)")
+    join: float = option(0.5, "augmentation: the chance that a training batch is read as pairs of captchas side by side (texts joined)")
+    ramp: int = option(0, "augmentation: the moves grow from none in epoch 1 to full in epoch ramp + 1 (0: full from the start)")
     channels: tuple[int, ...] = option((16, 32, 64, 64), "channels of the conv blocks (each: 3x3 conv, batch norm, ReLU, pool)")
     width_pools: int = option(2, "conv blocks that also halve the width: 2 turns 200 px into 50 columns (time steps)")
     shortcut: bool = option(True, "the classifier also reads each column's conv features beside the LSTM's")
@@ -112,12 +114,12 @@ def train_fold(cfg: CrnnCaptchaConfig, run: RunDir, options: dict[str, Any], sta
 
 
 def pipelines(cfg: CrnnCaptchaConfig, mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[BatchTransform, BatchTransform]:
-    """(training, validation) transforms: the random moves on uint8 pixels, then floats and (x - mean) / std
-    in NHWC storage; validation images are only normalised, never moved."""
+    """(training, validation) transforms: the random moves on uint8 pixels, pairs joined side by side (`join`),
+    then floats and (x - mean) / std in NHWC storage; validation images are only normalised, never moved."""
     # NHWC storage: torch's CPU max pooling is ~10x faster on it (6.5 vs 62 ms for 16 maps of 16x50x200; a step ~30%)
     normalize = eval_pipeline(mean, std, channels_last=True)
-    moves = augmentation(cfg)
-    return (compose(moves, normalize) if moves else normalize), normalize
+    steps = [t for t in (augmentation(cfg), random_join(cfg.join) if cfg.join else None) if t is not None]
+    return (compose(*steps, normalize) if steps else normalize), normalize
 
 
 def augmentation(cfg: CrnnCaptchaConfig) -> BatchTransform | None:
