@@ -91,6 +91,20 @@ def test_min_columns_counts_a_blank_between_equal_neighbours():
     assert min_columns([]) == 0
 
 
+def test_lines_read_joined_in_pairs_need_one_column_to_spare():
+    # "ab" fits 2 columns alone, but joined to "ba" the pair "abba" needs 5 (a blank between the b's) of 2 + 2
+    labels = torch.tensor([[1, 2], [2, 1]])
+    check_alignable(labels, torch.tensor([2, 2]), torch.tensor([2, 2]), ["ab.png", "ba.png"], "-ab")
+    with pytest.raises(LayerlabError, match=r"^ab.png: the label 'ab' needs at least 2 time steps \(2 characters \+ 0 "
+                                            r"blanks between repeated ones\) and one to spare to be read joined to another "
+                                            r"line but the model gives its image only 2 columns, .*, or --join 0$"):
+        check_alignable(labels, torch.tensor([2, 2]), torch.tensor([2, 2]), ["ab.png", "ba.png"], "-ab", joined=True)
+    check_alignable(labels, torch.tensor([2, 2]), torch.tensor([3, 3]), ["ab.png", "ba.png"], "-ab", joined=True)
+    log_probs = torch.full((4, 1, 3), math.log(1 / 3))             # torch agrees: "abba" in 4 columns is impossible
+    assert torch.isinf(F.ctc_loss(log_probs, torch.tensor([[1, 2, 2, 1]]), torch.tensor([4]), torch.tensor([4]),
+                                  reduction="sum"))
+
+
 def test_check_alignable_names_the_file_before_any_loss_is_inf():
     labels = torch.tensor([[1, 2, 3], [4, 4, 4]])
     # 5 columns: "abc" needs 3, "ddd" needs 5 (two blanks): both fit

@@ -61,12 +61,17 @@ def test_quick_run_reports_ctc_figures_and_predict_and_eval_read_its_folder(tmp_
 def test_a_label_longer_than_its_columns_stops_the_lab_before_training(tmp_path: Path) -> None:
     # 12 px wide: the lab's two width poolings leave 12 / 4 = 3 columns; "aab" needs 4 (a blank between the a's)
     data = draw_words(tmp_path / "narrow", ["ab", "ba", "aab", "b", "a", "bb"], width=12)
+    options = {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True, "progress": False}
     with pytest.raises(LayerlabError) as error:
-        run_lab("crnn-captcha", {"dataset": "text-images", "data_dir": str(data), "height": 24, "quick": True,
-                                 "progress": False}, out=tmp_path / "runs")
+        run_lab("crnn-captcha", {**options, "join": 0.0}, out=tmp_path / "runs")
     message = str(error.value)
     assert "\n" not in message and "aab.png: the label 'aab' needs at least 4 time steps" in message
     assert "only 3 columns" in message
+    # read in pairs too (the default --join 0.5): "bb" just fits its 3 columns, but "bb" + "b..." would not
+    with pytest.raises(LayerlabError, match=r"^bb.png: the label 'bb' needs at least 3 time steps .* and one to spare "
+                                            r"to be read joined to another line but the model gives its image only 3 "
+                                            r"columns, .*, or --join 0$"):
+        run_lab("crnn-captcha", options, out=tmp_path / "runs")
 
 
 

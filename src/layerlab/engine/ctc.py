@@ -118,17 +118,24 @@ def min_columns(label: Sequence[int]) -> int:
 
 
 def check_alignable(labels: Tensor, label_lengths: Tensor, input_lengths: Tensor, names: Sequence[str],
-                    vocab: Sequence[str]) -> None:
-    """A one-line error for the first label that no path of its image's columns can spell (CTC loss = inf)."""
+                    vocab: Sequence[str], *, joined: bool = False) -> None:
+    """A one-line error for the first label that no path of its image's columns can spell (CTC loss = inf).
+
+    `joined`: the lines will also be read in pairs (random_join), so each needs one column to spare:
+    two lines that just fit could need one more between them (a blank, when the first one's last
+    character is the second one's first)."""
+    spare = int(joined)
     for row, (n, columns) in enumerate(zip(label_lengths.tolist(), input_lengths.tolist())):
         label = labels[row, :n].tolist()
         needed = min_columns(label)
-        if needed > columns:
+        if needed + spare > columns:
             text = "".join(vocab[i] for i in label)
             raise LayerlabError(
                 f"{names[row]}: the label {text!r} needs at least {needed} time steps ({n} characters + "
-                f"{needed - n} blanks between repeated ones) but the model gives its image only {columns} columns, "
-                "so the CTC loss would be infinite; use wider images, a shorter label or fewer width poolings")
+                f"{needed - n} blanks between repeated ones)" + (" and one to spare to be read joined to another line"
+                                                                if joined else "") +
+                f" but the model gives its image only {columns} columns, so the CTC loss would be infinite; use wider "
+                "images, a shorter label or fewer width poolings" + (", or --join 0" if joined else ""))
 
 
 class _Decoded(Metric):

@@ -102,8 +102,8 @@ def train_fold(cfg: CrnnCaptchaConfig, run: RunDir, options: dict[str, Any], sta
     # 2. Model: conv columns -> BiLSTM -> one score per class and column (layer table in summary.txt)
     torch.manual_seed(cfg.seed)
     model = get_model("crnn", **model_overrides(cfg, data["train"]))
-    for part in data.values():
-        check_data(model, part)             # a label longer than its columns allow: one line now, not inf later
+    for name, part in data.items():         # a label longer than its columns allow: one line now, not inf later
+        check_data(model, part, joined=bool(cfg.join) and name == "train")
     # 3. Train: CTC loss per captcha, Adam + cosine; the weights of the best validation sequence accuracy are kept
     moved, normalize = pipelines(cfg, mean, std)
     history = fit(CTCStep(model, lr=cfg.lr, clip_grad_norm=5.0), data["train"], val=data["val"], channels_last=True,

@@ -71,11 +71,12 @@ class CTCStep(Step):
         return Metrics({"loss": MeanLoss(), **ctc_metric_objects()})
 
 
-def check_data(model: nn.Module, data: TensorData) -> None:
-    """Before training: every label must fit its image's columns, or CTC's loss is infinite (one-line error)."""
+def check_data(model: nn.Module, data: TensorData, *, joined: bool = False) -> None:
+    """Before training: every label must fit its image's columns, or CTC's loss is infinite (one-line error);
+    with one column to spare when the lines will also be read joined in pairs (random_join)."""
     targets = data.targets
     check_alignable(targets["labels"], targets["label_lengths"], model.output_lengths(targets["widths"]),
-                    data.meta["files"], data.classes)
+                    data.meta["files"], data.classes, joined=joined)
 
 
 @torch.no_grad()
