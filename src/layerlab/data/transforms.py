@@ -67,7 +67,6 @@ class Ramp:
         return 1.0 if self.epochs == 0 else min(1.0, max(0, epoch - 1) / self.epochs)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
         self.current = self.make(self.strength(epoch))
 
     def __call__(self, inputs: Tensor, targets: Targets, g: torch.Generator) -> Batch:

@@ -126,8 +126,9 @@ def pipelines(cfg: CrnnCaptchaConfig, mean: tuple[float, ...], std: tuple[float,
     then floats and (x - mean) / std in NHWC storage; validation images are only normalised, never moved."""
     # NHWC storage: torch's CPU max pooling is ~10x faster on it (6.5 vs 62 ms for 16 maps of 16x50x200; a step ~30%)
     normalize = eval_pipeline(mean, std, channels_last=True)
-    steps = [t for t in (augmentation(cfg), random_join(cfg.join) if cfg.join else None) if t is not None]
-    return (compose(*steps, normalize) if steps else normalize), normalize
+    moves = augmentation(cfg)
+    steps = ([moves] if moves else []) + ([random_join(cfg.join)] if cfg.join else [])
+    return compose(*steps, normalize), normalize
 
 
 def augmentation(cfg: CrnnCaptchaConfig) -> BatchTransform | None:
