@@ -30,7 +30,7 @@ image the net has never seen, and only reading the characters one by one fits it
 each of the ten folds below left the blank-only plateau in epoch 4-6 (without them: 7-21, or never),
 and `--val-size 208` with seeds 3 and 1, the slow path's cases, read 0.91 and 0.94 at epoch 8
 (stopped there). Without the pairs seed 1 had read 0.0 after 60 epochs, and seed 3 0.40 at epoch
-44 with the ramp, no variant above 0.80 by epoch 39.
+44 with a batch-by-batch ramp, no variant above 0.80 by epoch 39.
 The model's Glorot / orthogonal initialisation (models/crnn.py, `init_weights`) is what
 lets CTC leave the plateau at all: with torch's default Linear init the first version reached only 0.21.
 Goal (default split, <= 15 min on 2 CPU cores): 5-fold mean sequence accuracy >= 0.97 [floor
