@@ -86,6 +86,7 @@ SPLITS = [
     ("resnet50", (3, 64, 64), (2048, 2, 2)),      # stem /4, then /2 three times
     ("resnet18-cifar", (3, 32, 32), (512, 4, 4)),  # no stem downsampling: 32 / 8
     ("cifar-cnn", (3, 32, 32), (256, 4, 4)),      # three blocks: 32 → 16 → 8 → 4
+    ("cifar-fast", (3, 32, 32), (256, 3, 3)),     # the 2x2 stem: 31, then 15 → 7 → 3
     ("resnet20", (3, 32, 32), (64, 8, 8)),         # stages at 32, 16, 8 px with 16, 32, 64 channels
     ("alexnet-cifar", (3, 32, 32), (64, 3, 3)),    # pools 32 → 15 → 7 → 3
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from layerlab.models import alexnet  # noqa: F401
 from layerlab.models import autoencoder  # noqa: F401
 from layerlab.models import cifar_cnn  # noqa: F401
+from layerlab.models import cifar_fast  # noqa: F401
 from layerlab.models import crnn  # noqa: F401
 from layerlab.models import cubic  # noqa: F401
 from layerlab.models import detector  # noqa: F401
