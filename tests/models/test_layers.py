@@ -42,3 +42,17 @@ def test_flip_average_is_the_log_of_the_mean_of_both_views_probabilities():
     torch.testing.assert_close(out, ((one + mirrored) / 2).log())
     torch.testing.assert_close(out.exp().sum(1), torch.ones(3))  # log-probabilities: softmax(out) is the mean itself
     assert not torch.allclose(out.exp(), one)
+
+
+def test_flip_average_with_a_shift_weighs_the_two_plain_views_a_quarter_and_four_moved_ones_an_eighth():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(20, 5))
+    x = torch.randn(3, 1, 4, 5)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")        # (3, 1, 6, 7)
+    down_right, up_left = padded[..., :4, :5], padded[..., 2:, 2:]            # content moved by +1 and by -1
+    assert torch.equal(down_right[..., 1:, 1:], x[..., :-1, :-1]) and torch.equal(up_left[..., :-1, :-1], x[..., 1:, 1:])
+    p = [model(v).softmax(1) for v in (x, x.flip(-1), down_right, up_left, down_right.flip(-1), up_left.flip(-1))]
+    expected = (p[0] + p[1]) / 4 + (p[2] + p[3] + p[4] + p[5]) / 8
+    out = FlipAverage(model, shift=1)(x)
+    torch.testing.assert_close(out, expected.log())
+    torch.testing.assert_close(out.exp().sum(1), torch.ones(3))

@@ -287,6 +287,32 @@ def random_vflip(p: float = 0.5, *, targets: str = "class") -> BatchTransform:
     return _random_flip("random_vflip", p, targets, dim=-2)
 
 
+class AlternatingHFlip:
+    """Mirror each image in every other epoch: an image shown as it is in one epoch is shown mirrored in
+    the next, and the other way round (airbench's "alternating flip": random coins show half the images
+    the same way two epochs running, which teaches the net nothing new).
+
+    Which images start mirrored is decided by the image itself, the parity of its pixel sum, so no
+    sample index is needed and a resumed run (the loaders announce each epoch) flips exactly as an
+    uninterrupted one. It reads the raw uint8 pixels: put it first, before crops and float_normalize.
+    Images whose sum is odd are mirrored in odd epochs (1, 3, ...), the others in even ones.
+    """
+
+    def __init__(self) -> None:
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __call__(self, inputs: Tensor, targets: Targets, g: torch.Generator) -> Batch:
+        if inputs.dtype != torch.uint8 or inputs.dim() != 4:
+            raise LayerlabError(f"AlternatingHFlip reads raw uint8 images (B, C, H, W), got {inputs.dtype} "
+                                f"{tuple(inputs.shape)}: put it before float_normalize and crops")
+        odd = inputs.flatten(1).sum(1, dtype=torch.int64) % 2 == 1
+        flip = odd if self.epoch % 2 == 1 else ~odd
+        return torch.where(flip[:, None, None, None], inputs.flip(-1), inputs), targets
+
+
 def _random_flip(name: str, p: float, targets: str, dim: int) -> BatchTransform:
     """The flip along `dim` (-1: columns, left-right; -2: rows, upside down) behind both flips."""
     if not 0.0 <= p <= 1.0:
@@ -581,16 +607,24 @@ def augment_pipeline(
     flip: bool = True,
     channels_last: bool = False,
     targets: str = "class",
+    crop_mode: str = "constant",
+    alternate_flip: bool = False,
 ) -> BatchTransform:
     """The standard CIFAR training transform: random crop + flip on uint8, then floats, then (x - mean) / std.
 
     Cropping and flipping before the float conversion moves a quarter of the bytes. `targets`
     says what moves with the images (see TARGET_KINDS); normalisation touches the inputs only.
+    `crop_mode` pads with black ("constant") or mirrors the border ("reflect"). `alternate_flip`
+    mirrors each image every other epoch (AlternatingHFlip, first, on the raw pixels) instead of by coin.
     """
-    steps = []
+    steps: list[BatchTransform] = []
+    if flip and alternate_flip:
+        if targets != "class":
+            raise LayerlabError(f"alternate_flip mirrors class-labelled images only, not {targets} targets")
+        steps.append(AlternatingHFlip())
     if crop_padding > 0:
-        steps.append(random_crop(crop_padding, targets=targets))
-    if flip:
+        steps.append(random_crop(crop_padding, crop_mode, targets=targets))
+    if flip and not alternate_flip:
         steps.append(random_hflip(targets=targets))
     steps.append(float_normalize(mean, std))
     if channels_last:
