@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +47,11 @@ def fake_cifar(n: int, seed: int = 0) -> TensorData:
 
 
 def build(name: str) -> nn.Module:
-    return get_model("cifar-cnn", **model_overrides(LAB, 10)) if name == "cifar-cnn" else get_model(name)
+    """"cifar-cnn": the lab's default net (`--net fast`); "cifar-cnn-blocks": the course's blocks with BN (`--net blocks`)."""
+    if name.startswith("cifar-cnn"):
+        model, overrides = model_overrides(replace(LAB, net="blocks") if name == "cifar-cnn-blocks" else LAB, 10)
+        return get_model(model, **overrides)
+    return get_model(name)
 
 
 def images_per_second(model: nn.Module, data: TensorData, batch: int, *, amp: bool, channels_last: bool) -> float:
@@ -66,8 +71,9 @@ def images_per_second(model: nn.Module, data: TensorData, batch: int, *, amp: bo
 
 
 def layout_table(rounds: int) -> None:
-    variants = [(name, amp, cl) for name in ("cifar-cnn", "resnet18-cifar") for amp in (False, True) for cl in (False, True)]
-    sizes = {"cifar-cnn": (1024, 256), "resnet18-cifar": (256, 128)}  # (images per repeat, batch)
+    variants = [(name, amp, cl) for name in ("cifar-cnn", "cifar-cnn-blocks", "resnet18-cifar")
+                for amp in (False, True) for cl in (False, True)]
+    sizes = {"cifar-cnn": (2048, 1024), "cifar-cnn-blocks": (1024, 256), "resnet18-cifar": (256, 128)}  # (images per repeat, batch)
     models = {v: build(v[0]) for v in variants}
     rates: dict[tuple, list[float]] = {v: [] for v in variants}
     for r in range(rounds + 1):                       # round 0 warms up every variant
@@ -76,9 +82,9 @@ def layout_table(rounds: int) -> None:
             rate = images_per_second(models[v], fake_cifar(n, r), batch, amp=v[1], channels_last=v[2])
             if r:
                 rates[v].append(rate)
-    print(f"{'model':<16} {'precision':<10} {'layout':<14} {'images/s':>9}")
+    print(f"{'model':<18} {'precision':<10} {'layout':<14} {'images/s':>9}")
     for (name, amp, cl), values in rates.items():
-        print(f"{name:<16} {'bf16' if amp else 'fp32':<10} {'channels_last' if cl else 'NCHW':<14} "
+        print(f"{name:<18} {'bf16' if amp else 'fp32':<10} {'channels_last' if cl else 'NCHW':<14} "
               f"{statistics.median(values):>9.0f}")
 
 
@@ -93,19 +99,22 @@ def hand_epoch(model: nn.Module, loader: BatchLoader, opt: torch.optim.Optimizer
 
 
 def fit_vs_hand(rounds: int, n: int = 2048) -> None:
+    """fit against a hand loop on the course's blocks with BN and their recipe (the lab's old default:
+    `--net blocks --batch-size 256 --lr 0.1 --momentum 0.9 --weight-decay 5e-4 --label-smoothing 0.1`)."""
+    recipe = replace(LAB, net="blocks", batch_size=256, lr=0.1, momentum=0.9, weight_decay=5e-4, label_smoothing=0.1)
     data = fake_cifar(n)
     transform = augment_pipeline(MEAN, STD, channels_last=True)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=LAB.label_smoothing)
-    ours, theirs = build("cifar-cnn"), build("cifar-cnn").to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(theirs.parameters(), lr=LAB.lr, momentum=LAB.momentum, nesterov=True,
-                          weight_decay=LAB.weight_decay)
-    loader = BatchLoader(data, LAB.batch_size, shuffle=True, transform=transform)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    ours, theirs = build("cifar-cnn-blocks"), build("cifar-cnn-blocks").to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(theirs.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
+                          weight_decay=recipe.weight_decay)
+    loader = BatchLoader(data, recipe.batch_size, shuffle=True, transform=transform)
     sched = get_schedule("one-cycle", opt, len(loader), rounds + 1)
     fit_times, hand_times = [], []
     for r in range(rounds + 1):                       # round 0 warms up both
         start = time.perf_counter()
-        fit(ours, data, loss=loss_fn, optimizer="sgd", lr=LAB.lr, momentum=LAB.momentum, nesterov=True,
-            weight_decay=LAB.weight_decay, schedule="one-cycle", epochs=1, batch_size=LAB.batch_size, amp=True,
+        fit(ours, data, loss=loss_fn, optimizer="sgd", lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
+            weight_decay=recipe.weight_decay, schedule="one-cycle", epochs=1, batch_size=recipe.batch_size, amp=True,
             channels_last=True, transform=transform, device="cpu", progress=False, seed=r)
         t_fit = time.perf_counter() - start
         loader.set_epoch(r)
@@ -116,7 +125,7 @@ def fit_vs_hand(rounds: int, n: int = 2048) -> None:
             fit_times.append(t_fit)
             hand_times.append(t_hand)
     f, h = statistics.median(fit_times), statistics.median(hand_times)
-    print(f"cifar-cnn, lab recipe, {n:,} images, batch {LAB.batch_size}: "
+    print(f"cifar-cnn --net blocks, its recipe, {n:,} images, batch {recipe.batch_size}: "
           f"fit {n / f:.0f} images/s, hand loop {n / h:.0f} images/s (median of {rounds})")
     print(f"ratio hand/fit = {h / f:.3f}  (goal >= 0.98)")
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from layerlab.cli import main
 from layerlab.data import get_dataset, train_val_split
@@ -78,12 +79,22 @@ def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_pat
     assert [float(v) for v in line.group(1).split(",")] == pytest.approx(mean, abs=5e-5)
     assert [float(v) for v in line.group(2).split(",")] == pytest.approx(std, abs=5e-5)
     assert out["mean_r"] == pytest.approx(mean[0], abs=1e-6)
-    # with the test-time flip: 0.583 with seed 0, 0.467-0.633 over seeds 0-5 on this CPU; chance is 0.1
-    assert out["test_accuracy"] == pytest.approx(0.55, abs=0.1)
-    # the same net scored on one view only: 0.567 with seed 0, 0.45-0.583 over seeds 0-5
+    # the fast net with six test views: 0.433 with seed 0, 0.433-0.617 over seeds 0-5 on this CPU; chance is 0.1
+    assert out["test_accuracy"] == pytest.approx(0.5, abs=0.1)
+    # the same net scored on one view only: 0.467 with seed 0, 0.467-0.617 over seeds 0-5
     assert out["test_accuracy_one_view"] == pytest.approx(0.5, abs=0.1)
     run_dir = Path(out["run_dir"])
     _assert_run_folder(run_dir, FIGURES)
+    # the saved stem is the whitening computed from the training images: their 2x2 patches come out
+    # decorrelated with variance ~1 (not exactly: eps = 5e-4 is added to each eigenvalue)
+    card = json.loads((run_dir / "model.json").read_text())
+    assert card["model"] == "cifar-fast"
+    model = get_model(card["model"], **card["overrides"])
+    model.load_state_dict({k.removeprefix("model."): v for k, v in load_file(run_dir / "model.safetensors").items()})
+    images = (train.inputs.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        white = (model.stem(images) - model.stem.bias.view(1, -1, 1, 1))[:, :12].permute(0, 2, 3, 1).reshape(-1, 12)
+    torch.testing.assert_close(torch.cov(white.T), torch.eye(12), atol=0.1, rtol=0)
     # the run records its own speed: the median of the epochs' seconds, and the machine's matmul rate before and after
     seconds = [json.loads(line)["seconds"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert out["seconds_per_epoch"] == pytest.approx(sorted(seconds)[1], abs=1e-3)   # 3 epochs: the middle one
@@ -91,26 +102,41 @@ def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_pat
     assert f"{out['matmul_gflops_start']:.1f} GFLOP/s before training" in (run_dir / "report.md").read_text()
 
 
-def test_quick_course_net_from_the_command_line_and_a_one_line_error_for_mismatched_widths(tmp_path, capsys):
+def test_quick_course_net_from_the_command_line_and_one_line_errors_for_options_of_another_net(tmp_path, capsys):
     root = tmp_path / "cifar"
     _easy_cifar_folder(root, {"train": 8, "test": 2})
     common = ["--data-dir", str(root), "--out", str(tmp_path / "runs"), "--quick", "--no-progress", "--json"]
-    assert main(["run", "cifar-cnn", "--course-net", "--optimizer", "adam", "--lr", "1e-3", *common]) == 0
+    assert main(["run", "cifar-cnn", "--net", "course", "--optimizer", "adam", "--lr", "1e-3", "--schedule", "cosine",
+                 "--no-lookahead", *common]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     # one quick epoch of 80 images leaves 9.5M parameters where they started: the loss of a uniform guess
     # over 10 classes, ln 10 = 2.3026 (2.3013-2.3032 over seeds 0-3), and one class predicted for all
     assert out["epochs"] == 1 and out["test_loss"] == pytest.approx(math.log(10), abs=0.005)
     assert out["test_accuracy"] == pytest.approx(0.1)
     assert "total parameters: 9,457,962" in (Path(out["run_dir"]) / "summary.txt").read_text()
-    assert main(["run", "cifar-cnn", "--widths", "32,64", *common]) == 2
-    assert capsys.readouterr().err.strip() == "error: block_hidden needs one width per block (2) or () for 'same as widths', got (16, 64, 128)"
+    for flags, message in [
+        (["--net", "blocks", "--widths", "32,64"],
+         "block_hidden needs one width per block (2) or () for 'same as widths', got (16, 64, 128)"),
+        (["--hidden", "64", "--pool-first"], "--hidden and --pool-first shape(s) the course's nets: the fast net pools "
+                                             "first, always normalises and ends in one Linear; add --net blocks"),
+        (["--net", "course", "--widths", "8,8,8"], "--net course is the course's exact net; --widths shapes --net blocks"),
+        (["--tta-shift", "32"], "--tta-shift moves the test image by 0 to 31 pixels, got 32"),
+    ]:
+        assert main(["run", "cifar-cnn", *flags, *common]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {message}"
 
 
-def test_course_net_flag_builds_the_registered_course_net():
-    overrides = model_overrides(CifarCnnConfig(course_net=True), 10)
-    assert sum(p.numel() for p in get_model("cifar-cnn", **overrides).parameters()) == 9_457_962
-    default = get_model("cifar-cnn", **model_overrides(CifarCnnConfig(), 10))
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in default.modules())
+def test_each_net_option_builds_its_registered_model():
+    name, overrides = model_overrides(CifarCnnConfig(net="course"), 10)
+    assert name == "cifar-cnn" and sum(p.numel() for p in get_model(name, **overrides).parameters()) == 9_457_962
+    name, overrides = model_overrides(CifarCnnConfig(net="blocks"), 10)
+    blocks = get_model(name, **overrides)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in blocks.modules())
+    assert [b.conv2.out_channels for b in blocks.features] == [32, 128, 256] and blocks.classifier.fc1.out_features == 512
+    name, overrides = model_overrides(CifarCnnConfig(), 10)
+    assert (name, overrides) == ("cifar-fast", {"num_classes": 10, "widths": (48, 128, 256)})   # narrower than airbench's
+    name, overrides = model_overrides(CifarCnnConfig(widths=(32, 64, 64)), 10, image_size=64)
+    assert overrides == {"num_classes": 10, "widths": (32, 64, 64), "image_size": 64}
 
 
 @pytest.mark.slow
@@ -121,11 +147,12 @@ def test_lenet_mnist_default_reaches_0_985_on_real_mnist(shared_datasets, tmp_pa
 
 
 @pytest.mark.slow
-def test_cifar_cnn_default_reaches_0_85_within_15_minutes(shared_datasets, tmp_path):
+def test_cifar_cnn_default_reaches_0_90_within_12_minutes(shared_datasets, tmp_path):
+    # issue 16's goal on 2 quiet cores; the report's matmul figures say whether the machine was quiet
     torch.set_num_threads(2)
     out = run_lab("cifar-cnn", {"data_dir": str(shared_datasets / "cifar10-jpg"), "progress": False}, out=tmp_path)
-    assert out["test_accuracy"] >= 0.85
-    assert out["seconds"] <= 15 * 60
+    assert out["test_accuracy"] >= 0.90
+    assert out["seconds"] <= 12 * 60
 
 
 def test_cifar_cnn_on_an_image_folder_of_mixed_sizes_needs_and_honours_size(tmp_path, capsys):

@@ -65,3 +65,14 @@ def test_a_grey_image_net_has_a_stem_of_its_four_patch_directions_and_their_nega
     assert model.fc.out_features == 3
     model.whiten_from(torch.rand(10, 1, 32, 32))
     assert model(torch.rand(2, 1, 32, 32)).shape == (2, 3)
+
+
+def test_each_block_can_have_its_own_activation_and_the_stem_takes_the_first_blocks():
+    model = get_model("cifar-fast", widths=(8, 8, 8), activations=["relu", "gelu", "gelu"])   # model.json holds lists
+    assert isinstance(model.act, nn.ReLU) and isinstance(model.features.block1.act2, nn.ReLU)
+    assert isinstance(model.features.block2.act1, nn.GELU) and isinstance(model.features.block3.act2, nn.GELU)
+    assert all(isinstance(m, nn.GELU) for m in (get_model("cifar-fast").act, get_model("cifar-fast").features.block3.act1))
+    with pytest.raises(LayerlabError, match=r"activations needs one of gelu, relu per block \(3\), got \('relu',\)"):
+        get_model("cifar-fast", activations=("relu",))
+    with pytest.raises(LayerlabError, match=r"activations needs one of gelu, relu per block \(3\), got \('tanh', 'gelu', 'gelu'\)"):
+        get_model("cifar-fast", activations=("tanh", "gelu", "gelu"))

@@ -247,6 +247,19 @@ def predict(
     return torch.cat(outputs), torch.cat(targets)
 
 
+def evaluate_and_predict(
+    model: nn.Module, data: TensorData, *, loss: str | nn.Module = "cross_entropy", transform: BatchTransform | None = None,
+    amp: bool = False, prefix: str = "",
+) -> tuple[dict[str, float], tuple[Tensor, Tensor]]:
+    """`evaluate` and `predict` with the model run once: the scores are computed from the outputs (a
+    six-view test-time average costs one pass, not two). Under torchrun `predict` holds this process's
+    share only, so there the scores come from `evaluate`'s all-reduced sums instead."""
+    predicted = predict(model, data, transform=transform, amp=amp)
+    if distributed.world_size() == 1:
+        return evaluate(nn.Identity(), TensorData(*predicted), loss=loss, prefix=prefix), predicted
+    return evaluate(model, data, loss=loss, transform=transform, amp=amp, prefix=prefix), predicted
+
+
 def _direction(monitor: str, directions: dict[str, bool], patience: int | None) -> bool:
     """Whether a larger `monitor` is better, as its metric declares (val_accuracy -> Accuracy: yes)."""
     name = monitor.split("_", 1)[-1]
