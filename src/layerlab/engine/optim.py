@@ -106,7 +106,8 @@ def get_optimizer(
     return entry.obj(params, lr, **{option: value for option, value in options.items() if option in accepted})
 
 
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
+# every BatchNorm and InstanceNorm (torch's _NormBase, as inspect/summary.py reads them), GroupNorm, LayerNorm
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 class Lookahead(Optimizer):

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from layerlab.data import get_dataset, train_val_split
+from layerlab.data import BatchLoader, TensorData, get_dataset, train_val_split
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
 from layerlab.engine import RunDir, distributed, evaluate, fit
 from layerlab.engine.loop import evaluate_and_predict
@@ -135,7 +135,7 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     table = summary(model, tuple(train.inputs.shape[1:]))
     # 3. Train: SGD (nesterov) on the schedule, label smoothing, bf16 autocast, channels_last
     epochs, batch_size = (1, min(cfg.batch_size, 64)) if cfg.quick else (cfg.epochs, cfg.batch_size)
-    optimizer = _optimizer(cfg, model, epochs * -(-len(train) // distributed.world_size() // batch_size))
+    optimizer = _optimizer(cfg, model, train, epochs, batch_size)
     speed = matmul_gflops()  # the machine's matmul speed now and at the end: a slow phase shows in the report
     history = fit(model, train, val=val, loss=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
                   optimizer=optimizer, epochs=epochs, batch_size=batch_size, schedule=cfg.schedule,
@@ -143,27 +143,26 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
                   transform=augment, eval_transform=plain, run=run, progress=cfg.progress)
     # 4. Report: test accuracy, mistakes, and what the convolutions learned
     tested = FlipAverage(model, shift=cfg.tta_shift) if cfg.tta else model  # the test image's views, probabilities averaged
-    metrics, predicted = evaluate_and_predict(tested, test, transform=plain, amp=cfg.amp, prefix="test_")
+    metrics, outputs = evaluate_and_predict(tested, test, transform=plain, amp=cfg.amp, prefix="test_")
     if cfg.tta:
         metrics["test_accuracy_one_view"] = evaluate(model, test, transform=plain, amp=cfg.amp)["accuracy"]
     figures, numbers = classification_figures(tested, test, run, history=history, transform=plain, amp=cfg.amp,
-                                              predicted=predicted)
+                                              outputs=outputs)
     image, _ = plain(test.inputs[:1], test.targets[:1], torch.Generator())  # one test image, as the model sees it
     if run.writes:   # rank 0 of a torchrun run draws them
         figures += model_figures(model, image[0], run.path / "figures", display=test.inputs[0], classes=test.classes,
                                  lang=cfg.lang)
     metrics |= {"seconds_per_epoch": statistics.median(history.series("seconds") or [0.0]), "matmul_gflops_start": speed,
                 "matmul_gflops_end": matmul_gflops()}
-    notes = _notes(mean, std, table, metrics, len(test))
     card = ModelCard(model=name, overrides=overrides, input_shape=tuple(train.inputs.shape[1:]),
                      classes=train.classes, mean=mean, std=std, dataset=cfg.dataset,
                      data_dir=cfg.data_dir or None, data_source=train.meta.get("source"))
     tables = {"Per-class test accuracy": [{"class": k, "accuracy": v} for k, v in numbers["per_class_accuracy"].items()],
               "Most confidently wrong": numbers["confidently_wrong"]}
-    own = cfg.dataset == "image-folder"
-    title = f"The course's block net on your images: {Path(str(train.meta.get('source', 'image-folder'))).name}" if own else ""
+    title = (f"The course's block net on your images: {Path(str(train.meta.get('source', 'image-folder'))).name}"
+             if cfg.dataset == "image-folder" else "")
     return LabResult(metrics={**metrics, "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2]}, history=history,
-                     summary=table, card=card, notes=notes, tables=tables, figures=figures, title=title)
+                     summary=table, card=card, notes=_notes(mean, std, table, metrics, len(test)), tables=tables, figures=figures, title=title)
 
 
 def _check_side(cfg: CifarCnnConfig, height: int, width: int) -> int:
@@ -175,12 +174,13 @@ def _check_side(cfg: CifarCnnConfig, height: int, width: int) -> int:
     return int(height)
 
 
-def _optimizer(cfg: CifarCnnConfig, model: nn.Module, steps: int) -> torch.optim.Optimizer:
-    """SGD (nesterov) with the BN shifts' own rate, wrapped in Lookahead over the run's `steps` (per process)."""
+def _optimizer(cfg: CifarCnnConfig, model: nn.Module, train: TensorData, epochs: int, batch_size: int) -> torch.optim.Optimizer:
+    """SGD (nesterov) with the BN shifts' own rate, wrapped in Lookahead over the steps fit takes in this process."""
     momentum = cfg.momentum if cfg.optimizer in ("sgd", "rmsprop") else 0.0
     optimizer = get_optimizer(cfg.optimizer, model, cfg.lr, momentum=momentum, nesterov=cfg.optimizer == "sgd" and momentum > 0,
                               weight_decay=cfg.weight_decay, shift_lr_scale=cfg.shift_lr_scale)
-    return Lookahead(optimizer, total_steps=max(1, steps), model=model) if cfg.lookahead else optimizer
+    loader = BatchLoader(train, batch_size, rank=distributed.rank(), world_size=distributed.world_size(), even_shards=True)
+    return Lookahead(optimizer, total_steps=max(1, epochs * len(loader)), model=model) if cfg.lookahead else optimizer
 
 
 def _notes(mean: Sequence[float], std: Sequence[float], table: Summary, metrics: dict[str, float], count: int) -> list[Note]:

@@ -18,13 +18,13 @@ from layerlab.viz.images import show_predictions
 
 def classification_figures(model: nn.Module, test: TensorData, run: RunDir, *, history: History | None = None,
                            transform: BatchTransform | None = None, amp: bool = False,
-                           predicted: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[list[Path], dict[str, Any]]:
+                           outputs: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[list[Path], dict[str, Any]]:
     """Write the standard figures into run/figures; returns their paths and a few numbers.
 
-    The numbers: per-class accuracy and the most confidently wrong test examples. `predicted`: the
+    The numbers: per-class accuracy and the most confidently wrong test examples. `outputs`: the
     (logits, targets) of `predict(model, test, ...)` when the lab has them already (one pass, not two).
     """
-    logits, targets = predicted if predicted is not None else predict(model, test, transform=transform, amp=amp)
+    logits, targets = outputs if outputs is not None else predict(model, test, transform=transform, amp=amp)
     probs = torch.softmax(logits, dim=1)                      # softmax: logits -> probabilities
     predicted = probs.argmax(dim=1)                           # evaluation by argmax
     classes = test.classes or tuple(str(i) for i in range(probs.shape[1]))
