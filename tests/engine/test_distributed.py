@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from layerlab.engine import evaluate, fit
 from layerlab.engine.metrics import Accuracy, MeanLoss, Metrics
 from layerlab.errors import LayerlabError
-from tests.helpers.distributed import TRAIN, blobs, mlp, resume_worker, spawn, train_worker
+from tests.helpers.distributed import TRAIN, FreezingMLP, blobs, freeze_worker, mlp, resume_worker, spawn, train_worker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,6 +70,20 @@ def test_a_loss_that_becomes_nan_in_one_process_stops_both(two_processes: list[d
     # the guard is decided together: a process that stopped alone would leave the other waiting
     assert two_processes[1]["divergence"].startswith("the loss became nan at epoch 1, iteration 1")
     assert two_processes[0]["divergence"].startswith("the loss became NaN or infinite in another process at epoch 1")
+
+
+def test_a_model_that_stops_training_a_parameter_midway_trains_under_ddp_like_one_process(tmp_path: Path) -> None:
+    # DDP waits for every parameter's gradient unless told to look for the missing ones: without that the
+    # second epoch fails ("Expected to have finished reduction in the prior iteration")
+    spawn(freeze_worker, str(tmp_path))
+    results = [torch.load(tmp_path / f"freeze{rank}.pt", weights_only=True) for rank in range(2)]
+    single = FreezingMLP()
+    fit(single, blobs(60), batch_size=16, **TRAIN)
+    for result in results:
+        first, last = result["biases"][0], result["biases"][-1]
+        assert torch.equal(first, last) and not torch.equal(first, mlp().state_dict()["0.bias"])   # epoch 1 only
+        for key, value in single.state_dict().items():
+            assert torch.allclose(result["state"][key], value, atol=TOLERANCE, rtol=0), key
 
 
 def test_metric_sums_of_two_halves_add_up_to_the_whole() -> None:

@@ -382,6 +382,35 @@ def test_a_resumed_stage_trains_only_the_epochs_it_has_not_finished(tiny, tmp_pa
     assert epochs == [1, 2, 3, 4] and (run.path / "checkpoint-scratch.pt").exists()
 
 
+class _HearsEpochs(nn.Module):
+    """An MLP that records the epochs fit announces to it (models/cifar_fast.py freezes its stem's bias so)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net, self.heard = get_model("mlp", sizes=(4, 8, 3)), []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.heard.append(epoch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def test_a_model_with_set_epoch_hears_each_epoch_as_it_starts_and_a_resumed_run_the_ones_it_trains(tiny, tmp_path):
+    run = RunDir.create(tmp_path, "lab", {})
+    first = _HearsEpochs()
+
+    def stop_after_2(row: dict) -> None:
+        if row["epoch"] == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        fit(first, tiny, epochs=4, device="cpu", progress=False, run=run, log=stop_after_2)
+    resumed = _HearsEpochs()
+    fit(resumed, tiny, epochs=4, device="cpu", progress=False, run=run)
+    assert first.heard == [1, 2] and resumed.heard == [3, 4]
+
+
 def test_a_monitor_without_its_train_or_val_prefix_is_one_line(tiny):
     with pytest.raises(LayerlabError, match=r"^early stopping monitors 'loss', but the epoch reports only \['epoch', 'lr', "
                                             r"'seconds', 'train_accuracy', 'train_loss', 'val_accuracy', 'val_loss'\]$"):

@@ -122,3 +122,28 @@ def resume_worker(rank: int, out: str) -> None:
     history = fit(resumed, blobs(51), val=blobs(21, seed=1), run=stopped, **options)
     torch.save({"straight": straight.state_dict(), "resumed": resumed.state_dict(), "history": history.epochs},
                Path(out) / f"resume{rank}.pt")
+
+
+class FreezingMLP(nn.Module):
+    """mlp() whose first layer's bias learns in epoch 1 only (fit announces the epochs through
+    set_epoch), as models/cifar_fast.py's stem bias does after its first epochs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = mlp()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.net[0].bias.requires_grad_(epoch <= 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def freeze_worker(rank: int, out: str) -> None:
+    """3 epochs of FreezingMLP at 8 per process; the first bias after every epoch and the final weights."""
+    from layerlab.engine import fit
+
+    model = FreezingMLP()
+    biases: list[torch.Tensor] = []
+    fit(model, blobs(60), batch_size=8, log=lambda row: biases.append(model.net[0].bias.detach().clone()), **TRAIN)
+    torch.save({"state": model.state_dict(), "biases": biases}, Path(out) / f"freeze{rank}.pt")

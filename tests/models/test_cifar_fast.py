@@ -6,6 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from layerlab.data import TensorData
+from layerlab.engine import fit
 from layerlab.errors import LayerlabError
 from layerlab.models import get_model
 
@@ -76,3 +78,23 @@ def test_each_block_can_have_its_own_activation_and_the_stem_takes_the_first_blo
         get_model("cifar-fast", activations=("relu",))
     with pytest.raises(LayerlabError, match=r"activations needs one of gelu, relu per block \(3\), got \('tanh', 'gelu', 'gelu'\)"):
         get_model("cifar-fast", activations=("tanh", "gelu", "gelu"))
+
+
+def _stem_bias_per_epoch(stem_bias_epochs: int | None) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    model = get_model("cifar-fast", widths=(8, 8, 8), stem_bias_epochs=stem_bias_epochs)
+    data = TensorData(torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,)))
+    seen = [model.stem.bias.detach().clone()]
+    fit(model, data, optimizer="sgd", lr=0.5, momentum=0.9, weight_decay=1e-3, epochs=3, batch_size=16, device="cpu",
+        progress=False, log=lambda row: seen.append(model.stem.bias.detach().clone()))
+    assert (model.stem.bias.grad is None) == (stem_bias_epochs is not None)   # not even computed once frozen
+    return seen
+
+
+def test_the_stem_bias_learns_in_the_first_stem_bias_epochs_only():
+    start, *ends = _stem_bias_per_epoch(1)
+    assert not torch.equal(start, ends[0]) and torch.equal(ends[0], ends[1]) and torch.equal(ends[1], ends[2])
+    start, *ends = _stem_bias_per_epoch(None)                   # None: it learns all along
+    assert not torch.equal(ends[0], ends[1]) and not torch.equal(ends[1], ends[2])
+    with pytest.raises(LayerlabError, match="stem_bias_epochs is a number of epochs >= 0 .* got -1"):
+        get_model("cifar-fast", stem_bias_epochs=-1)

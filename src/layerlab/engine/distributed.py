@@ -107,11 +107,14 @@ def wrap(model: nn.Module) -> nn.Module:
     (what the step's `models` hold, what checkpoints save: no `module.` prefix) is unchanged
     except that on a GPU its BatchNorm layers become SyncBatchNorm (same parameters and buffers)."""
     device = next(model.parameters()).device
+    # a model that hears the epoch (set_epoch) may stop training a parameter midway: DDP must then look
+    # for the parameters without gradients every step instead of waiting for them
+    changes = hasattr(model, "set_epoch")
     if device.type == "cuda":
         for name, child in list(model.named_children()):   # in place: the step and the lab keep their object
             model.add_module(name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
-        return nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
-    return nn.parallel.DistributedDataParallel(model)
+        return nn.parallel.DistributedDataParallel(model, device_ids=[device.index], find_unused_parameters=changes)
+    return nn.parallel.DistributedDataParallel(model, find_unused_parameters=changes)
 
 
 def reduce_sums(sums: Tensor) -> Tensor:

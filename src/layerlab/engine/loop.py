@@ -149,6 +149,8 @@ def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int
                  progress: bool) -> tuple[dict[str, Any], EpochProgress]:
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)                  # the batch order is a function of (seed, epoch): resumable
+    for model in step.models.values():           # a model that changes with the epoch (models/cifar_fast.py's
+        tell_epoch(model, epoch)                 # stem) hears it too, so a resumed run changes at the same epoch
     step.train_mode()
     metrics = step.metrics()
     bar = EpochProgress(epoch, epochs, _length(loader), enabled=progress)
@@ -249,15 +251,15 @@ def predict(
 
 def evaluate_and_predict(
     model: nn.Module, data: TensorData, *, loss: str | nn.Module = "cross_entropy", transform: BatchTransform | None = None,
-    amp: bool = False, prefix: str = "",
+    amp: bool = False, prefix: str = "", batch_size: int = 1024,
 ) -> tuple[dict[str, float], tuple[Tensor, Tensor]]:
     """`evaluate` and `predict` with the model run once: the scores are computed from the outputs (a
     six-view test-time average costs one pass, not two). Under torchrun `predict` holds this process's
     share only, so there the scores come from `evaluate`'s all-reduced sums instead."""
-    predicted = predict(model, data, transform=transform, amp=amp)
+    predicted = predict(model, data, transform=transform, amp=amp, batch_size=batch_size)
     if distributed.world_size() == 1:
         return evaluate(nn.Identity(), TensorData(*predicted), loss=loss, prefix=prefix), predicted
-    return evaluate(model, data, loss=loss, transform=transform, amp=amp, prefix=prefix), predicted
+    return evaluate(model, data, loss=loss, transform=transform, amp=amp, prefix=prefix, batch_size=batch_size), predicted
 
 
 def _direction(monitor: str, directions: dict[str, bool], patience: int | None) -> bool:
