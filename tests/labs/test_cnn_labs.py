@@ -79,9 +79,9 @@ def test_cifar_cnn_prints_the_training_split_statistics_and_beats_chance(tmp_pat
     assert [float(v) for v in line.group(1).split(",")] == pytest.approx(mean, abs=5e-5)
     assert [float(v) for v in line.group(2).split(",")] == pytest.approx(std, abs=5e-5)
     assert out["mean_r"] == pytest.approx(mean[0], abs=1e-6)
-    # the fast net with six test views: 0.433 with seed 0, 0.433-0.617 over seeds 0-5 on this CPU; chance is 0.1
+    # the fast net with six test views: 0.467 with seed 0, 0.433-0.717 over seeds 0-5 on this CPU; chance is 0.1
     assert out["test_accuracy"] == pytest.approx(0.5, abs=0.1)
-    # the same net scored on one view only: 0.467 with seed 0, 0.467-0.617 over seeds 0-5
+    # the same net scored on one view only: 0.433 with seed 0, 0.417-0.633 over seeds 0-5
     assert out["test_accuracy_one_view"] == pytest.approx(0.5, abs=0.1)
     run_dir = Path(out["run_dir"])
     _assert_run_folder(run_dir, FIGURES)
@@ -134,7 +134,7 @@ def test_each_net_option_builds_its_registered_model():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in blocks.modules())
     assert [b.conv2.out_channels for b in blocks.features] == [32, 128, 256] and blocks.classifier.fc1.out_features == 512
     name, overrides = model_overrides(CifarCnnConfig(), 10)
-    assert (name, overrides) == ("cifar-fast", {"num_classes": 10, "widths": (48, 128, 256)})   # narrower than airbench's
+    assert (name, overrides) == ("cifar-fast", {"num_classes": 10, "widths": (48, 160, 256)})   # narrower than airbench's
     name, overrides = model_overrides(CifarCnnConfig(widths=(32, 64, 64)), 10, image_size=64)
     assert overrides == {"num_classes": 10, "widths": (32, 64, 64), "image_size": 64}
 
@@ -147,12 +147,13 @@ def test_lenet_mnist_default_reaches_0_985_on_real_mnist(shared_datasets, tmp_pa
 
 
 @pytest.mark.slow
-def test_cifar_cnn_default_reaches_0_895_within_13_minutes(shared_datasets, tmp_path):
-    # measured on 2 quiet cores: 0.8999 in 12 min 8 s (issue 16's goal, 0.90 in 12 min, is not yet met);
-    # the floor leaves room for the spread between runs (0.8996 at one thread), the time for a slower phase
+def test_cifar_cnn_default_reaches_0_898_within_13_minutes(shared_datasets, tmp_path):
+    # measured on 2 cores, seeds 0, 1, 2: 0.9005, 0.9001, 0.9014 in 12 min 3 s (a slow phase), 11:20, 11:29
+    # (issue 16's goal: 0.90 in 12 min);
+    # the floor leaves room for the spread between seeds, the time for a slower phase of the machine
     torch.set_num_threads(2)
     out = run_lab("cifar-cnn", {"data_dir": str(shared_datasets / "cifar10-jpg"), "progress": False}, out=tmp_path)
-    assert out["test_accuracy"] >= 0.895
+    assert out["test_accuracy"] >= 0.898
     assert out["seconds"] <= 13 * 60
 
 
