@@ -35,7 +35,7 @@ from torch import nn
 
 from layerlab.data import BatchLoader, TensorData, get_dataset, train_val_split
 from layerlab.data.transforms import augment_pipeline, channel_stats, eval_pipeline
-from layerlab.engine import RunDir, distributed, evaluate, fit, select_device
+from layerlab.engine import RunDir, distributed, evaluate, fit
 from layerlab.engine.loop import evaluate_and_predict
 from layerlab.engine.card import ModelCard
 from layerlab.engine.optim import Lookahead, get_optimizer
@@ -146,7 +146,7 @@ def cifar_cnn(cfg: CifarCnnConfig, run: RunDir) -> LabResult:
     # 4. Report: test accuracy, mistakes, and what the convolutions learned
     tested = FlipAverage(model, shift=cfg.tta_shift) if cfg.tta else model  # the test image's views, probabilities averaged
     # on a CPU small batches stay in cache: six views of 32 images a forward pass took 19 s, of 1,024 30 s (2 cores)
-    batch = 1024 if select_device(cfg.device).type == "cuda" else 32 if cfg.tta else 128
+    batch = 1024 if next(model.parameters()).device.type == "cuda" else 32 if cfg.tta else 128   # where fit put it
     metrics, outputs = evaluate_and_predict(tested, test, transform=plain, amp=cfg.amp, prefix="test_", batch_size=batch)
     if cfg.tta:
         metrics["test_accuracy_one_view"] = evaluate(model, test, transform=plain, amp=cfg.amp, batch_size=4 * batch)["accuracy"]

@@ -111,7 +111,8 @@ class CifarFast(nn.Module):
 
     def set_epoch(self, epoch: int) -> None:
         """fit calls this as each epoch starts (1, 2, ...): the stem's bias stops learning after epoch
-        `stem_bias_epochs` (and stays still: its gradient is no longer computed at all)."""
+        `stem_bias_epochs`: its gradient is no longer computed, so the optimizer leaves it (a Lookahead
+        average still moves it once, to the slow copy)."""
         limit = self.cfg.stem_bias_epochs
         self.stem.bias.requires_grad_(limit is None or epoch <= limit)
 
