@@ -68,6 +68,29 @@ def test_the_losses_are_bce_with_logits_as_written_by_hand():
     assert float(values["d_fake"]) == pytest.approx(float(d_fake.mean()), rel=1e-6)
 
 
+def test_amp_runs_both_networks_in_bf16_and_the_losses_in_float32():
+    gan, plain = _tiny_gan(), _tiny_gan()
+    real, z = _batch()
+    seen: list[torch.dtype] = []
+    for network in (gan.generator, gan.discriminator):
+        network.net[0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        d_real = torch.sigmoid(gan.discriminator(real).float())
+        d_fake = torch.sigmoid(gan.discriminator(gan.generator(z)).float())
+    expected_d = -(d_real.log().mean() + (1 - d_fake).log().mean())      # the same BCE, on bf16 logits
+    seen.clear()
+    values = GanStep(gan.generator, gan.discriminator, amp=True).train((real, z))
+    plain_values = GanStep(plain.generator, plain.discriminator).train((real, z))
+    # G once, D on real, D on fake (its step), D on fake again (G's step): every first layer in bf16
+    assert seen == [torch.bfloat16] * 4
+    assert values["d_loss"].dtype == values["g_loss"].dtype == torch.float32
+    assert float(values["d_loss"]) == pytest.approx(float(expected_d), rel=1e-5)
+    # bf16 keeps ~3 significant digits: the loss is fp32's to 1%, not bit for bit
+    assert float(values["d_loss"]) == pytest.approx(float(plain_values["d_loss"]), rel=1e-2)
+    assert float(values["d_loss"]) != float(plain_values["d_loss"])
+    assert not torch.equal(_flat(gan.generator), _flat(_tiny_gan().generator))       # G stepped
+
+
 def test_noise_comes_from_the_loader_not_the_global_random_state():
     images = TensorData(torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8), torch.zeros(40, dtype=torch.long))
     runs = []

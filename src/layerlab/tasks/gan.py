@@ -35,7 +35,7 @@ from layerlab.engine.card import ModelCard
 from layerlab.engine.deploy import register_predictor
 from layerlab.engine.metrics import MeanLoss, Metrics
 from layerlab.engine.predictors import PredictOptions
-from layerlab.engine.step import Step
+from layerlab.engine.step import Step, autocast
 from layerlab.files import atomic_write_bytes
 
 
@@ -73,25 +73,29 @@ class GanStep(Step):
 
     Reports per batch: `d_loss` (BCE of D on real + on fake), `g_loss` (BCE of D(G(z)) against
     "real"), `d_real` = mean D(x) and `d_fake` = mean D(G(z)) (before D's update, as D saw them).
+    `amp`: both networks' forwards in bf16 autocast (the losses in float32), as the other steps do.
     """
 
     loss_keys = ("d_loss", "g_loss")
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, lr: float = 2e-4,
-                 betas: tuple[float, float] = (0.5, 0.999)) -> None:
-        self.generator, self.discriminator = generator, discriminator
+                 betas: tuple[float, float] = (0.5, 0.999), amp: bool = False) -> None:
+        self.generator, self.discriminator, self.amp = generator, discriminator, amp
         self.models = {"generator": generator, "discriminator": discriminator}
         self.optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
                            "generator": torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)}
 
     def train(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         real, z = batch                                   # real: (B, C, 28, 28) in [-1, 1]; z: (B, latent)
-        fake = self.generator(z)                          # (B, C, 28, 28)
+        precision = autocast(real.device, self.amp)       # optional bf16 forwards; every loss in float32
+        with precision:
+            fake = self.generator(z)                      # (B, C, 28, 28)
         real_is_1, fake_is_0 = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
 
         # 1. Discriminator step: real -> 1, fake -> 0. fake.detach(): this loss does not reach G.
-        real_logits = self.discriminator(real)            # (B,)
-        fake_logits = self.discriminator(fake.detach())   # (B,)
+        with precision:
+            real_logits = self.discriminator(real).float()            # (B,)
+            fake_logits = self.discriminator(fake.detach()).float()   # (B,)
         d_loss = F.binary_cross_entropy_with_logits(real_logits, real_is_1) + \
             F.binary_cross_entropy_with_logits(fake_logits, fake_is_0)
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
@@ -99,7 +103,8 @@ class GanStep(Step):
         self.optimizers["discriminator"].step()           # D moves; G has not changed yet
 
         # 2. Generator step: G wants the updated D to say "real" (1) for its images.
-        g_logits = self.discriminator(fake)               # (B,) through the new D, back into G
+        with precision:
+            g_logits = self.discriminator(fake).float()   # (B,) through the new D, back into G
         g_loss = F.binary_cross_entropy_with_logits(g_logits, real_is_1)
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()                                 # also leaves gradients in D: its next zero_grad drops them
@@ -111,7 +116,8 @@ class GanStep(Step):
 
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         real, z = batch
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(self.generator(z))
+        with autocast(real.device, self.amp):
+            real_logits, fake_logits = self.discriminator(real).float(), self.discriminator(self.generator(z)).float()
         ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
         d_loss = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
         return {"d_loss": d_loss, "g_loss": F.binary_cross_entropy_with_logits(fake_logits, ones), "count": len(real),
