@@ -1,0 +1,150 @@
+"""DCGAN recipes side by side: the dcgan lab's step with one thing changed, judged every few epochs.
+
+Trains the lab's generator and discriminator (models/gan.py) with its step (tasks/gan.py) on MNIST's
+60,000 training images and, at the epochs of `--eval-at`, scores 10,000 samples with the lab's
+LeNet-5 judge: Fréchet distance (and its multiple of the real-vs-real floor), classifier Inception
+Score, the largest class's share, the two-sample test. One change at a time against the lab's
+recipe (width 32, batch 128, Adam 2e-4 with beta1 0.5 for both, plain BCE):
+
+    --width 64             both networks twice as wide (4x the multiply-adds of the middle convs)
+    --batch-size 64        twice the steps per epoch
+    --lr-d 4e-4 --lr-g 1e-4  two learning rates (TTUR, Heusel et al. 2017)
+    --smooth 0.9           one-sided label smoothing: D's target for real images is 0.9
+    --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
+    --ema 0.999            also judge an exponential moving average of G's weights (its batch-norm
+                           statistics recomputed from 10,000 draws of z)
+    --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
+
+Usage: python benchmarks/gan_recipes.py [--epochs 10] [--eval-at 5,10] [--threads 1] [options above]
+Run two at a time with --threads 1 on a 2-core machine: the figures are about quality, and the
+seconds per epoch then are those of a loaded machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from layerlab.data import get_dataset
+from layerlab.data.download import cache_dir
+from layerlab.engine import fit
+from layerlab.engine.generative_metrics import judge_for, judge_samples
+from layerlab.models.gan import DCGANConfig, Discriminator, Generator, dcgan_init_
+from layerlab.tasks.gan import GanStep, generate, real_and_noise
+
+
+class Recipe(GanStep):
+    """The lab's step with D's learning rate, D's target for real images and an EMA of G as options."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, args: argparse.Namespace) -> None:
+        super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp)
+        self.optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
+        self.smooth = args.smooth
+        self.average = copy.deepcopy(generator) if args.ema else None
+        self.decay = args.ema
+
+    def train(self, batch: tuple[Tensor, Tensor]) -> dict:
+        if self.smooth == 1.0:
+            values = super().train(batch)
+        else:
+            values = self._smoothed(batch)
+        if self.average is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.average.parameters()), list(self.generator.parameters()), 1 - self.decay)
+        return values
+
+    def _smoothed(self, batch: tuple[Tensor, Tensor]) -> dict:
+        """GanStep.train with D's target for real images `smooth` instead of 1 (G's target stays 1)."""
+        real, z = batch
+        fake = self.generator(z)
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake.detach())
+        d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.smooth)) + \
+            F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+        g_logits = self.discriminator(fake)
+        g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "count": len(real),
+                "d_real": torch.sigmoid(real_logits.detach()).mean(), "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+
+
+def with_fresh_statistics(generator: nn.Module, latent: int, seed: int = 123) -> nn.Module:
+    """A copy of `generator` whose batch-norm running statistics are averages over 20 batches of 500 z."""
+    copied = copy.deepcopy(generator)
+    for layer in copied.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.reset_running_stats()
+            layer.momentum = None                     # a plain average over the batches below
+    copied.train()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _ in range(20):
+            copied(torch.randn(500, latent, generator=g))
+    return copied.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"))
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--eval-at", default="5,10")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr-g", type=float, default=2e-4)
+    parser.add_argument("--lr-d", type=float, default=2e-4)
+    parser.add_argument("--smooth", type=float, default=1.0)
+    parser.add_argument("--ema", type=float, default=None)
+    parser.add_argument("--spectral-norm", action="store_true")
+    parser.add_argument("--amp", action="store_true")
+    parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
+    args = parser.parse_args()
+    if args.smooth != 1.0 and args.amp:
+        parser.error("--smooth trains in float32: leave out --amp")
+    torch.set_num_threads(args.threads)
+    eval_at = {int(e) for e in args.eval_at.split(",")}
+    train = get_dataset("mnist", split="train", root=args.data)
+    test = get_dataset("mnist", split="test", root=args.data)
+    judge = judge_for(train, test, cache=cache_dir() / "judges" / "lenet5-mnist-e4.safetensors")
+    data = train.subset(slice(0, args.train_images)) if args.train_images else train   # the judge's floor: all of train
+    init = torch.Generator().manual_seed(args.seed)
+    cfg = DCGANConfig(width=args.width)
+    generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(cfg), init)
+    if args.spectral_norm:
+        for i, layer in enumerate(discriminator.net):
+            if isinstance(layer, nn.Conv2d):
+                discriminator.net[i] = nn.utils.parametrizations.spectral_norm(layer)
+    step = Recipe(generator, discriminator, args)
+    z = torch.randn(10_000, cfg.latent, generator=torch.Generator().manual_seed(args.seed + 2))
+    print(vars(args), flush=True)
+
+    def report(row: dict) -> None:
+        print(f"epoch {row['epoch']}: {row['seconds']:.1f} s, D(x) {row['train_d_real']:.3f}, "
+              f"D(G(z)) {row['train_d_fake']:.3f}", flush=True)
+        if row["epoch"] not in eval_at:
+            return
+        judged = {"G": generator}
+        if step.average is not None:
+            judged[f"EMA {args.ema}"] = with_fresh_statistics(step.average, cfg.latent)
+        for name, model in judged.items():
+            n = judge_samples(judge, generate(model, z), train.inputs, test.inputs, seed=args.seed)
+            print(f"  epoch {row['epoch']} {name}: Fréchet {n['frechet']:.2f} ({n['frechet_ratio']:.1f}x the floor), "
+                  f"IS {n['inception_score']:.2f}, largest class {n['largest_class_share']:.1%}, "
+                  f"two-sample {n['two_sample_accuracy']:.3f}", flush=True)
+
+    fit(step, data, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
+        transform=real_and_noise(cfg.latent, channels_last=True), channels_last=True, progress=False, log=report)
+
+
+if __name__ == "__main__":
+    main()
