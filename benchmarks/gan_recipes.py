@@ -13,6 +13,8 @@ recipe (width 32, batch 128, Adam 2e-4 with beta1 0.5 for both, plain BCE):
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
     --ema 0.999            also judge an exponential moving average of G's weights (its batch-norm
                            statistics recomputed from 10,000 draws of z)
+    --upsample-conv        the generator doubles its maps by nearest-neighbour upsampling + a 3x3 conv instead
+                           of 4x4 transposed convs (Odena et al. 2016, "Deconvolution and checkerboard artifacts")
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
 
 Usage: python benchmarks/gan_recipes.py [--epochs 10] [--eval-at 5,10] [--threads 1] [options above]
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--smooth", type=float, default=1.0)
     parser.add_argument("--ema", type=float, default=None)
     parser.add_argument("--spectral-norm", action="store_true")
+    parser.add_argument("--upsample-conv", action="store_true")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
     args = parser.parse_args()
@@ -120,6 +123,11 @@ def main() -> None:
     init = torch.Generator().manual_seed(args.seed)
     cfg = DCGANConfig(width=args.width)
     generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(cfg), init)
+    if args.upsample_conv:                            # 7 -> 14 -> 28 by resizing, then a conv that keeps the size
+        w = args.width
+        generator.net[3] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, padding=1, bias=False))
+        generator.net[6] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(w, cfg.channels, 3, padding=1, bias=False))
+        dcgan_init_(generator, init)
     if args.spectral_norm:
         for i, layer in enumerate(discriminator.net):
             if isinstance(layer, nn.Conv2d):
