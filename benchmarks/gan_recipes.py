@@ -57,7 +57,8 @@ class Recipe(GanStep):
             values = self._smoothed(batch)
         if self.average is not None:
             with torch.no_grad():
-                torch._foreach_lerp_(list(self.average.parameters()), list(self.generator.parameters()), 1 - self.decay)
+                for average, current in zip(self.average.parameters(), self.generator.parameters()):
+                    average.lerp_(current, 1 - self.decay)      # average += (1 - decay) * (current - average)
         return values
 
     def _smoothed(self, batch: tuple[Tensor, Tensor]) -> dict:
