@@ -68,6 +68,26 @@ def test_the_losses_are_bce_with_logits_as_written_by_hand():
     assert float(values["d_fake"]) == pytest.approx(float(d_fake.mean()), rel=1e-6)
 
 
+def test_real_label_smooths_only_the_discriminators_target_for_real_images():
+    gan = _tiny_gan()
+    real, z = _batch()
+    with torch.no_grad():
+        d_real, d_fake = torch.sigmoid(gan.discriminator(real)), torch.sigmoid(gan.discriminator(gan.generator(z)))
+    # D: real -> 0.9 (cross-entropy against a soft target), fake -> 0
+    expected_d = -(0.9 * d_real.log() + 0.1 * (1 - d_real).log()).mean() - (1 - d_fake).log().mean()
+    step = GanStep(gan.generator, gan.discriminator, real_label=0.9)
+    after_d: list[torch.Tensor] = []                       # D(G(z)) through the updated D, before G moves
+
+    def look(*_) -> None:
+        with torch.no_grad():
+            after_d.append(torch.sigmoid(gan.discriminator(gan.generator(z))))
+
+    step.optimizers["discriminator"].register_step_post_hook(look)
+    values = step.train((real, z))
+    assert float(values["d_loss"]) == pytest.approx(float(expected_d), rel=1e-5)
+    assert float(values["g_loss"]) == pytest.approx(float(-after_d[0].log().mean()), rel=1e-5)   # G's target: 1
+
+
 def test_amp_runs_both_networks_in_bf16_and_the_losses_in_float32():
     gan, plain = _tiny_gan(), _tiny_gan()
     real, z = _batch()

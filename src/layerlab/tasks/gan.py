@@ -74,38 +74,48 @@ class GanStep(Step):
     Reports per batch: `d_loss` (BCE of D on real + on fake), `g_loss` (BCE of D(G(z)) against
     "real"), `d_real` = mean D(x) and `d_fake` = mean D(G(z)) (before D's update, as D saw them).
     `amp`: both networks' forwards in bf16 autocast (the losses in float32), as the other steps do.
+    `real_label`: D's target for real images (0.9: one-sided label smoothing, Salimans et al. 2016);
+    G's target stays 1.
     """
 
     loss_keys = ("d_loss", "g_loss")
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, lr: float = 2e-4,
-                 betas: tuple[float, float] = (0.5, 0.999), amp: bool = False) -> None:
-        self.generator, self.discriminator, self.amp = generator, discriminator, amp
+                 betas: tuple[float, float] = (0.5, 0.999), amp: bool = False, real_label: float = 1.0) -> None:
+        self.generator, self.discriminator, self.amp, self.real_label = generator, discriminator, amp, real_label
         self.models = {"generator": generator, "discriminator": discriminator}
         self.optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
                            "generator": torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)}
 
+    def _fake(self, z: Tensor) -> Tensor:
+        with autocast(z.device, self.amp):
+            return self.generator(z)                      # (B, C, 28, 28)
+
+    def _realness(self, *batches: Tensor) -> list[Tensor]:
+        """D's logits (B,) of "real" for each batch, in float32 (the forwards in bf16 when amp is on). One
+        autocast region for all: its bf16 copy of D's weights is shared, as in one forward of both."""
+        with autocast(batches[0].device, self.amp):
+            return [self.discriminator(images).float() for images in batches]
+
+    def _d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """BCE of D: real images towards `real_label` (1), generated ones towards 0."""
+        return F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label)) + \
+            F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
     def train(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         real, z = batch                                   # real: (B, C, 28, 28) in [-1, 1]; z: (B, latent)
-        precision = autocast(real.device, self.amp)       # optional bf16 forwards; every loss in float32
-        with precision:
-            fake = self.generator(z)                      # (B, C, 28, 28)
-        real_is_1, fake_is_0 = torch.ones(len(real), device=real.device), torch.zeros(len(real), device=real.device)
+        fake = self._fake(z)
 
         # 1. Discriminator step: real -> 1, fake -> 0. fake.detach(): this loss does not reach G.
-        with precision:
-            real_logits = self.discriminator(real).float()            # (B,)
-            fake_logits = self.discriminator(fake.detach()).float()   # (B,)
-        d_loss = F.binary_cross_entropy_with_logits(real_logits, real_is_1) + \
-            F.binary_cross_entropy_with_logits(fake_logits, fake_is_0)
+        real_logits, fake_logits = self._realness(real, fake.detach())   # (B,) each
+        d_loss = self._d_loss(real_logits, fake_logits)
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()           # D moves; G has not changed yet
 
         # 2. Generator step: G wants the updated D to say "real" (1) for its images.
-        with precision:
-            g_logits = self.discriminator(fake).float()   # (B,) through the new D, back into G
-        g_loss = F.binary_cross_entropy_with_logits(g_logits, real_is_1)
+        (g_logits,) = self._realness(fake)                # (B,) through the new D, back into G
+        g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()                                 # also leaves gradients in D: its next zero_grad drops them
         self.optimizers["generator"].step()               # only G moves
@@ -116,11 +126,9 @@ class GanStep(Step):
 
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         real, z = batch
-        with autocast(real.device, self.amp):
-            real_logits, fake_logits = self.discriminator(real).float(), self.discriminator(self.generator(z)).float()
-        ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-        d_loss = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
-        return {"d_loss": d_loss, "g_loss": F.binary_cross_entropy_with_logits(fake_logits, ones), "count": len(real),
+        real_logits, fake_logits = self._realness(real, self._fake(z))
+        return {"d_loss": self._d_loss(real_logits, fake_logits), "count": len(real),
+                "g_loss": F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits)),
                 "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean()}
 
     def metrics(self) -> Metrics:
