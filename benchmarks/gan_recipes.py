@@ -29,8 +29,8 @@ import copy
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.swa_utils import update_bn
 
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
@@ -41,57 +41,28 @@ from layerlab.tasks.gan import GanStep, generate, real_and_noise
 
 
 class Recipe(GanStep):
-    """The lab's step with D's learning rate, D's target for real images and an EMA of G as options."""
+    """The lab's step with D's own learning rate and an EMA of G's weights as options."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, args: argparse.Namespace) -> None:
-        super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp)
+        super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp, real_label=args.smooth)
         self.optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
-        self.smooth = args.smooth
         self.average = copy.deepcopy(generator) if args.ema else None
         self.decay = args.ema
 
     def train(self, batch: tuple[Tensor, Tensor]) -> dict:
-        if self.smooth == 1.0:
-            values = super().train(batch)
-        else:
-            values = self._smoothed(batch)
+        values = super().train(batch)
         if self.average is not None:
             with torch.no_grad():
                 for average, current in zip(self.average.parameters(), self.generator.parameters()):
                     average.lerp_(current, 1 - self.decay)      # average += (1 - decay) * (current - average)
         return values
 
-    def _smoothed(self, batch: tuple[Tensor, Tensor]) -> dict:
-        """GanStep.train with D's target for real images `smooth` instead of 1 (G's target stays 1)."""
-        real, z = batch
-        fake = self.generator(z)
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake.detach())
-        d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.smooth)) + \
-            F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
-        g_logits = self.discriminator(fake)
-        g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optimizers["generator"].step()
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "count": len(real),
-                "d_real": torch.sigmoid(real_logits.detach()).mean(), "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
-
 
 def with_fresh_statistics(generator: nn.Module, latent: int, seed: int = 123) -> nn.Module:
     """A copy of `generator` whose batch-norm running statistics are averages over 20 batches of 500 z."""
     copied = copy.deepcopy(generator)
-    for layer in copied.modules():
-        if isinstance(layer, nn.BatchNorm2d):
-            layer.reset_running_stats()
-            layer.momentum = None                     # a plain average over the batches below
-    copied.train()
     g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _ in range(20):
-            copied(torch.randn(500, latent, generator=g))
+    update_bn([torch.randn(500, latent, generator=g) for _ in range(20)], copied)   # torch's SWA helper
     return copied.eval()
 
 
@@ -113,8 +84,6 @@ def main() -> None:
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
     args = parser.parse_args()
-    if args.smooth != 1.0 and args.amp:
-        parser.error("--smooth trains in float32: leave out --amp")
     torch.set_num_threads(args.threads)
     eval_at = {int(e) for e in args.eval_at.split(",")}
     train = get_dataset("mnist", split="train", root=args.data)
