@@ -22,3 +22,14 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.skip("../shared/datasets is not beside this checkout")
     return SHARED_DATASETS
+
+
+@pytest.fixture
+def native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 autocast as on a CPU that has it natively (AVX-512 or AMX), whatever CPU runs the tests.
+
+    Where bf16 is only emulated (an AVX2 CPU) layerlab's `amp` trains in float32 (see
+    `layerlab.engine.speed.native_bf16`); the tests of what bf16 autocast computes use this so
+    that they test it on every machine.
+    """
+    monkeypatch.setattr("layerlab.engine.step.native_bf16", lambda device_type: True)

@@ -113,6 +113,7 @@ def test_any_iterable_of_batches_is_told_the_epoch_and_scored_like_a_dataset(row
     assert evaluate(model, list(batches), batch_size=7) == pytest.approx(evaluate(model, rows))
 
 
+@pytest.mark.usefixtures("native_bf16")
 def test_bf16_autocast_in_fit_matches_a_hand_loop_under_autocast(rows: TensorData) -> None:
     ours, theirs = _net(8), _net(8)
     fit(ours, [rows[:50], rows[50:100]], amp=True, progress=False)
@@ -181,6 +182,7 @@ def test_supervised_defaults_and_precision_options() -> None:
     assert Supervised(_net(), optimizer=None).optimizers == {}
 
 
+@pytest.mark.usefixtures("native_bf16")
 def test_bf16_autocast_covers_the_forward_and_the_loss_on_the_cpu(rows: TensorData) -> None:
     ours, theirs = _net(6), _net(6)
     batch = rows[:32]

@@ -206,6 +206,7 @@ class _Probe(nn.Module):
         return _RecordsAutocastInBackward.apply(self.linear(x))
 
 
+@pytest.mark.usefixtures("native_bf16")
 def test_autocast_covers_the_forward_and_the_loss_but_not_backward():
     _RecordsAutocastInBackward.seen.clear()
     data = TensorData(torch.randn(32, 4), torch.randint(0, 3, (32,)))
@@ -302,6 +303,7 @@ def test_compile_wraps_the_forward_model_and_keeps_the_plain_one_for_the_weights
     assert step.model is model and step.forward_model is not model and step.forward_model._orig_mod is model
 
 
+@pytest.mark.usefixtures("native_bf16")
 def test_evaluate_scores_under_bf16_autocast_when_amp_is_on():
     torch.manual_seed(0)
     model, x, y = nn.Linear(4, 3), torch.randn(32, 4), torch.randint(0, 3, (32,))
@@ -311,6 +313,7 @@ def test_evaluate_scores_under_bf16_autocast_when_amp_is_on():
     assert scored["loss"] == by_hand and scored["loss"] != F.cross_entropy(model(x), y)
 
 
+@pytest.mark.usefixtures("native_bf16")
 def test_amp_means_bf16_on_a_gpu_too():
     # CUDA's own autocast default is fp16, which would need a gradient scaler this loop does not have
     from layerlab.engine.step import autocast
@@ -336,3 +339,32 @@ def test_uint8_images_reaching_a_model_are_one_line_naming_the_fix():
     assert str(caught.value) == (
         "the model was given uint8 images (0..255): convert them first, e.g. fit(..., transform=float_normalize("
         "train.meta['mean'], train.meta['std'])) from layerlab.data.transforms, or leave transform= unset and fit does it")
+
+
+def test_amp_trains_in_float32_where_the_cpu_only_emulates_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an AVX2 CPU emulates bf16 (a 1024x1024 matmul: 2.6 s against 17 ms in float32): amp must not cost that
+    from layerlab.engine import step as steps
+    from layerlab.errors import LayerlabWarning
+
+    monkeypatch.setattr(steps, "native_bf16", lambda device_type: False)
+    monkeypatch.setattr(steps, "_SAID", set())
+    torch.manual_seed(0)
+    asked, plain = nn.Linear(4, 3), nn.Linear(4, 3)
+    plain.load_state_dict(asked.state_dict())
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    with pytest.warns(LayerlabWarning, match=r"^bf16 autocast \(--amp\) was asked for, but this CPU has no native "
+                                             r"bf16 .*: training in float32 instead") as said:
+        values = Supervised(asked, amp=True, optimizer="sgd", lr=0.1).train((x, y))
+        Supervised(asked, amp=True, optimizer=None).evaluate((x, y))
+    assert len(said) == 1                                                    # once per process, not per step
+    expected = Supervised(plain, optimizer="sgd", lr=0.1).train((x, y))
+    assert values["outputs"].dtype == torch.float32 and torch.equal(values["loss"], expected["loss"])
+    torch.testing.assert_close(asked.state_dict(), plain.state_dict(), rtol=0, atol=0)
+
+
+def test_native_bf16_asks_the_gpu_and_the_cpus_kernels() -> None:
+    from layerlab.engine.speed import native_bf16
+
+    assert native_bf16("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    assert native_bf16("cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert native_bf16("mps")                                   # left to torch's autocast, as before

@@ -88,6 +88,7 @@ def test_real_label_smooths_only_the_discriminators_target_for_real_images():
     assert float(values["g_loss"]) == pytest.approx(float(-after_d[0].log().mean()), rel=1e-5)   # G's target: 1
 
 
+@pytest.mark.usefixtures("native_bf16")
 def test_amp_runs_both_networks_in_bf16_and_the_losses_in_float32():
     gan, plain = _tiny_gan(), _tiny_gan()
     real, z = _batch()

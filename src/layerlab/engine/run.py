@@ -2,7 +2,8 @@
 
 runs/<lab>/<timestamp>/
     config.json        everything needed to repeat the run (lab, config, seed, normalisation, data
-                       location) and how it went: status, started, resumed, ended, seconds, error
+                       location), the machine it ran on (torch, threads, CPU vector unit, native
+                       bf16 or not, GPU) and how it went: status, started, resumed, ended, seconds, error
     metrics.jsonl      one line per epoch (per training stage)
     model.safetensors  the final (or latest) weights
     checkpoint.pt      optimizer, scheduler, RNG, epoch, history: torch.load(weights_only=True)
@@ -23,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from layerlab.engine.speed import machine
 from layerlab.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from layerlab.errors import LayerlabError
 
@@ -86,7 +88,7 @@ class RunDir:
         path.mkdir(parents=True)
         run = cls(path)
         atomic_write_json(run.path / "config.json", {"lab": lab, "config": config, "layerlab_version": _version(),
-                                                     "status": "running", "started": _now()})
+                                                     "machine": machine(), "status": "running", "started": _now()})
         return run
 
     @classmethod

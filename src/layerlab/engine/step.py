@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -29,7 +30,8 @@ from layerlab.data.tensors import num_samples
 from layerlab.engine.losses import get_loss, loss_metrics
 from layerlab.engine.metrics import Metric, Metrics
 from layerlab.engine.optim import get_optimizer
-from layerlab.errors import LayerlabError
+from layerlab.engine.speed import native_bf16
+from layerlab.errors import LayerlabError, LayerlabWarning
 
 
 def train_step(model: nn.Module, batch: tuple[Any, Tensor], loss_fn: nn.Module, optimizer: Optimizer, *,
@@ -48,10 +50,28 @@ def train_step(model: nn.Module, batch: tuple[Any, Tensor], loss_fn: nn.Module, 
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on `device` when enabled (CUDA, or a CPU with AVX-512 BF16); else nothing."""
+    """bf16 autocast on `device` when enabled and the device runs bf16 natively; else nothing.
+
+    Asked for where bf16 is only emulated (see `native_bf16`), the run stays in float32, which is
+    faster there and only more exact, and says so once per process (a `LayerlabWarning`).
+    """
     if not enabled:
         return contextlib.nullcontext()
+    if not native_bf16(device.type):
+        _say_float32_once(device.type)
+        return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+_SAID: set[str] = set()
+
+
+def _say_float32_once(device_type: str) -> None:
+    if device_type not in _SAID:
+        _SAID.add(device_type)
+        warnings.warn(f"bf16 autocast (--amp) was asked for, but this {device_type.upper()} has no native bf16 "
+                      "(no AVX-512/AMX): training in float32 instead, which is many times faster here",
+                      LayerlabWarning, stacklevel=3)
 
 
 class Step(ABC):

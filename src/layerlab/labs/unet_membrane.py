@@ -35,6 +35,7 @@ from layerlab.data.transforms import (
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.border_weights import BorderWeightedCrossEntropy
 from layerlab.engine.card import ModelCard
+from layerlab.engine.step import autocast
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
@@ -101,7 +102,7 @@ def train_fold(cfg: UnetMembraneConfig, run: RunDir, options: dict[str, int], st
     # 4. Score the held-out block as the net will be used: with TTA and the threshold (chosen on validation if 0)
     segmenter = Segmenter(model, tta=cfg.tta, threshold=cfg.threshold or 0.5)
     if cfg.threshold == 0:
-        with torch.autocast(next(model.parameters()).device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        with autocast(next(model.parameters()).device, cfg.amp):
             segmenter.threshold = choose_threshold(segmenter, *plain(data["val"].inputs, data["val"].targets,
                                                                      torch.Generator()), THRESHOLDS)[0]
     metrics = evaluate(segmenter, data["test"], loss="cross_entropy", metrics=segmentation_metrics(), batch_size=4,
