@@ -5,7 +5,9 @@ machine state; each number is the median of several repeats. Variants: fp32 vs b
 NCHW vs channels_last. Then `fit` vs a hand-written loop on cifar-cnn with the lab's recipe
 (augmentation, label smoothing, nesterov SGD, one-cycle, bf16, channels_last), alternating, and
 the ratio hand/fit (>= 0.98 means fit adds under 2%). Random uint8 images stand in for CIFAR-10:
-the speed of a step does not depend on the pixels.
+the speed of a step does not depend on the pixels. On a CPU without native bf16 (AVX2 only) the
+bf16 rows are left out (torch would emulate bf16, 10-150x slower) and the recipes that ask for
+bf16 run in float32, as layerlab's `amp` does there.
 
 Then the Fashion-MNIST CNN of the Keras tutorial (conv 1→32 3x3, pool, conv 32→64 3x3, pool,
 fc 3136→128, fc 128→10; batch 128, Adam 1e-3) on the real 60,000 images: first what each way of
@@ -33,11 +35,16 @@ from layerlab.data.transforms import augment_pipeline, float_normalize
 from layerlab.engine import evaluate, fit
 from layerlab.engine.optim import get_schedule
 from layerlab.engine.speed import matmul_gflops as canary
+from layerlab.engine.speed import native_bf16
+from layerlab.engine.step import autocast
 from layerlab.labs.cifar_cnn import CifarCnnConfig, model_overrides
 from layerlab.models import get_model
 
 LAB = CifarCnnConfig()
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+BF16 = native_bf16("cpu")         # False: the bf16 rows are left out, bf16 recipes run in float32
+NO_BF16 = "bf16 rows left out: this CPU has no native bf16 (torch would emulate it, 10-150x slower)"
+CPU = torch.device("cpu")
 
 
 def fake_cifar(n: int, seed: int = 0) -> TensorData:
@@ -62,7 +69,7 @@ def images_per_second(model: nn.Module, data: TensorData, batch: int, *, amp: bo
     model.to(memory_format=fmt)
     start = time.perf_counter()
     for inputs, targets in BatchLoader(data, batch, transform=augment_pipeline(MEAN, STD, channels_last=channels_last)):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        with autocast(CPU, amp):
             loss = loss_fn(model(inputs), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -72,7 +79,7 @@ def images_per_second(model: nn.Module, data: TensorData, batch: int, *, amp: bo
 
 def layout_table(rounds: int) -> None:
     variants = [(name, amp, cl) for name in ("cifar-cnn", "cifar-cnn-blocks", "resnet18-cifar")
-                for amp in (False, True) for cl in (False, True)]
+                for amp in ((False, True) if BF16 else (False,)) for cl in (False, True)]
     sizes = {"cifar-cnn": (2048, 1024), "cifar-cnn-blocks": (1024, 256), "resnet18-cifar": (256, 128)}  # (images per repeat, batch)
     models = {v: build(v[0]) for v in variants}
     rates: dict[tuple, list[float]] = {v: [] for v in variants}
@@ -82,6 +89,8 @@ def layout_table(rounds: int) -> None:
             rate = images_per_second(models[v], fake_cifar(n, r), batch, amp=v[1], channels_last=v[2])
             if r:
                 rates[v].append(rate)
+    if not BF16:
+        print(NO_BF16)
     print(f"{'model':<18} {'precision':<10} {'layout':<14} {'images/s':>9}")
     for (name, amp, cl), values in rates.items():
         print(f"{name:<18} {'bf16' if amp else 'fp32':<10} {'channels_last' if cl else 'NCHW':<14} "
@@ -90,7 +99,7 @@ def layout_table(rounds: int) -> None:
 
 def hand_epoch(model: nn.Module, loader: BatchLoader, opt: torch.optim.Optimizer, sched, loss_fn: nn.Module) -> None:
     for inputs, targets in loader:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast(CPU, True):                     # bf16 where native, float32 elsewhere (as fit's amp)
             loss = loss_fn(model(inputs), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -125,7 +134,7 @@ def fit_vs_hand(rounds: int, n: int = 2048) -> None:
             fit_times.append(t_fit)
             hand_times.append(t_hand)
     f, h = statistics.median(fit_times), statistics.median(hand_times)
-    print(f"cifar-cnn --net blocks, its recipe, {n:,} images, batch {recipe.batch_size}: "
+    print(f"cifar-cnn --net blocks, its recipe ({'bf16' if BF16 else 'float32: no native bf16'}), {n:,} images, batch {recipe.batch_size}: "
           f"fit {n / f:.0f} images/s, hand loop {n / h:.0f} images/s (median of {rounds})")
     print(f"ratio hand/fit = {h / f:.3f}  (goal >= 0.98)")
 
@@ -194,6 +203,7 @@ FASHION_VARIANTS = {  # name: (model options, bf16 autocast, channels_last)
     "bf16, first conv as one matmul, pool then ReLU": ({"pool_then_relu": True, "patch_conv": True}, True, True),
     "bf16 channels_last, first conv + pool in fp32": ({"fp32_first": True}, True, True),
     "bf16 channels_last, first conv + pool in fp32, pool then ReLU": ({"pool_then_relu": True, "fp32_first": True}, True, True),
+    "fp32 channels_last, pool then ReLU": ({"pool_then_relu": True}, False, True),
 }
 
 
@@ -208,6 +218,8 @@ def fashion_layer_table(rounds: int, steps: int = 40) -> None:
     y = train.targets[: 128 * steps]
     runs = {}
     for name, (options, amp, cl) in FASHION_VARIANTS.items():
+        if amp and not BF16:
+            continue
         model = fashion_cnn(**options).to(memory_format=torch.channels_last if cl else torch.contiguous_format)
         runs[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3, fused=True), amp, cl)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
@@ -217,7 +229,7 @@ def fashion_layer_table(rounds: int, steps: int = 40) -> None:
             for i in range(steps):
                 inputs = x[i * 128:(i + 1) * 128]
                 inputs = inputs.contiguous(memory_format=torch.channels_last) if cl else inputs
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                with autocast(CPU, amp):
                     loss = F.cross_entropy(model(inputs), y[i * 128:(i + 1) * 128])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -225,6 +237,8 @@ def fashion_layer_table(rounds: int, steps: int = 40) -> None:
             if r:
                 seconds[name].append((time.perf_counter() - start) / (128 * steps) * 60_000)
     print(f"\nFashion-MNIST CNN, batch 128, {steps} steps a round, median of {rounds}: seconds per 60,000 images")
+    if not BF16:
+        print(NO_BF16)
     for name, values in seconds.items():
         print(f"  {name:<64} {statistics.median(values):6.2f}")
 
@@ -232,7 +246,7 @@ def fashion_layer_table(rounds: int, steps: int = 40) -> None:
 def hand_fashion(epochs: int, train: TensorData, test: TensorData, *, fast: bool) -> tuple[list[float], float]:
     """The loop a PyTorch user writes: floats normalised once, randperm, x[idx], torch.optim.Adam.
 
-    `fast` gives it fit's speed options (bf16 autocast, channels_last, pool then ReLU, fused Adam).
+    `fast` gives it fit's speed options (bf16 autocast where native, channels_last, pool then ReLU, fused Adam).
     """
     norm = float_normalize(train.meta["mean"], train.meta["std"])
     x, _ = norm(train.inputs, None, torch.Generator())
@@ -246,14 +260,14 @@ def hand_fashion(epochs: int, train: TensorData, test: TensorData, *, fast: bool
         start = time.perf_counter()
         model.train()
         for idx in torch.randperm(len(x), generator=g).split(128):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            with autocast(CPU, fast and BF16):
                 loss = F.cross_entropy(model(x[idx]), train.targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         times.append(time.perf_counter() - start)
     model.eval()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+    with torch.no_grad(), autocast(CPU, fast and BF16):
         right = sum((model(xb).argmax(1) == yb).sum().item() for xb, yb in zip(x_test.split(1000), test.targets.split(1000)))
     return times, right / len(test)
 
@@ -272,10 +286,14 @@ def fashion_fit_vs_hand(epochs: int) -> None:
     contenders = {
         "fit, bf16 + channels_last, pool then ReLU": lambda: fit_fashion(epochs, train, test, amp=True, channels_last=True, pool_then_relu=True),
         "fit, bf16 + channels_last": lambda: fit_fashion(epochs, train, test, amp=True, channels_last=True, pool_then_relu=False),
+        "fit, fp32 + channels_last, pool then ReLU": lambda: fit_fashion(epochs, train, test, amp=False, channels_last=True, pool_then_relu=True),
         "fit, fp32": lambda: fit_fashion(epochs, train, test, amp=False, channels_last=False, pool_then_relu=False),
         "hand loop, the same speed options": lambda: hand_fashion(epochs, train, test, fast=True),
         "hand loop, fp32 (as users write it)": lambda: hand_fashion(epochs, train, test, fast=False),
     }
+    if not BF16:                                  # the bf16 rows would be float32 ones again; the hand loop's too
+        contenders = {name: run for name, run in contenders.items() if "bf16" not in name}
+        print(NO_BF16 + "; 'the same speed options' are float32 here")
     print(f"\nFashion-MNIST CNN: {len(train):,} training images, batch 128, Adam 1e-3, {epochs} epochs")
     print(f"| contender | s/epoch | test accuracy |\n|---|---|---|")
     for name, train_it in contenders.items():
