@@ -28,3 +28,32 @@ def test_a_column_keeps_the_digits_that_tell_its_numbers_apart():
     assert format_column([123456.7]) == ["123,457"]
     assert markdown_table([{"model": "lstm", "test_rmse": 12.345}, {"model": "gru", "test_rmse": 12.352}]) == [
         "| model | test_rmse |", "|---|---|", "| lstm | 12.345 |", "| gru | 12.352 |"]
+
+
+def test_a_report_says_when_amp_ran_in_float32_because_the_cpu_has_no_bf16(monkeypatch):
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from layerlab.labs import reporting
+    from layerlab.labs.base import LabResult
+
+    @dataclass
+    class Config:
+        amp: bool
+        lang: str = "en"
+        quick: bool = False
+        epochs: int = 1
+        seed: int = 0
+        device: str = "cpu"
+
+    entry = SimpleNamespace(name="cifar-cnn", meta={"title": "A lab", "unit": "CNN"})
+    result = LabResult(metrics={"test_accuracy": 0.5})
+
+    def report(amp: bool, native: bool, lang: str = "en") -> list[str]:
+        monkeypatch.setattr(reporting, "native_bf16", lambda device_type: native)
+        return reporting.render_report(entry, Config(amp, lang), result, seconds=1.0, trained={"epochs": 1}).splitlines()
+
+    said = "**Precision: float32**: `--amp` asks for bf16 autocast, but this CPU has no native bf16"
+    assert report(amp=True, native=False)[5].startswith(said)
+    assert not any(line.startswith("**Precision") for line in report(amp=True, native=True) + report(amp=False, native=False))
+    assert report(amp=True, native=False, lang="ko")[5].startswith("**정밀도: float32**: `--amp`는 bf16 autocast를 요청하지만")

@@ -11,7 +11,8 @@ import dataclasses
 import json
 from typing import Any, Sequence
 
-from layerlab.engine.run import RunDir
+from layerlab.engine.run import RunDir, select_device
+from layerlab.engine.speed import native_bf16
 from layerlab.engine.tensorboard import write_events
 from layerlab.labs.base import LabResult, Note
 from layerlab.viz.words import localize_figure, say
@@ -107,6 +108,8 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
 
     lines = [f"# {say(result.title or entry.meta['title'], lang)}", "", f"{say('Course unit', lang)}: {say(entry.meta['unit'], lang)}  ",
              f"{say('Lab', lang)}: `{entry.name}` · {say('run time', lang)} {seconds:.1f} s · {say('seed', lang)} {cfg.seed}"]
+    if emulated_bf16(cfg):
+        lines += ["", f"**{say('Precision: float32', lang)}**: " + say(FLOAT32_INSTEAD, lang)]
     if cfg.quick:
         lines += ["", f"**{say('Smoke run (--quick)', lang)}**: " + say(
             "a small slice of the data and one or two epochs: these numbers check that the lab runs, not what the "
@@ -129,6 +132,17 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
     config = json.dumps(dataclasses.asdict(cfg), indent=2, sort_keys=True)
     lines += heading("Configuration") + ["```json", config, "```", ""]
     return "\n".join(lines)
+
+
+FLOAT32_INSTEAD = ("`--amp` asks for bf16 autocast, but this CPU has no native bf16 (torch would emulate it, many "
+                   "times slower), so the run trained in float32: its times are float32's.")
+
+
+def emulated_bf16(cfg: Any) -> bool:
+    """The lab asked for bf16 autocast (`amp`) on a device that would only emulate it: it ran in float32."""
+    if not getattr(cfg, "amp", False):
+        return False
+    return not native_bf16(select_device(getattr(cfg, "device", "auto")).type)
 
 
 def note_text(note: Note | str, lang: str) -> str:
