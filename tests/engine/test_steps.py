@@ -365,6 +365,6 @@ def test_amp_trains_in_float32_where_the_cpu_only_emulates_bf16(monkeypatch: pyt
 def test_native_bf16_asks_the_gpu_and_the_cpus_kernels() -> None:
     from layerlab.engine.speed import native_bf16
 
-    assert native_bf16("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    assert native_bf16("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
     assert native_bf16("cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert native_bf16("mps")                                   # left to torch's autocast, as before

@@ -53,7 +53,7 @@ def test_a_report_says_when_amp_ran_in_float32_because_the_cpu_has_no_bf16(monke
         monkeypatch.setattr(reporting, "native_bf16", lambda device_type: native)
         return reporting.render_report(entry, Config(amp, lang), result, seconds=1.0, trained={"epochs": 1}).splitlines()
 
-    said = "**Precision: float32**: `--amp` asks for bf16 autocast, but this CPU has no native bf16"
+    said = "**Precision: float32**: `--amp` asks for bf16 autocast, but the device it trained on has no native bf16"
     assert report(amp=True, native=False)[5].startswith(said)
     assert not any(line.startswith("**Precision") for line in report(amp=True, native=True) + report(amp=False, native=False))
     assert report(amp=True, native=False, lang="ko")[5].startswith("**정밀도: float32**: `--amp`는 bf16 autocast를 요청하지만")

@@ -35,13 +35,13 @@ def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
 def native_bf16(device_type: str) -> bool:
     """Whether bf16 runs at full speed on this kind of device, so that `amp` pays off.
 
-    CUDA: the GPU says (Ampere and newer). CPU: only where oneDNN has bf16 kernels (x86 with
+    CUDA: the GPU says (Ampere and newer; torch's emulation on older GPUs does not count). CPU: only where oneDNN has bf16 kernels (x86 with
     AVX-512 or AMX, Arm with bf16). On an AVX2-only CPU (AMD before Zen 4, most Intel laptops)
     torch emulates bf16 element by element: measured on an AMD EPYC with AVX2, a 1024x1024 matrix
     product took 2.63 s in bf16 against 17 ms in float32, a 3x3 convolution 88 ms against 8.9 ms.
     """
     if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     if device_type == "cpu":
         try:
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

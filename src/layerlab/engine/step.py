@@ -69,9 +69,10 @@ _SAID: set[str] = set()
 def _say_float32_once(device_type: str) -> None:
     if device_type not in _SAID:
         _SAID.add(device_type)
-        warnings.warn(f"bf16 autocast (--amp) was asked for, but this {device_type.upper()} has no native bf16 "
-                      "(no AVX-512/AMX): training in float32 instead, which is many times faster here",
-                      LayerlabWarning, stacklevel=3)
+        lacks = "GPU has no native bf16 (it came before Ampere)" if device_type == "cuda" else \
+            f"{device_type.upper()} has no native bf16 (no AVX-512/AMX)"
+        warnings.warn(f"bf16 autocast (--amp) was asked for, but this {lacks}: training in float32 instead, which is "
+                      "many times faster here", LayerlabWarning, stacklevel=3)
 
 
 class Step(ABC):

@@ -134,8 +134,8 @@ def render_report(entry: Any, cfg: Any, result: LabResult, *, seconds: float, tr
     return "\n".join(lines)
 
 
-FLOAT32_INSTEAD = ("`--amp` asks for bf16 autocast, but this CPU has no native bf16 (torch would emulate it, many "
-                   "times slower), so the run trained in float32: its times are float32's.")
+FLOAT32_INSTEAD = ("`--amp` asks for bf16 autocast, but the device it trained on has no native bf16 (torch would "
+                   "emulate it, many times slower), so the run trained in float32: its times are float32's.")
 
 
 def emulated_bf16(cfg: Any) -> bool:

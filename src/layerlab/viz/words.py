@@ -25,8 +25,8 @@ KO: dict[str, str] = {
     "개 파라미터; 층별 내역은 `summary.txt`에 있습니다.",
     "Smoke run (--quick)": "시험 실행 (--quick)",
     "Precision: float32": "정밀도: float32",
-    "`--amp` asks for bf16 autocast, but this CPU has no native bf16 (torch would emulate it, many times slower), "
-    "so the run trained in float32: its times are float32's.": "`--amp`는 bf16 autocast를 요청하지만 이 CPU에는 bf16 "
+    "`--amp` asks for bf16 autocast, but the device it trained on has no native bf16 (torch would emulate it, many "
+    "times slower), so the run trained in float32: its times are float32's.": "`--amp`는 bf16 autocast를 요청하지만 학습한 장치에 bf16 "
     "연산이 없어(torch가 흉내 내면 몇 배 느립니다) float32로 학습했습니다: 걸린 시간도 float32 기준입니다.",
     "a small slice of the data and one or two epochs: these numbers check that the lab runs, not what the "
     "model can learn.": "데이터의 일부로 1-2 에포크만 학습했습니다: 이 숫자는 실습이 돌아가는지 확인할 뿐, 모델의 실력이 아닙니다.",
