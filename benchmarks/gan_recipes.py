@@ -15,6 +15,7 @@ recipe (width 32, batch 128, Adam 2e-4 with beta1 0.5 for both, plain BCE):
                            statistics recomputed from 10,000 draws of z)
     --upsample-conv        the generator doubles its maps by nearest-neighbour upsampling + a 3x3 conv instead
                            of 4x4 transposed convs (Odena et al. 2016, "Deconvolution and checkerboard artifacts")
+    --mbstd                D's last conv also gets ProGAN's minibatch standard deviation as one more channel
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
 
 Usage: python benchmarks/gan_recipes.py [--epochs 10] [--eval-at 5,10] [--threads 1] [options above]
@@ -58,6 +59,15 @@ class Recipe(GanStep):
         return values
 
 
+class MinibatchStd(nn.Module):
+    """ProGAN's minibatch standard deviation: one more channel holding how much D's features vary
+    across the batch, so that D can tell a batch of too-similar images (a collapsing G) from real ones."""
+
+    def forward(self, x: Tensor) -> Tensor:                          # (B, C, H, W) -> (B, C + 1, H, W)
+        spread = x.float().std(dim=0).mean().to(x.dtype)
+        return torch.cat([x, spread.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
+
+
 def with_fresh_statistics(generator: nn.Module, latent: int, seed: int = 123) -> nn.Module:
     """A copy of `generator` whose batch-norm running statistics are averages over 20 batches of 500 z."""
     copied = copy.deepcopy(generator)
@@ -81,6 +91,7 @@ def main() -> None:
     parser.add_argument("--ema", type=float, default=None)
     parser.add_argument("--spectral-norm", action="store_true")
     parser.add_argument("--upsample-conv", action="store_true")
+    parser.add_argument("--mbstd", action="store_true")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
     args = parser.parse_args()
@@ -98,6 +109,9 @@ def main() -> None:
         generator.net[3] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, padding=1, bias=False))
         generator.net[6] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(w, cfg.channels, 3, padding=1, bias=False))
         dcgan_init_(generator, init)
+    if args.mbstd:                                    # D's last conv also sees the batch's spread
+        discriminator.net[5] = nn.Sequential(MinibatchStd(), nn.Conv2d(2 * args.width + 1, 1, 7, bias=False))
+        dcgan_init_(discriminator, init)
     if args.spectral_norm:
         for i, layer in enumerate(discriminator.net):
             if isinstance(layer, nn.Conv2d):
