@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from layerlab.engine.deploy import evaluate_run, load_trained
 from layerlab.errors import LayerlabError
 from layerlab.labs import run_lab
 from layerlab.models import get_model
+from layerlab.models.layers import FlipAverage
 from layerlab.models.resnet import BasicBlock
 from layerlab.models.transfer import freeze_features, head_name, last_block, replace_head, unfreeze
 from layerlab.models.vgg import make_features
@@ -108,6 +110,33 @@ def test_resnet_lab_no_skip_alone_is_the_main_model_and_its_notes_say_so(fake_ci
     assert card.overrides["skip"] is False and not [n for n, _ in model.named_modules() if "downsample" in n]
     assert "No skip connections (--no-skip)" in (Path(out["run_dir"]) / "report.md").read_text()
     assert "plain_test_accuracy" not in out
+
+
+def test_resnet_lab_tta_compile_and_train_seconds_are_what_they_say(fake_cifar, tmp_path, monkeypatch):
+    compiled = []
+
+    def spy(model, *args, **kwargs):  # torch.compile stand-in: records what it was given, runs it as it is
+        compiled.append(model)
+        return model
+
+    monkeypatch.setattr(torch, "compile", spy)
+    out = run_lab("resnet-cifar", {**FAST, "data_dir": str(fake_cifar), "tta": True, "compile": True},
+                  out=tmp_path / "runs")
+    run = Path(out["run_dir"])
+    model, card = load_trained(run)
+    assert len(compiled) == 1 and isinstance(compiled[0], type(model))   # --compile: the training forward, once
+    test = get_dataset(card.dataset, split=card.test_split, root=card.data_dir)
+    to_eval = float_normalize(card.mean, card.std)
+    # --tta: the reported figures are the saved net's on each image and its mirror, probabilities averaged
+    both = evaluate(FlipAverage(model), test, loss="cross_entropy", transform=to_eval)
+    one = evaluate(model, test, loss="cross_entropy", transform=to_eval)
+    assert both["loss"] == pytest.approx(out["test_loss"], rel=1e-5) and both["accuracy"] == pytest.approx(out["test_accuracy"])
+    assert abs(one["loss"] - both["loss"]) > 1e-3      # one view alone scores otherwise: the flip was used
+    assert one["accuracy"] == pytest.approx(out["test_accuracy_one_view"])
+    seconds = [json.loads(line)["seconds"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert out["train_seconds"] == pytest.approx(sum(seconds), abs=2e-3) and out["train_seconds"] > 0
+    again = run_lab("resnet-cifar", {**FAST, "data_dir": str(fake_cifar)}, out=tmp_path / "runs")
+    assert len(compiled) == 1 and "test_accuracy_one_view" not in again   # neither unless asked for
 
 
 # --- transfer: the reusable moves ----------------------------------------------------------------
