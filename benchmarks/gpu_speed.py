@@ -1,0 +1,121 @@
+"""Benchmark (one CUDA GPU): training images/second of the CNN labs' nets, per precision, layout and compile.
+
+Each row is layerlab's own training step (`Supervised.train`: forward under autocast, loss,
+backward, SGD step) on one random batch kept on the GPU, so the figure is the step's speed
+without the data pipeline (the lab's own run gives the speed with it: its seconds per epoch).
+Rows: fp32 NCHW, fp32 channels_last, bf16 autocast NCHW, bf16 channels_last, the same with
+cuDNN's autotuner on (`torch.backends.cudnn.benchmark`, which the labs leave off), and bf16
+channels_last under torch.compile (compile time reported apart, not in the images/s). Timed with
+torch.cuda.synchronize around `--steps` steps after warm-up steps; median of `--rounds` rounds.
+
+Nets: resnet18-cifar at width 64 (the paper's ResNet-18, 11.2M parameters; the GPU recipe of the
+`resnet-cifar` lab) and width 16 (the lab's CPU default), the `cifar-cnn` lab's fast net, and the
+Fashion-MNIST CNN of benchmarks/cnn_throughput.py (batch 128, 1x28x28).
+
+Usage (GPU machine): python benchmarks/gpu_speed.py [--rounds 3] [--steps 30] [--json FILE] [--only NAMES]
+`--device cpu --steps 1 --rounds 1` is a dry run of the script itself on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cnn_throughput import fashion_cnn  # noqa: E402
+
+from layerlab.engine.speed import machine  # noqa: E402
+from layerlab.engine.step import Supervised  # noqa: E402
+from layerlab.labs.cifar_cnn import CifarCnnConfig, model_overrides  # noqa: E402
+from layerlab.models import get_model  # noqa: E402
+
+NETS = {  # name: (builder, input shape, batch)
+    "resnet18-cifar w16": (lambda: get_model("resnet18-cifar", width=16, num_classes=10), (3, 32, 32), 512),
+    "cifar-cnn fast": (lambda: _fast(), (3, 32, 32), 512),
+    "fashion cnn": (lambda: fashion_cnn(), (1, 28, 28), 128),
+    "resnet18-cifar w64": (lambda: get_model("resnet18-cifar", width=64, num_classes=10), (3, 32, 32), 512),
+}
+VARIANTS = {  # name: (bf16 autocast, channels_last, compile, cudnn.benchmark)
+    "fp32 NCHW": (False, False, False, False),
+    "fp32 channels_last": (False, True, False, False),
+    "bf16 NCHW": (True, False, False, False),
+    "bf16 channels_last": (True, True, False, False),
+    "bf16 channels_last cudnn.benchmark": (True, True, False, True),
+    "bf16 channels_last compile": (True, True, True, False),
+}
+
+
+def _fast() -> nn.Module:
+    """The cifar-cnn lab's default net (its whitened stem left at its start: the speed is the same)."""
+    name, overrides = model_overrides(CifarCnnConfig(), 10)
+    return get_model(name, **overrides)
+
+
+def measure(net: str, variant: str, rounds: int, steps: int, device: torch.device) -> dict:
+    build, shape, batch = NETS[net]
+    amp, channels_last, compiled, benchmark = VARIANTS[variant]
+    torch.backends.cudnn.benchmark = benchmark   # off, as in the labs, except in its own row
+    torch.manual_seed(0)
+    model = build().to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    step = Supervised(model, optimizer="sgd", lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                      amp=amp, channels_last=channels_last, compile=compiled)
+    step.train_mode()
+    x = torch.randn(batch, *shape, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda _: None)
+    start = time.perf_counter()
+    for _ in range(3):                      # warm-up: cuDNN's choices, and the compile when asked
+        step.train((x, y))
+    sync(device)
+    warm = time.perf_counter() - start
+    rates = []
+    for _ in range(rounds):
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step.train((x, y))
+        sync(device)
+        rates.append(steps * batch / (time.perf_counter() - start))
+    return {"net": net, "variant": variant, "batch": batch, "images_per_s": round(statistics.median(rates)),
+            "rounds": [round(r) for r in rates], "warmup_s": round(warm, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--only", default="", help="comma-separated net names (default: all)")
+    parser.add_argument("--json", default="", help="also write the rows to this file")
+    parser.add_argument("--device", default="cuda", help="cuda (default), or cpu for a dry run of the script")
+    parser.add_argument("--variants", default="", help="comma-separated variant names (default: all)")
+    parser.add_argument("--compile-nets", default=None, help="comma-separated nets that get the compile row (default: all)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("gpu_speed.py measures a CUDA GPU; this machine has none (benchmarks/cnn_throughput.py is the CPU one)")
+    print(json.dumps(machine()), flush=True)
+    nets = [n.strip() for n in args.only.split(",") if n.strip()] or list(NETS)
+    rows = []
+    print(f"{'net':<20} {'variant':<36} {'batch':>5} {'images/s':>10} {'warm-up s':>9}")
+    for net in nets:
+        for variant in [v.strip() for v in args.variants.split(",") if v.strip()] or VARIANTS:
+            if VARIANTS[variant][2] and args.compile_nets is not None and net not in args.compile_nets.split(","):
+                continue
+            row = measure(net, variant, args.rounds, args.steps, device)
+            rows.append(row)
+            print(f"{net:<20} {variant:<36} {row['batch']:>5} {row['images_per_s']:>10,} {row['warmup_s']:>9}", flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
