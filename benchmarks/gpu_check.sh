@@ -5,13 +5,15 @@
 #      under torch.compile for the paper's ResNet-18;
 #   2. time to accuracy: `resnet-cifar` at the paper's width (64) with bf16 autocast, channels_last and
 #      torch.compile, started by torchrun (NCCL), EPOCHS epochs of 49,000 images, test-time flip;
-#   3. if time is left, a second run: without --compile when the first reached 0.94 (what compile
+#   3. `gpu_speed.py --pipeline`: what the labs' data path costs around the step, and where it waits;
+#   4. if time is left, a second run: without --compile when the first reached 0.94 (what compile
 #      buys, end to end), else with EPOCHS2 epochs.
 # Each step has its own time limit, so a slow one cannot take the others' time.
 # Usage: bash benchmarks/gpu_check.sh DATA_DIR OUT_DIR [EPOCHS] [EPOCHS2] [DEADLINE]
 #   DATA_DIR holds cifar10-jpg.tar.gz (or CIFAR-10 in any form the cifar10 reader takes); OUT_DIR
-#   gets 8 flat files: speed.json, run1.log/.jsonl/.json, run2.log/.jsonl/.json, gpu.txt.
+#   gets 8 flat files: speed.json, pipeline.json, run1.log/.jsonl/.json, run2.log/.jsonl/.json.
 # A dry run of the script on a CPU: DEVICE=cpu LAB_ARGS="--quick" SPEED_ARGS="--only 'fashion cnn' --steps 1 --rounds 1"
+#   PIPELINE_ARGS="--pipeline-images 512" (several minutes: the pipeline rows train the paper's ResNet-18)
 set -u
 DATA=$1 OUT=$2 EPOCHS=${3:-30} EPOCHS2=${4:-40} DEADLINE=$((SECONDS + ${5:-480}))
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -19,7 +21,7 @@ RUNS=$(mktemp -d) DEVICE=${DEVICE:-cuda}
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
-  echo "cpus $(nproc)"; } 2>&1 | tee "$OUT/gpu.txt"
+  echo "cpus $(nproc)"; } 2>&1
 
 lab() {  # lab NAME SECONDS ARGS...: one timed resnet-cifar run; its log, metrics and result into OUT
   local name=$1 limit=$2; shift 2
@@ -39,7 +41,8 @@ accuracy() {  # the test accuracy in a run's result.json (0 if none)
 
 eval timeout 120 python3 benchmarks/gpu_speed.py --device "$DEVICE" --rounds 3 --steps 25 --compile-nets "'resnet18-cifar w64'" \
     --json "$OUT/speed.json" "${SPEED_ARGS:-}" 2>&1
-lab run1 $((DEADLINE - SECONDS - 10)) --epochs "$EPOCHS" --compile
+lab run1 $((DEADLINE - SECONDS - 100)) --epochs "$EPOCHS" --compile
+timeout 90 python3 benchmarks/gpu_speed.py --device "$DEVICE" --pipeline --json "$OUT/pipeline.json" ${PIPELINE_ARGS:-} 2>&1
 first=$(accuracy run1)
 echo "run1 test accuracy: $first; $((DEADLINE - SECONDS)) s left"
 if [ $((DEADLINE - SECONDS)) -lt 100 ]; then
