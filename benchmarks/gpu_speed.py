@@ -14,9 +14,11 @@ Fashion-MNIST CNN of benchmarks/cnn_throughput.py (batch 128, 1x28x28).
 
 `--pipeline` measures instead what the labs' data path costs around that step: `fit`'s own epochs of
 the paper's ResNet-18 (bf16, channels_last) on uint8 CIFAR-shaped data (gathered on the CPU, copied,
-then normalised, or cropped, flipped and normalised, on the GPU), at batch 128 and 512, and a profile
-of 20 steps that counts the CUDA runtime calls where the CPU can wait for the GPU (synchronise, memcpy):
-one H200 trained the lab at 12,900 images/s (batch 128) where the step alone runs 59,000 (batch 512).
+then normalised, or cropped, flipped and normalised, on the GPU), at batch 128 and 512, with the
+copies through pinned memory (`layerlab.data.tensors.host_to_device`, the default) and from pageable
+memory (`tensors.PIN_MEMORY = False`, as before it), and a profile of 20 steps of each that counts the
+CUDA runtime calls where the CPU can wait for the GPU (synchronise, memcpy). One H200 trained the lab
+at 12,900 images/s (batch 128, pageable copies) where the step alone runs 59,000 (batch 512).
 
 Usage (GPU machine): python benchmarks/gpu_speed.py [--rounds 3] [--steps 30] [--json FILE] [--only NAMES]
        python benchmarks/gpu_speed.py --pipeline [--pipeline-images 12288] [--json FILE]
@@ -39,7 +41,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cnn_throughput import fashion_cnn  # noqa: E402
 
-from layerlab.data import BatchLoader, TensorData  # noqa: E402
+from layerlab.data import BatchLoader, TensorData, tensors  # noqa: E402
 from layerlab.data.transforms import augment_pipeline, eval_pipeline  # noqa: E402
 from layerlab.engine import fit  # noqa: E402
 from layerlab.engine.speed import machine  # noqa: E402
@@ -101,37 +103,47 @@ def measure(net: str, variant: str, rounds: int, steps: int, device: torch.devic
 
 
 def pipeline(device: torch.device, n: int = 12_288) -> list[dict]:
-    """fit's images/s (its second epoch) per batch size and transform, then a profile of 20 steps."""
+    """fit's images/s (its second epoch) per batch size, transform and copy path, then profiles of 20 steps."""
     g = torch.Generator().manual_seed(0)
     data = TensorData(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8), torch.randint(0, 10, (n,), generator=g))
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
     transforms = {"normalise only": eval_pipeline(mean, std, channels_last=True),
                   "lab augmentation": augment_pipeline(mean, std, channels_last=True)}
     rows = []
-    for batch in (128, 512):
-        for name, transform in transforms.items():
-            torch.manual_seed(0)
-            model = get_model("resnet18-cifar", width=64, num_classes=10)
-            history = fit(model, data, epochs=2, batch_size=batch, optimizer="sgd", lr=0.01, momentum=0.9, amp=True,
-                          channels_last=True, device=str(device), transform=transform, progress=False)
-            seconds = history.epochs[-1]["seconds"]
-            rows.append({"batch": batch, "transform": name, "images_per_s": round(n / seconds), "epoch_s": seconds})
-            print(f"fit, batch {batch:>3}, {name:<16} {rows[-1]['images_per_s']:>8,} images/s", flush=True)
+    for pinned in (False, True):       # False: every copy from pageable memory, as before host_to_device
+        tensors.PIN_MEMORY = pinned
+        for batch in (128, 512):
+            for name, transform in transforms.items():
+                torch.manual_seed(0)
+                model = get_model("resnet18-cifar", width=64, num_classes=10)
+                history = fit(model, data, epochs=2, batch_size=batch, optimizer="sgd", lr=0.01, momentum=0.9, amp=True,
+                              channels_last=True, device=str(device), transform=transform, progress=False)
+                seconds = history.epochs[-1]["seconds"]
+                rows.append({"pinned": pinned, "batch": batch, "transform": name, "images_per_s": round(n / seconds),
+                             "epoch_s": seconds})
+                print(f"fit, {'pinned' if pinned else 'pageable'} copies, batch {batch:>3}, {name:<16} "
+                      f"{rows[-1]['images_per_s']:>8,} images/s", flush=True)
+        rows.append({"pinned": pinned, "calls_per_step": _profile(device, data, transforms["lab augmentation"])})
+    tensors.PIN_MEMORY = True
+    return rows
+
+
+def _profile(device: torch.device, data: TensorData, transform) -> dict:
+    """The CUDA runtime calls where the host can wait (synchronise, memcpy) per step: 20 steps, batch 128."""
     model = get_model("resnet18-cifar", width=64, num_classes=10).to(device, memory_format=torch.channels_last)
     step = Supervised(model, optimizer="sgd", lr=0.01, momentum=0.9, amp=True, channels_last=True)
     step.train_mode()
-    loader = BatchLoader(data, 128, shuffle=True, transform=transforms["lab augmentation"], device=device)
-    batches = itertools.cycle(loader)   # 23 batches: more than a small dry run's data holds
+    batches = itertools.cycle(BatchLoader(data, 128, shuffle=True, transform=transform, device=device))
     for _ in range(3):
         step.train(next(batches))
     activities = [torch.profiler.ProfilerActivity.CPU] + [torch.profiler.ProfilerActivity.CUDA] * (device.type == "cuda")
     with torch.profiler.profile(activities=activities) as prof:
         for _ in range(20):
             step.train(next(batches))
-    calls = {e.key: e.count / 20 for e in prof.key_averages() if any(w in e.key for w in ("ynchronize", "emcpy", "aten::to", "item"))}
-    print("per step (batch 128, lab augmentation):", json.dumps(calls), flush=True)
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
-    return rows + [{"calls_per_step": calls}]
+    calls = {e.key: e.count / 20 for e in prof.key_averages() if any(w in e.key for w in ("ynchronize", "emcpy", "pin_memory"))}
+    print(f"per step (batch 128, lab augmentation, pinned={tensors.PIN_MEMORY}):", json.dumps(calls), flush=True)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8), flush=True)
+    return calls
 
 
 def main() -> None:

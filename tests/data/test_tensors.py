@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from layerlab.data.tensors import BatchLoader, TensorData, num_samples, select_classes, take, to_device
+from layerlab.data import tensors, transforms
+from layerlab.data.tensors import BatchLoader, TensorData, host_to_device, num_samples, select_classes, take, to_device
 from layerlab.errors import LayerlabError
 
 
@@ -195,6 +196,58 @@ def test_to_device_passes_non_blocking_to_every_tensor_at_any_depth() -> None:
     _RecordsMoves.moves = []
     to_device(batch(), "cpu")
     assert _RecordsMoves.moves == [False, False, False]
+
+
+class _FakeGPU(torch.Tensor):
+    """A CPU tensor that notes `pin_memory` and moves to "cuda" instead of doing them (no GPU needed)."""
+
+    calls: list = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.pin_memory:
+            cls.calls.append("pin")
+            return args[0]
+        if func is torch.Tensor.to and isinstance(args[1], (str, torch.device)) and torch.device(args[1]).type == "cuda":
+            cls.calls.append(("copy", "async" if kwargs.get("non_blocking") else "waits"))
+            return args[0]
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+def test_a_cpu_tensor_bound_for_a_gpu_is_pinned_then_copied_without_waiting(monkeypatch) -> None:
+    t = torch.arange(6).as_subclass(_FakeGPU)
+    _FakeGPU.calls = []
+    host_to_device(t, "cuda")
+    assert _FakeGPU.calls == ["pin", ("copy", "async")]       # queued on the stream: the CPU goes on
+    _FakeGPU.calls = []
+    host_to_device(t, "cpu", non_blocking=True)
+    assert _FakeGPU.calls == []                                # on the CPU nothing is pinned or copied
+    monkeypatch.setattr(tensors, "PIN_MEMORY", False)          # the old way, for benchmarks to compare
+    host_to_device(t, torch.device("cuda"))
+    assert _FakeGPU.calls == [("copy", "waits")]
+
+
+def test_a_cuda_loader_moves_every_batch_through_pinned_memory() -> None:
+    data = TensorData(torch.zeros(10, 3, 4, 4, dtype=torch.uint8).as_subclass(_FakeGPU), torch.arange(10).as_subclass(_FakeGPU))
+    _FakeGPU.calls = []
+    batches = list(BatchLoader(data, 4, shuffle=True, device="cuda"))
+    assert len(batches) == 3
+    # the epoch's targets once, then each batch's images: all pinned, none waits for the GPU
+    assert _FakeGPU.calls == ["pin", ("copy", "async")] * 4
+
+
+def test_augmentation_draws_reach_the_device_through_host_to_device(monkeypatch) -> None:
+    moved = []
+
+    def spy(t, device, non_blocking=False):
+        moved.append(tuple(t.shape))
+        return host_to_device(t, device, non_blocking)
+
+    monkeypatch.setattr(transforms, "host_to_device", spy)
+    augment = transforms.augment_pipeline((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    augment(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), torch.Generator())
+    assert moved == [(2, 4), (4,)]   # the crop's window corners, the flip's coins: drawn on the CPU, moved without a wait
 
 
 def test_take_with_a_grid_of_row_ids_gives_a_grid_of_rows() -> None:

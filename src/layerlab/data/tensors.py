@@ -36,11 +36,30 @@ def tell_epoch(transform: Any, epoch: int) -> None:
         transform.set_epoch(epoch)
 
 
+PIN_MEMORY = True   # host_to_device pins CPU tensors bound for a GPU; False: plain copies (benchmarks compare)
+
+
+def host_to_device(tensor: Tensor, device: torch.device | str, non_blocking: bool = False) -> Tensor:
+    """`tensor` on `device`; a CPU tensor bound for a CUDA GPU goes through pinned memory.
+
+    A copy from ordinary (pageable) CPU memory to a GPU makes the CPU wait until the GPU has run
+    everything queued before it (torch synchronises the stream), so the CPU cannot gather the next
+    batch, draw its augmentation and launch its kernels while the GPU computes this step. Copied
+    into pinned memory first (one CPU memcpy), the transfer is queued on the stream like a kernel and
+    the CPU goes on; torch's pinned-memory cache keeps the buffer until the transfer has run. This
+    is what DataLoader(pin_memory=True) + non_blocking does. Anywhere else: `tensor.to(device)`.
+    """
+    device = torch.device(device)
+    if PIN_MEMORY and device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device, non_blocking=non_blocking)
+
+
 def to_device(obj: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
-    """`obj` with every tensor in it moved to `device`: a Tensor, or a tuple, list or dict of them,
-    nested to any depth. Anything else (a string, a number, None) comes back as it is."""
+    """`obj` with every tensor in it moved to `device` (`host_to_device`): a Tensor, or a tuple, list
+    or dict of them, nested to any depth. Anything else (a string, a number, None) comes back as it is."""
     if isinstance(obj, Tensor):
-        return obj.to(device, non_blocking=non_blocking)
+        return host_to_device(obj, device, non_blocking)
     if isinstance(obj, dict):
         return {key: to_device(value, device, non_blocking) for key, value in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -254,11 +273,11 @@ class BatchLoader:
     def _tensor_batches(self, order: Tensor, stop: int, g: torch.Generator) -> Iterator[Batch]:
         """The fast path for one input tensor and one target tensor (benchmarks/fit_vs_hand.py)."""
         # the targets are small: one gather for the whole epoch, then each batch's are a slice of it
-        epoch_targets = torch.index_select(self.data.targets, 0, order[:stop]).to(self.device, non_blocking=self.non_blocking)
+        epoch_targets = host_to_device(torch.index_select(self.data.targets, 0, order[:stop]), self.device, self.non_blocking)
         for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
             # index_select, not inputs[idx]: see `take`
-            inputs = torch.index_select(self.data.inputs, 0, idx).to(self.device, non_blocking=self.non_blocking)
+            inputs = host_to_device(torch.index_select(self.data.inputs, 0, idx), self.device, self.non_blocking)
             targets = epoch_targets[start : start + self.batch_size]
             if self.transform is not None:
                 inputs, targets = self.transform(inputs, targets, g)

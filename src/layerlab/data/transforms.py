@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from layerlab.data.tensors import Batch, BatchTransform, Targets, TensorData, tell_epoch
+from layerlab.data.tensors import Batch, BatchTransform, Targets, TensorData, host_to_device, tell_epoch
 from layerlab.errors import LayerlabError
 
 
@@ -232,7 +232,7 @@ def random_crop(padding: int = 4, mode: str = "constant", *, targets: str = "cla
             raise LayerlabError(f"reflect padding {padding} needs images larger than {padding}, got {h}x{w}")
         # top-left corner of each window in padded coordinates, drawn on the generator's device (CPU)
         corner = torch.randint(2 * padding + 1, (2, b), generator=g)  # 0 .. 2 * padding
-        source, inside = _window(corner.to(inputs.device), padding, (h, w), mode == "reflect")
+        source, inside = _window(host_to_device(corner, inputs.device), padding, (h, w), mode == "reflect")
         crop = _gather_window(inputs, source, inside, 0)
         if targets == "mask":
             mask = _as_4d(target, inputs)
@@ -322,7 +322,7 @@ def _random_flip(name: str, p: float, targets: str, dim: int) -> BatchTransform:
 
     def run(inputs: Tensor, target: Targets, g: torch.Generator) -> Batch:
         coins = torch.rand(len(inputs), generator=g) < p  # (B,) on the generator's device (CPU)
-        flip = coins.to(inputs.device)
+        flip = host_to_device(coins, inputs.device)
         flipped = torch.where(flip[:, None, None, None], inputs.flip(dim), inputs)
         if targets in ("mask", "image"):
             shape = (-1,) + (1,) * (target.dim() - 1)  # one coin per image, broadcast over the rest
@@ -355,7 +355,7 @@ def _turn(x: Tensor, turns: Tensor) -> Tensor:
     """Image i of x (B, ..., H, W) turned by turns[i] quarter turns: one rot90 call per turn count."""
     out = torch.empty_like(x)
     for k in turns.unique().tolist():  # the turn counts drawn
-        chosen = (turns == k).nonzero().flatten().to(x.device)  # the images that turn k times
+        chosen = host_to_device((turns == k).nonzero().flatten(), x.device)  # the images that turn k times
         out.index_copy_(0, chosen, x.index_select(0, chosen).rot90(k, dims=(-2, -1)))
     return out
 
@@ -442,8 +442,8 @@ def random_elastic(*, grid: int = 3, sigma: float = 10.0, targets: str = "class"
         chosen = coins.nonzero().flatten()  # the images that are warped; the others stay bit for bit
         if len(chosen) == 0:
             return inputs, target
-        where = _elastic_grid(coarse[chosen].to(inputs.device), (h, w))  # (n, H, W, 2)
-        index = chosen.to(inputs.device)
+        where = _elastic_grid(host_to_device(coarse[chosen], inputs.device), (h, w))  # (n, H, W, 2)
+        index = host_to_device(chosen, inputs.device)
         out = inputs.index_copy(0, index, _warp(inputs.index_select(0, index), where, "bicubic"))
         if targets in ("mask", "image"):
             moved = _as_4d(target, inputs) if targets == "mask" else target
@@ -501,7 +501,7 @@ def random_affine(*, degrees: float = 0.0, shift: tuple[float, float] = (0.0, 0.
         draws = torch.rand(b, 5, generator=g) * 2 - 1  # (B, 5) in [-1, 1): angle, shear, stretch, dx, dy (CPU)
         stretch = x_scale[0] + (x_scale[1] - x_scale[0]) * (draws[:, 2] + 1) / 2
         theta = affine_theta(draws[:, 0] * degrees, draws[:, 1] * shear, stretch, draws[:, 3:] * torch.tensor(shift), (h, w))
-        grid = F.affine_grid(theta.to(inputs.device), [b, 1, h, w], align_corners=False)  # (B, H, W, 2)
+        grid = F.affine_grid(host_to_device(theta, inputs.device), [b, 1, h, w], align_corners=False)  # (B, H, W, 2)
         out = _warp(inputs, grid, "bilinear")
         if targets in ("mask", "image"):
             moved = _as_4d(target, inputs) if targets == "mask" else target
