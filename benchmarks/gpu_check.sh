@@ -4,7 +4,8 @@
 #   1. benchmarks/gpu_speed.py: images/s of each net's training step per precision and layout, and
 #      under torch.compile for the paper's ResNet-18;
 #   2. time to accuracy: `resnet-cifar` at the paper's width (64) with bf16 autocast, channels_last and
-#      torch.compile, started by torchrun (NCCL), EPOCHS epochs of 49,000 images, test-time flip;
+#      torch.compile, started by torchrun (one process: an ordinary run), EPOCHS epochs of 49,000
+#      images, test-time flip;
 #   3. `gpu_speed.py --pipeline`: what the labs' data path costs around the step, and where it waits;
 #   4. if time is left, a second run: without --compile when the first reached 0.94 (what compile
 #      buys, end to end), else with EPOCHS2 epochs.
