@@ -300,7 +300,30 @@ def test_train_mode_switches_every_model_and_defaults_to_training():
 def test_compile_wraps_the_forward_model_and_keeps_the_plain_one_for_the_weights():
     model = nn.Linear(4, 3)
     step = Supervised(model, compile=True)  # torch.compile is lazy: nothing compiles until the first call
-    assert step.model is model and step.forward_model is not model and step.forward_model._orig_mod is model
+    assert step.model is model and step.forward_model is not model and step.forward_model.fast._orig_mod is model
+
+
+def test_a_compile_that_fails_says_so_in_one_line_and_how_to_go_on(monkeypatch):
+    model, batch = nn.Linear(4, 3), (torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    failure = torch._dynamo.exc.BackendCompilerFailed.__new__(torch._dynamo.exc.BackendCompilerFailed)
+    failure.inner_exception = RuntimeError("InvalidCxxCompiler: No working C++ compiler found in torch._inductor\n(more)")
+
+    def broken(*args):
+        raise failure
+
+    monkeypatch.setattr(torch, "compile", lambda module: broken)        # compiles, then fails at the first call
+    step = Supervised(model, compile=True)
+    with pytest.raises(LayerlabError, match=r"^torch.compile could not compile Linear \(InvalidCxxCompiler: No working C\+\+ "
+                                            r"compiler found in torch._inductor\); train without --compile \(compile=False\)"):
+        step.train(batch)
+
+    def unsupported(module):
+        raise RuntimeError("Dynamo is not supported on Python 3.99+")
+
+    monkeypatch.setattr(torch, "compile", unsupported)                  # refused before anything runs
+    with pytest.raises(LayerlabError, match=r"^torch.compile could not compile Linear \(Dynamo is not supported on Python 3.99\+\)"):
+        Supervised(model, compile=True)
+    assert Supervised(model).train(batch)["loss"] > 0                   # without compile it trains
 
 
 @pytest.mark.usefixtures("native_bf16")

@@ -154,13 +154,13 @@ class Supervised(Step):
                                                           weight_decay=weight_decay)}
         self._metrics = metrics
         self.clip_grad_norm, self.amp, self.channels_last, self.compile = clip_grad_norm, amp, channels_last, compile
-        self.forward_model = torch.compile(model) if compile else model   # what training calls
+        self.forward_model = Compiled(model) if compile else model   # what training calls
         self._sums = getattr(self.loss_fn, "reduction", None) == "sum"    # sum of squares: report a per-sample mean
         self._pad = getattr(self.loss_fn, "pad_id", None)                  # token losses: a mean over real tokens
 
     def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         wrapped = wrap(self.model)
-        self.forward_model = torch.compile(wrapped) if self.compile else wrapped   # DDP first, then compile
+        self.forward_model = Compiled(wrapped) if self.compile else wrapped   # DDP first, then compile
 
     def metrics(self) -> Metrics:
         if self._metrics is not None:
@@ -194,6 +194,30 @@ class Supervised(Step):
             outputs = self.model(self._inputs(inputs)).float()
             loss = self.loss_fn(outputs, targets)
         return self._values(loss.float(), outputs, targets)
+
+
+class Compiled:
+    """`torch.compile(model)` (`.fast`), whose failures end in one clear line instead of a page of
+    compiler internals: no C++ compiler for inductor, a Python that Dynamo does not support. It
+    compiles at the first call, so that is where most of them surface."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        try:
+            self.fast = torch.compile(model)
+        except RuntimeError as exc:
+            raise self._failed(exc) from exc
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.fast(*args, **kwargs)
+        except torch._dynamo.exc.BackendCompilerFailed as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> LayerlabError:
+        reason = (str(getattr(exc, "inner_exception", None) or exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return LayerlabError(f"torch.compile could not compile {type(self.model).__name__} ({reason}); train without "
+                             "--compile (compile=False): the same training, only slower")
 
 
 def _fresh(metric: Metric) -> Metric:
