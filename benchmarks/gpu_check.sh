@@ -9,6 +9,8 @@
 #   3. `gpu_speed.py --pipeline`: what the labs' data path costs around the step, and where it waits;
 #   4. if time is left, a second run: without --compile when the first reached 0.94 (what compile
 #      buys, end to end), else with EPOCHS2 epochs.
+#   0. on a machine with 2 or more GPUs first: `resnet-cifar --quick` on 2 processes (NCCL, SyncBatchNorm,
+#      one GPU each), which a one-GPU machine cannot run; it must end with one run folder.
 # Each step has its own time limit, so a slow one cannot take the others' time.
 # Usage: bash benchmarks/gpu_check.sh DATA_DIR OUT_DIR [EPOCHS] [EPOCHS2] [DEADLINE]
 #   DATA_DIR holds cifar10-jpg.tar.gz (or CIFAR-10 in any form the cifar10 reader takes); OUT_DIR
@@ -40,6 +42,11 @@ accuracy() {  # the test accuracy in a run's result.json (0 if none)
   python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['test_accuracy'])" "$OUT/$1.json" 2>/dev/null || echo 0
 }
 
+if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
+  timeout 120 python3 -m torch.distributed.run --standalone --nproc-per-node 2 -m layerlab run resnet-cifar \
+      --data-dir "$DATA" --device cuda --quick --no-progress --out "$RUNS/ddp" 2>&1 | tail -12
+  echo "2 GPUs (NCCL): exit ${PIPESTATUS[0]}, run folders: $(ls "$RUNS/ddp/resnet-cifar" 2>/dev/null | wc -l) (expected 1)"
+fi
 eval timeout 120 python3 benchmarks/gpu_speed.py --device "$DEVICE" --rounds 3 --steps 25 --compile-nets "'resnet18-cifar w64'" \
     --json "$OUT/speed.json" "${SPEED_ARGS:-}" 2>&1
 lab run1 $((DEADLINE - SECONDS - 100)) --epochs "$EPOCHS" --compile
