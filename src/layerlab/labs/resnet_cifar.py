@@ -28,6 +28,7 @@ from layerlab.data import get_dataset, train_val_split
 from layerlab.data.transforms import augment_pipeline, eval_pipeline
 from layerlab.engine import RunDir, evaluate, fit
 from layerlab.engine.card import ModelCard
+from layerlab.engine.loop import evaluate_and_predict
 from layerlab.errors import LayerlabError
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
@@ -86,11 +87,12 @@ def resnet_cifar(cfg: ResnetCifarConfig, run: RunDir) -> LabResult:
     model, overrides, history = trained[variants[0]]
     # 4. Report: test accuracy, where the shortcuts are, the usual figures and the comparison
     tested = FlipAverage(model) if cfg.tta else model   # --tta: the image and its mirror, probabilities averaged
-    metrics = evaluate(tested, test, loss="cross_entropy", transform=to_eval, amp=cfg.amp, prefix="test_")
+    metrics, outputs = evaluate_and_predict(tested, test, transform=to_eval, amp=cfg.amp, prefix="test_")
     if cfg.tta:
         metrics["test_accuracy_one_view"] = evaluate(model, test, transform=to_eval, amp=cfg.amp)["accuracy"]
     metrics["train_seconds"] = round(sum(history.series("seconds")), 3)   # the training passes of the main model
-    figures, numbers = classification_figures(tested, test, run, history=history, transform=to_eval, amp=cfg.amp)
+    figures, numbers = classification_figures(tested, test, run, history=history, transform=to_eval, amp=cfg.amp,
+                                              outputs=outputs)
     image = to_eval(test.inputs[:1], test.targets[:1], torch.Generator())[0][0]  # (C, H, W), normalised
     figures += model_figures(model, image, run.figures, display=test.inputs[0], classes=test.classes, lang=cfg.lang)
     table = summary(model, tuple(train.inputs.shape[1:]))
