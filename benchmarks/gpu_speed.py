@@ -71,17 +71,20 @@ def _fast() -> nn.Module:
     return get_model(name, **overrides)
 
 
+def _step(model: nn.Module, device: torch.device, *, amp: bool, channels_last: bool, compiled: bool = False) -> Supervised:
+    """The labs' supervised step (nesterov SGD) around `model`, on `device`, in training mode."""
+    step = Supervised(model, optimizer="sgd", lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                      amp=amp, channels_last=channels_last, compile=compiled).to(device, channels_last=channels_last)
+    step.train_mode()
+    return step
+
+
 def measure(net: str, variant: str, rounds: int, steps: int, device: torch.device) -> dict:
     build, shape, batch = NETS[net]
     amp, channels_last, compiled, benchmark = VARIANTS[variant]
     torch.backends.cudnn.benchmark = benchmark   # off, as in the labs, except in its own row
     torch.manual_seed(0)
-    model = build().to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    step = Supervised(model, optimizer="sgd", lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                      amp=amp, channels_last=channels_last, compile=compiled)
-    step.train_mode()
+    step = _step(build(), device, amp=amp, channels_last=channels_last, compiled=compiled)
     x = torch.randn(batch, *shape, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda _: None)
@@ -143,9 +146,7 @@ def _same_batches(data: TensorData, transform, device: torch.device) -> bool:
 
 def _profile(device: torch.device, data: TensorData, transform) -> dict:
     """The CUDA runtime calls where the host can wait (synchronise, memcpy) per step: 20 steps, batch 128."""
-    model = get_model("resnet18-cifar", width=64, num_classes=10).to(device, memory_format=torch.channels_last)
-    step = Supervised(model, optimizer="sgd", lr=0.01, momentum=0.9, amp=True, channels_last=True)
-    step.train_mode()
+    step = _step(get_model("resnet18-cifar", width=64, num_classes=10), device, amp=True, channels_last=True)
     batches = itertools.cycle(BatchLoader(data, 128, shuffle=True, transform=transform, device=device))
     for _ in range(3):
         step.train(next(batches))
