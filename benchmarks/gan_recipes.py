@@ -16,6 +16,8 @@ recipe (width 32, batch 128, Adam 2e-4 with beta1 0.5 for both, plain BCE):
     --upsample-conv        the generator doubles its maps by nearest-neighbour upsampling + a 3x3 conv instead
                            of 4x4 transposed convs (Odena et al. 2016, "Deconvolution and checkerboard artifacts")
     --mbstd                D's last conv also gets ProGAN's minibatch standard deviation as one more channel
+    --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
+                           --r1-every steps (tasks/gan.py; the lab's `--r1`)
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
 
 Usage: python benchmarks/gan_recipes.py [--epochs 10] [--eval-at 5,10] [--threads 1] [options above]
@@ -45,7 +47,8 @@ class Recipe(GanStep):
     """The lab's step with D's own learning rate and an EMA of G's weights as options."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, args: argparse.Namespace) -> None:
-        super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp, real_label=args.smooth)
+        super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp, real_label=args.smooth,
+                         r1=args.r1, r1_every=args.r1_every)
         self.optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
         self.average = copy.deepcopy(generator) if args.ema else None
         self.decay = args.ema
@@ -93,6 +96,8 @@ def main() -> None:
     parser.add_argument("--upsample-conv", action="store_true")
     parser.add_argument("--mbstd", action="store_true")
     parser.add_argument("--amp", action="store_true")
+    parser.add_argument("--r1", type=float, default=0.0)
+    parser.add_argument("--r1-every", type=int, default=4)
     parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

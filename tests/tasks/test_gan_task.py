@@ -9,7 +9,8 @@ from layerlab.data import TensorData
 from layerlab.engine import fit
 from layerlab.models import get_model
 from layerlab.models.gan import dcgan_init_
-from layerlab.tasks.gan import GanStep, generate, real_and_noise, tile
+from layerlab.errors import LayerlabError
+from layerlab.tasks.gan import GanStep, generate, r1_penalty, real_and_noise, tile
 
 
 def _tiny_gan(seed: int = 0):
@@ -180,3 +181,82 @@ def test_samples_from_a_run_that_does_not_generate_is_a_one_line_error(tmp_path)
         predict_files(run.path, [], PredictOptions(samples=3))
     with pytest.raises(LayerlabError, match="--samples must be a positive number of images, got -1"):
         PredictOptions(samples=-1)
+
+
+class _LinearCritic(torch.nn.Module):
+    """D(x) = w·x + b: its gradient with respect to every image is w, so the R1 penalty is ½‖w‖² exactly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(28 * 28, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.linear(images.flatten(1)).flatten()
+
+
+def test_r1_penalty_is_half_the_squared_input_gradient_and_reaches_the_weights():
+    critic = _LinearCritic()
+    real = torch.rand(5, 1, 28, 28, requires_grad=True)
+    penalty = r1_penalty(critic(real), real)
+    w = critic.linear.weight
+    assert float(penalty.detach()) == pytest.approx(float(w.detach().pow(2).sum() / 2), rel=1e-6)
+    penalty.backward()                                     # d(½‖w‖²)/dw = w: through the gradient of a gradient
+    assert torch.allclose(w.grad, w.detach(), rtol=1e-6, atol=1e-9)
+    assert critic.linear.bias.grad is None or float(critic.linear.bias.grad.abs().sum()) == 0
+
+
+def test_r1_is_paid_every_r1_every_steps_with_its_weight_scaled_up():
+    gan = _tiny_gan()
+    critic = _LinearCritic()
+    step = GanStep(gan.generator, critic, r1=0.5, r1_every=2)
+    gradients: list[torch.Tensor] = []
+    step.optimizers["discriminator"].register_step_pre_hook(lambda *_: gradients.append(critic.linear.weight.grad.clone()))
+    g = torch.Generator().manual_seed(5)
+    for i in range(4):
+        real, z = real_and_noise(8)(torch.randint(0, 256, (6, 1, 28, 28), generator=g, dtype=torch.uint8), torch.zeros(6), g)
+        w = critic.linear.weight.detach().clone()
+        with torch.no_grad():                              # the BCE gradient of D by hand: sigmoid(logit) - target
+            real_logits, fake_logits = critic(real), critic(gan.generator(z))
+        bce = ((torch.sigmoid(real_logits) - 1)[:, None] * real.flatten(1)).mean(0) + \
+            (torch.sigmoid(fake_logits)[:, None] * gan.generator(z).detach().flatten(1)).mean(0)
+        step.train((real, z))
+        extra = gradients[-1] - bce.view_as(w)
+        # D's steps 0 and 2 pay γ·r1_every·w (the gradient of γ·2·½‖w‖²); steps 1 and 3 nothing
+        expected = 0.5 * 2 * w if i % 2 == 0 else torch.zeros_like(w)
+        assert torch.allclose(extra, expected, atol=1e-5), f"D step {i}"
+
+
+def test_r1_refuses_a_negative_weight_or_a_period_below_one():
+    gan = _tiny_gan()
+    for bad in ({"r1": -1.0}, {"r1": 1.0, "r1_every": 0}):
+        with pytest.raises(LayerlabError, match="R1 penalty needs a weight >= 0 and a period >= 1"):
+            GanStep(gan.generator, gan.discriminator, **bad)
+
+
+def test_r1_steps_follow_the_optimizer_so_a_restored_step_penalises_the_same_steps():
+    """What a resume restores is the networks and the optimizers: a step rebuilt from them after 3 steps
+    (not a multiple of r1_every) must go on exactly as the uninterrupted one."""
+    g = torch.Generator().manual_seed(7)
+    batches = [real_and_noise(8)(torch.randint(0, 256, (6, 1, 28, 28), generator=g, dtype=torch.uint8), torch.zeros(6), g)
+               for _ in range(6)]
+    whole_gan = _tiny_gan()
+    whole = GanStep(whole_gan.generator, whole_gan.discriminator, r1=1.0, r1_every=4)
+    for batch in batches:
+        whole.train(batch)
+    first_gan = _tiny_gan()
+    first = GanStep(first_gan.generator, first_gan.discriminator, r1=1.0, r1_every=4)
+    for batch in batches[:3]:
+        first.train(batch)
+    resumed_gan = _tiny_gan(seed=1)                          # other weights: everything must come from the states
+    resumed = GanStep(resumed_gan.generator, resumed_gan.discriminator, r1=1.0, r1_every=4)
+    resumed_gan.load_state_dict(first_gan.state_dict())
+    for name, optimizer in resumed.optimizers.items():
+        optimizer.load_state_dict(first.optimizers[name].state_dict())
+    for batch in batches[3:]:
+        resumed.train(batch)
+    assert torch.equal(_flat(resumed_gan), _flat(whole_gan))
+    plain_gan = _tiny_gan()                                  # and the penalty did change the game
+    plain = GanStep(plain_gan.generator, plain_gan.discriminator)
+    for batch in batches:
+        plain.train(batch)
+    assert not torch.equal(_flat(plain_gan), _flat(whole_gan))

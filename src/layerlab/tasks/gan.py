@@ -36,6 +36,7 @@ from layerlab.engine.deploy import register_predictor
 from layerlab.engine.metrics import MeanLoss, Metrics
 from layerlab.engine.predictors import PredictOptions
 from layerlab.engine.step import Step, autocast
+from layerlab.errors import LayerlabError
 from layerlab.files import atomic_write_bytes
 
 
@@ -76,13 +77,24 @@ class GanStep(Step):
     `amp`: both networks' forwards in bf16 autocast (the losses in float32), as the other steps do.
     `real_label`: D's target for real images (0.9: one-sided label smoothing, Salimans et al. 2016);
     G's target stays 1.
+    `r1`: the weight γ of the R1 penalty (Mescheder et al. 2018), added to D's loss: γ/2 times the mean
+    over real images of ‖∂D(x)/∂x‖², the squared length of D's logit's gradient with respect to the
+    pixels. D may still tell real from fake, but not by a cliff: a flat D near the real images keeps
+    the game from swinging, and G's gradients from D stay informative. It costs one more backward
+    through D (the gradient of a gradient), so it is paid every `r1_every`-th step with γ·r1_every
+    ("lazy", Karras et al. 2020); which steps is read from D's optimizer's step count, which a
+    checkpoint keeps, so a resumed run penalises the same steps.
     """
 
     loss_keys = ("d_loss", "g_loss")
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, lr: float = 2e-4,
-                 betas: tuple[float, float] = (0.5, 0.999), amp: bool = False, real_label: float = 1.0) -> None:
+                 betas: tuple[float, float] = (0.5, 0.999), amp: bool = False, real_label: float = 1.0,
+                 r1: float = 0.0, r1_every: int = 4) -> None:
+        if r1 < 0 or r1_every < 1:
+            raise LayerlabError(f"the R1 penalty needs a weight >= 0 and a period >= 1 step; got r1={r1}, r1_every={r1_every}")
         self.generator, self.discriminator, self.amp, self.real_label = generator, discriminator, amp, real_label
+        self.r1, self.r1_every = r1, r1_every
         self.models = {"generator": generator, "discriminator": discriminator}
         self.optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
                            "generator": torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)}
@@ -105,12 +117,16 @@ class GanStep(Step):
     def train(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         real, z = batch                                   # real: (B, C, 28, 28) in [-1, 1]; z: (B, latent)
         fake = self._fake(z)
+        penalise = self._r1_due()
+        if penalise:                                      # D's gradient with respect to the real pixels is wanted
+            real = real.detach().requires_grad_(True)
 
         # 1. Discriminator step: real -> 1, fake -> 0. fake.detach(): this loss does not reach G.
         real_logits, fake_logits = self._realness(real, fake.detach())   # (B,) each
         d_loss = self._d_loss(real_logits, fake_logits)
+        total = d_loss + self.r1 * self.r1_every * r1_penalty(real_logits, real) if penalise else d_loss
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
+        total.backward()
         self.optimizers["discriminator"].step()           # D moves; G has not changed yet
 
         # 2. Generator step: G wants the updated D to say "real" (1) for its images.
@@ -124,6 +140,15 @@ class GanStep(Step):
                 "d_real": torch.sigmoid(real_logits.detach()).mean(),    # D(x)
                 "d_fake": torch.sigmoid(fake_logits.detach()).mean()}    # D(G(z))
 
+    def _r1_due(self) -> bool:
+        """Whether this step pays the R1 penalty: every `r1_every`-th step of D's optimizer, the first included."""
+        if not self.r1:
+            return False
+        state = self.optimizers["discriminator"].state
+        first = next(iter(self.discriminator.parameters()))
+        done = int(state[first]["step"]) if first in state else 0      # D's Adam steps so far (a checkpoint keeps them)
+        return done % self.r1_every == 0
+
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         real, z = batch
         real_logits, fake_logits = self._realness(real, self._fake(z))
@@ -135,6 +160,14 @@ class GanStep(Step):
         return Metrics({"d_loss": MeanLoss("d_loss"), "g_loss": MeanLoss("g_loss"),
                         "d_real": MeanProbability("d_real", higher_is_better=True),
                         "d_fake": MeanProbability("d_fake", higher_is_better=False)})
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+    """½·mean over the batch of ‖∂D(x)/∂x‖²: `real_logits` (B,) computed from `real` (B, C, H, W), which
+    requires grad. The gradient is kept in the graph (create_graph), so the penalty's own gradient
+    reaches D's weights: backward goes through D twice."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)   # (B, C, H, W); sum: one image each
+    return grad.float().pow(2).flatten(1).sum(dim=1).mean() / 2
 
 
 @torch.no_grad()
