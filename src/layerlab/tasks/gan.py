@@ -124,7 +124,7 @@ class GanStep(Step):
         # 1. Discriminator step: real -> 1, fake -> 0. fake.detach(): this loss does not reach G.
         real_logits, fake_logits = self._realness(real, fake.detach())   # (B,) each
         d_loss = self._d_loss(real_logits, fake_logits)
-        total = d_loss + self.r1 * self.r1_every * r1_penalty(real_logits, real) if penalise else d_loss
+        total = (d_loss + self.r1 * self.r1_every * r1_penalty(real_logits, real)) if penalise else d_loss
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         total.backward()
         self.optimizers["discriminator"].step()           # D moves; G has not changed yet
