@@ -17,8 +17,8 @@ def _tiny_gan(seed: int = 0):
     return dcgan_init_(get_model("dcgan", latent=8, width=4), torch.Generator().manual_seed(seed))
 
 
-def _batch(n: int = 6, latent: int = 8):
-    g = torch.Generator().manual_seed(3)
+def _batch(n: int = 6, latent: int = 8, generator: torch.Generator | None = None):
+    g = generator if generator is not None else torch.Generator().manual_seed(3)
     images = torch.randint(0, 256, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
     return real_and_noise(latent)(images, torch.zeros(n), g)
 
@@ -213,7 +213,7 @@ def test_r1_is_paid_every_r1_every_steps_with_its_weight_scaled_up():
     step.optimizers["discriminator"].register_step_pre_hook(lambda *_: gradients.append(critic.linear.weight.grad.clone()))
     g = torch.Generator().manual_seed(5)
     for i in range(4):
-        real, z = real_and_noise(8)(torch.randint(0, 256, (6, 1, 28, 28), generator=g, dtype=torch.uint8), torch.zeros(6), g)
+        real, z = _batch(generator=g)
         w = critic.linear.weight.detach().clone()
         with torch.no_grad():                              # the BCE gradient of D by hand: sigmoid(logit) - target
             real_logits, fake_logits = critic(real), critic(gan.generator(z))
@@ -237,8 +237,7 @@ def test_r1_steps_follow_the_optimizer_so_a_restored_step_penalises_the_same_ste
     """What a resume restores is the networks and the optimizers: a step rebuilt from them after 3 steps
     (not a multiple of r1_every) must go on exactly as the uninterrupted one."""
     g = torch.Generator().manual_seed(7)
-    batches = [real_and_noise(8)(torch.randint(0, 256, (6, 1, 28, 28), generator=g, dtype=torch.uint8), torch.zeros(6), g)
-               for _ in range(6)]
+    batches = [_batch(generator=g) for _ in range(6)]
     whole_gan = _tiny_gan()
     whole = GanStep(whole_gan.generator, whole_gan.discriminator, r1=1.0, r1_every=4)
     for batch in batches:
