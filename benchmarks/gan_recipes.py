@@ -4,11 +4,11 @@ Trains the lab's generator and discriminator (models/gan.py) with its step (task
 60,000 training images and, at the epochs of `--eval-at`, scores 10,000 samples with the lab's
 LeNet-5 judge: Fréchet distance (and its multiple of the real-vs-real floor), classifier Inception
 Score, the largest class's share, the two-sample test. One change at a time against the lab's
-recipe as it was before R1 became its default (width 32, batch 128, Adam 2e-4 with beta1 0.5 for both,
-plain BCE; `--r1 1` gives today's):
+recipe as it was before R1 and batch 64 became its defaults (width 32, batch 128, Adam 2e-4 with beta1 0.5
+for both, plain BCE; `--r1 1 --batch-size 64` gives today's step):
 
     --width 64             both networks twice as wide (4x the multiply-adds of the middle convs)
-    --batch-size 64        twice the steps per epoch
+    --batch-size 64        twice the steps per epoch (the lab's default since it was measured with R1)
     --lr-d 4e-4 --lr-g 1e-4  two learning rates (TTUR, Heusel et al. 2017)
     --smooth 0.9           one-sided label smoothing: D's target for real images is 0.9
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)

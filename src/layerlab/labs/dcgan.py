@@ -10,17 +10,19 @@ real-vs-real floor (goal within 3x), classifier Inception Score (real test image
 modes covered among 10,000 samples (goal 10 of 10, none above 15%), and a two-sample test (0.5 =
 indistinguishable). Inception FID (5-10 for a good MNIST DCGAN in public reports) is not what this
 lab computes: engine/generative_metrics.py says why.
-Goal (defaults: width 32, 36 epochs, bf16, R1 penalty γ = 1): all four figures above within <= 15 minutes
-of training on 2 CPU cores. The R1 penalty (`--r1`, tasks/gan.py) keeps D's logit flat around the real
-images, so D no longer wins the game outright. Expected with the defaults (measured once, seed 0, on a
-2-core AVX2 EPYC without bf16, so in float32: 40 min 57 s, median 68 s an epoch; an AVX-512 BF16 machine
-ran the plain game's 36 epochs in 13 min 27 s): judge 0.9923; Fréchet 19.2 against a floor of 0.62
-(31x: goal not met); Inception Score 7.98 against 9.74 for real test images (goal not met); 10 of 10
-digits, the largest 12.7% (goal met); two-sample 0.649 against 0.514 for real vs real; D(x) 0.53,
-D(G(z)) 0.47 at the end. `--epochs 15` there (15 min 56 s): 30.4 (49x), 7.57, 12.9%, 0.681.
-The plain game (`--r1 0`, 36 bf16 epochs) gave 56.3 (87x), 7.24, 16.9%, 0.730, with D winning (D(x) 0.82,
-D(G(z)) 0.18); EMA of G, width 64, batch 64, label smoothing, two learning rates and spectral norm did no
-better per epoch (README: "DCGAN recipes tried"). For scale (benchmarks/gan_metric_calibration.py): real
+Goal (defaults: width 32, batch 64, 12 epochs, bf16 where the CPU has it, R1 penalty γ = 1): all four figures
+above within <= 15 minutes of training on 2 CPU cores. The R1 penalty (`--r1`, tasks/gan.py) keeps D's logit
+flat around the real images, so D no longer wins the game outright. Expected with the defaults (seed 0, on a
+2-core AVX2 EPYC without bf16, so in float32: 14 min 48 s for the whole command, a median 72.5 s an epoch):
+judge 0.9923; Fréchet 27.8 against a floor of 0.62 (45x: goal not met); Inception Score 7.65 against 9.74
+for real test images (goal not met); 10 of 10 digits, the largest 12.8% (goal met); two-sample 0.678
+against 0.514 for real vs real; D(x) 0.54, D(G(z)) 0.46 at the end. Seed 1: 26.6 (43x), 7.71, 12.8%, 0.683
+in 13 min 47 s. Batch 64 takes twice the steps of batch 128 in about the same seconds per epoch: batch 128
+needed 15 epochs (15 min 56 s) for 30.4 (49x), 7.57, 12.9%, 0.681. More epochs keep paying:
+`--batch-size 128 --epochs 36` (40 min 57 s there) gave 19.2 (31x), 7.98, 12.7%, 0.649.
+The plain game (`--r1 0 --batch-size 128 --epochs 36`, bf16) gave 56.3 (87x), 7.24, 16.9%, 0.730, with D
+winning (D(x) 0.82, D(G(z)) 0.18); in it EMA of G, width 64, batch 64, label smoothing, two learning rates and
+spectral norm did no better per epoch (README: "DCGAN recipes tried"). For scale (benchmarks/gan_metric_calibration.py): real
 training digits score 1.2x the floor, with noise of sd 0.05 4.5x, moved by one pixel 9.1x, blurred
 (sigma 0.5) 25x; without any 9s, IS 8.87.
 `--width 64` gives the usual tutorial widths (4x the multiply-adds of the middle convolutions).
@@ -54,8 +56,8 @@ class DcganConfig(LabConfig):
                           choices=("mnist", "fashion-mnist"))
     latent: int = option(100, "length of the noise vector z")
     width: int = option(32, "channels of the 14x14 maps (64: the usual tutorial width)")
-    epochs: int = 36
-    batch_size: int = 128
+    epochs: int = 12               # about 15 minutes on 2 AVX2 cores in float32 (module docstring)
+    batch_size: int = 64           # twice the steps of the paper's 128 for about the same seconds per epoch
     lr: float = 2e-4               # Adam for both networks, as in the DCGAN paper
     beta1: float = option(0.5, "Adam's beta1 for both networks (the paper's; 0.9 makes the game oscillate)")
     r1: float = option(1.0, "weight of the R1 penalty on D's gradient at real images, paid every 4th step "
