@@ -19,13 +19,13 @@ for real test images (goal not met); 10 of 10 digits, the largest 12.8% (goal me
 against 0.514 for real vs real; D(x) 0.54, D(G(z)) 0.46 at the end. Seed 1: 26.6 (43x), 7.71, 12.8%, 0.683
 in 13 min 47 s. Batch 64 takes twice the steps of batch 128 in about the same seconds per epoch: batch 128
 needed 15 epochs (15 min 56 s) for 30.4 (49x), 7.57, 12.9%, 0.681. More epochs keep paying: `--epochs 24`
-(30 min 32 s there) gave 14.9 (24x), 8.00, 12.5%, 0.636; `--batch-size 128 --epochs 36` (40 min 57 s) 19.2 (31x),
-7.98, 12.7%, 0.649.
+(30 min 32 s there) gave 14.9 (24x), 8.00, 12.5%, 0.636; `--batch-size 128 --epochs 36` (40 min 57 s)
+19.2 (31x), 7.98, 12.7%, 0.649.
 The plain game (`--r1 0 --batch-size 128 --epochs 36`, bf16) gave 56.3 (87x), 7.24, 16.9%, 0.730, with D
 winning (D(x) 0.82, D(G(z)) 0.18); in it EMA of G, width 64, batch 64, label smoothing, two learning rates and
-spectral norm did no better per epoch (README: "DCGAN recipes tried"). For scale (benchmarks/gan_metric_calibration.py): real
-training digits score 1.2x the floor, with noise of sd 0.05 4.5x, moved by one pixel 9.1x, blurred
-(sigma 0.5) 25x; without any 9s, IS 8.87.
+spectral norm did no better per epoch (README: "DCGAN recipes tried"). For scale
+(benchmarks/gan_metric_calibration.py): real training digits score 1.2x the floor, with noise of sd 0.05
+4.5x, moved by one pixel 9.1x, blurred (sigma 0.5) 25x; without any 9s, IS 8.87.
 `--width 64` gives the usual tutorial widths (4x the multiply-adds of the middle convolutions).
 """
 
