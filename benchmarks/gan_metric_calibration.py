@@ -5,8 +5,9 @@ the Fréchet distance in its 84 penultimate features against the 10,000 test ima
 multiple of the real-vs-real floor; the classifier Inception Score; the largest class's share; a
 two-sample test. Here the "generated" images are 10,000 real MNIST training images, first as they
 are and then spoiled in ways a person barely sees (a little noise, a one-pixel shift, a slight
-blur, ...), so each figure gets a scale: the Fréchet goal of 3x the floor, for instance, is crossed
-by real digits with Gaussian noise of standard deviation 0.05 (one grey level in twenty).
+blur, ...), so each figure gets a scale: the Fréchet goal of 3x the floor, for instance, is where
+real digits with Gaussian noise of standard deviation 0.05 (one grey level in twenty) land (3.2x),
+and untouched real digits score about 1x (the floor counts as many training images as are judged).
 
 Usage: python benchmarks/gan_metric_calibration.py [--data ../shared/datasets/mnist]
 The judge is the lab's (cached under ~/.cache/layerlab/judges/; trained here when absent, ~1 minute).
@@ -71,7 +72,8 @@ def main() -> None:
         n = judge_samples(judge, batch[:10_000], train.inputs, test.inputs, seed=args.seed)
         print(f"| {name} | {n['frechet']:.2f} ({n['frechet_ratio']:.1f}x) | {n['inception_score']:.2f} | "
               f"{n['largest_class_share']:.1%} | {n['two_sample_accuracy']:.3f} |", flush=True)
-    print(f"floor (real training vs real test): {n['frechet_floor']:.2f}; Inception Score of the test images "
+    print(f"floor (10,000 real training images vs real test, the mean of six draws): {n['frechet_floor']:.2f} "
+          f"± {n['frechet_floor_sd']:.2f}; Inception Score of the test images "
           f"{n['inception_score_real']:.2f}; two-sample floor {n['two_sample_floor']:.3f}")
 
 

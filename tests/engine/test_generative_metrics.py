@@ -10,8 +10,10 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from layerlab.engine.generative_metrics import (
-    feature_stats, frechet_between, frechet_distance, inception_score, mode_coverage, two_sample_test,
+    Judge, feature_stats, frechet_between, frechet_distance, inception_score, judge_samples, mode_coverage,
+    same_size_floor, two_sample_test,
 )
+from layerlab.models import get_model
 
 
 def test_frechet_distance_of_two_1d_gaussians_is_the_closed_form():
@@ -97,3 +99,22 @@ def test_two_sample_test_separates_far_sets_and_cannot_split_identical_points():
     assert two_sample_test(near, far) == 1.0
     # every feature the same: the classifier only has its bias, learns the 50/50 prior, and scores 0.5
     assert two_sample_test(torch.zeros(100, 3), torch.zeros(100, 3)) == 0.5
+
+
+def test_a_perfect_generator_scores_one_floor_because_the_floor_uses_as_many_images():
+    # "generated" images drawn from the very distribution of the real ones: a perfect generator
+    torch.manual_seed(0)
+    judge = Judge(model=get_model("lenet5", num_classes=10, activation="relu", pool="max", padding=2),
+                  mean=(0.5,), std=(0.3,), test_accuracy=1.0)
+    images = torch.rand(8_000, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    train, test, generated = images[:6_000], images[6_000:7_000], images[7_000:]
+    numbers = judge_samples(judge, generated, train, test)
+    assert 0.8 < numbers["frechet_ratio"] < 1.25
+    assert numbers["frechet_floor"] == pytest.approx(numbers["frechet"], rel=0.25)
+    assert 0 < numbers["frechet_floor_sd"] < 0.25 * numbers["frechet_floor"]      # six draws of 1,000 differ a little
+    # all 6,000 training images give a lower distance (the estimate's bias shrinks with the count):
+    # that floor would have scored this perfect generator well above 1x
+    train_features, test_features = judge.read(train)[0], judge.read(test)[0]
+    assert numbers["frechet"] / frechet_between(train_features, test_features) > 1.4
+    # asked for as many images as there are, the floor is one draw of all of them
+    assert same_size_floor(train_features, test_features, 6_000) == (pytest.approx(frechet_between(train_features, test_features)), 0.0)

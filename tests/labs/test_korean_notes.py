@@ -207,7 +207,7 @@ def test_generative_labs_notes():
     metrics = {"test_loss": 103.65, "test_kl": 25.14}
     assert_same_numbers_in_korean(*_both(vae_notes(metrics, epochs=10, seconds=175.0, params=652_824)))
     gan = SimpleNamespace(generator=torch.nn.Linear(3, 4), discriminator=torch.nn.Linear(4, 1))
-    numbers = {"frechet": 108.5, "frechet_floor": 0.65, "frechet_ratio": 167.0, "inception_score": 6.44,
+    numbers = {"frechet": 108.5, "frechet_floor": 0.84, "frechet_floor_sd": 0.09, "frechet_ratio": 129.2, "inception_score": 6.44,
                "inception_score_real": 9.75, "modes_covered": 10, "largest_class_share": 0.155, "two_sample_accuracy": 0.818,
                "two_sample_floor": 0.516, "judge_test_accuracy": 0.9915,
                "mode_warning": "mode collapse: 3 of 10 classes covered (missing [1, 2, 4, 6, 7, 8, 9]); class 0 takes 28.0% "
