@@ -17,6 +17,8 @@ for both, plain BCE; `--r1 1 --batch-size 64` gives today's step):
     --upsample-conv        the generator doubles its maps by nearest-neighbour upsampling + a 3x3 conv instead
                            of 4x4 transposed convs (Odena et al. 2016, "Deconvolution and checkerboard artifacts")
     --mbstd                D's last conv also gets ProGAN's minibatch standard deviation as one more channel
+    --g-extra 1 --d-extra 1  one more 3x3 stride-1 conv layer in G at 7x7 and in D at 14x14 (models/gan.py;
+                           the lab's default since it was measured)
     --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
                            --r1-every steps (tasks/gan.py; the lab's `--r1`)
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
@@ -96,6 +98,8 @@ def main() -> None:
     parser.add_argument("--spectral-norm", action="store_true")
     parser.add_argument("--upsample-conv", action="store_true")
     parser.add_argument("--mbstd", action="store_true")
+    parser.add_argument("--g-extra", type=int, default=0)
+    parser.add_argument("--d-extra", type=int, default=0)
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--r1", type=float, default=0.0)
     parser.add_argument("--r1-every", type=int, default=4)
@@ -108,15 +112,16 @@ def main() -> None:
     judge = judge_for(train, test, cache=cache_dir() / "judges" / "lenet5-mnist-e4.safetensors")
     data = train.subset(slice(0, args.train_images)) if args.train_images else train   # the judge's floor: all of train
     init = torch.Generator().manual_seed(args.seed)
-    cfg = DCGANConfig(width=args.width)
+    cfg = DCGANConfig(width=args.width, g_extra=args.g_extra, d_extra=args.d_extra)
     generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(cfg), init)
     if args.upsample_conv:                            # 7 -> 14 -> 28 by resizing, then a conv that keeps the size
         w = args.width
-        generator.net[3] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, padding=1, bias=False))
-        generator.net[6] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(w, cfg.channels, 3, padding=1, bias=False))
+        first, second = (i for i, m in enumerate(generator.net) if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2))
+        generator.net[first] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, padding=1, bias=False))
+        generator.net[second] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(w, cfg.channels, 3, padding=1, bias=False))
         dcgan_init_(generator, init)
     if args.mbstd:                                    # D's last conv also sees the batch's spread
-        discriminator.net[5] = nn.Sequential(MinibatchStd(), nn.Conv2d(2 * args.width + 1, 1, 7, bias=False))
+        discriminator.net[-1] = nn.Sequential(MinibatchStd(), nn.Conv2d(2 * args.width + 1, 1, 7, bias=False))
         dcgan_init_(discriminator, init)
     if args.spectral_norm:
         for i, layer in enumerate(discriminator.net):

@@ -148,6 +148,30 @@ def test_dcgan_shapes_range_and_paper_initialisation():
     assert torch.equal(_flat(gan), _flat(again))                        # the seed decides every weight
 
 
+def test_g_extra_and_d_extra_add_3x3_layers_with_the_parameters_counted_by_hand():
+    plain, deeper = get_model("dcgan-discriminator", width=32), get_model("dcgan-discriminator", width=32, d_extra=1)
+    # one conv 32->32, 3x3, no bias (batch norm follows) + the norm's scale and shift: 32·32·9 + 2·32
+    assert _count(deeper) - _count(plain) == 32 * 32 * 9 + 2 * 32 == 9_280
+    assert [type(m).__name__ for m in deeper.net[2:5]] == ["Conv2d", "BatchNorm2d", "LeakyReLU"]
+    x = torch.randn(2, 1, 28, 28)
+    assert deeper(x).shape == (2,)
+    assert deeper.net[:3](x).shape == (2, 32, 14, 14)                    # the extra conv keeps the 14x14 size
+    assert _count(get_model("dcgan", d_extra=2)) == 898_304 + 2 * (64 * 64 * 9 + 2 * 64)
+    with pytest.raises(LayerlabError, match="d_extra counts extra discriminator layers"):
+        get_model("dcgan", d_extra=-1)
+    # G's extra layer works on the 7x7 maps of twice the width: 64·64·9 + 2·64 at width 32
+    plain, deeper = get_model("dcgan-generator", width=32), get_model("dcgan-generator", width=32, g_extra=1)
+    assert _count(deeper) - _count(plain) == 64 * 64 * 9 + 2 * 64 == 36_992
+    z = torch.randn(2, 100)
+    assert deeper.net[:6](z.view(2, 100, 1, 1)).shape == (2, 64, 7, 7) and deeper(z).shape == (2, 1, 28, 28)
+    with pytest.raises(LayerlabError, match="g_extra counts extra generator layers"):
+        get_model("dcgan", g_extra=-1)
+
+
+def _count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def test_generate_returns_pixels_in_0_1_and_restores_the_mode():
     gan = _tiny_gan()
     gan.generator.train()
