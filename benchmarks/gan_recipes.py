@@ -110,7 +110,7 @@ def main() -> None:
     train = get_dataset("mnist", split="train", root=args.data)
     test = get_dataset("mnist", split="test", root=args.data)
     judge = judge_for(train, test, cache=cache_dir() / "judges" / "lenet5-mnist-e4.safetensors")
-    data = train.subset(slice(0, args.train_images)) if args.train_images else train   # the judge's floor: all of train
+    data = train.subset(slice(0, args.train_images)) if args.train_images else train   # the judge's floor draws from all of train
     init = torch.Generator().manual_seed(args.seed)
     cfg = DCGANConfig(width=args.width, g_extra=args.g_extra, d_extra=args.d_extra)
     generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(cfg), init)

@@ -203,19 +203,18 @@ def judge_for(train: TensorData, test: TensorData, *, cache: Path | None, epochs
     return Judge(model=model.eval(), mean=mean, std=std, test_accuracy=accuracy)
 
 
-def same_size_floor(train_features: Tensor, test_features: Tensor, n: int, *, seed: int = 0,
-                    parts: int = 6) -> tuple[float, float]:
+def same_size_floor(train_features: Tensor, test_features: Tensor, n: int, *, parts: int = 6) -> tuple[float, float]:
     """What a perfect generator of `n` images would score: the Fréchet distance of `n` real training
-    images (N, D) to the test images, as (mean, standard deviation) over up to `parts` disjoint draws.
+    images to the test images, as (mean, standard deviation) over up to `parts` disjoint draws, the
+    consecutive blocks of `train_features` (N, D): shuffle them first for random draws.
 
     A distance estimated from n images is biased upwards by an amount that shrinks as n grows, so a
     floor from all the training images would be lower than any n-image generator could reach; one
     draw of 10,000 MNIST images also moves by ±0.1 from draw to draw, hence the mean of several.
     """
-    order = torch.randperm(len(train_features), generator=torch.Generator().manual_seed(seed))
     count = max(1, min(parts, len(train_features) // max(1, n)))
-    values = torch.tensor([frechet_between(train_features[order[i * n:(i + 1) * n]], test_features)
-                           for i in range(count)], dtype=torch.float64)
+    values = torch.tensor([frechet_between(train_features[i * n:(i + 1) * n], test_features) for i in range(count)],
+                          dtype=torch.float64)
     return float(values.mean()), float(values.std()) if count > 1 else 0.0
 
 
@@ -228,13 +227,12 @@ def judge_samples(judge: Judge, generated: Tensor, train_images: Tensor, test_im
     num_classes = fake_probs.shape[1]
     coverage = mode_coverage(fake_probs.argmax(dim=1), num_classes)
     fd = frechet_between(fake_features, test_features)
-    floor, floor_sd = same_size_floor(train_features, test_features, len(fake_features), seed=seed)
-    same_size = train_features[torch.randperm(len(train_features), generator=torch.Generator().manual_seed(seed))
-                               [: len(test_features)]]
+    shuffled = train_features[torch.randperm(len(train_features), generator=torch.Generator().manual_seed(seed))]
+    floor, floor_sd = same_size_floor(shuffled, test_features, len(fake_features))
     return {"frechet": fd, "frechet_floor": floor, "frechet_floor_sd": floor_sd, "frechet_ratio": fd / floor if floor > 0 else math.inf,
             "inception_score": inception_score(fake_probs), "inception_score_real": inception_score(test_probs),
             "modes_covered": coverage["covered"], "largest_class_share": coverage["largest_share"],
             "class_shares": coverage["shares"], "mode_warning": coverage["warning"],
             "two_sample_accuracy": two_sample_test(test_features, fake_features, seed=seed),
-            "two_sample_floor": two_sample_test(test_features, same_size, seed=seed),
+            "two_sample_floor": two_sample_test(test_features, shuffled[: len(test_features)], seed=seed),
             "judge_test_accuracy": judge.test_accuracy}

@@ -42,7 +42,7 @@ the lab's figures after 7 epochs (25.0, IS 7.92) past the paper's networks' afte
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +67,16 @@ def _start_size(cfg: DCGANConfig) -> int:
     return cfg.image_size // 4
 
 
+def _extra_layers(count: int, channels: int, activation: Callable[[], nn.Module], option: str, network: str) -> list[nn.Module]:
+    """`count` times: a 3x3 stride-1 conv that keeps size and channels, batch norm, the network's activation."""
+    if count < 0:
+        raise LayerlabError(f"dcgan {option} counts extra {network} layers: 0 or more, got {count}")
+    layers: list[nn.Module] = []
+    for _ in range(count):
+        layers += [nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(channels), activation()]
+    return layers
+
+
 class Generator(nn.Module):
     """z (B, latent) -> image (B, channels, 28, 28) with pixels in [-1, 1]."""
 
@@ -74,11 +84,7 @@ class Generator(nn.Module):
         super().__init__()
         self.cfg = cfg
         start, w = _start_size(cfg), cfg.width
-        if cfg.g_extra < 0:
-            raise LayerlabError(f"dcgan g_extra counts extra generator layers: 0 or more, got {cfg.g_extra}")
-        extra = []
-        for _ in range(cfg.g_extra):       # lay out the whole digit once more before drawing strokes
-            extra += [nn.Conv2d(2 * w, 2 * w, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU()]
+        extra = _extra_layers(cfg.g_extra, 2 * w, nn.ReLU, "g_extra", "generator")   # the digit's layout, once more
         self.net = nn.Sequential(
             nn.ConvTranspose2d(cfg.latent, 2 * w, kernel_size=start, bias=False),   # 1x1 -> 7x7
             nn.BatchNorm2d(2 * w),
@@ -105,11 +111,7 @@ class Discriminator(nn.Module):
         super().__init__()
         self.cfg = cfg
         start, w = _start_size(cfg), cfg.width
-        if cfg.d_extra < 0:
-            raise LayerlabError(f"dcgan d_extra counts extra discriminator layers: 0 or more, got {cfg.d_extra}")
-        extra = []
-        for _ in range(cfg.d_extra):       # look harder at the 14x14 maps before halving them again
-            extra += [nn.Conv2d(w, w, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(w), nn.LeakyReLU(0.2)]
+        extra = _extra_layers(cfg.d_extra, w, lambda: nn.LeakyReLU(0.2), "d_extra", "discriminator")   # a harder look at 14x14
         self.net = nn.Sequential(
             nn.Conv2d(cfg.channels, w, kernel_size=4, stride=2, padding=1, bias=False),   # 28 -> 14
             nn.LeakyReLU(0.2),                                   # no batch norm on the input layer (the paper)
