@@ -22,7 +22,7 @@ D(x) 0.54, D(G(z)) 0.46 at the end. The distance swings from epoch to epoch: the
 5-12 gave 35.9, 15.5, 25.0, 11.0, 17.3, 15.1, 11.0, 7.1 (IS 7.64 ... 8.48 after 12); `--epochs 8` gave 11.0 (13x), 8.19 with
 seed 0 and 15.3 (19x), 8.13 with seed 1, but took 16 min 23 s and 16 min 5 s in a slow phase of the machine
 (115-135 s an epoch, where 7 epochs would take about 15 minutes), so the default is 7.
-The paper's two layers (`--g-extra 0 --d-extra 0 --epochs 12`, 14 min 48 s) gave 27.8 (32x), 7.65, 12.8%, 0.678;
+Earlier sessions: the paper's two layers (`--g-extra 0 --d-extra 0 --epochs 12`, 14 min 48 s) gave 27.8 (32x), 7.65, 12.8%, 0.678;
 with batch 128 they needed 15 epochs (15 min 56 s) for 30.4 (35x), 7.57, 12.9%, 0.681; more epochs kept paying
 (`--epochs 24`, 30 min 32 s: 14.9 (17x), 8.00, 12.5%, 0.636).
 The plain game (`--r1 0 --g-extra 0 --d-extra 0 --batch-size 128 --epochs 36`, bf16) gave 56.3 (87x the floor of then), 7.24, 16.9%, 0.730,
