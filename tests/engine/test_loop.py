@@ -427,3 +427,33 @@ def test_fit_scores_uint8_validation_images_with_the_training_statistics():
     history = fit(model, train, val=val, device="cpu", progress=False)
     with_train_stats = evaluate(model, val, transform=float_normalize((0.5,), (0.25,)))
     assert history.last["val_loss"] == with_train_stats["loss"] != evaluate(model, val)["loss"]
+
+
+def test_end_epoch_runs_after_each_epochs_steps_and_before_its_checkpoint(tiny, tmp_path):
+    """A step's once-an-epoch work (a GAN's averaged generator measures its batch-norm statistics)
+    lands in the checkpoint of the epoch it ends, and a resumed run does it for the epochs it trains."""
+
+    class Counts(_TwoLosses):
+        def __init__(self) -> None:
+            super().__init__()
+            self.models["model"].register_buffer("ended", torch.zeros(()))
+            self.seen: list[tuple[int, int]] = []
+
+        def end_epoch(self) -> None:
+            self.models["model"].ended += 1
+            self.seen.append((int(self.models["model"].ended), self.calls))
+
+    run = RunDir.create(tmp_path, "lab", {})
+    first = Counts()
+
+    def stop_after_2(row: dict) -> None:
+        if row["epoch"] == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        fit(first, tiny, epochs=3, batch_size=32, device="cpu", progress=False, run=run, log=stop_after_2)
+    assert first.seen == [(1, 3), (2, 6)]                   # after each epoch's 3 steps
+    assert float(load_state(run.checkpoint_path("main"))["models"]["model"]["ended"]) == 2.0
+    resumed = Counts()
+    fit(resumed, tiny, epochs=3, batch_size=32, device="cpu", progress=False, run=run)
+    assert resumed.seen == [(3, 3)]                         # restored at 2, then the third epoch's end

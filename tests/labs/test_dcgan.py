@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -18,7 +19,9 @@ from safetensors.torch import load_file
 
 from layerlab.cli import main
 from layerlab.engine.checkpoint import load_state
+from layerlab.engine.deploy import load_trained
 from layerlab.labs import resume_lab, run_lab
+from layerlab.tasks.gan import generate
 from tests.helpers.fake_files import write_bar_digits
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +54,11 @@ def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, d
     report = (run / "report.md").read_text()
     assert "Not Inception FID" in report and "real vs real" in report
     weights = load_file(str(run / "model.safetensors"))
-    assert {k.split(".")[0] for k in weights} == {"generator", "discriminator"}
+    assert {k.split(".")[0] for k in weights} == {"generator", "discriminator", "average"}
+    g, a = weights["generator.net.0.weight"], weights["average.net.0.weight"]   # the average trails G, it is not G
+    assert g.shape == a.shape and 0 < (g - a).abs().max() < g.abs().max()
+    assert out["frechet_generator"] > 0 and 1.0 <= out["inception_score_generator"] <= 10.0
+    assert "moving average of G's weights (decay 0.995" in report
 
     # layerlab predict RUN --samples N --seed S: N PNGs and a grid, the same for the same seed
     assert main(["predict", str(run), "--samples", "5", "--seed", "3", "--json"]) == 0
@@ -59,6 +66,11 @@ def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, d
     assert folder == run / "samples" / "seed-3"
     assert sorted(p.name for p in folder.iterdir()) == ["0000.png", "0001.png", "0002.png", "0003.png", "0004.png", "grid.png"]
     assert Image.open(folder / "0004.png").size == (28, 28)
+    model, _ = load_trained(run)                                      # the samples come from the average, not G
+    z = torch.randn(5, 16, generator=torch.Generator().manual_seed(3))
+    drawn = torch.from_numpy(np.array(Image.open(folder / "0004.png"))).float() / 255
+    assert (drawn - generate(model.average, z)[4, 0]).abs().max() <= 0.5 / 255 + 1e-6
+    assert (drawn - generate(model.generator, z)[4, 0]).abs().max() > 2 / 255
     first = (folder / "0002.png").read_bytes()
     assert main(["predict", str(run), "--samples", "3", "--seed", "3"]) == 0 and (folder / "0002.png").read_bytes() == first
     assert main(["predict", str(run), "--samples", "3", "--seed", "4"]) == 0
@@ -92,6 +104,7 @@ def test_dcgan_killed_with_sigkill_resumes_both_networks_and_optimizers_bit_iden
         assert torch.equal(load_file(str(killed / "model.safetensors"))[name], tensor), name
     ours, theirs = load_state(killed / "checkpoint.pt"), load_state(whole / "checkpoint.pt")
     assert set(theirs["optimizers"]) == {"generator", "discriminator"}
+    assert set(theirs["models"]) == {"generator", "discriminator", "average"}   # the average too (every tensor above)
     for name, state in theirs["optimizers"].items():                   # both Adams: step, exp_avg, exp_avg_sq
         for index, moments in state["state"].items():
             for key, value in moments.items():

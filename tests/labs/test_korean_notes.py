@@ -213,6 +213,10 @@ def test_generative_labs_notes():
                "mode_warning": "mode collapse: 3 of 10 classes covered (missing [1, 2, 4, 6, 7, 8, 9]); class 0 takes 28.0% "
                                "of the samples (a fair share is 10%, at most 15% expected)"}
     for warning in (numbers["mode_warning"], ""):
-        english, korean = _both(dcgan_notes({**numbers, "mode_warning": warning}, 10_000, gan))
+        english, korean = _both(dcgan_notes({**numbers, "mode_warning": warning}, 10_000, gan, 0.0))
         assert_same_numbers_in_korean(english, korean)
     assert korean[4].startswith("모드 붕괴 없음")
+    averaged = {**numbers, "frechet_generator": 24.95, "inception_score_generator": 7.92}   # samples from G's average
+    english, korean = _both(dcgan_notes(averaged, 10_000, gan, 0.995))
+    assert_same_numbers_in_korean(english, korean)
+    assert "decay 0.995" in english[5] and "24.95" in korean[5]

@@ -168,6 +168,43 @@ def test_g_extra_and_d_extra_add_3x3_layers_with_the_parameters_counted_by_hand(
         get_model("dcgan", g_extra=-1)
 
 
+def test_the_average_follows_g_by_a_decay_that_ramps_up_to_ema():
+    gan = dcgan_init_(get_model("dcgan", latent=8, width=4, average=True), torch.Generator().manual_seed(0))
+    assert gan.sampler is gan.average and not any(p.requires_grad for p in gan.average.parameters())
+    for ema in (0.995, 0.1):
+        step = GanStep(gan.generator, gan.discriminator, average=gan.average, ema=ema)
+        assert torch.equal(_flat(gan.average), _flat(gan.generator))          # it starts where G is
+        assert set(step.models) == {"generator", "discriminator", "average"}  # so checkpoints keep it
+        for n in (1, 2):
+            before = _flat(gan.average)
+            step.train(_batch())
+            decay = min(ema, (1 + n) / (10 + n))                               # G's n-th step: 2/11, 3/12 or 0.1
+            expected = decay * before + (1 - decay) * _flat(gan.generator)
+            assert torch.allclose(_flat(gan.average), expected, atol=1e-7)
+        assert not torch.equal(_flat(gan.average), _flat(gan.generator))
+    plain = get_model("dcgan", latent=8, width=4)
+    assert plain.average is None and plain.sampler is plain.generator
+    with pytest.raises(LayerlabError, match="needs a decay in"):
+        GanStep(gan.generator, gan.discriminator, average=gan.average, ema=1.0)
+
+
+def test_end_epoch_measures_the_averages_batch_norm_statistics_on_the_average_itself():
+    gan = dcgan_init_(get_model("dcgan", latent=8, width=4, average=True), torch.Generator().manual_seed(0))
+    step = GanStep(gan.generator, gan.discriminator, average=gan.average)
+    for _ in range(3):
+        step.train(_batch())
+    g_stats = gan.generator.net[1].running_mean.clone()
+    step.end_epoch()
+    draws = torch.Generator().manual_seed(0)                                   # 20 batches of 500, as end_epoch draws
+    z = torch.cat([torch.randn(500, 8, generator=draws) for _ in range(20)])
+    with torch.no_grad():
+        first = gan.average.net[0](z.view(-1, 8, 1, 1))                       # the first conv's maps (10000, 8, 7, 7)
+    assert torch.allclose(gan.average.net[1].running_mean, first.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(gan.average.net[1].running_var, first.var(dim=(0, 2, 3)), rtol=1e-3)
+    assert torch.equal(gan.generator.net[1].running_mean, g_stats)             # G's own statistics untouched
+    assert gan.average.training and gan.average.net[1].momentum == 0.1         # mode and momentum as they were
+
+
 def _count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

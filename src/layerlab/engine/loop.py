@@ -175,6 +175,7 @@ def _train_epoch(step: Step, loader: Any, schedulers: dict[str, Any], epoch: int
     if iteration == 0:
         raise LayerlabError("the training data produced no batches (is it empty, or smaller than one batch with drop_last?)")
     _agreed_check(watched, epoch, lr, first=checked + 1, per_step=len(keys))
+    step.end_epoch()                             # the step's once-an-epoch work, in the epoch's seconds and checkpoint
     _total(metrics, _sharded(loader))
     return {"epoch": epoch, **metrics.compute("train_"), "lr": _lr(step), "seconds": round(bar.elapsed(), 3)}, bar
 

@@ -102,6 +102,10 @@ class Step(ABC):
     def metrics(self) -> Metrics:
         """Fresh metric objects for one pass over a dataset."""
 
+    def end_epoch(self) -> None:
+        """Called by `fit` after each training epoch, before validation and the checkpoint: work a step does
+        once an epoch on its models (a GAN measures its averaged generator's batch-norm statistics)."""
+
     def to(self, device: torch.device, *, channels_last: bool = False) -> "Step":
         for model in self.models.values():
             model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)

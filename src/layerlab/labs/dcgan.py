@@ -46,7 +46,7 @@ from layerlab.data.download import cache_dir
 from layerlab.engine import RunDir, fit
 from layerlab.engine.loop import History
 from layerlab.engine.card import ModelCard
-from layerlab.engine.generative_metrics import judge_for, judge_samples
+from layerlab.engine.generative_metrics import frechet_between, inception_score, judge_for, judge_samples
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
@@ -69,6 +69,8 @@ class DcganConfig(LabConfig):
     beta1: float = option(0.5, "Adam's beta1 for both networks (the paper's; 0.9 makes the game oscillate)")
     r1: float = option(1.0, "weight of the R1 penalty on D's gradient at real images, paid every 4th step "
                             "(0: the paper's plain game)")
+    ema: float = option(0.995, "samples come from a moving average of G's weights with this decay "
+                               "(tasks/gan.py; 0: from G itself)")
     samples: int = option(10_000, "generated images the judge scores")
     judge_epochs: int = option(4, "LeNet-5 judge epochs (about 0.992 test accuracy on MNIST)")
     channels_last: bool = option(True, "channels_last memory layout: faster convolutions on a CPU, same numbers")
@@ -87,16 +89,17 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
         train, test, samples = train.subset(slice(0, 512)), test.subset(slice(0, 256)), 256
     # 2. Models: G turns z (B, 100) into (B, 1, 28, 28); D turns an image into one logit (B,)
     overrides = {"latent": cfg.latent, "width": cfg.width, "channels": train.inputs.shape[1],
-                 "g_extra": cfg.g_extra, "d_extra": cfg.d_extra}
+                 "g_extra": cfg.g_extra, "d_extra": cfg.d_extra, "average": cfg.ema > 0}
     gan = dcgan_init_(get_model("dcgan", **overrides), torch.Generator().manual_seed(cfg.seed))   # N(0, 0.02)
     table = summary(gan.generator, (cfg.latent,))
     # 3. Train: each iteration is D's Adam step, then G's (tasks/gan.py); the same 64 z after every epoch
-    step = GanStep(gan.generator, gan.discriminator, lr=cfg.lr, betas=(cfg.beta1, 0.999), amp=cfg.amp, r1=cfg.r1)
+    step = GanStep(gan.generator, gan.discriminator, lr=cfg.lr, betas=(cfg.beta1, 0.999), amp=cfg.amp, r1=cfg.r1,
+                   average=gan.average, ema=cfg.ema)                        # samples come from gan.sampler
     fixed_z = torch.randn(64, cfg.latent, generator=torch.Generator().manual_seed(cfg.seed + 1))
     (run.path / "samples").mkdir(exist_ok=True)
 
     def draw_fixed_noise(row: dict) -> None:
-        save_grid(generate(gan.generator, fixed_z), run.path / "samples" / f"epoch_{row['epoch']:03d}.png")
+        save_grid(generate(gan.sampler, fixed_z), run.path / "samples" / f"epoch_{row['epoch']:03d}.png")
 
     history = fit(step, train, epochs=min(cfg.epochs, 2) if cfg.quick else cfg.epochs, batch_size=cfg.batch_size, device=cfg.device,
                   seed=cfg.seed, transform=real_and_noise(cfg.latent, channels_last=cfg.channels_last),
@@ -105,20 +108,25 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
     cache = None if cfg.quick else cache_dir() / "judges" / f"lenet5-{cfg.dataset}-e{cfg.judge_epochs}.safetensors"
     judge = judge_for(train, test, cache=cache, epochs=1 if cfg.quick else cfg.judge_epochs, progress=cfg.progress)
     z = torch.randn(samples, cfg.latent, generator=torch.Generator().manual_seed(cfg.seed + 2))
-    generated = generate(gan.generator, z)                                    # (N, 1, 28, 28) in [0, 1]
+    generated = generate(gan.sampler, z)                                      # (N, 1, 28, 28) in [0, 1]
     numbers = judge_samples(judge, generated, train.inputs, test.inputs, seed=cfg.seed)
+    if gan.average is not None:                                               # G itself, for comparison
+        features, probabilities = judge.read(generate(gan.generator, z))
+        numbers["frechet_generator"] = frechet_between(features, judge.read(test.inputs)[0])
+        numbers["inception_score_generator"] = inception_score(probabilities)
     # 5. Report: the numbers beside their floors, the progression, the game's curves
     figures = _figures(run, history, generated, numbers, test.classes, cfg.lang)
     metrics = {key: float(numbers[key]) for key in ("frechet", "frechet_floor", "frechet_ratio", "inception_score",
                                                     "inception_score_real", "modes_covered", "largest_class_share",
-                                                    "two_sample_accuracy", "two_sample_floor", "judge_test_accuracy")}
+                                                    "two_sample_accuracy", "two_sample_floor", "judge_test_accuracy",
+                                                    "frechet_generator", "inception_score_generator") if key in numbers}
     metrics.update({k: history.last[f"train_{k}"] for k in ("d_loss", "g_loss", "d_real", "d_fake")})
     card = ModelCard(model="dcgan", overrides=overrides, input_shape=(cfg.latent,), task="gan", loss="bce_with_logits",
                      classes=test.classes, mean=(0.5,), std=(0.5,), dataset=cfg.dataset, data_dir=cfg.data_dir or None,
                      data_source=train.meta.get("source"), test_split="",
                      extra={"judged_by": "judged inside its lab by a LeNet-5 (see report.md)"})
     shares = [{"class": c, "share": s} for c, s in zip(test.classes, numbers["class_shares"])]
-    return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=_notes(numbers, samples, gan),
+    return LabResult(metrics=metrics, history=history, summary=table, card=card, notes=_notes(numbers, samples, gan, cfg.ema),
                      tables={"Classes among the generated samples (judge's prediction)": shares}, figures=figures)
 
 
@@ -135,7 +143,7 @@ def _figures(run: RunDir, history: History, generated: torch.Tensor, numbers: di
     return figures
 
 
-def _notes(numbers: dict, samples: int, gan: torch.nn.Module) -> list[Note]:
+def _notes(numbers: dict, samples: int, gan: torch.nn.Module, ema: float) -> list[Note]:
     sizes = {name: sum(p.numel() for p in getattr(gan, name).parameters()) for name in ("generator", "discriminator")}
     g, d, fewer = f"{sizes['generator']:,}", f"{sizes['discriminator']:,}", f"{sizes['generator'] / sizes['discriminator']:.1f}"
     fd, floor, ratio = f"{numbers['frechet']:.2f}", f"{numbers['frechet_floor']:.2f}", f"{numbers['frechet_ratio']:.1f}"
@@ -143,6 +151,13 @@ def _notes(numbers: dict, samples: int, gan: torch.nn.Module) -> list[Note]:
     score, real, judge = f"{numbers['inception_score']:.2f}", f"{numbers['inception_score_real']:.2f}", f"{numbers['judge_test_accuracy']:.4f}"
     covered, n, largest = numbers["modes_covered"], f"{samples:,}", f"{numbers['largest_class_share']:.1%}"
     fake_acc, real_acc, warning = f"{numbers['two_sample_accuracy']:.3f}", f"{numbers['two_sample_floor']:.3f}", numbers["mode_warning"]
+    averaged = [] if "frechet_generator" not in numbers else [Note(
+        f"The samples come from a moving average of G's weights (decay {ema}, tasks/gan.py); G's own weights, as "
+        f"its last step left them, score Fréchet {numbers['frechet_generator']:.2f} and Inception Score "
+        f"{numbers['inception_score_generator']:.2f} on the same noise.",
+        f"표본은 G 가중치의 이동 평균 (감쇠 {ema}, tasks/gan.py)에서 나옵니다; 마지막 스텝 직후의 G 자신의 가중치는 "
+        f"같은 잡음에서 Fréchet {numbers['frechet_generator']:.2f}, Inception Score "
+        f"{numbers['inception_score_generator']:.2f}입니다.")]
     return [
         Note(f"summary.txt lists the generator ({g} parameters, noise to image); the discriminator has {d} ({fewer}x "
              "fewer), but runs three times an iteration: on real images, on G's for its own step, and on G's again for G's step.",
@@ -161,6 +176,7 @@ def _notes(numbers: dict, samples: int, gan: torch.nn.Module) -> list[Note]:
         Note(warning, _korean_warning(warning)) if warning else
         Note("No mode collapse: every digit is generated, none far more often than the others.",
              "모드 붕괴 없음: 모든 숫자가 생성되고, 어느 숫자도 다른 숫자보다 훨씬 자주 나오지 않습니다."),
+        *averaged,
         Note("Two-sample test: a linear classifier on the judge's features tells generated from real with held-out accuracy "
              f"{fake_acc} (real vs real: {real_acc}; 0.5 = cannot tell).",
              f"두 표본 검정: 심판 모델의 특징 위의 선형 분류기가 생성 이미지와 진짜를 구별하는 평가용 정확도 {fake_acc} "

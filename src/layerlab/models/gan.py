@@ -59,6 +59,7 @@ class DCGANConfig:
     image_size: int = 28     # 28 = 7·2·2: two doublings after a 7x7 start; 32 = 8·2·2 works too
     g_extra: int = 0         # 3x3 stride-1 convs (+ BN, ReLU) G adds at 7x7; 0: the paper's plan
     d_extra: int = 0         # 3x3 stride-1 convs (+ BN, LeakyReLU) D adds at 14x14; 0: the paper's plan
+    average: bool = False    # also hold a moving average of G's weights, the generator samples come from
 
 
 def _start_size(cfg: DCGANConfig) -> int:
@@ -130,16 +131,28 @@ class Discriminator(nn.Module):
 
 class DCGAN(nn.Module):
     """Both networks under one roof, so one weights file holds them ("generator.net.0.weight", ...);
-    calling it generates: z (B, latent) -> images (B, channels, 28, 28)."""
+    calling it generates: z (B, latent) -> images (B, channels, 28, 28).
+
+    With `average=True` it also holds `average`, a third copy of G's layers that training never
+    steps: tasks/gan.py moves it a little towards G after each of G's steps (an exponential moving
+    average of G's weights, as BigGAN and StyleGAN sample from). G's weights swing from step to step
+    as the game goes back and forth; their average sits between the swings. `sampler` is the
+    network samples come from: the average when there is one, else G.
+    """
 
     def __init__(self, cfg: DCGANConfig = DCGANConfig()) -> None:
         super().__init__()
         self.cfg = cfg
         self.generator = Generator(cfg)
         self.discriminator = Discriminator(cfg)
+        self.average = Generator(cfg).requires_grad_(False) if cfg.average else None
+
+    @property
+    def sampler(self) -> Generator:
+        return self.average if self.average is not None else self.generator
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.generator(z)
+        return self.sampler(z)
 
 
 def dcgan_init_(module: nn.Module, generator: torch.Generator | None = None) -> nn.Module:

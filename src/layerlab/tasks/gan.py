@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.swa_utils import update_bn
 
 from layerlab.data.imagefile import load_image
 from layerlab.data.transforms import float_normalize
@@ -84,18 +85,28 @@ class GanStep(Step):
     through D (the gradient of a gradient), so it is paid every `r1_every`-th step with γ·r1_every
     ("lazy", Karras et al. 2020); which steps is read from D's optimizer's step count, which a
     checkpoint keeps, so a resumed run penalises the same steps.
+    `average`: a network shaped like G (models/gan.py's `DCGAN.average`) that becomes an exponential
+    moving average of G's weights: after G's n-th step, average <- d·average + (1 - d)·G with
+    d = min(`ema`, (1 + n) / (10 + n)), so the first steps' weights are soon forgotten (the ramp of
+    TensorFlow's ExponentialMovingAverage). Its batch-norm statistics are not averaged: `end_epoch`
+    measures them afresh on the average itself, from the same 10,000 draws of z every epoch.
     """
 
     loss_keys = ("d_loss", "g_loss")
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, lr: float = 2e-4,
                  betas: tuple[float, float] = (0.5, 0.999), amp: bool = False, real_label: float = 1.0,
-                 r1: float = 0.0, r1_every: int = 4) -> None:
+                 r1: float = 0.0, r1_every: int = 4, average: nn.Module | None = None, ema: float = 0.995) -> None:
         if r1 < 0 or r1_every < 1:
             raise LayerlabError(f"the R1 penalty needs a weight >= 0 and a period >= 1 step; got r1={r1}, r1_every={r1_every}")
+        if average is not None and not 0.0 <= ema < 1.0:
+            raise LayerlabError(f"the moving average of G's weights needs a decay in [0, 1), got ema={ema}")
         self.generator, self.discriminator, self.amp, self.real_label = generator, discriminator, amp, real_label
-        self.r1, self.r1_every = r1, r1_every
+        self.r1, self.r1_every, self.average, self.ema = r1, r1_every, average, ema
         self.models = {"generator": generator, "discriminator": discriminator}
+        if average is not None:
+            average.load_state_dict(generator.state_dict())   # it starts where G starts (a checkpoint may overwrite both)
+            self.models["average"] = average
         self.optimizers = {"discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas),
                            "generator": torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)}
 
@@ -135,19 +146,39 @@ class GanStep(Step):
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()                                 # also leaves gradients in D: its next zero_grad drops them
         self.optimizers["generator"].step()               # only G moves
+        if self.average is not None:
+            self._follow_generator()
 
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "count": len(real),
                 "d_real": torch.sigmoid(real_logits.detach()).mean(),    # D(x)
                 "d_fake": torch.sigmoid(fake_logits.detach()).mean()}    # D(G(z))
 
+    @torch.no_grad()
+    def _follow_generator(self) -> None:
+        """Move the average a step towards G's new weights (d·average + (1 - d)·G, d ramping up to `ema`)."""
+        steps = self._steps("generator")
+        decay = min(self.ema, (1 + steps) / (10 + steps))
+        for average, current in zip(self.average.parameters(), self.generator.parameters()):
+            average.lerp_(current, 1 - decay)
+
+    def end_epoch(self) -> None:
+        """The average's batch-norm statistics, measured on itself: G's running statistics belong to G's
+        weights, not to their average. The same seeded 10,000 z every epoch, so a resumed run agrees."""
+        if self.average is None:
+            return
+        draws = torch.Generator().manual_seed(0)
+        latent, device = self.average.cfg.latent, next(self.average.parameters()).device
+        update_bn([torch.randn(500, latent, generator=draws).to(device) for _ in range(20)], self.average)  # torch's SWA helper
+
+    def _steps(self, name: str) -> int:
+        """How many steps the named optimizer has taken (its Adam state, which a checkpoint keeps)."""
+        state = self.optimizers[name].state
+        first = next(iter(self.models[name].parameters()))
+        return int(state[first]["step"]) if first in state else 0
+
     def _r1_due(self) -> bool:
         """Whether this step pays the R1 penalty: every `r1_every`-th step of D's optimizer, the first included."""
-        if not self.r1:
-            return False
-        state = self.optimizers["discriminator"].state
-        first = next(iter(self.discriminator.parameters()))
-        done = int(state[first]["step"]) if first in state else 0      # D's Adam steps so far (a checkpoint keeps them)
-        return done % self.r1_every == 0
+        return bool(self.r1) and self._steps("discriminator") % self.r1_every == 0
 
     def evaluate(self, batch: tuple[Tensor, Tensor]) -> dict[str, Any]:
         real, z = batch
@@ -219,11 +250,12 @@ def describe_gan(result: dict[str, Any]) -> str:
 
 
 def sample_images(model: nn.Module, card: ModelCard, folder: Path, options: PredictOptions) -> list[dict[str, Any]]:
-    """Draw `options.samples` images from the generator with noise seeded `options.seed` (default 0):
+    """Draw `options.samples` images from the generator (its moving average, if the run kept one) with noise
+    seeded `options.seed` (default 0):
     folder/0000.png, ... and folder/grid.png of the first 64."""
     seed = options.seed or 0
     z = torch.randn(options.samples, card.input_shape[0], generator=torch.Generator().manual_seed(seed))
-    images = generate(model.generator, z)                                   # (N, C, 28, 28) in [0, 1]
+    images = generate(model.sampler, z)              # the average of G's weights if the run kept one: (N, C, 28, 28)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(len(images)):
         save_grid(images[i : i + 1], folder / f"{i:04d}.png", columns=1, border=0, scale=1)
