@@ -53,8 +53,14 @@ def test_the_generator_step_leaves_the_discriminator_as_its_own_step_left_it():
     step = GanStep(gan.generator, gan.discriminator)
     after_d: list[torch.Tensor] = []
     step.optimizers["discriminator"].register_step_post_hook(lambda *_: after_d.append(_flat(gan.discriminator)))
+    grads: list[list[torch.Tensor]] = []
+    step.optimizers["discriminator"].register_step_post_hook(
+        lambda *_: grads.append([p.grad.clone() for p in gan.discriminator.parameters()]))
     step.train(_batch())
     assert torch.equal(after_d[0], _flat(gan.discriminator))
+    # G's backward went through D but spent nothing on D's weight gradients: they are as D's step left them
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads[0], gan.discriminator.parameters()))
+    assert all(p.requires_grad for p in gan.discriminator.parameters())
 
 
 def test_the_losses_are_bce_with_logits_as_written_by_hand():

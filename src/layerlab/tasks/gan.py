@@ -141,10 +141,14 @@ class GanStep(Step):
         self.optimizers["discriminator"].step()           # D moves; G has not changed yet
 
         # 2. Generator step: G wants the updated D to say "real" (1) for its images.
-        (g_logits,) = self._realness(fake)                # (B,) through the new D, back into G
-        g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()                                 # also leaves gradients in D: its next zero_grad drops them
+        self.discriminator.requires_grad_(False)          # backward goes through D to G, but wants no D gradients:
+        try:                                              # it skips their work (a third of D's backward)
+            (g_logits,) = self._realness(fake)            # (B,) through the new D, back into G
+            g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
+            self.optimizers["generator"].zero_grad(set_to_none=True)
+            g_loss.backward()
+        finally:
+            self.discriminator.requires_grad_(True)
         self.optimizers["generator"].step()               # only G moves
         if self.average is not None:
             self._follow_generator()
