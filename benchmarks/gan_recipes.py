@@ -12,8 +12,9 @@ for both, plain BCE; `--r1 1 --batch-size 64` gives today's step):
     --lr-d 4e-4 --lr-g 1e-4  two learning rates (TTUR, Heusel et al. 2017)
     --smooth 0.9           one-sided label smoothing: D's target for real images is 0.9
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
-    --ema 0.999            also judge an exponential moving average of G's weights (its batch-norm
-                           statistics recomputed from 10,000 draws of z)
+    --ema 0.995            also judge the moving average of G's weights that the lab samples from
+                           (tasks/gan.py: ramped decay, batch-norm statistics measured every epoch;
+                           the lab's default since it was measured)
     --upsample-conv        the generator doubles its maps by nearest-neighbour upsampling + a 3x3 conv instead
                            of 4x4 transposed convs (Odena et al. 2016, "Deconvolution and checkerboard artifacts")
     --mbstd                D's last conv also gets ProGAN's minibatch standard deviation as one more channel
@@ -31,12 +32,10 @@ seconds per epoch then are those of a loaded machine.
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import update_bn
 
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
@@ -47,22 +46,13 @@ from layerlab.tasks.gan import GanStep, generate, real_and_noise
 
 
 class Recipe(GanStep):
-    """The lab's step with D's own learning rate and an EMA of G's weights as options."""
+    """The lab's step with D's own learning rate as an option."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, args: argparse.Namespace) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, average: nn.Module | None,
+                 args: argparse.Namespace) -> None:
         super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp, real_label=args.smooth,
-                         r1=args.r1, r1_every=args.r1_every)
+                         r1=args.r1, r1_every=args.r1_every, average=average, ema=args.ema or 0.0)
         self.optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
-        self.average = copy.deepcopy(generator) if args.ema else None
-        self.decay = args.ema
-
-    def train(self, batch: tuple[Tensor, Tensor]) -> dict:
-        values = super().train(batch)
-        if self.average is not None:
-            with torch.no_grad():
-                for average, current in zip(self.average.parameters(), self.generator.parameters()):
-                    average.lerp_(current, 1 - self.decay)      # average += (1 - decay) * (current - average)
-        return values
 
 
 class MinibatchStd(nn.Module):
@@ -72,14 +62,6 @@ class MinibatchStd(nn.Module):
     def forward(self, x: Tensor) -> Tensor:                          # (B, C, H, W) -> (B, C + 1, H, W)
         spread = x.float().std(dim=0).mean().to(x.dtype)
         return torch.cat([x, spread.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
-
-
-def with_fresh_statistics(generator: nn.Module, latent: int, seed: int = 123) -> nn.Module:
-    """A copy of `generator` whose batch-norm running statistics are averages over 20 batches of 500 z."""
-    copied = copy.deepcopy(generator)
-    g = torch.Generator().manual_seed(seed)
-    update_bn([torch.randn(500, latent, generator=g) for _ in range(20)], copied)   # torch's SWA helper
-    return copied.eval()
 
 
 def main() -> None:
@@ -114,6 +96,7 @@ def main() -> None:
     init = torch.Generator().manual_seed(args.seed)
     cfg = DCGANConfig(width=args.width, g_extra=args.g_extra, d_extra=args.d_extra)
     generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(cfg), init)
+    average = Generator(cfg).requires_grad_(False) if args.ema else None     # GanStep starts it as a copy of G
     if args.upsample_conv:                            # 7 -> 14 -> 28 by resizing, then a conv that keeps the size
         w = args.width
         first, second = (i for i, m in enumerate(generator.net) if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2))
@@ -127,7 +110,7 @@ def main() -> None:
         for i, layer in enumerate(discriminator.net):
             if isinstance(layer, nn.Conv2d):
                 discriminator.net[i] = nn.utils.parametrizations.spectral_norm(layer)
-    step = Recipe(generator, discriminator, args)
+    step = Recipe(generator, discriminator, average, args)
     z = torch.randn(10_000, cfg.latent, generator=torch.Generator().manual_seed(args.seed + 2))
     print(vars(args), flush=True)
 
@@ -137,8 +120,8 @@ def main() -> None:
         if row["epoch"] not in eval_at:
             return
         judged = {"G": generator}
-        if step.average is not None:
-            judged[f"EMA {args.ema}"] = with_fresh_statistics(step.average, cfg.latent)
+        if average is not None:
+            judged[f"EMA {args.ema}"] = average
         for name, model in judged.items():
             n = judge_samples(judge, generate(model, z), train.inputs, test.inputs, seed=args.seed)
             print(f"  epoch {row['epoch']} {name}: Fréchet {n['frechet']:.2f} ({n['frechet_ratio']:.1f}x the floor), "

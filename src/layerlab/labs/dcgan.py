@@ -11,17 +11,17 @@ modes covered among 10,000 samples (goal 10 of 10, none above 15%), and a two-sa
 indistinguishable). Inception FID (5-10 for a good MNIST DCGAN in public reports) is not what this
 lab computes: engine/generative_metrics.py says why.
 Goal (defaults: width 32 with one extra 3x3 layer in each network, batch 64, 7 epochs, bf16 where the CPU has it,
-R1 penalty γ = 1): all four figures above within <= 15 minutes of training on 2 CPU cores. The R1 penalty (`--r1`,
-tasks/gan.py) keeps D's logit flat around the real images, so D no longer wins the game outright; the paper's
-two-layer D then is the weaker player, and one more layer on each side (`--g-extra 1 --d-extra 1`, models/gan.py)
-teaches G faster than more epochs of the paper's networks do. Expected with the defaults (seed 0, on a 2-core AVX2
-EPYC without bf16, so in float32: 11 min 47 s for the whole command, a median 93 s an epoch): judge 0.9923;
-Fréchet 25.0 against a floor of 0.86 (29x: goal not met); Inception Score 7.92 against 9.74 for real test images
-(goal not met); 10 of 10 digits, the largest 13.3% (goal met); two-sample 0.669 against 0.514 for real vs real;
-D(x) 0.54, D(G(z)) 0.46 at the end. The distance swings from epoch to epoch: the same game judged after epochs
-5-12 gave 35.9, 15.5, 25.0, 11.0, 17.3, 15.1, 11.0, 7.1 (IS 7.64 ... 8.48 after 12); `--epochs 8` gave 11.0 (13x), 8.19 with
-seed 0 and 15.3 (19x), 8.13 with seed 1, but took 16 min 23 s and 16 min 5 s in a slow phase of the machine
-(115-135 s an epoch, where 7 epochs would take about 15 minutes), so the default is 7.
+R1 penalty γ = 1, samples from a moving average of G's weights): all four figures above within <= 15 minutes of
+training on 2 CPU cores. The R1 penalty (`--r1`, tasks/gan.py) keeps D's logit flat around the real images, so D no
+longer wins the game outright; the paper's two-layer D then is the weaker player, and one more layer on each side
+(`--g-extra 1 --d-extra 1`, models/gan.py) teaches G faster than more epochs of the paper's networks do. G's weights
+still swing from epoch to epoch (its Fréchet distance 35.9, 15.5, 25.0 after epochs 5-7); their moving average
+(`--ema 0.995`, tasks/gan.py) sits between the swings. Expected with the defaults (seed 0, on a 2-core AVX2 EPYC
+without bf16, so in float32: 13 min 43 s for the whole command, 102-121 s an epoch; without the average the same
+game took 11 min 47 s in a faster phase of the machine, an earlier session): judge 0.9923; Fréchet 12.5 against a floor of 0.86 (14.5x: goal
+not met; G itself 25.0); Inception Score 8.10 against 9.74 for real test images (goal not met; G itself 7.92);
+10 of 10 digits, the largest 11.3% (goal met); two-sample 0.618 against 0.514 for real vs real; D(x) 0.54,
+D(G(z)) 0.46 at the end. Seed 1: 12.3 (15.5x its floor 0.79), 8.16, 12.3%, 0.626 (G itself 17.5, 8.11), 13 min 42 s.
 Earlier sessions: the paper's two layers (`--g-extra 0 --d-extra 0 --epochs 12`, 14 min 48 s) gave 27.8 (32x), 7.65, 12.8%, 0.678;
 with batch 128 they needed 15 epochs (15 min 56 s) for 30.4 (35x), 7.57, 12.9%, 0.681; more epochs kept paying
 (`--epochs 24`, 30 min 32 s: 14.9 (17x), 8.00, 12.5%, 0.636).
