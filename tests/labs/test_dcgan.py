@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from layerlab.cli import main
 from layerlab.engine.checkpoint import load_state
 from layerlab.engine.deploy import load_trained
+from layerlab.errors import LayerlabError
 from layerlab.labs import resume_lab, run_lab
 from layerlab.tasks.gan import generate
 from tests.helpers.fake_files import write_bar_digits
@@ -80,6 +81,11 @@ def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, d
     assert 0.0 < json.loads(capsys.readouterr().out.splitlines()[-1])["predictions"][0]["d_real"] < 1.0
     assert main(["predict", str(run)]) == 2
     assert "or --samples N for a run that generates" in capsys.readouterr().err
+
+
+def test_a_decay_outside_0_1_is_a_one_line_error(tmp_path, digits):
+    with pytest.raises(LayerlabError, match=r"needs a decay in \[0, 1\), got ema=-0.5"):
+        run_lab("dcgan", {**TINY, "data_dir": str(digits), "ema": -0.5}, out=tmp_path / "runs")
 
 
 def test_dcgan_killed_with_sigkill_resumes_both_networks_and_optimizers_bit_identically(tmp_path, digits):

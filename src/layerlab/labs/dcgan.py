@@ -91,7 +91,7 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
         train, test, samples = train.subset(slice(0, 512)), test.subset(slice(0, 256)), 256
     # 2. Models: G turns z (B, 100) into (B, 1, 28, 28); D turns an image into one logit (B,)
     overrides = {"latent": cfg.latent, "width": cfg.width, "channels": train.inputs.shape[1],
-                 "g_extra": cfg.g_extra, "d_extra": cfg.d_extra, "average": cfg.ema > 0}
+                 "g_extra": cfg.g_extra, "d_extra": cfg.d_extra, "average": cfg.ema != 0}   # a negative decay: GanStep's error
     gan = dcgan_init_(get_model("dcgan", **overrides), torch.Generator().manual_seed(cfg.seed))   # N(0, 0.02)
     table = summary(gan.generator, (cfg.latent,))
     # 3. Train: each iteration is D's Adam step, then G's (tasks/gan.py); the same 64 z after every epoch

@@ -142,7 +142,7 @@ class GanStep(Step):
 
         # 2. Generator step: G wants the updated D to say "real" (1) for its images.
         self.discriminator.requires_grad_(False)          # backward goes through D to G, but wants no D gradients:
-        try:                                              # it skips their work (a third of D's backward)
+        try:                                              # skipping them saves ~7% of a step (README, the average)
             (g_logits,) = self._realness(fake)            # (B,) through the new D, back into G
             g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
             self.optimizers["generator"].zero_grad(set_to_none=True)
