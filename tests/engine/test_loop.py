@@ -400,12 +400,8 @@ def test_a_model_with_set_epoch_hears_each_epoch_as_it_starts_and_a_resumed_run_
     run = RunDir.create(tmp_path, "lab", {})
     first = _HearsEpochs()
 
-    def stop_after_2(row: dict) -> None:
-        if row["epoch"] == 2:
-            raise _Killed
-
     with pytest.raises(_Killed):
-        fit(first, tiny, epochs=4, device="cpu", progress=False, run=run, log=stop_after_2)
+        fit(first, tiny, epochs=4, device="cpu", progress=False, run=run, log=_kill_after(2))
     resumed = _HearsEpochs()
     fit(resumed, tiny, epochs=4, device="cpu", progress=False, run=run)
     assert first.heard == [1, 2] and resumed.heard == [3, 4]
@@ -446,14 +442,18 @@ def test_end_epoch_runs_after_each_epochs_steps_and_before_its_checkpoint(tiny, 
     run = RunDir.create(tmp_path, "lab", {})
     first = Counts()
 
-    def stop_after_2(row: dict) -> None:
-        if row["epoch"] == 2:
-            raise _Killed
-
     with pytest.raises(_Killed):
-        fit(first, tiny, epochs=3, batch_size=32, device="cpu", progress=False, run=run, log=stop_after_2)
+        fit(first, tiny, epochs=3, batch_size=32, device="cpu", progress=False, run=run, log=_kill_after(2))
     assert first.seen == [(1, 3), (2, 6)]                   # after each epoch's 3 steps
     assert float(load_state(run.checkpoint_path("main"))["models"]["model"]["ended"]) == 2.0
     resumed = Counts()
     fit(resumed, tiny, epochs=3, batch_size=32, device="cpu", progress=False, run=run)
     assert resumed.seen == [(3, 3)]                         # restored at 2, then the third epoch's end
+
+
+def _kill_after(epoch: int):
+    """A `log` callback that stops `fit` once `epoch` is checkpointed, as a kill would."""
+    def log(row: dict) -> None:
+        if row["epoch"] == epoch:
+            raise _Killed
+    return log
