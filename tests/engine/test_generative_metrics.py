@@ -118,3 +118,19 @@ def test_a_perfect_generator_scores_one_floor_because_the_floor_uses_as_many_ima
     assert numbers["frechet"] / frechet_between(train_features, test_features) > 1.4
     # asked for as many images as there are, the floor is one draw of all of them
     assert same_size_floor(train_features, test_features, 6_000) == (pytest.approx(frechet_between(train_features, test_features)), 0.0)
+
+
+def test_judge_samples_scores_other_images_against_the_same_test_images():
+    torch.manual_seed(0)
+    judge = Judge(model=get_model("lenet5", num_classes=10, activation="relu", pool="max", padding=2),
+                  mean=(0.5,), std=(0.3,), test_accuracy=1.0)
+    images = torch.rand(1_500, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    train, test, generated = images[:500], images[500:1_000], images[1_000:]
+    darker = generated * 0.5
+    numbers = judge_samples(judge, generated, train, test, others={"same": generated, "darker": darker})
+    assert numbers["frechet_same"] == numbers["frechet"] and numbers["inception_score_same"] == numbers["inception_score"]
+    features, probabilities = judge.read(darker)
+    assert numbers["frechet_darker"] == pytest.approx(frechet_between(features, judge.read(test)[0]), rel=1e-6)
+    assert numbers["inception_score_darker"] == pytest.approx(inception_score(probabilities), rel=1e-6)
+    assert numbers["frechet_darker"] > 2 * numbers["frechet"]                 # halving every pixel is seen
+    assert "frechet_generator" not in judge_samples(judge, generated, train, test)

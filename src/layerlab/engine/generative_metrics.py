@@ -219,8 +219,12 @@ def same_size_floor(train_features: Tensor, test_features: Tensor, n: int, *, pa
 
 
 def judge_samples(judge: Judge, generated: Tensor, train_images: Tensor, test_images: Tensor, *,
-                  seed: int = 0) -> dict[str, Any]:
-    """Every measure for `generated` images (N, 1, 28, 28) in [0, 1], each beside its real-image floor."""
+                  seed: int = 0, others: dict[str, Tensor] | None = None) -> dict[str, Any]:
+    """Every measure for `generated` images (N, 1, 28, 28) in [0, 1], each beside its real-image floor.
+
+    `others` ({name: images}) are scored against the same test images, read once: their Fréchet
+    distance and Inception Score come back as `frechet_<name>` and `inception_score_<name>`.
+    """
     fake_features, fake_probs = judge.read(generated)
     train_features, _ = judge.read(train_images)
     test_features, test_probs = judge.read(test_images)
@@ -229,7 +233,12 @@ def judge_samples(judge: Judge, generated: Tensor, train_images: Tensor, test_im
     fd = frechet_between(fake_features, test_features)
     shuffled = train_features[torch.randperm(len(train_features), generator=torch.Generator().manual_seed(seed))]
     floor, floor_sd = same_size_floor(shuffled, test_features, len(fake_features))
-    return {"frechet": fd, "frechet_floor": floor, "frechet_floor_sd": floor_sd, "frechet_ratio": fd / floor if floor > 0 else math.inf,
+    compared = {}
+    for name, images in (others or {}).items():
+        features, probabilities = judge.read(images)
+        compared |= {f"frechet_{name}": frechet_between(features, test_features),
+                     f"inception_score_{name}": inception_score(probabilities)}
+    return compared | {"frechet": fd, "frechet_floor": floor, "frechet_floor_sd": floor_sd, "frechet_ratio": fd / floor if floor > 0 else math.inf,
             "inception_score": inception_score(fake_probs), "inception_score_real": inception_score(test_probs),
             "modes_covered": coverage["covered"], "largest_class_share": coverage["largest_share"],
             "class_shares": coverage["shares"], "mode_warning": coverage["warning"],

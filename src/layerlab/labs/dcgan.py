@@ -48,7 +48,7 @@ from layerlab.data.download import cache_dir
 from layerlab.engine import RunDir, fit
 from layerlab.engine.loop import History
 from layerlab.engine.card import ModelCard
-from layerlab.engine.generative_metrics import frechet_between, inception_score, judge_for, judge_samples
+from layerlab.engine.generative_metrics import judge_for, judge_samples
 from layerlab.inspect import summary
 from layerlab.labs.base import LabConfig, LabResult, Note, option, register_lab
 from layerlab.models import get_model
@@ -111,11 +111,8 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
     judge = judge_for(train, test, cache=cache, epochs=1 if cfg.quick else cfg.judge_epochs, progress=cfg.progress)
     z = torch.randn(samples, cfg.latent, generator=torch.Generator().manual_seed(cfg.seed + 2))
     generated = generate(gan.sampler, z)                                      # (N, 1, 28, 28) in [0, 1]
-    numbers = judge_samples(judge, generated, train.inputs, test.inputs, seed=cfg.seed)
-    if gan.average is not None:                                               # G itself, for comparison
-        features, probabilities = judge.read(generate(gan.generator, z))
-        numbers["frechet_generator"] = frechet_between(features, judge.read(test.inputs)[0])
-        numbers["inception_score_generator"] = inception_score(probabilities)
+    itself = {} if gan.average is None else {"generator": generate(gan.generator, z)}   # G itself, for comparison
+    numbers = judge_samples(judge, generated, train.inputs, test.inputs, seed=cfg.seed, others=itself)
     # 5. Report: the numbers beside their floors, the progression, the game's curves
     figures = _figures(run, history, generated, numbers, test.classes, cfg.lang)
     metrics = {key: float(numbers[key]) for key in ("frechet", "frechet_floor", "frechet_ratio", "inception_score",
