@@ -20,6 +20,7 @@ for both, plain BCE; `--r1 1 --batch-size 64` gives today's step):
     --mbstd                D's last conv also gets ProGAN's minibatch standard deviation as one more channel
     --g-extra 1 --d-extra 1  one more 3x3 stride-1 conv layer in G at 7x7 and in D at 14x14 (models/gan.py;
                            the lab's default since it was measured)
+    --g-fine 1             one more 3x3 stride-1 conv layer in G at 14x14, just before it draws the pixels
     --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
                            --r1-every steps (tasks/gan.py; the lab's `--r1`)
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--mbstd", action="store_true")
     parser.add_argument("--g-extra", type=int, default=0)
     parser.add_argument("--d-extra", type=int, default=0)
+    parser.add_argument("--g-fine", type=int, default=0)
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--r1", type=float, default=0.0)
     parser.add_argument("--r1-every", type=int, default=4)
@@ -94,7 +96,7 @@ def main() -> None:
     judge = judge_for(train, test, cache=cache_dir() / "judges" / "lenet5-mnist-e4.safetensors")
     data = train.subset(slice(0, args.train_images)) if args.train_images else train   # the judge's floor draws from all of train
     init = torch.Generator().manual_seed(args.seed)
-    cfg = DCGANConfig(width=args.width, g_extra=args.g_extra, d_extra=args.d_extra)
+    cfg = DCGANConfig(width=args.width, g_extra=args.g_extra, d_extra=args.d_extra, g_fine=args.g_fine)
     generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(cfg), init)
     average = Generator(cfg).requires_grad_(False) if args.ema else None     # GanStep starts it as a copy of G
     if args.upsample_conv:                            # 7 -> 14 -> 28 by resizing, then a conv that keeps the size

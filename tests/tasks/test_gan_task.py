@@ -172,6 +172,13 @@ def test_g_extra_and_d_extra_add_3x3_layers_with_the_parameters_counted_by_hand(
     assert deeper.net[:6](z.view(2, 100, 1, 1)).shape == (2, 64, 7, 7) and deeper(z).shape == (2, 1, 28, 28)
     with pytest.raises(LayerlabError, match="g_extra counts extra generator layers"):
         get_model("dcgan", g_extra=-1)
+    # g_fine's layer works on the 14x14 maps of the width, just before the pixels: 32·32·9 + 2·32
+    fine = get_model("dcgan-generator", width=32, g_fine=1)
+    assert _count(fine) - _count(plain) == 32 * 32 * 9 + 2 * 32 == 9_280
+    assert [type(m).__name__ for m in fine.net[6:10]] == ["Conv2d", "BatchNorm2d", "ReLU", "ConvTranspose2d"]
+    assert fine.net[:9](z.view(2, 100, 1, 1)).shape == (2, 32, 14, 14) and fine(z).shape == (2, 1, 28, 28)
+    with pytest.raises(LayerlabError, match="g_fine counts extra generator layers"):
+        get_model("dcgan", g_fine=-1)
 
 
 def test_the_average_follows_g_by_a_decay_that_ramps_up_to_ema():
