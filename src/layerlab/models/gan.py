@@ -35,7 +35,7 @@ one more look before strokes are drawn: 2w·2w·3·3 + 2·2w parameters), D's at
 channels (w·w·3·3 + 2·w). At width 32 that is 36,992 and 9,280. `g_fine` adds G's layers at 14x14 on
 width channels instead, just before the pixels are drawn (w·w·3·3 + 2·w: 9,280 at width 32; 1 in the dcgan
 lab): the gap left between generated and real digits is in the strokes, which the paper's G draws with a single
-transposed conv; one such layer took the mean of four 6-epoch games from Fréchet 9.5 to 7.8 (README,
+transposed conv; one such layer took the mean of 6-epoch games from Fréchet 9.5 (four) to 7.8 (five) (README,
 "Benchmarks": "One more layer where G draws the strokes"). Under the R1 penalty the paper's
 two-layer D at width 32 is the weaker player (a close game, D(x) ≈ 0.53, while the LeNet judge
 still tells the fakes apart easily), so it teaches G little; one more layer on each side brought
