@@ -103,11 +103,7 @@ def test_two_sample_test_separates_far_sets_and_cannot_split_identical_points():
 
 def test_a_perfect_generator_scores_one_floor_because_the_floor_uses_as_many_images():
     # "generated" images drawn from the very distribution of the real ones: a perfect generator
-    torch.manual_seed(0)
-    judge = Judge(model=get_model("lenet5", num_classes=10, activation="relu", pool="max", padding=2),
-                  mean=(0.5,), std=(0.3,), test_accuracy=1.0)
-    images = torch.rand(8_000, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    train, test, generated = images[:6_000], images[6_000:7_000], images[7_000:]
+    judge, (train, test, generated) = _untrained_judge(), _noise_images(seed=1, sizes=(6_000, 1_000, 1_000))
     numbers = judge_samples(judge, generated, train, test)
     assert 0.8 < numbers["frechet_ratio"] < 1.25
     assert numbers["frechet_floor"] == pytest.approx(numbers["frechet"], rel=0.25)
@@ -121,11 +117,7 @@ def test_a_perfect_generator_scores_one_floor_because_the_floor_uses_as_many_ima
 
 
 def test_judge_samples_scores_other_images_against_the_same_test_images():
-    torch.manual_seed(0)
-    judge = Judge(model=get_model("lenet5", num_classes=10, activation="relu", pool="max", padding=2),
-                  mean=(0.5,), std=(0.3,), test_accuracy=1.0)
-    images = torch.rand(1_500, 1, 28, 28, generator=torch.Generator().manual_seed(2))
-    train, test, generated = images[:500], images[500:1_000], images[1_000:]
+    judge, (train, test, generated) = _untrained_judge(), _noise_images(seed=2, sizes=(500, 500, 500))
     darker = generated * 0.5
     numbers = judge_samples(judge, generated, train, test, others={"same": generated, "darker": darker})
     assert numbers["frechet_same"] == numbers["frechet"] and numbers["inception_score_same"] == numbers["inception_score"]
@@ -134,3 +126,15 @@ def test_judge_samples_scores_other_images_against_the_same_test_images():
     assert numbers["inception_score_darker"] == pytest.approx(inception_score(probabilities), rel=1e-6)
     assert numbers["frechet_darker"] > 2 * numbers["frechet"]                 # halving every pixel is seen
     assert "frechet_generator" not in judge_samples(judge, generated, train, test)
+
+
+def _untrained_judge() -> Judge:
+    """A LeNet-5 judge with torch's seed-0 initial weights: its features are a fixed random map of the pixels."""
+    torch.manual_seed(0)
+    return Judge(model=get_model("lenet5", num_classes=10, activation="relu", pool="max", padding=2),
+                 mean=(0.5,), std=(0.3,), test_accuracy=1.0)
+
+
+def _noise_images(*, seed: int, sizes: tuple[int, ...]) -> list[torch.Tensor]:
+    """Uniform-noise images (N, 1, 28, 28) in [0, 1], split into consecutive parts of `sizes`."""
+    return list(torch.rand(sum(sizes), 1, 28, 28, generator=torch.Generator().manual_seed(seed)).split(list(sizes)))
