@@ -5,10 +5,11 @@ Trains the lab's generator and discriminator (models/gan.py) with its step (task
 LeNet-5 judge: Fréchet distance (and its multiple of the real-vs-real floor), classifier Inception
 Score, the largest class's share, the two-sample test. One change at a time against the lab's
 recipe as it was before R1 and batch 64 became its defaults (width 32, batch 128, Adam 2e-4 with beta1 0.5
-for both, plain BCE; `--r1 1 --batch-size 64` gives today's step):
+for both, plain BCE; `--r1 1 --r1-every 16 --batch-size 32 --g-extra 1 --d-extra 1 --g-fine 1 --ema 0.995`
+gives today's lab):
 
     --width 64             both networks twice as wide (4x the multiply-adds of the middle convs)
-    --batch-size 64        twice the steps per epoch (the lab's default since it was measured with R1)
+    --batch-size 64        twice the steps per epoch (the lab's default after R1, until batch 32 with the average)
     --lr-d 4e-4 --lr-g 1e-4  two learning rates (TTUR, Heusel et al. 2017)
     --smooth 0.9           one-sided label smoothing: D's target for real images is 0.9
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
@@ -21,6 +22,7 @@ for both, plain BCE; `--r1 1 --batch-size 64` gives today's step):
     --g-extra 1 --d-extra 1  one more 3x3 stride-1 conv layer in G at 7x7 and in D at 14x14 (models/gan.py;
                            the lab's default since it was measured)
     --g-fine 1             one more 3x3 stride-1 conv layer in G at 14x14, just before it draws the pixels
+                           (the lab's default since it was measured)
     --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
                            --r1-every steps (tasks/gan.py; the lab's `--r1`)
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)

@@ -32,15 +32,17 @@ since the norm's shift does its job), counted by hand (check: `layerlab summary 
 `g_extra` / `d_extra` (0 here, 1 in the dcgan lab) add stride-1 3x3 convolutions, each with batch
 norm and its network's activation: G's at 7x7 on 2·width channels (the whole digit's layout gets
 one more look before strokes are drawn: 2w·2w·3·3 + 2·2w parameters), D's at 14x14 on width
-channels (w·w·3·3 + 2·w). At width 32 that is 36,992 and 9,280. `g_fine` adds G's layers at 14x14 on
-width channels instead, just before the pixels are drawn (w·w·3·3 + 2·w: 9,280 at width 32; 1 in the dcgan
-lab): the gap left between generated and real digits is in the strokes, which the paper's G draws with a single
-transposed conv; one such layer took the mean of 6-epoch games from Fréchet 9.5 (four) to 7.8 (five) (README,
-"Benchmarks": "One more layer where G draws the strokes"). Under the R1 penalty the paper's
+channels (w·w·3·3 + 2·w). At width 32 that is 36,992 and 9,280. Under the R1 penalty the paper's
 two-layer D at width 32 is the weaker player (a close game, D(x) ≈ 0.53, while the LeNet judge
 still tells the fakes apart easily), so it teaches G little; one more layer on each side brought
 the lab's figures after 7 epochs (25.0, IS 7.92) past the paper's networks' after 12 (27.8, IS
 7.65) in less time (README, "Benchmarks": "One more layer on each side").
+
+`g_fine` (0 here, 1 in the dcgan lab) adds the same kind of layer to G at 14x14 on width channels,
+just before the pixels are drawn (w·w·3·3 + 2·w: 9,280 at width 32). The gap left between generated
+and real digits is in the strokes, which the paper's G draws with a single transposed conv; one such
+layer took the mean of 6-epoch games from Fréchet 9.5 (four games) to 7.8 (five) (README,
+"Benchmarks": "One more layer where G draws the strokes").
 """
 
 from __future__ import annotations
