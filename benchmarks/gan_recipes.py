@@ -44,6 +44,7 @@ from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
 from layerlab.engine import fit
 from layerlab.engine.generative_metrics import judge_for, judge_samples
+from layerlab.engine.optim import fast_kernel
 from layerlab.models.gan import DCGANConfig, Discriminator, Generator, dcgan_init_
 from layerlab.tasks.gan import GanStep, generate, real_and_noise
 
@@ -55,7 +56,8 @@ class Recipe(GanStep):
                  args: argparse.Namespace) -> None:
         super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp, real_label=args.smooth,
                          r1=args.r1, r1_every=args.r1_every, average=average, ema=args.ema or 0.0)
-        self.optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d, betas=(0.5, 0.999))
+        params = list(discriminator.parameters())
+        self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(0.5, 0.999), **fast_kernel(params))
 
 
 class MinibatchStd(nn.Module):

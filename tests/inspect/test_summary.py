@@ -58,3 +58,15 @@ def test_an_error_inside_the_model_is_not_reworded():
 
     with pytest.raises(RuntimeError, match="a bug in forward"):
         summary(Broken(), (3,))
+
+
+def test_a_subclass_of_a_torch_layer_is_named_with_the_layer_it_is():
+    from layerlab.models import get_model
+
+    table = summary(get_model("dcgan-generator", width=4), (100,))
+    kinds = {row.name: row.type for row in table.rows}
+    assert kinds["net.0"] == "Project (ConvTranspose2d)" and kinds["net.3"] == "ConvTranspose2d"
+    assert kinds["net.1"] == "BatchNorm2d"                          # torch's own layers keep their bare names
+    lines = str(table).splitlines()
+    header, first = lines[1], lines[3]
+    assert header.index("output shape") == first.index("(8, 7, 7)")  # the type column widens to fit

@@ -8,7 +8,7 @@ import torch
 from layerlab.data import TensorData
 from layerlab.engine import fit
 from layerlab.models import get_model
-from layerlab.models.gan import dcgan_init_
+from layerlab.models.gan import Project, Score, dcgan_init_
 from layerlab.errors import LayerlabError
 from layerlab.tasks.gan import GanStep, generate, r1_penalty, real_and_noise, tile
 
@@ -179,6 +179,36 @@ def test_g_extra_and_d_extra_add_3x3_layers_with_the_parameters_counted_by_hand(
     assert fine.net[:9](z.view(2, 100, 1, 1)).shape == (2, 32, 14, 14) and fine(z).shape == (2, 1, 28, 28)
     with pytest.raises(LayerlabError, match="g_fine counts extra generator layers"):
         get_model("dcgan", g_fine=-1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_g_s_first_and_d_s_last_layer_compute_their_convolution_as_a_product(channels_last):
+    """Project (a transposed conv on 1x1 noise) and Score (a conv whose kernel covers its input) give the
+    convolution's outputs and gradients to float rounding; on other inputs they are the convolution."""
+    g = torch.Generator().manual_seed(0)
+    project, score = Project(6, 5, kernel_size=7, bias=False), Score(5, 1, kernel_size=7, bias=False)
+    torch.nn.init.normal_(project.weight, generator=g), torch.nn.init.normal_(score.weight, generator=g)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for layer, plain, shape in ((project, torch.nn.ConvTranspose2d(6, 5, 7, bias=False), (4, 6, 1, 1)),
+                                (score, torch.nn.Conv2d(5, 1, 7, bias=False), (4, 5, 7, 7))):
+        plain.load_state_dict(layer.state_dict())                           # the same weight, the same key
+        layer, plain = layer.to(memory_format=fmt), plain.to(memory_format=fmt)
+        x = torch.randn(shape, generator=g).contiguous(memory_format=fmt)
+        grads = []
+        for module in (layer, plain):
+            x_ = x.clone().requires_grad_(True)
+            out = module(x_)
+            (out * torch.arange(out.numel()).view(out.shape)).sum().backward()   # a gradient that differs per output
+            grads.append((out.detach(), x_.grad, module.weight.grad.clone()))
+        for mine, torchs in zip(*grads):
+            assert mine.shape == torchs.shape and torch.allclose(mine, torchs, rtol=1e-5, atol=1e-4)
+    wide = torch.randn(2, 6, 2, 2, generator=g)                            # not 1x1: the transposed conv itself
+    assert torch.equal(project(wide), torch.nn.functional.conv_transpose2d(wide, project.weight))
+    big = torch.randn(2, 5, 9, 9, generator=g)                             # larger than the kernel: the conv itself
+    assert torch.equal(score(big), torch.nn.functional.conv2d(big, score.weight)) and score(big).shape == (2, 1, 3, 3)
+    gan = get_model("dcgan", width=4, latent=8)
+    assert type(gan.generator.net[0]) is Project and type(gan.discriminator.net[-1]) is Score
+    assert isinstance(gan.generator.net[0], torch.nn.ConvTranspose2d) and isinstance(gan.discriminator.net[-1], torch.nn.Conv2d)
 
 
 def test_the_average_follows_g_by_a_decay_that_ramps_up_to_ema():

@@ -44,12 +44,13 @@ class Summary:
                 "layers": [{**asdict(r), "output_shape": list(r.output_shape)} for r in self.rows]}
 
     def __str__(self) -> str:
-        header = f"{'layer':<28} {'type':<16} {'output shape':<20} {'parameters':>12}  formula"
+        wide = max([16, *(len(r.type) for r in self.rows)])   # "Project (ConvTranspose2d)" and the like
+        header = f"{'layer':<28} {'type':<{wide}} {'output shape':<20} {'parameters':>12}  formula"
         lines = [f"input: {tuple(self.input_shape)}", header, "-" * len(header)]
         for r in self.rows:
             shape = "(" + ", ".join(str(d) for d in r.output_shape) + ")"
             flag = "" if r.trainable else "  [frozen]"
-            lines.append(f"{r.name:<28} {r.type:<16} {shape:<20} {r.params:>12,}  {r.formula}{flag}")
+            lines.append(f"{r.name:<28} {r.type:<{wide}} {shape:<20} {r.params:>12,}  {r.formula}{flag}")
         lines.append("-" * len(header))
         lines.append(f"total parameters: {self.total_params:,}  (trainable {self.trainable_params:,})")
         lines.append(f"multiply-accumulates per sample: {self.total_macs:,}")
@@ -111,10 +112,21 @@ def _recorder(name: str, rows: list[LayerRow], seen: set[int]):
         count = sum(p.numel() for p in fresh)
         formula = _formula(module, count) if fresh or not own else "shared weights, counted once"
         out = _first_tensor(output)
-        rows.append(LayerRow(name, type(module).__name__, tuple(out.shape[1:]) if out is not None else (),
+        rows.append(LayerRow(name, _type_name(module), tuple(out.shape[1:]) if out is not None else (),
                              count, formula, _macs(module, inputs, out), all(p.requires_grad for p in own) if own else True))
 
     return hook
+
+
+def _type_name(module: nn.Module) -> str:
+    """The class's name; for a subclass of one of torch's layers that computes it another way (models/gan.py's
+    Project is a ConvTranspose2d), the torch layer's name too: "Project (ConvTranspose2d)"."""
+    cls = type(module)
+    if cls.__module__.startswith("torch."):
+        return cls.__name__
+    torch_layer = next((base for base in cls.__mro__[1:] if base.__module__.startswith("torch.nn.modules.")
+                        and base is not nn.Module and not base.__name__.startswith("_")), None)
+    return cls.__name__ if torch_layer is None else f"{cls.__name__} ({torch_layer.__name__})"
 
 
 def _formula(module: nn.Module, count: int) -> str:
