@@ -12,6 +12,10 @@ gives today's lab):
     --batch-size 64        twice the steps per epoch (the lab's default after R1, until batch 32 with the average)
     --lr-d 4e-4 --lr-g 1e-4  two learning rates (TTUR, Heusel et al. 2017)
     --smooth 0.9           one-sided label smoothing: D's target for real images is 0.9
+    --beta2 0.99           Adam's beta2 for both networks (StyleGAN's 0.99; the lab's is torch's 0.999)
+    --d-no-norm            D without batch norm (its BN layers become identities), as R1 games usually play
+    --d-width 48           D's width only (G keeps --width)
+    --g-full               G's last doubling makes width/2 maps at 28x28 (+ BN, ReLU), and a 3x3 conv draws the pixels
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
     --ema 0.995            also judge the moving average of G's weights that the lab samples from
                            (tasks/gan.py: ramped decay, batch-norm statistics measured every epoch;
@@ -35,6 +39,8 @@ seconds per epoch then are those of a loaded machine.
 from __future__ import annotations
 
 import argparse
+import copy
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -54,10 +60,10 @@ class Recipe(GanStep):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, average: nn.Module | None,
                  args: argparse.Namespace) -> None:
-        super().__init__(generator, discriminator, lr=args.lr_g, amp=args.amp, real_label=args.smooth,
+        super().__init__(generator, discriminator, lr=args.lr_g, betas=(0.5, args.beta2), amp=args.amp, real_label=args.smooth,
                          r1=args.r1, r1_every=args.r1_every, average=average, ema=args.ema or 0.0)
         params = list(discriminator.parameters())
-        self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(0.5, 0.999), **fast_kernel(params))
+        self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(0.5, args.beta2), **fast_kernel(params))
 
 
 class MinibatchStd(nn.Module):
@@ -80,6 +86,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr-g", type=float, default=2e-4)
     parser.add_argument("--lr-d", type=float, default=2e-4)
+    parser.add_argument("--beta2", type=float, default=0.999)
+    parser.add_argument("--d-no-norm", action="store_true")
+    parser.add_argument("--d-width", type=int, default=None)
+    parser.add_argument("--g-full", action="store_true")
     parser.add_argument("--smooth", type=float, default=1.0)
     parser.add_argument("--ema", type=float, default=None)
     parser.add_argument("--spectral-norm", action="store_true")
@@ -101,17 +111,27 @@ def main() -> None:
     data = train.subset(slice(0, args.train_images)) if args.train_images else train   # the judge's floor draws from all of train
     init = torch.Generator().manual_seed(args.seed)
     cfg = DCGANConfig(width=args.width, g_extra=args.g_extra, d_extra=args.d_extra, g_fine=args.g_fine)
-    generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(cfg), init)
-    average = Generator(cfg).requires_grad_(False) if args.ema else None     # GanStep starts it as a copy of G
+    d_cfg = replace(cfg, width=args.d_width or args.width)
+    generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(d_cfg), init)
     if args.upsample_conv:                            # 7 -> 14 -> 28 by resizing, then a conv that keeps the size
         w = args.width
         first, second = (i for i, m in enumerate(generator.net) if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2))
         generator.net[first] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, padding=1, bias=False))
         generator.net[second] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(w, cfg.channels, 3, padding=1, bias=False))
         dcgan_init_(generator, init)
+    if args.g_full:                                   # G's last doubling makes width/2 maps at 28x28, a 3x3 conv draws the pixels
+        w, last = args.width, len(generator.net) - 2
+        generator.net[last] = nn.Sequential(nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(),
+                                            nn.Conv2d(w // 2, cfg.channels, 3, padding=1, bias=False))
+        dcgan_init_(generator.net[last], init)
+    average = copy.deepcopy(generator).requires_grad_(False) if args.ema else None   # G's layers, whatever they are
     if args.mbstd:                                    # D's last conv also sees the batch's spread
-        discriminator.net[-1] = nn.Sequential(MinibatchStd(), nn.Conv2d(2 * args.width + 1, 1, 7, bias=False))
+        discriminator.net[-1] = nn.Sequential(MinibatchStd(), nn.Conv2d(2 * d_cfg.width + 1, 1, 7, bias=False))
         dcgan_init_(discriminator, init)
+    if args.d_no_norm:                                # D without batch norm (R1 GANs' usual D)
+        for i, layer in enumerate(discriminator.net):
+            if isinstance(layer, nn.BatchNorm2d):
+                discriminator.net[i] = nn.Identity()
     if args.spectral_norm:
         for i, layer in enumerate(discriminator.net):
             if isinstance(layer, nn.Conv2d):
