@@ -12,6 +12,9 @@ the logit of "this image is real". What to notice:
   drawn from N(0, 0.02) (`dcgan_init_`).
 - The paper's 64x64 networks have four layers each; 28x28 MNIST needs two up- and two
   down-samplings (28 = 7·2·2), so the first generator layer makes a 7x7 map from the 1x1 noise.
+- That first layer, a transposed conv on a 1x1 input, is a matrix product, and the discriminator's
+  last, a 7x7 conv over a 7x7 map, a dot product: `Project` and `Score` compute them as such
+  (2.5-3x faster on a CPU; the same weights, the same numbers to float rounding; the step is 6% faster).
 
 Parameters at the defaults (latent 100, width 64; convolutions before batch norm have no bias,
 since the norm's shift does its job), counted by hand (check: `layerlab summary dcgan`):
@@ -89,13 +92,14 @@ class Project(nn.ConvTranspose2d):
     """G's first layer: a transposed conv that stamps a 7x7 map per output channel from the 1x1 noise.
 
     On a 1x1 input a transposed conv is a matrix product, z (B, latent) @ weight (latent, out·7·7), and
-    computed as one it gives the same numbers (to float rounding) 3-4x faster on a CPU, where the
+    computed as one it gives the same numbers (to float rounding) 2.5x faster on a CPU, where the
     convolution library handles a 1x1 input poorly (benchmarks/gan_layers.py). The layer, its weight
     (latent, out, 7, 7) and its name in a weights file stay the transposed conv's.
     """
 
     def forward(self, z: Tensor) -> Tensor:                # z: (B, latent, 1, 1)
-        if z.shape[-2:] != (1, 1) or self.bias is not None or self.padding != (0, 0) or self.groups != 1:
+        if z.shape[-2:] != (1, 1) or self.bias is not None or self.groups != 1 or \
+                (*self.padding, *self.output_padding, *self.dilation) != (0, 0, 0, 0, 1, 1):
             return super().forward(z)
         maps = z.flatten(1) @ self.weight.flatten(1)          # (B, latent) @ (latent, out·k·k)
         return maps.view(len(z), self.out_channels, *self.kernel_size)
@@ -105,7 +109,7 @@ class Score(nn.Conv2d):
     """D's last layer: a conv whose kernel covers the whole 7x7 map, so one logit per image.
 
     A kernel as large as its input is a dot product of the map with the kernel, computed as one
-    (the same numbers to float rounding, 2-3x faster on a CPU than the convolution library's call for
+    (the same numbers to float rounding, 3x faster on a CPU than the convolution library's call for
     a single output pixel). The layer, its weight (1, in, 7, 7) and its name stay the conv's.
     """
 
