@@ -16,6 +16,8 @@ gives today's lab):
     --d-no-norm            D without batch norm (its BN layers become identities), as R1 games usually play
     --d-width 48           D's width only (G keeps --width)
     --g-full               G's last doubling makes width/2 maps at 28x28 (+ BN, ReLU), and a 3x3 conv draws the pixels
+                           (the lab's `--g-full 16` builds the same layers, initialised with the rest of G; this
+                           flag re-draws them after G, as in the README's games, so those games replay)
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
     --ema 0.995            also judge the moving average of G's weights that the lab samples from
                            (tasks/gan.py: ramped decay, batch-norm statistics measured every epoch;

@@ -83,6 +83,18 @@ def test_dcgan_quick_writes_the_run_folder_and_predict_draws_samples(tmp_path, d
     assert "or --samples N for a run that generates" in capsys.readouterr().err
 
 
+def test_g_full_and_beta2_reach_the_generator_and_both_adams(tmp_path, digits):
+    out = run_lab("dcgan", {**TINY, "data_dir": str(digits), "g_full": 4, "beta2": 0.99, "epochs": 1}, out=tmp_path / "runs")
+    run = Path(out["run_dir"])
+    weights = load_file(str(run / "model.safetensors"))
+    assert weights["generator.net.15.weight"].shape == (1, 4, 3, 3)   # the 3x3 conv that draws from 4 maps at 28x28
+    assert weights["average.net.15.weight"].shape == (1, 4, 3, 3)     # the average has G's layers
+    state = load_state(run / "checkpoint.pt")
+    assert {name: opt["param_groups"][0]["betas"] for name, opt in state["optimizers"].items()} == \
+        {"generator": (0.5, 0.99), "discriminator": (0.5, 0.99)}
+    assert load_trained(run)[0].generator.cfg.g_full == 4              # model.json keeps the option for predict
+
+
 def test_a_decay_outside_0_1_is_a_one_line_error(tmp_path, digits):
     with pytest.raises(LayerlabError, match=r"needs a decay in \[0, 1\), got ema=-0.5"):
         run_lab("dcgan", {**TINY, "data_dir": str(digits), "ema": -0.5}, out=tmp_path / "runs")

@@ -181,6 +181,18 @@ def test_g_extra_and_d_extra_add_3x3_layers_with_the_parameters_counted_by_hand(
         get_model("dcgan", g_fine=-1)
 
 
+def test_g_full_draws_the_pixels_from_maps_at_28x28_with_the_parameters_counted_by_hand():
+    plain, full = get_model("dcgan-generator", width=32), get_model("dcgan-generator", width=32, g_full=16)
+    # the transposed conv 32 -> 1 (4·4·32 = 512) becomes 32 -> 16 (4·4·32·16), BN 16 (2·16), a 3x3 conv 16 -> 1
+    assert _count(full) - _count(plain) == 4 * 4 * 32 * 16 + 2 * 16 + 3 * 3 * 16 - 512 == 7_856
+    assert [type(m).__name__ for m in full.net[-5:]] == ["ConvTranspose2d", "BatchNorm2d", "ReLU", "Conv2d", "Tanh"]
+    z = torch.randn(2, 100)
+    assert full.net[:-2](z.view(2, 100, 1, 1)).shape == (2, 16, 28, 28) and full(z).shape == (2, 1, 28, 28)
+    assert float(full(z).abs().max()) <= 1.0
+    with pytest.raises(LayerlabError, match="g_full counts the generator's 28x28 maps"):
+        get_model("dcgan", g_full=-1)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_g_s_first_and_d_s_last_layer_compute_their_convolution_as_a_product(channels_last):
     """Project (a transposed conv on 1x1 noise) and Score (a conv whose kernel covers its input) give the
@@ -335,6 +347,14 @@ def test_r1_refuses_a_negative_weight_or_a_period_below_one():
     for bad in ({"r1": -1.0}, {"r1": 1.0, "r1_every": 0}):
         with pytest.raises(LayerlabError, match="R1 penalty needs a weight >= 0 and a period >= 1"):
             GanStep(gan.generator, gan.discriminator, **bad)
+
+
+def test_adam_betas_outside_0_1_are_a_one_line_error():
+    gan = _tiny_gan()
+    for betas in ((0.5, 1.5), (1.0, 0.999), (-0.1, 0.99)):
+        with pytest.raises(LayerlabError, match=r"Adam's betas \(beta1, beta2\) must each be in \[0, 1\), got"):
+            GanStep(gan.generator, gan.discriminator, betas=betas)
+    assert GanStep(gan.generator, gan.discriminator, betas=(0.0, 0.99)).optimizers["generator"].defaults["betas"] == (0.0, 0.99)
 
 
 def test_r1_steps_follow_the_optimizer_so_a_restored_step_penalises_the_same_steps():

@@ -73,10 +73,12 @@ class DcganConfig(LabConfig):
     g_extra: int = option(1, "3x3 stride-1 conv layers G adds at 7x7 (0: the paper's plan; module docstring)")
     d_extra: int = option(1, "3x3 stride-1 conv layers D adds at 14x14 (0: the paper's plan; module docstring)")
     g_fine: int = option(1, "3x3 stride-1 conv layers G adds at 14x14, before the pixels (0: none; module docstring)")
+    g_full: int = option(0, "maps G makes at 28x28 for a 3x3 conv to draw the pixels from (0: its transposed conv draws them)")
     epochs: int = 6                # 9 to 13 minutes on 2 AVX2 cores in float32, fast to slow phases (module docstring)
     batch_size: int = 32           # 4x the steps of the paper's 128 for 1.15x batch 64's seconds per epoch
     lr: float = 2e-4               # Adam for both networks, as in the DCGAN paper
     beta1: float = option(0.5, "Adam's beta1 for both networks (the paper's; 0.9 makes the game oscillate)")
+    beta2: float = option(0.999, "Adam's beta2 for both networks (torch's; 0.99 is StyleGAN's, README)")
     r1: float = option(1.0, "weight of the R1 penalty on D's gradient at real images (0: the paper's plain game)")
     r1_every: int = option(16, "D pays the R1 penalty every this many steps, times this many (StyleGAN2's lazy R1)")
     ema: float = option(0.995, "samples come from a moving average of G's weights with this decay "
@@ -99,12 +101,12 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
         train, test, samples = train.subset(slice(0, 512)), test.subset(slice(0, 256)), 256
     # 2. Models: G turns z (B, 100) into (B, 1, 28, 28); D turns an image into one logit (B,)
     overrides = {"latent": cfg.latent, "width": cfg.width, "channels": train.inputs.shape[1],
-                 "g_extra": cfg.g_extra, "d_extra": cfg.d_extra, "g_fine": cfg.g_fine,
+                 "g_extra": cfg.g_extra, "d_extra": cfg.d_extra, "g_fine": cfg.g_fine, "g_full": cfg.g_full,
                  "average": cfg.ema != 0}                                   # a negative decay: GanStep's error
     gan = dcgan_init_(get_model("dcgan", **overrides), torch.Generator().manual_seed(cfg.seed))   # N(0, 0.02)
     table = summary(gan.generator, (cfg.latent,))
     # 3. Train: each iteration is D's Adam step, then G's (tasks/gan.py); the same 64 z after every epoch
-    step = GanStep(gan.generator, gan.discriminator, lr=cfg.lr, betas=(cfg.beta1, 0.999), amp=cfg.amp, r1=cfg.r1,
+    step = GanStep(gan.generator, gan.discriminator, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), amp=cfg.amp, r1=cfg.r1,
                    r1_every=cfg.r1_every, average=gan.average, ema=cfg.ema)  # samples come from gan.sampler
     fixed_z = torch.randn(64, cfg.latent, generator=torch.Generator().manual_seed(cfg.seed + 1))
     (run.path / "samples").mkdir(exist_ok=True)

@@ -100,6 +100,8 @@ class GanStep(Step):
                  r1: float = 0.0, r1_every: int = 4, average: nn.Module | None = None, ema: float = 0.995) -> None:
         if r1 < 0 or r1_every < 1:
             raise LayerlabError(f"the R1 penalty needs a weight >= 0 and a period >= 1 step; got r1={r1}, r1_every={r1_every}")
+        if not all(0.0 <= beta < 1.0 for beta in betas):
+            raise LayerlabError(f"Adam's betas (beta1, beta2) must each be in [0, 1), got {tuple(betas)}")
         if average is not None and not 0.0 <= ema < 1.0:
             raise LayerlabError(f"the moving average of G's weights needs a decay in [0, 1), got ema={ema}")
         self.generator, self.discriminator, self.amp, self.real_label = generator, discriminator, amp, real_label
