@@ -14,13 +14,13 @@ Judges of other epochs than the lab's are kept in ~/.cache/layerlab/judges/ (abo
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
+from layerlab.engine import RunDir
 from layerlab.engine.deploy import load_trained
 from layerlab.engine.generative_metrics import judge_for, judge_samples
 from layerlab.tasks.gan import generate
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--epochs", default="4,8,12", help="judge epochs, comma-separated")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"))
     args = parser.parse_args()
-    config = json.loads((args.run / "config.json").read_text())["config"]      # the lab options the run was given
+    config = RunDir.open(args.run).config["config"]                         # the lab options the run was given
     model, card = load_trained(args.run)
     train = get_dataset(card.dataset, split="train", root=args.data)
     test = get_dataset(card.dataset, split="test", root=args.data)

@@ -16,8 +16,8 @@ gives today's lab):
     --d-no-norm            D without batch norm (its BN layers become identities), as R1 games usually play
     --d-width 48           D's width only (G keeps --width)
     --g-full               G's last doubling makes width/2 maps at 28x28 (+ BN, ReLU), and a 3x3 conv draws the pixels
-                           (the lab's `--g-full 16` builds the same layers, initialised with the rest of G; this
-                           flag re-draws them after G, as in the README's games, so those games replay)
+                           (models/gan.py's `pixel_layers`, as the lab's `--g-full 16` builds them; this flag draws
+                           their weights again after G's, as in the README's games, so those games replay)
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
     --ema 0.995            also judge the moving average of G's weights that the lab samples from
                            (tasks/gan.py: ramped decay, batch-norm statistics measured every epoch;
@@ -53,7 +53,7 @@ from layerlab.data.download import cache_dir
 from layerlab.engine import fit
 from layerlab.engine.generative_metrics import judge_for, judge_samples
 from layerlab.engine.optim import fast_kernel
-from layerlab.models.gan import DCGANConfig, Discriminator, Generator, dcgan_init_
+from layerlab.models.gan import DCGANConfig, Discriminator, Generator, dcgan_init_, pixel_layers
 from layerlab.tasks.gan import GanStep, generate, real_and_noise
 
 
@@ -122,9 +122,8 @@ def main() -> None:
         generator.net[second] = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(w, cfg.channels, 3, padding=1, bias=False))
         dcgan_init_(generator, init)
     if args.g_full:                                   # G's last doubling makes width/2 maps at 28x28, a 3x3 conv draws the pixels
-        w, last = args.width, len(generator.net) - 2
-        generator.net[last] = nn.Sequential(nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(),
-                                            nn.Conv2d(w // 2, cfg.channels, 3, padding=1, bias=False))
+        last = len(generator.net) - 2                 # the model's own g_full layers, drawn again after the rest of G
+        generator.net[last] = nn.Sequential(*pixel_layers(replace(cfg, g_full=args.width // 2)))
         dcgan_init_(generator.net[last], init)
     average = copy.deepcopy(generator).requires_grad_(False) if args.ema else None   # G's layers, whatever they are
     if args.mbstd:                                    # D's last conv also sees the batch's spread

@@ -126,7 +126,7 @@ class Score(nn.Conv2d):
         return (maps * self.weight).sum((1, 2, 3), keepdim=True)   # (B, 1, 1, 1)
 
 
-def _draw(cfg: DCGANConfig) -> list[nn.Module]:
+def pixel_layers(cfg: DCGANConfig) -> list[nn.Module]:
     """G's last doubling, 14x14 -> 28x28: a transposed conv straight to the pixels (the paper), or with `g_full`
     maps first, g_full channels at 28x28 (+ BN, ReLU), from which a 3x3 conv draws the pixels."""
     w, maps = cfg.width, cfg.g_full
@@ -156,7 +156,7 @@ class Generator(nn.Module):
             nn.BatchNorm2d(w),
             nn.ReLU(),
             *fine,                                                                   # 14 -> 14
-            *_draw(cfg),                                                             # 14 -> 28: the pixels
+            *pixel_layers(cfg),                                                             # 14 -> 28: the pixels
             nn.Tanh(),                                                               # pixels in [-1, 1]
         )
         dcgan_init_(self)
