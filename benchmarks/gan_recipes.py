@@ -12,6 +12,7 @@ gives today's lab):
     --batch-size 64        twice the steps per epoch (the lab's default after R1, until batch 32 with the average)
     --lr-d 4e-4 --lr-g 1e-4  two learning rates (TTUR, Heusel et al. 2017)
     --smooth 0.9           one-sided label smoothing: D's target for real images is 0.9
+    --beta1 0              Adam's beta1 for both networks (StyleGAN2's 0 with R1; the lab's is the paper's 0.5)
     --beta2 0.99           Adam's beta2 for both networks (StyleGAN's 0.99; the lab's is torch's 0.999)
     --d-no-norm            D without batch norm (its BN layers become identities), as R1 games usually play
     --d-width 48           D's width only (G keeps --width)
@@ -31,6 +32,7 @@ gives today's lab):
                            (the lab's default since it was measured)
     --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
                            --r1-every steps (tasks/gan.py; the lab's `--r1`)
+    --schedule cosine      both learning rates follow a schedule of engine/optim.py (cosine: down to 0 by the last step)
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
 
 Usage: python benchmarks/gan_recipes.py [--epochs 10] [--eval-at 5,10] [--threads 1] [options above]
@@ -62,10 +64,10 @@ class Recipe(GanStep):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, average: nn.Module | None,
                  args: argparse.Namespace) -> None:
-        super().__init__(generator, discriminator, lr=args.lr_g, betas=(0.5, args.beta2), amp=args.amp, real_label=args.smooth,
+        super().__init__(generator, discriminator, lr=args.lr_g, betas=(args.beta1, args.beta2), amp=args.amp, real_label=args.smooth,
                          r1=args.r1, r1_every=args.r1_every, average=average, ema=args.ema or 0.0)
         params = list(discriminator.parameters())
-        self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(0.5, args.beta2), **fast_kernel(params))
+        self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(args.beta1, args.beta2), **fast_kernel(params))
 
 
 class MinibatchStd(nn.Module):
@@ -88,6 +90,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr-g", type=float, default=2e-4)
     parser.add_argument("--lr-d", type=float, default=2e-4)
+    parser.add_argument("--beta1", type=float, default=0.5)
     parser.add_argument("--beta2", type=float, default=0.999)
     parser.add_argument("--d-no-norm", action="store_true")
     parser.add_argument("--d-width", type=int, default=None)
@@ -100,6 +103,7 @@ def main() -> None:
     parser.add_argument("--g-extra", type=int, default=0)
     parser.add_argument("--d-extra", type=int, default=0)
     parser.add_argument("--g-fine", type=int, default=0)
+    parser.add_argument("--schedule", default=None, help="a learning-rate schedule for both networks (engine/optim.py)")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--r1", type=float, default=0.0)
     parser.add_argument("--r1-every", type=int, default=4)
@@ -156,7 +160,7 @@ def main() -> None:
                   f"two-sample {n['two_sample_accuracy']:.3f}", flush=True)
 
     fit(step, data, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
-        transform=real_and_noise(cfg.latent, channels_last=True), channels_last=True, progress=False, log=report)
+        schedule=args.schedule, transform=real_and_noise(cfg.latent, channels_last=True), channels_last=True, progress=False, log=report)
 
 
 if __name__ == "__main__":
