@@ -5,15 +5,15 @@ Trains the lab's generator and discriminator (models/gan.py) with its step (task
 LeNet-5 judge: Fréchet distance (and its multiple of the real-vs-real floor), classifier Inception
 Score, the largest class's share, the two-sample test. One change at a time against the lab's
 recipe as it was before R1 and batch 64 became its defaults (width 32, batch 128, Adam 2e-4 with beta1 0.5
-for both, plain BCE; `--r1 1 --r1-every 16 --batch-size 32 --g-extra 1 --d-extra 1 --g-fine 1 --ema 0.995`
-gives today's lab):
+for both, plain BCE; `--r1 1 --r1-every 16 --batch-size 32 --g-extra 1 --d-extra 1 --g-fine 1 --ema 0.995
+--g-full --beta1 0 --beta2 0.99 --lr-g 3e-4 --lr-d 3e-4` gives today's lab, its G's last layers drawn in another order):
 
     --width 64             both networks twice as wide (4x the multiply-adds of the middle convs)
     --batch-size 64        twice the steps per epoch (the lab's default after R1, until batch 32 with the average)
     --lr-d 4e-4 --lr-g 1e-4  two learning rates (TTUR, Heusel et al. 2017)
     --smooth 0.9           one-sided label smoothing: D's target for real images is 0.9
-    --beta1 0              Adam's beta1 for both networks (StyleGAN2's 0 with R1; the lab's is the paper's 0.5)
-    --beta2 0.99           Adam's beta2 for both networks (StyleGAN's 0.99; the lab's is torch's 0.999)
+    --beta1 0              Adam's beta1 for both networks (StyleGAN2's 0 with R1; the lab's default since it was measured)
+    --beta2 0.99           Adam's beta2 for both networks (StyleGAN's 0.99; the lab's default since it was measured)
     --d-no-norm            D without batch norm (its BN layers become identities), as R1 games usually play
     --d-width 48           D's width only (G keeps --width)
     --g-full               G's last doubling makes width/2 maps at 28x28 (+ BN, ReLU), and a 3x3 conv draws the pixels
@@ -32,7 +32,6 @@ gives today's lab):
                            (the lab's default since it was measured)
     --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
                            --r1-every steps (tasks/gan.py; the lab's `--r1`)
-    --schedule cosine      both learning rates follow a schedule of engine/optim.py (cosine: down to 0 by the last step)
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
 
 Usage: python benchmarks/gan_recipes.py [--epochs 10] [--eval-at 5,10] [--threads 1] [options above]
@@ -103,7 +102,6 @@ def main() -> None:
     parser.add_argument("--g-extra", type=int, default=0)
     parser.add_argument("--d-extra", type=int, default=0)
     parser.add_argument("--g-fine", type=int, default=0)
-    parser.add_argument("--schedule", default=None, help="a learning-rate schedule for both networks (engine/optim.py)")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--r1", type=float, default=0.0)
     parser.add_argument("--r1-every", type=int, default=4)
@@ -160,7 +158,7 @@ def main() -> None:
                   f"two-sample {n['two_sample_accuracy']:.3f}", flush=True)
 
     fit(step, data, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
-        schedule=args.schedule, transform=real_and_noise(cfg.latent, channels_last=True), channels_last=True, progress=False, log=report)
+        transform=real_and_noise(cfg.latent, channels_last=True), channels_last=True, progress=False, log=report)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Sampling a finished dcgan run from a narrower noise: what each width does to its figures.
 
 A generator maps noise z ~ N(0, I) to digits; drawing z from N(0, psi^2 I) with psi < 1 keeps the
-samples nearer the middle of what G learned (StyleGAN's and BigGAN's "truncation"). The samples get
-surer (the Inception Score rises) and less varied (the Fréchet distance pays for lost spread).
+samples nearer the middle of what G learned (StyleGAN's and BigGAN's "truncation"), which is meant
+to make them surer (a higher Inception Score) at the price of spread (a larger Fréchet distance);
+for the dcgan lab's G both figures got worse (README, "Sampling from a narrower noise").
 This script draws one run's 10,000 samples (the lab's noise, seed + 2, times psi) for each psi and
 judges them with the lab's judge. So that psi is not chosen on the test images it is judged by, the
 script also scores each set against the last 10,000 training images (a validation distance: no

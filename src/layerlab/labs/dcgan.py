@@ -79,7 +79,7 @@ class DcganConfig(LabConfig):
     d_extra: int = option(1, "3x3 stride-1 conv layers D adds at 14x14 (0: the paper's plan; module docstring)")
     g_fine: int = option(1, "3x3 stride-1 conv layers G adds at 14x14, before the pixels (0: none; module docstring)")
     g_full: int = option(16, "maps G makes at 28x28 for a 3x3 conv to draw the pixels from (0: its transposed conv draws them)")
-    epochs: int = 6                # 12 minutes on 2 AVX2 cores in float32 in a middling phase (module docstring)
+    epochs: int = 6                # 12-13 minutes on 2 AVX2 cores in float32, middling to slow phases (module docstring)
     batch_size: int = 32           # 4x the steps of the paper's 128 for 1.15x batch 64's seconds per epoch
     lr: float = 3e-4               # Adam for both networks (the DCGAN paper's 2e-4: `--lr 2e-4`; module docstring)
     beta1: float = option(0.0, "Adam's beta1 for both networks (StyleGAN2's with R1; the paper's 0.5, README)")
