@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
 from layerlab.engine import RunDir
 from layerlab.engine.deploy import load_trained
 from layerlab.engine.generative_metrics import judge_for, judge_samples
+from layerlab.labs.dcgan import judged_noise
 from layerlab.tasks.gan import generate
 
 
@@ -36,7 +35,7 @@ def main() -> None:
     model, card = load_trained(args.run)
     train = get_dataset(card.dataset, split="train", root=args.data)
     test = get_dataset(card.dataset, split="test", root=args.data)
-    z = torch.randn(config["samples"], card.input_shape[0], generator=torch.Generator().manual_seed(config["seed"] + 2))
+    z = judged_noise(config["seed"], config["samples"], card.input_shape[0])
     samples = generate(model.sampler, z)
     print(f"{args.run}: {len(samples):,} samples (seed {config['seed']})")
     for epochs in (int(e) for e in args.epochs.split(",")):

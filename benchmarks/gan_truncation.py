@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
 from layerlab.engine import RunDir
 from layerlab.engine.deploy import load_trained
 from layerlab.engine.generative_metrics import frechet_between, judge_for, judge_samples
+from layerlab.labs.dcgan import judged_noise
 from layerlab.tasks.gan import generate
 
 
@@ -39,7 +38,7 @@ def main() -> None:
     test = get_dataset(card.dataset, split="test", root=args.data)
     judge = judge_for(train, test, cache=cache_dir() / "judges" / f"lenet5-{card.dataset}-e{config['judge_epochs']}.safetensors",
                       epochs=config["judge_epochs"])
-    z = torch.randn(config["samples"], card.input_shape[0], generator=torch.Generator().manual_seed(config["seed"] + 2))
+    z = judged_noise(config["seed"], config["samples"], card.input_shape[0])
     validation, _ = judge.read(train.inputs[-len(z):])          # the last 10,000 training images
     print(f"{args.run}: {len(z):,} samples (seed {config['seed']}), judge of {config['judge_epochs']} epochs")
     best = None

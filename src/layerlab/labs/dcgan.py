@@ -125,7 +125,7 @@ def dcgan(cfg: DcganConfig, run: RunDir) -> LabResult:
     # 4. Judge: a LeNet-5 trained on the real training images scores 10,000 fresh samples
     cache = None if cfg.quick else cache_dir() / "judges" / f"lenet5-{cfg.dataset}-e{cfg.judge_epochs}.safetensors"
     judge = judge_for(train, test, cache=cache, epochs=1 if cfg.quick else cfg.judge_epochs, progress=cfg.progress)
-    z = torch.randn(samples, cfg.latent, generator=torch.Generator().manual_seed(cfg.seed + 2))
+    z = judged_noise(cfg.seed, samples, cfg.latent)
     generated = generate(gan.sampler, z)                                      # (N, 1, 28, 28) in [0, 1]
     itself = {} if gan.average is None else {"generator": generate(gan.generator, z)}   # G itself, for comparison
     numbers = judge_samples(judge, generated, train.inputs, test.inputs, seed=cfg.seed, others=itself)
@@ -225,3 +225,9 @@ def _first_row(run: RunDir, epoch: int) -> torch.Tensor:
     pixels = np.asarray(Image.open(run.path / "samples" / f"epoch_{epoch:03d}.png"))[::2, ::2]   # undo the 2x scale
     row = [pixels[2:30, 2 + 30 * i : 30 + 30 * i] for i in range(8)]                           # 28x28 tiles, 2 px apart
     return torch.from_numpy(np.stack(row)).float().div(255).unsqueeze(1)
+
+
+def judged_noise(seed: int, samples: int, latent: int) -> torch.Tensor:
+    """The noise of the samples a run with this seed is judged on (seed draws the weights, seed + 1 the fixed grid):
+    benchmarks/gan_judges.py and gan_truncation.py draw a finished run's samples again from it."""
+    return torch.randn(samples, latent, generator=torch.Generator().manual_seed(seed + 2))
