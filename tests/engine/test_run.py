@@ -81,11 +81,11 @@ def test_a_run_cannot_end_as_running(tmp_path):
         RunDir.create(tmp_path, "lab", {}).mark_ended("running", seconds=1.0)
 
 
-def test_a_run_records_the_machine_it_trained_on(tmp_path: Path) -> None:
+def test_a_run_records_the_machine_it_trained_on(tmp_path: Path, cpu_flags_bf16: bool) -> None:
     import torch
 
     facts = RunDir.create(tmp_path, "lab", {"epochs": 1}).config["machine"]
     assert facts["torch"] == torch.__version__ and facts["threads"] == torch.get_num_threads()
     assert facts["cpu"] == torch.backends.cpu.get_cpu_capability()      # e.g. AVX2, AVX512
-    assert facts["cpu_bf16"] is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert facts["cpu_bf16"] is cpu_flags_bf16             # AVX512_BF16 or AMX, not oneDNN's emulation
     assert ("gpu" in facts) == torch.cuda.is_available()

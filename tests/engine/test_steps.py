@@ -385,9 +385,26 @@ def test_amp_trains_in_float32_where_the_cpu_only_emulates_bf16(monkeypatch: pyt
     torch.testing.assert_close(asked.state_dict(), plain.state_dict(), rtol=0, atol=0)
 
 
-def test_native_bf16_asks_the_gpu_and_the_cpus_kernels() -> None:
+def test_native_bf16_asks_the_gpu_and_the_cpus_instructions(cpu_flags_bf16: bool) -> None:
     from layerlab.engine.speed import native_bf16
 
     assert native_bf16("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
-    assert native_bf16("cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert native_bf16("cpu") is cpu_flags_bf16
     assert native_bf16("mps")                                   # left to torch's autocast, as before
+
+
+@pytest.mark.parametrize(("avx512_bf16", "amx", "onednn", "x86", "arm"), [
+    (False, False, True, False, True),    # AVX-512 without AVX512_BF16 (Ice Lake): oneDNN says yes, but converts
+    (True, False, True, True, True),      # Cooper Lake, Zen 4
+    (False, True, True, True, True),      # Sapphire Rapids' AMX
+    (False, False, False, False, False),  # AVX2 only
+])
+def test_native_bf16_on_a_cpu_needs_the_instructions_not_onednns_word(
+        monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, onednn: bool, x86: bool, arm: bool) -> None:
+    from layerlab.engine.speed import _cpu_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
+    assert _cpu_bf16("x86_64") is x86 and _cpu_bf16("AMD64") is x86
+    assert _cpu_bf16("aarch64") is arm                           # Arm: oneDNN's kernels are the bf16 ones

@@ -70,7 +70,7 @@ def _say_float32_once(device_type: str) -> None:
     if device_type not in _SAID:
         _SAID.add(device_type)
         lacks = "GPU has no native bf16 (it came before Ampere)" if device_type == "cuda" else \
-            f"{device_type.upper()} has no native bf16 (no AVX-512/AMX)"
+            f"{device_type.upper()} has no native bf16 (no AVX512_BF16 nor AMX)"
         warnings.warn(f"bf16 autocast (--amp) was asked for, but this {lacks}: training in float32 instead, which is "
                       "many times faster here", LayerlabWarning, stacklevel=3)
 
