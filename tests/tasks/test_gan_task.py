@@ -355,6 +355,8 @@ def test_adam_betas_outside_0_1_are_a_one_line_error():
         with pytest.raises(LayerlabError, match=r"Adam's betas \(beta1, beta2\) must each be in \[0, 1\), got"):
             GanStep(gan.generator, gan.discriminator, betas=betas)
     assert GanStep(gan.generator, gan.discriminator, betas=(0.0, 0.99)).optimizers["generator"].defaults["betas"] == (0.0, 0.99)
+    whole = GanStep(gan.generator, gan.discriminator, betas=(0, 0.99)).optimizers["discriminator"].defaults["betas"]   # an int
+    assert whole == (0.0, 0.99) and all(type(beta) is float for beta in whole)
 
 
 def test_r1_steps_follow_the_optimizer_so_a_restored_step_penalises_the_same_steps():

@@ -102,6 +102,7 @@ class GanStep(Step):
             raise LayerlabError(f"the R1 penalty needs a weight >= 0 and a period >= 1 step; got r1={r1}, r1_every={r1_every}")
         if not all(0.0 <= beta < 1.0 for beta in betas):
             raise LayerlabError(f"Adam's betas (beta1, beta2) must each be in [0, 1), got {tuple(betas)}")
+        betas = (float(betas[0]), float(betas[1]))               # (0, 0.99): torch's Adam wants both floats
         if average is not None and not 0.0 <= ema < 1.0:
             raise LayerlabError(f"the moving average of G's weights needs a decay in [0, 1), got ema={ema}")
         self.generator, self.discriminator, self.amp, self.real_label = generator, discriminator, amp, real_label
