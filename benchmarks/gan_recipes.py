@@ -32,6 +32,10 @@ for both, plain BCE; `--r1 1 --r1-every 16 --batch-size 32 --g-extra 1 --d-extra
                            (the lab's default since it was measured)
     --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
                            --r1-every steps (tasks/gan.py; the lab's `--r1`)
+    --decay-last 1         both learning rates fall linearly to 0 over the last epoch (or the last E epochs)
+    --latent 32            a shorter noise vector z (the lab's --latent)
+    --categories 10        a mixture prior: z also holds a one-hot category of K, drawn uniformly (times
+                           --category-scale), so that G may keep the digits apart instead of drawing hybrids between them
     --amp                  bf16 autocast of both networks' forwards (the lab's default since it was measured)
 
 Usage: python benchmarks/gan_recipes.py [--epochs 10] [--eval-at 5,10] [--threads 1] [options above]
@@ -48,6 +52,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import update_bn
 
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
@@ -55,7 +60,16 @@ from layerlab.engine import fit
 from layerlab.engine.generative_metrics import judge_for, judge_samples
 from layerlab.engine.optim import fast_kernel
 from layerlab.models.gan import DCGANConfig, Discriminator, Generator, dcgan_init_, pixel_layers
-from layerlab.tasks.gan import GanStep, generate, real_and_noise
+from layerlab.tasks.gan import GanStep, generate
+
+
+def noise(n: int, args: argparse.Namespace, generator: torch.Generator) -> Tensor:
+    """z (n, latent + K): N(0, I) noise, after --categories K a one-hot category (times --category-scale) drawn uniformly."""
+    z = torch.randn(n, args.latent, generator=generator)
+    if not args.categories:
+        return z
+    c = torch.randint(args.categories, (n,), generator=generator)
+    return torch.cat([torch.nn.functional.one_hot(c, args.categories).float() * args.category_scale, z], dim=1)
 
 
 class Recipe(GanStep):
@@ -67,6 +81,25 @@ class Recipe(GanStep):
                          r1=args.r1, r1_every=args.r1_every, average=average, ema=args.ema or 0.0)
         params = list(discriminator.parameters())
         self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(args.beta1, args.beta2), **fast_kernel(params))
+        self.rates, self.args = {"discriminator": args.lr_d, "generator": args.lr_g}, args
+        per_epoch = -(-(args.train_images or 60_000) // args.batch_size)
+        self.total, self.tail = args.epochs * per_epoch, round(args.decay_last * per_epoch)
+
+    def train(self, batch: tuple[Tensor, Tensor]) -> dict:
+        """--decay-last E: both rates fall linearly to 0 over the last E epochs (the step count is D's Adam's)."""
+        if self.tail:
+            factor = min(1.0, (self.total - self._steps("discriminator")) / self.tail)
+            for name, optimizer in self.optimizers.items():
+                for group in optimizer.param_groups:
+                    group["lr"] = self.rates[name] * factor
+        return super().train(batch)
+
+    def end_epoch(self) -> None:
+        if self.average is not None and self.args.categories:     # the average's BN statistics from the mixture's noise
+            draws = torch.Generator().manual_seed(0)
+            update_bn([noise(500, self.args, draws) for _ in range(20)], self.average)
+        else:
+            super().end_epoch()
 
 
 class MinibatchStd(nn.Module):
@@ -105,6 +138,10 @@ def main() -> None:
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--r1", type=float, default=0.0)
     parser.add_argument("--r1-every", type=int, default=4)
+    parser.add_argument("--latent", type=int, default=100, help="length of the noise vector z (the lab's --latent)")
+    parser.add_argument("--categories", type=int, default=0, help="K: z also holds a one-hot category of K (a mixture prior)")
+    parser.add_argument("--category-scale", type=float, default=1.0)
+    parser.add_argument("--decay-last", type=float, default=0.0, help="epochs at the end over which both rates fall to 0")
     parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -114,7 +151,7 @@ def main() -> None:
     judge = judge_for(train, test, cache=cache_dir() / "judges" / "lenet5-mnist-e4.safetensors")
     data = train.subset(slice(0, args.train_images)) if args.train_images else train   # the judge's floor draws from all of train
     init = torch.Generator().manual_seed(args.seed)
-    cfg = DCGANConfig(width=args.width, g_extra=args.g_extra, d_extra=args.d_extra, g_fine=args.g_fine)
+    cfg = DCGANConfig(latent=args.latent + args.categories, width=args.width, g_extra=args.g_extra, d_extra=args.d_extra, g_fine=args.g_fine)
     d_cfg = replace(cfg, width=args.d_width or args.width)
     generator, discriminator = dcgan_init_(Generator(cfg), init), dcgan_init_(Discriminator(d_cfg), init)
     if args.upsample_conv:                            # 7 -> 14 -> 28 by resizing, then a conv that keeps the size
@@ -140,7 +177,7 @@ def main() -> None:
             if isinstance(layer, nn.Conv2d):
                 discriminator.net[i] = nn.utils.parametrizations.spectral_norm(layer)
     step = Recipe(generator, discriminator, average, args)
-    z = torch.randn(10_000, cfg.latent, generator=torch.Generator().manual_seed(args.seed + 2))
+    z = noise(10_000, args, torch.Generator().manual_seed(args.seed + 2))
     print(vars(args), flush=True)
 
     def report(row: dict) -> None:
@@ -157,8 +194,12 @@ def main() -> None:
                   f"IS {n['inception_score']:.2f}, largest class {n['largest_class_share']:.1%}, "
                   f"two-sample {n['two_sample_accuracy']:.3f}", flush=True)
 
+    def transform(images: Tensor, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        real = (images.float() / 127.5 - 1.0).contiguous(memory_format=torch.channels_last)   # as real_and_noise
+        return real, noise(len(images), args, generator)
+
     fit(step, data, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
-        transform=real_and_noise(cfg.latent, channels_last=True), channels_last=True, progress=False, log=report)
+        transform=transform, channels_last=True, progress=False, log=report)
 
 
 if __name__ == "__main__":

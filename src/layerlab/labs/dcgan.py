@@ -10,25 +10,29 @@ real-vs-real floor (goal within 3x), classifier Inception Score (real test image
 modes covered among 10,000 samples (goal 10 of 10, none above 15%), and a two-sample test (0.5 =
 indistinguishable). Inception FID (5-10 for a good MNIST DCGAN in public reports) is not what this
 lab computes: engine/generative_metrics.py says why.
-Goal (defaults: width 32 with one extra 3x3 layer in each network, one more in G at 14x14 and 16 maps at 28x28 from
-which a 3x3 conv draws the pixels, batch 32, 6 epochs, Adam 3e-4 with betas (0, 0.99), bf16 where the CPU has it,
-R1 penalty γ = 1 every 16th step, samples from a moving average of G's weights): all four figures above within
-<= 15 minutes of training on 2 CPU cores. The R1 penalty (`--r1`, tasks/gan.py) keeps D's logit flat around the
-real images, so D no longer wins the game outright; the paper's two-layer D then is the weaker player, and one more
-layer on each side (`--g-extra 1 --d-extra 1`, models/gan.py) teaches G faster than more epochs of the paper's
-networks do. G's weights swing from epoch to epoch (at batch 64 its Fréchet distance went 35.9, 15.5, 25.0 after
-epochs 5-7); their moving average (`--ema 0.995`, tasks/gan.py) sits between the swings, and so lets the smaller
-batch's twice as many (noisier) steps pay. The gap left is in the strokes, which the paper's G draws with one
-transposed conv from its 14x14 maps: `--g-fine 1` gives it a 3x3 layer there first, `--g-full 16` draws the pixels
-from 16 maps at full size; R1 every 16th step instead of every 4th (`--r1-every 16`) buys time back. The paper's
-Adam (2e-4, betas (0.5, 0.999)) is tuned for its plain game; with R1 holding D steady, StyleGAN2's betas (0, 0.99)
-and a larger step, 3e-4, let both networks follow the game faster (`--lr 2e-4 --beta1 0.5 --beta2 0.999`: the paper's).
-Expected with the defaults (on a 2-core AVX2 EPYC without bf16, so in float32, in a middling-to-slow phase):
-seed 0 in 12 min 45 s (114-129 s an epoch): judge 0.9923; Fréchet 2.80 against a floor of 0.86 (3.3x: goal 3x not
-met; G itself 11.6); Inception Score 8.69 against 9.74 for real test images (goal 9.0 not met; G itself 8.49); 10 of
-10 digits, the largest 10.8% (goal met); two-sample 0.548 against 0.514 for real vs real. Seed 1: 3.23 (4.1x its
-floor 0.79), 8.73, 11.0%, 0.550, 13 min 20 s; seed 2: 4.63 (5.4x), 8.63, 10.9%, 0.554, 12 min 13 s.
-With Adam 2e-4, betas (0.5, 0.99) (the defaults before): 4.01 (4.7x), 4.57 (5.8x), 4.52 (5.3x), IS 8.67, 8.58, 8.61
+Goal (defaults: width 32 with one extra 3x3 layer in G at 7x7 and three in D at 14x14, one more in G at 14x14 and 16
+maps at 28x28 from which a 3x3 conv draws the pixels, batch 32, 5 epochs, Adam 3e-4 with betas (0, 0.99), bf16 where
+the CPU has it, R1 penalty γ = 1 every 16th step, samples from a moving average of G's weights): all four figures
+above within <= 15 minutes of training on 2 CPU cores. The R1 penalty (`--r1`, tasks/gan.py) keeps D's logit flat
+around the real images, so D no longer wins the game outright; the paper's two-layer D then is the weaker player, and
+more layers (`--g-extra 1 --d-extra 3`, models/gan.py) teach G faster than more epochs of the paper's networks do: D's
+second and third extra layers took the 6-epoch games' distance from 4.53 to 2.15 and 1.61 (README). G's weights swing
+from epoch to epoch; their moving average (`--ema 0.995`, tasks/gan.py) sits between the swings, and so lets the smaller
+batch's twice as many (noisier) steps pay. `--g-fine 1` gives G a 3x3 layer at 14x14 where it draws the strokes,
+`--g-full 16` draws the pixels from 16 maps at full size; R1 every 16th step instead of every 4th (`--r1-every 16`)
+buys time back. The paper's Adam (2e-4, betas (0.5, 0.999)) is tuned for its plain game; with R1 holding D steady,
+StyleGAN2's betas (0, 0.99) and a larger step, 3e-4, let both networks follow the game faster (`--lr 2e-4 --beta1 0.5
+--beta2 0.999`: the paper's).
+Expected with the defaults (on a 2-core AVX-512 Xeon without bf16, so in float32, in a slow phase: canary 205-242
+GFLOP/s): seed 0 in 10 min 55 s (117-136 s an epoch): judge 0.9925; Fréchet 1.69 against a floor of 0.87 (1.9x: goal
+3x met; G itself 12.4); Inception Score 8.94 against 9.74 for real test images (goal 9.0 not met; G itself 8.74); 10
+of 10 digits, the largest 11.4% (goal met); two-sample 0.535 against 0.519 for real vs real. Each of D's layers costs
+time: 5 epochs of today's step cost what 6.9 of the one-layer D's did, whose 6 epochs took 12 min 13 s - 13 min 20 s
+on a 2-core AVX2 EPYC, so there this lab would take about 14-15 minutes.
+With one extra layer in D and 6 epochs (the defaults before; on that EPYC): seed 0 2.80 (3.3x), IS 8.69, 12 min 45
+s; seed 1 3.23 (4.1x its floor 0.79), 8.73; seed 2 4.63 (5.4x), 8.63; on the Xeon above, seed 0 3.81 (4.4x), 8.66 in
+5 min 45 s (a fast phase, canary 283-316).
+With Adam 2e-4, betas (0.5, 0.99) (the defaults before those): 4.01 (4.7x), 4.57 (5.8x), 4.52 (5.3x), IS 8.67, 8.58, 8.61
 in 11 min 42 s - 12 min 20 s; with `--g-full 0` and betas (0.5, 0.999) as well: 7.65 (8.9x), 9.06 (11.4x), 7.87
 (9.2x), IS 8.38, 8.30, 8.38. A judge trained 12 epochs (`--judge-epochs 12`: real test digits 9.90, the issue's
 anchor 9.88) scores an older seed-0 run's samples IS 9.01 but Fréchet 15.1x its floor: a surer judge raises every
@@ -76,10 +80,10 @@ class DcganConfig(LabConfig):
     latent: int = option(100, "length of the noise vector z")
     width: int = option(32, "channels of the 14x14 maps (64: the usual tutorial width)")
     g_extra: int = option(1, "3x3 stride-1 conv layers G adds at 7x7 (0: the paper's plan; module docstring)")
-    d_extra: int = option(1, "3x3 stride-1 conv layers D adds at 14x14 (0: the paper's plan; module docstring)")
+    d_extra: int = option(3, "3x3 stride-1 conv layers D adds at 14x14 (0: the paper's plan; module docstring)")
     g_fine: int = option(1, "3x3 stride-1 conv layers G adds at 14x14, before the pixels (0: none; module docstring)")
     g_full: int = option(16, "maps G makes at 28x28 for a 3x3 conv to draw the pixels from (0: its transposed conv draws them)")
-    epochs: int = 6                # 12-13 minutes on 2 AVX2 cores in float32, middling to slow phases (module docstring)
+    epochs: int = 5                # 5 epochs of the deeper D cost what 6 of the one-layer D's did (module docstring)
     batch_size: int = 32           # 4x the steps of the paper's 128 for 1.15x batch 64's seconds per epoch
     lr: float = 3e-4               # Adam for both networks (the DCGAN paper's 2e-4: `--lr 2e-4`; module docstring)
     beta1: float = option(0.0, "Adam's beta1 for both networks (StyleGAN2's with R1; the paper's 0.5, README)")
