@@ -26,7 +26,8 @@ StyleGAN2's betas (0, 0.99) and a larger step, 3e-4, let both networks follow th
 Expected with the defaults (on a 2-core AVX-512 Xeon without bf16, so in float32, in a slow phase: canary 205-242
 GFLOP/s): seed 0 in 10 min 55 s (117-136 s an epoch): judge 0.9925; Fréchet 1.69 against a floor of 0.87 (1.9x: goal
 3x met; G itself 12.4); Inception Score 8.94 against 9.74 for real test images (goal 9.0 not met; G itself 8.74); 10
-of 10 digits, the largest 11.4% (goal met); two-sample 0.535 against 0.519 for real vs real. Each of D's layers costs
+of 10 digits, the largest 11.4% (goal met); two-sample 0.535 against 0.519 for real vs real. Seed 1: 1.89 (2.4x its
+floor 0.80), 8.95, 11.3%, 0.531 (its epochs beside a test run, so no time). Each of D's layers costs
 time: 5 epochs of today's step cost what 6.9 of the one-layer D's did, whose 6 epochs took 12 min 13 s - 13 min 20 s
 on a 2-core AVX2 EPYC, so there this lab would take about 14-15 minutes.
 With one extra layer in D and 6 epochs (the defaults before; on that EPYC): seed 0 2.80 (3.3x), IS 8.69, 12 min 45
