@@ -61,16 +61,21 @@ from layerlab.engine import fit
 from layerlab.engine.generative_metrics import judge_for, judge_samples
 from layerlab.engine.optim import fast_kernel
 from layerlab.models.gan import DCGANConfig, Discriminator, Generator, dcgan_init_, pixel_layers
-from layerlab.tasks.gan import GanStep, generate
+from layerlab.tasks.gan import GanStep, generate, real_and_noise
+
+
+def with_category(z: Tensor, args: argparse.Namespace, generator: torch.Generator) -> Tensor:
+    """z (n, latent) -> (n, K + latent): after --categories K, a one-hot category (times --category-scale) drawn
+    uniformly from the same generator, in front; without it z as it was."""
+    if not args.categories:
+        return z
+    c = torch.randint(args.categories, (len(z),), generator=generator)
+    return torch.cat([torch.nn.functional.one_hot(c, args.categories).float() * args.category_scale, z], dim=1)
 
 
 def noise(n: int, args: argparse.Namespace, generator: torch.Generator) -> Tensor:
-    """z (n, latent + K): N(0, I) noise, after --categories K a one-hot category (times --category-scale) drawn uniformly."""
-    z = torch.randn(n, args.latent, generator=generator)
-    if not args.categories:
-        return z
-    c = torch.randint(args.categories, (n,), generator=generator)
-    return torch.cat([torch.nn.functional.one_hot(c, args.categories).float() * args.category_scale, z], dim=1)
+    """n draws of the game's noise: N(0, I) of --latent, then the category if any."""
+    return with_category(torch.randn(n, args.latent, generator=generator), args, generator)
 
 
 class Recipe(GanStep):
@@ -195,9 +200,11 @@ def main() -> None:
                   f"IS {n['inception_score']:.2f}, largest class {n['largest_class_share']:.1%}, "
                   f"two-sample {n['two_sample_accuracy']:.3f}", flush=True)
 
+    plain = real_and_noise(args.latent, channels_last=True)
+
     def transform(images: Tensor, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        real = (images.float() / 127.5 - 1.0).contiguous(memory_format=torch.channels_last)   # as real_and_noise
-        return real, noise(len(images), args, generator)
+        real, z = plain(images, labels, generator)            # the lab's batch transform, then the category if any
+        return real, with_category(z, args, generator)
 
     fit(step, data, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
         transform=transform, channels_last=True, progress=False, log=report)
