@@ -191,6 +191,22 @@ def test_warmup_multistep_rises_from_a_tenth_over_the_first_5_percent():
     assert rates[100] == rates[149] == pytest.approx(0.01) and rates[150] == rates[199] == pytest.approx(0.001)
 
 
+def test_decay_last_epoch_holds_the_rate_then_falls_linearly_to_zero_over_the_last_epoch():
+    from layerlab.engine.optim import get_schedule
+
+    opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.2)
+    schedule = get_schedule("decay-last-epoch", opt, 40, 3)   # 120 steps: the last 40 fall to 0
+    rates = []
+    for _ in range(120):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert rates[0] == rates[80] == pytest.approx(0.2)       # the full rate through step 80 (of 0..119)
+    assert rates[81] == pytest.approx(0.2 * 39 / 40) and rates[100] == pytest.approx(0.2 * 20 / 40)
+    assert rates[119] == pytest.approx(0.2 / 40)              # the last step: 1/40 of the rate
+    assert opt.param_groups[0]["lr"] == 0.0                   # after it
+
+
 @pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 7, 40])
 def test_one_cycle_runs_any_number_of_steps_and_peaks_at_the_given_rate(steps):
     from layerlab.engine.optim import get_schedule

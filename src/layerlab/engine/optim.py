@@ -231,6 +231,17 @@ def triangle(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+@SCHEDULES.register("decay-last-epoch", description="hold lr, then fall linearly to 0 over the last epoch "
+                                                    "(the GAN games' --decay-last)")
+def decay_last_epoch(opt: Optimizer, steps_per_epoch: int, epochs: int, **_: object) -> LRScheduler:
+    total, tail = steps_per_epoch * epochs, max(1, steps_per_epoch)
+
+    def factor(step: int) -> float:   # the multiple of lr for the step after `step` scheduler steps
+        return max(0.0, min(1.0, (total - step) / tail))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 def get_schedule(name: str | None, opt: Optimizer, steps_per_epoch: int, epochs: int) -> LRScheduler | None:
     if name in (None, "", "none", "constant"):
         return None
