@@ -24,6 +24,7 @@ another order):
     --ema 0.995            also judge the moving average of G's weights that the lab samples from
                            (tasks/gan.py: ramped decay, batch-norm statistics measured every epoch;
                            the lab's default since it was measured)
+    --ema-also 0.998,0.999 more averages of the same G's weights, one per decay, judged beside --ema's
     --upsample-conv        the generator doubles its maps by nearest-neighbour upsampling + a 3x3 conv instead
                            of 4x4 transposed convs (Odena et al. 2016, "Deconvolution and checkerboard artifacts")
     --mbstd                D's last conv also gets ProGAN's minibatch standard deviation as one more channel
@@ -33,7 +34,8 @@ another order):
                            (the lab's default since it was measured)
     --r1 1                 the R1 penalty on D's gradient at real images (Mescheder et al. 2018), paid every
                            --r1-every steps (tasks/gan.py; the lab's `--r1`)
-    --decay-last 1         both learning rates fall linearly to 0 over the last epoch (or the last E epochs)
+    --decay-last           both learning rates fall linearly to 0 over the last epoch (the engine's
+                           `decay-last-epoch` schedule)
     --latent 32            a shorter noise vector z (the lab's --latent)
     --categories 10        a mixture prior: z also holds a one-hot category of K, drawn uniformly (times
                            --category-scale), so that G may keep the digits apart instead of drawing hybrids between them
@@ -53,7 +55,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import update_bn
 
 from layerlab.data import get_dataset
 from layerlab.data.download import cache_dir
@@ -79,33 +80,29 @@ def noise(n: int, args: argparse.Namespace, generator: torch.Generator) -> Tenso
 
 
 class Recipe(GanStep):
-    """The lab's step with D's own learning rate as an option."""
+    """The lab's step with D's own learning rate as an option, and the average's batch-norm statistics
+    measured from the game's own noise (the mixture prior's, after --categories)."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, average: nn.Module | None,
                  args: argparse.Namespace) -> None:
         super().__init__(generator, discriminator, lr=args.lr_g, betas=(args.beta1, args.beta2), amp=args.amp, real_label=args.smooth,
-                         r1=args.r1, r1_every=args.r1_every, average=average, ema=args.ema or 0.0)
+                         r1=args.r1, r1_every=args.r1_every, average=average, ema=args.ema or 0.0,
+                         noise=lambda n, draws: noise(n, args, draws))
         params = list(discriminator.parameters())
         self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(args.beta1, args.beta2), **fast_kernel(params))
-        self.rates, self.args = {"discriminator": args.lr_d, "generator": args.lr_g}, args
-        per_epoch = -(-(args.train_images or 60_000) // args.batch_size)
-        self.total, self.tail = args.epochs * per_epoch, round(args.decay_last * per_epoch)
+        self.others = {decay: copy.deepcopy(average) for decay in args.ema_also} if average is not None else {}
 
     def train(self, batch: tuple[Tensor, Tensor]) -> dict:
-        """--decay-last E: both rates fall linearly to 0 over the last E epochs (the step count is D's Adam's)."""
-        if self.tail:
-            factor = min(1.0, (self.total - self._steps("discriminator")) / self.tail)
-            for name, optimizer in self.optimizers.items():
-                for group in optimizer.param_groups:
-                    group["lr"] = self.rates[name] * factor
-        return super().train(batch)
+        """--ema-also: more averages of the same G's weights, each with its own decay (one game, no game-to-game noise)."""
+        row = super().train(batch)
+        for decay, other in self.others.items():
+            self.follow_generator(other, decay)
+        return row
 
     def end_epoch(self) -> None:
-        if self.average is not None and self.args.categories:     # the average's BN statistics from the mixture's noise
-            draws = torch.Generator().manual_seed(0)
-            update_bn([noise(500, self.args, draws) for _ in range(20)], self.average)
-        else:
-            super().end_epoch()
+        super().end_epoch()
+        for other in self.others.values():
+            self.measure_statistics(other)
 
 
 class MinibatchStd(nn.Module):
@@ -135,6 +132,8 @@ def main() -> None:
     parser.add_argument("--g-full", action="store_true")
     parser.add_argument("--smooth", type=float, default=1.0)
     parser.add_argument("--ema", type=float, default=None)
+    parser.add_argument("--ema-also", type=lambda text: [float(d) for d in text.split(",")], default=[],
+                        help="more decays, comma-separated: averages of the same G judged beside --ema's")
     parser.add_argument("--spectral-norm", action="store_true")
     parser.add_argument("--upsample-conv", action="store_true")
     parser.add_argument("--mbstd", action="store_true")
@@ -147,7 +146,7 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=100, help="length of the noise vector z (the lab's --latent)")
     parser.add_argument("--categories", type=int, default=0, help="K: z also holds a one-hot category of K (a mixture prior)")
     parser.add_argument("--category-scale", type=float, default=1.0)
-    parser.add_argument("--decay-last", type=float, default=0.0, help="epochs at the end over which both rates fall to 0")
+    parser.add_argument("--decay-last", action="store_true", help="both rates fall linearly to 0 over the last epoch")
     parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -194,6 +193,7 @@ def main() -> None:
         judged = {"G": generator}
         if average is not None:
             judged[f"EMA {args.ema}"] = average
+            judged.update({f"EMA {decay}": other for decay, other in step.others.items()})
         for name, model in judged.items():
             n = judge_samples(judge, generate(model, z), train.inputs, test.inputs, seed=args.seed)
             print(f"  epoch {row['epoch']} {name}: Fréchet {n['frechet']:.2f} ({n['frechet_ratio']:.1f}x the floor), "
@@ -206,8 +206,8 @@ def main() -> None:
         real, z = plain(images, labels, generator)            # the lab's batch transform, then the category if any
         return real, with_category(z, args, generator)
 
-    fit(step, data, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
-        transform=transform, channels_last=True, progress=False, log=report)
+    fit(step, data, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed, transform=transform,
+        schedule="decay-last-epoch" if args.decay_last else None, channels_last=True, progress=False, log=report)
 
 
 if __name__ == "__main__":

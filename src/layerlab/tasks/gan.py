@@ -90,14 +90,17 @@ class GanStep(Step):
     moving average of G's weights: after G's n-th step, average <- d·average + (1 - d)·G with
     d = min(`ema`, (1 + n) / (10 + n)), so the first steps' weights are soon forgotten (the ramp of
     TensorFlow's ExponentialMovingAverage). Its batch-norm statistics are not averaged: `end_epoch`
-    measures them afresh on the average itself, from the same 10,000 draws of z every epoch.
+    measures them afresh on the average itself, from the same 10,000 draws of z every epoch: N(0, I) of the
+    average's latent length, or `noise(n, generator)` -> (n, latent) when the game draws its z otherwise
+    (benchmarks/gan_recipes.py's mixture prior).
     """
 
     loss_keys = ("d_loss", "g_loss")
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, lr: float = 2e-4,
                  betas: tuple[float, float] = (0.5, 0.999), amp: bool = False, real_label: float = 1.0,
-                 r1: float = 0.0, r1_every: int = 4, average: nn.Module | None = None, ema: float = 0.995) -> None:
+                 r1: float = 0.0, r1_every: int = 4, average: nn.Module | None = None, ema: float = 0.995,
+                 noise: Callable[[int, torch.Generator], Tensor] | None = None) -> None:
         if r1 < 0 or r1_every < 1:
             raise LayerlabError(f"the R1 penalty needs a weight >= 0 and a period >= 1 step; got r1={r1}, r1_every={r1_every}")
         if not all(0.0 <= beta < 1.0 for beta in betas):
@@ -106,7 +109,7 @@ class GanStep(Step):
         if average is not None and not 0.0 <= ema < 1.0:
             raise LayerlabError(f"the moving average of G's weights needs a decay in [0, 1), got ema={ema}")
         self.generator, self.discriminator, self.amp, self.real_label = generator, discriminator, amp, real_label
-        self.r1, self.r1_every, self.average, self.ema = r1, r1_every, average, ema
+        self.r1, self.r1_every, self.average, self.ema, self.noise = r1, r1_every, average, ema, noise
         self.models = {"generator": generator, "discriminator": discriminator}
         if average is not None:
             average.load_state_dict(generator.state_dict())   # it starts where G starts (a checkpoint may overwrite both)
@@ -156,27 +159,30 @@ class GanStep(Step):
             self.discriminator.requires_grad_(True)
         self.optimizers["generator"].step()               # only G moves
         if self.average is not None:
-            self._follow_generator()
+            self.follow_generator(self.average, self.ema)
 
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "count": len(real),
                 "d_real": torch.sigmoid(real_logits.detach()).mean(),    # D(x)
                 "d_fake": torch.sigmoid(fake_logits.detach()).mean()}    # D(G(z))
 
     @torch.no_grad()
-    def _follow_generator(self) -> None:
-        """Move the average a step towards G's new weights (d·average + (1 - d)·G, d ramping up to `ema`)."""
+    def follow_generator(self, average: nn.Module, ema: float) -> None:
+        """Move `average` a step towards G's new weights (d·average + (1 - d)·G, d ramping up to `ema`)."""
         steps = self._steps("generator")
-        decay = min(self.ema, (1 + steps) / (10 + steps))
-        torch._foreach_lerp_(list(self.average.parameters()), list(self.generator.parameters()), 1 - decay)
+        decay = min(ema, (1 + steps) / (10 + steps))
+        torch._foreach_lerp_(list(average.parameters()), list(self.generator.parameters()), 1 - decay)
 
     def end_epoch(self) -> None:
-        """The average's batch-norm statistics, measured on itself: G's running statistics belong to G's
+        if self.average is not None:
+            self.measure_statistics(self.average)
+
+    def measure_statistics(self, average: nn.Module) -> None:
+        """An average's batch-norm statistics, measured on itself: G's running statistics belong to G's
         weights, not to their average. The same seeded 10,000 z every epoch, so a resumed run agrees."""
-        if self.average is None:
-            return
         draws = torch.Generator().manual_seed(0)
-        latent, device = self.average.cfg.latent, next(self.average.parameters()).device
-        update_bn([torch.randn(500, latent, generator=draws).to(device) for _ in range(20)], self.average)  # torch's SWA helper
+        device = next(average.parameters()).device
+        noise = self.noise or (lambda n, generator: torch.randn(n, average.cfg.latent, generator=generator))
+        update_bn([noise(500, draws).to(device) for _ in range(20)], average)  # torch's SWA helper
 
     def _steps(self, name: str) -> int:
         """How many steps the named optimizer has taken (its Adam state, which a checkpoint keeps)."""
