@@ -8,8 +8,12 @@
    torch's convolution classes with Adam's per-tensor loop (the step before) against today's step
    (`Project`, `Score`, fused Adam), alternating in rounds in one process so that a slow phase of the
    machine hits both; medians of the rounds, and each round's ratio.
+3. What D's depth costs: the dcgan lab's step as its defaults build it (width 32, one extra layer in G at 7x7
+   and one at 14x14, 16 maps at 28x28, the average, R1 every 16th step, Adam 3e-4 with betas (0, 0.99)) with
+   1 to 4 extra 3x3 layers in D at 14x14 (`--depths`), alternating in rounds the same way; each depth's
+   median and its ratio to the first depth's, so that an epoch's seconds measured at one depth give another's.
 
-Usage: python benchmarks/gan_layers.py [--threads 2] [--rounds 8] [--steps 48]
+Usage: python benchmarks/gan_layers.py [--threads 2] [--rounds 8] [--steps 48] [--depths 1,2,3,4]
 Run alone: a second process on 2 cores slows both many times over.
 """
 
@@ -54,11 +58,34 @@ def _step(before: bool) -> GanStep:
     return step
 
 
+def _lab_step(d_extra: int) -> GanStep:
+    """The dcgan lab's networks and step as its defaults build them, with `d_extra` extra layers in D."""
+    gan = get_model("dcgan", width=32, g_extra=1, d_extra=d_extra, g_fine=1, g_full=16, average=True)
+    gan = dcgan_init_(gan, torch.Generator().manual_seed(0)).to(memory_format=CL)
+    return GanStep(gan.generator, gan.discriminator, lr=3e-4, betas=(0.0, 0.99), r1=1.0, r1_every=16,
+                   average=gan.average, ema=0.995)
+
+
+def _rounds(steps: dict[str, GanStep], batches: list, rounds: int, n: int) -> dict[str, list[float]]:
+    """ms per 1,000 images of each step, measured in turn in every round (warmed after the others ran)."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            for batch in batches[:2]:
+                step.train(batch)                # warm: the other variant ran last
+            start = time.perf_counter()
+            for i in range(n):
+                step.train(batches[i % len(batches)])
+            times[name].append((time.perf_counter() - start) / (n * 32) * 1e6)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=48)
+    parser.add_argument("--depths", default="1,2,3,4", help="D's extra layers to compare (part 3)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"canary before: {matmul_gflops():.0f} GFLOP/s", flush=True)
@@ -72,21 +99,21 @@ def main() -> None:
     batches = [((torch.rand(32, 1, 28, 28, generator=g) * 2 - 1).contiguous(memory_format=CL), torch.randn(32, 100, generator=g))
                for _ in range(8)]
     steps = {"before (torch's conv classes, per-tensor Adam)": _step(True), "today (Project, Score, fused Adam)": _step(False)}
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            for batch in batches[:2]:
-                step.train(batch)                # warm: the other variant ran last
-            start = time.perf_counter()
-            for i in range(args.steps):
-                step.train(batches[i % len(batches)])
-            times[name].append((time.perf_counter() - start) / (args.steps * 32) * 1e6)
+    times = _rounds(steps, batches, args.rounds, args.steps)
     print(f"2. GanStep.train at {args.threads} threads, ms per 1,000 images (median of {args.rounds} rounds):")
     for name, values in times.items():
         print(f"  {name}: {statistics.median(values):.0f}  (rounds {[round(v) for v in values]})")
     before, today = times.values()
     ratios = [b / t for b, t in zip(before, today)]
     print(f"  before / today: median {statistics.median(ratios):.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f})")
+    depths = [int(d) for d in args.depths.split(",")]
+    times = _rounds({f"d_extra {d}": _lab_step(d) for d in depths}, batches, args.rounds, args.steps)
+    print(f"3. the lab's step by D's extra layers, ms per 1,000 images (median of {args.rounds} rounds; x the first):")
+    first = times[f"d_extra {depths[0]}"]
+    for name, values in times.items():
+        ratios = [v / f for v, f in zip(values, first)]
+        print(f"  {name}: {statistics.median(values):.0f}  x{statistics.median(ratios):.2f} "
+              f"(rounds {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
     print(f"canary after: {matmul_gflops():.0f} GFLOP/s")
 
 
