@@ -5,7 +5,7 @@ Trains the lab's generator and discriminator (models/gan.py) with its step (task
 LeNet-5 judge: Fréchet distance (and its multiple of the real-vs-real floor), classifier Inception
 Score, the largest class's share, the two-sample test. One change at a time against the lab's
 recipe as it was before R1 and batch 64 became its defaults (width 32, batch 128, Adam 2e-4 with beta1 0.5
-for both, plain BCE; `--r1 1 --r1-every 16 --batch-size 32 --g-extra 1 --d-extra 3 --g-fine 1 --ema 0.995
+for both, plain BCE; `--r1 1 --r1-every 16 --batch-size 32 --g-extra 1 --d-extra 4 --g-fine 1 --ema 0.999
 --g-full --beta1 0 --beta2 0.99 --lr-g 3e-4 --lr-d 3e-4 --epochs 5` gives today's lab, its G's last layers drawn in
 another order):
 
@@ -23,12 +23,12 @@ another order):
     --spectral-norm        spectral normalisation of D's convolutions (Miyato et al. 2018)
     --ema 0.995            also judge the moving average of G's weights that the lab samples from
                            (tasks/gan.py: ramped decay, batch-norm statistics measured every epoch;
-                           the lab's default since it was measured)
+                           the lab's default since it was measured; 0.999 since --ema-also measured it)
     --ema-also 0.998,0.999 more averages of the same G's weights, one per decay, judged beside --ema's
     --upsample-conv        the generator doubles its maps by nearest-neighbour upsampling + a 3x3 conv instead
                            of 4x4 transposed convs (Odena et al. 2016, "Deconvolution and checkerboard artifacts")
     --mbstd                D's last conv also gets ProGAN's minibatch standard deviation as one more channel
-    --g-extra 1 --d-extra 3  one more 3x3 stride-1 conv layer in G at 7x7, three in D at 14x14 (models/gan.py;
+    --g-extra 1 --d-extra 4  one more 3x3 stride-1 conv layer in G at 7x7, four in D at 14x14 (models/gan.py;
                            the lab's default since it was measured)
     --g-fine 1             one more 3x3 stride-1 conv layer in G at 14x14, just before it draws the pixels
                            (the lab's default since it was measured)

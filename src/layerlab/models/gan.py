@@ -32,7 +32,7 @@ since the norm's shift does its job), counted by hand (check: `layerlab summary 
                                                   total   138,624
     dcgan (both)                                          898,304
 
-`g_extra` / `d_extra` (0 here; 1 and 3 in the dcgan lab) add stride-1 3x3 convolutions, each with batch
+`g_extra` / `d_extra` (0 here; 1 and 4 in the dcgan lab) add stride-1 3x3 convolutions, each with batch
 norm and its network's activation: G's at 7x7 on 2·width channels (the whole digit's layout gets
 one more look before strokes are drawn: 2w·2w·3·3 + 2·2w parameters), D's at 14x14 on width
 channels (w·w·3·3 + 2·w). At width 32 that is 36,992 and 9,280. Under the R1 penalty the paper's
