@@ -9,7 +9,7 @@
    (`Project`, `Score`, fused Adam), alternating in rounds in one process so that a slow phase of the
    machine hits both; medians of the rounds, and each round's ratio.
 3. What D's depth costs: the dcgan lab's step as its defaults build it (width 32, one extra layer in G at 7x7
-   and one at 14x14, 16 maps at 28x28, the average, R1 every 16th step, Adam 3e-4 with betas (0, 0.99)) with
+   and one at 14x14, 16 maps at 28x28, the average at 0.999, R1 every 16th step, Adam 3e-4, betas (0, 0.99)) with
    1 to 4 extra 3x3 layers in D at 14x14 (`--depths`), alternating in rounds the same way; each depth's
    median and its ratio to the first depth's, so that an epoch's seconds measured at one depth give another's.
 
@@ -63,7 +63,7 @@ def _lab_step(d_extra: int) -> GanStep:
     gan = get_model("dcgan", width=32, g_extra=1, d_extra=d_extra, g_fine=1, g_full=16, average=True)
     gan = dcgan_init_(gan, torch.Generator().manual_seed(0)).to(memory_format=CL)
     return GanStep(gan.generator, gan.discriminator, lr=3e-4, betas=(0.0, 0.99), r1=1.0, r1_every=16,
-                   average=gan.average, ema=0.995)
+                   average=gan.average, ema=0.999)
 
 
 def _rounds(steps: dict[str, GanStep], batches: list, rounds: int, n: int) -> dict[str, list[float]]:

@@ -12,18 +12,18 @@ indistinguishable). Inception FID (5-10 for a good MNIST DCGAN in public reports
 lab computes: engine/generative_metrics.py says why.
 Goal (defaults: width 32 with one extra 3x3 layer in G at 7x7 and four in D at 14x14, one more in G at 14x14 and 16
 maps at 28x28 from which a 3x3 conv draws the pixels, batch 32, 5 epochs, Adam 3e-4 with betas (0, 0.99), bf16 where
-the CPU has it, R1 penalty γ = 1 every 16th step, samples from a moving average of G's weights, decay 0.999): all four figures
-above within <= 15 minutes of training on 2 CPU cores. The R1 penalty (`--r1`, tasks/gan.py) keeps D's logit flat
-around the real images, so D no longer wins the game outright; the paper's two-layer D then is the weaker player, and
-more layers (`--g-extra 1 --d-extra 4`, models/gan.py) teach G faster than more epochs of the paper's networks do: D's
-second and third extra layers took the 6-epoch games' distance from 4.53 to 2.15 and 1.61, a fourth the score past 9.0
-(README). G's weights swing from epoch to epoch; their moving average (`--ema 0.999`, tasks/gan.py; its decay ramps
-as (1 + n)/(10 + n) up to that) sits between the swings, and so lets the smaller batch's twice as many (noisier) steps
-pay; in two games the decay 0.999 judged better than 0.995 at the same G (README). `--g-fine 1` gives G a 3x3 layer at 14x14 where it draws the strokes,
-`--g-full 16` draws the pixels from 16 maps at full size; R1 every 16th step instead of every 4th (`--r1-every 16`)
-buys time back. The paper's Adam (2e-4, betas (0.5, 0.999)) is tuned for its plain game; with R1 holding D steady,
-StyleGAN2's betas (0, 0.99) and a larger step, 3e-4, let both networks follow the game faster (`--lr 2e-4 --beta1 0.5
---beta2 0.999`: the paper's).
+the CPU has it, R1 penalty γ = 1 every 16th step, samples from a moving average of G's weights, decay 0.999): all
+four figures above within <= 15 minutes of training on 2 CPU cores. The R1 penalty (`--r1`, tasks/gan.py) keeps D's
+logit flat around the real images, so D no longer wins the game outright; the paper's two-layer D then is the weaker
+player, and more layers (`--g-extra 1 --d-extra 4`, models/gan.py) teach G faster than more epochs of the paper's
+networks do: D's second and third extra layers took the 6-epoch games' distance from 4.53 to 2.15 and 1.61, a fourth
+the score past 9.0 (README). G's weights swing from epoch to epoch; their moving average (`--ema 0.999`, tasks/gan.py;
+its decay ramps as (1 + n)/(10 + n) up to that) sits between the swings, and so lets the smaller batch's twice as
+many (noisier) steps pay; in two games the decay 0.999 judged better than 0.995 at the same G (README). `--g-fine 1`
+gives G a 3x3 layer at 14x14 where it draws the strokes, `--g-full 16` draws the pixels from 16 maps at full size;
+R1 every 16th step instead of every 4th (`--r1-every 16`) buys time back. The paper's Adam (2e-4, betas (0.5,
+0.999)) is tuned for its plain game; with R1 holding D steady, StyleGAN2's betas (0, 0.99) and a larger step, 3e-4,
+let both networks follow the game faster (`--lr 2e-4 --beta1 0.5 --beta2 0.999`: the paper's).
 Expected with the defaults (on a 2-core AVX-512 Xeon without bf16, so in float32, each run alone): seed 0 in 12 min
 9 s (126-156 s an epoch; canary 259 -> 247 GFLOP/s): judge 0.9925; Fréchet 1.88 against a floor of 0.87 (2.2x: goal
 3x met; G itself 10.8); Inception Score 9.06 against 9.74 for real test images (goal 9.0 met; G itself 8.79); 10 of
