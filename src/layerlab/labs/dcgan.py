@@ -31,7 +31,8 @@ Expected with the defaults (on a 2-core AVX-512 Xeon without bf16, so in float32
 floor 0.80), 9.08, 10.9%, 0.532 in 13 min 39 s (a slow phase: 147-196 s an epoch); seed 2: 1.90 (2.2x), 9.01, 11.9%,
 0.527 in 12 min 2 s. Every goal met at all three seeds. The same runs sampled from the average at 0.995 (the same G):
 1.99 (2.3x), 2.14 (2.7x), 2.48 (2.9x), IS 9.09, 8.97, 8.96. With three extra layers in D and the average at 0.995
-(the defaults before): seed 0 1.69 (1.9x), IS 8.94 in 10 min 55 s; seed 1 1.89 (2.4x), 8.95. Each of D's layers
+(the defaults before): seed 0 1.69 (1.9x), IS 8.94 in 10 min 55 s; seed 1 1.89 (2.4x), 8.95; with three and 0.999,
+seed 0 1.66 (1.9x), IS 8.94 in 10 min 22 s: the fourth layer is needed. Each of D's layers
 costs time: a step with four costs 1.71x the one-layer D's (benchmarks/gan_layers.py, part 3: 1.17x, 1.46x, 1.71x
 for two, three, four), so 5 epochs cost 1.4x what 6 of the one-layer D's did, whose 6 epochs took 12 min 13 s - 13
 min 20 s on a 2-core AVX2 EPYC (canary 80-160): there this lab would take about 18-20 minutes (estimated, not
