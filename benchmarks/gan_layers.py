@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from layerlab.engine.speed import matmul_gflops
+from layerlab.labs.dcgan import DcganConfig
 from layerlab.models import get_model
 from layerlab.models.gan import Project, Score, dcgan_init_
 from layerlab.tasks.gan import GanStep
@@ -59,11 +60,13 @@ def _step(before: bool) -> GanStep:
 
 
 def _lab_step(d_extra: int) -> GanStep:
-    """The dcgan lab's networks and step as its defaults build them, with `d_extra` extra layers in D."""
-    gan = get_model("dcgan", width=32, g_extra=1, d_extra=d_extra, g_fine=1, g_full=16, average=True)
+    """The dcgan lab's networks and step as its defaults (DcganConfig) build them, with `d_extra` extra layers in D."""
+    lab = DcganConfig()
+    gan = get_model("dcgan", width=lab.width, g_extra=lab.g_extra, d_extra=d_extra, g_fine=lab.g_fine, g_full=lab.g_full,
+                    average=True)
     gan = dcgan_init_(gan, torch.Generator().manual_seed(0)).to(memory_format=CL)
-    return GanStep(gan.generator, gan.discriminator, lr=3e-4, betas=(0.0, 0.99), r1=1.0, r1_every=16,
-                   average=gan.average, ema=0.999)
+    return GanStep(gan.generator, gan.discriminator, lr=lab.lr, betas=(lab.beta1, lab.beta2), r1=lab.r1,
+                   r1_every=lab.r1_every, average=gan.average, ema=lab.ema)
 
 
 def _rounds(steps: dict[str, GanStep], batches: list, rounds: int, n: int) -> dict[str, list[float]]:

@@ -90,7 +90,7 @@ class Recipe(GanStep):
                          noise=lambda n, draws: noise(n, args, draws))
         params = list(discriminator.parameters())
         self.optimizers["discriminator"] = torch.optim.Adam(params, lr=args.lr_d, betas=(args.beta1, args.beta2), **fast_kernel(params))
-        self.others = {decay: copy.deepcopy(average) for decay in args.ema_also} if average is not None else {}
+        self.others = {decay: copy.deepcopy(average) for decay in args.ema_also}   # main() checks --ema is given
 
     def train(self, batch: tuple[Tensor, Tensor]) -> dict:
         """--ema-also: more averages of the same G's weights, each with its own decay (one game, no game-to-game noise)."""
@@ -149,6 +149,8 @@ def main() -> None:
     parser.add_argument("--decay-last", action="store_true", help="both rates fall linearly to 0 over the last epoch")
     parser.add_argument("--train-images", type=int, default=None, help="train on the first N images only (a smoke run)")
     args = parser.parse_args()
+    if args.ema_also and not args.ema:
+        parser.error("--ema-also adds averages beside --ema's: give --ema too (e.g. --ema 0.995 --ema-also 0.999)")
     torch.set_num_threads(args.threads)
     eval_at = {int(e) for e in args.eval_at.split(",")}
     train = get_dataset("mnist", split="train", root=args.data)
