@@ -31,8 +31,8 @@ Expected with the defaults (on a 2-core AVX-512 Xeon without bf16, so in float32
 floor 0.80), 9.08, 10.9%, 0.532 in 13 min 39 s (a slow phase: 147-196 s an epoch); seed 2: 1.90 (2.2x), 9.01, 11.9%,
 0.527 in 12 min 2 s. Every goal met at all three seeds. The same runs sampled from the average at 0.995 (the same G):
 1.99 (2.3x), 2.14 (2.7x), 2.48 (2.9x), IS 9.09, 8.97, 8.96. With three extra layers in D and the average at 0.995
-(the defaults before): seed 0 1.69 (1.9x), IS 8.94 in 10 min 55 s; seed 1 1.89 (2.4x), 8.95; with three and 0.999,
-seed 0 1.66 (1.9x), IS 8.94 in 10 min 22 s: the fourth layer is needed. Each of D's layers
+(the defaults before; an earlier session): seed 0 1.69 (1.9x), IS 8.94 in 10 min 55 s; seed 1 1.89 (2.4x), 8.95;
+with three and 0.999, seed 0 1.66 (1.9x), IS 8.94 in 10 min 22 s: the fourth layer is needed. Each of D's layers
 costs time: a step with four costs 1.71x the one-layer D's (benchmarks/gan_layers.py, part 3: 1.17x, 1.46x, 1.71x
 for two, three, four), so 5 epochs cost 1.4x what 6 of the one-layer D's did, whose 6 epochs took 12 min 13 s - 13
 min 20 s on a 2-core AVX2 EPYC (canary 80-160): there this lab would take about 18-20 minutes (estimated, not
@@ -40,7 +40,7 @@ measured; `--d-extra 3` about 15-16), over the goal; the Xeon above multiplies m
 180-260).
 With one extra layer in D and 6 epochs (the defaults before; on that EPYC): seed 0 2.80 (3.3x), IS 8.69, 12 min 45
 s; seed 1 3.23 (4.1x its floor 0.79), 8.73; seed 2 4.63 (5.4x), 8.63; on the Xeon above, seed 0 3.81 (4.4x), 8.66 in
-5 min 45 s (a fast phase, canary 283-316).
+5 min 45 s (a fast phase, canary 283-316; an earlier session).
 With Adam 2e-4, betas (0.5, 0.99) (the defaults before those): 4.01 (4.7x), 4.57 (5.8x), 4.52 (5.3x), IS 8.67, 8.58, 8.61
 in 11 min 42 s - 12 min 20 s; with `--g-full 0` and betas (0.5, 0.999) as well: 7.65 (8.9x), 9.06 (11.4x), 7.87
 (9.2x), IS 8.38, 8.30, 8.38. A judge trained 12 epochs (`--judge-epochs 12`: real test digits 9.90, the issue's
